@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond PyPI (Debian tools such as wsl, tmux) when missing.
+set -eu
+need=()
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v wsl >/dev/null 2>&1 || need+=(wsl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || \
+      echo "test-deps: could not install ${need[*]}; the tests that need them will say so" >&2
+  else
+    echo "test-deps: ${need[*]} missing and not root; the tests that need them will say so" >&2
+  fi
+fi

@@ -1,0 +1,31 @@
+"""openmi: the Windows Management Infrastructure (MI) API and a CIM server, in pure Python."""
+
+from .cim import (
+    CancellationReason,
+    Class,
+    Element,
+    Instance,
+    MIError,
+    MIErrorCategory,
+    MIFlag,
+    MIResult,
+    MIType,
+    MOFError,
+    Method,
+    OperationFlags,
+    Parameter,
+    PromptType,
+    Property,
+    Qualifier,
+    QualifierDecl,
+    ResponseType,
+    WriteMessageChannel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CancellationReason", "Class", "Element", "Instance", "MIError", "MIErrorCategory", "MIFlag",
+    "MIResult", "MIType", "MOFError", "Method", "OperationFlags", "Parameter", "PromptType", "Property",
+    "Qualifier", "QualifierDecl", "ResponseType", "WriteMessageChannel", "__version__",
+]
