@@ -1,0 +1,113 @@
+"""Application: the factory for sessions, instances and options (MI_Application)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..cim.classes import Class
+from ..cim.errors import MIError
+from ..cim.instance import Instance
+from ..cim.types import MIResult
+from ..engine.server import Server
+from .options import DestinationOptions, OperationOptions
+from .session import LocalTransport, Session, Transport
+
+_LOCAL_NAMES = (None, "", ".", "localhost")
+
+
+class Application:
+    """One per program is the intent. ``close()`` closes every session it made; a context manager."""
+
+    def __init__(self, app_id: str = "") -> None:
+        self.app_id = app_id
+        self._sessions: set[Session] = set()
+        self._lock = threading.Lock()
+        self._default_server: Server | None = None
+        self._closed = False
+
+    def new_session(self, destination: str | None = None, protocol: str | None = None,
+                    options: DestinationOptions | None = None, *, server: Server | None = None) -> Session:
+        """A session to ``server`` (an embedded Server), to the default embedded server (no destination),
+        or to a remote host over WS-Management (``protocol="WINRM"``)."""
+        if self._closed:
+            raise MIError(MIResult.INVALID_PARAMETER, "the application is closed")
+        transport: Transport
+        timeout = options.timeout if isinstance(options, DestinationOptions) else None
+        if server is not None:
+            if not isinstance(server, Server):
+                raise TypeError(f"server must be an openmi.Server, not {type(server).__name__}")
+            transport = LocalTransport(server)
+        elif destination in _LOCAL_NAMES and protocol in (None, "", "OPENMI_LOCAL"):
+            transport = LocalTransport(self._default())
+        else:
+            transport = self._remote(destination, protocol, options)
+        session = Session(self, transport, destination, protocol, timeout)
+        with self._lock:
+            self._sessions.add(session)
+        return session
+
+    def _remote(self, destination: str | None, protocol: str | None, options: DestinationOptions | None) -> Transport:
+        proto = (protocol or "WINRM").upper()
+        if proto not in ("WINRM", "MI_REMOTE_WSMAN", "WSMAN"):
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"unknown protocol {protocol!r}; openmi speaks WINRM (WS-Management) to remote hosts")
+        if not destination:
+            raise MIError(MIResult.INVALID_PARAMETER, "a remote session needs a destination host")
+        try:
+            from .remote import WSManTransport
+        except ImportError as exc:
+            raise MIError(MIResult.NOT_SUPPORTED, f"remote sessions are not available: {exc}") from None
+        return WSManTransport(destination, options or DestinationOptions())  # type: ignore[no-any-return]
+
+    def _default(self) -> Server:
+        with self._lock:
+            if self._default_server is None or self._default_server.closed:
+                self._default_server = Server()
+            return self._default_server
+
+    def _forget(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    # --- factories -------------------------------------------------------------------------------
+    def new_instance(self, class_name: str) -> Instance:
+        """A dynamic instance: any element may be added (MI_Application_NewInstance)."""
+        return Instance(class_name)
+
+    def new_instance_from_class(self, class_name: str, cls: Class) -> Instance:
+        """An instance with the class's properties, types, keys and defaults."""
+        if not isinstance(cls, Class):
+            raise TypeError(f"cls must be an openmi.Class, not {type(cls).__name__}")
+        return Instance(class_name, namespace=cls.namespace, cls=cls)
+
+    def new_parameter_set(self) -> Instance:
+        return Instance("__PARAMETERS")
+
+    def new_operation_options(self, must_understand: bool = False, **kwargs: Any) -> OperationOptions:
+        return OperationOptions(must_understand=must_understand, **kwargs)
+
+    def new_destination_options(self, **kwargs: Any) -> DestinationOptions:
+        return DestinationOptions(**kwargs)
+
+    # --- lifetime ------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            sessions = list(self._sessions)
+        for s in sessions:
+            s.close()
+        if self._default_server is not None:
+            self._default_server.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Application:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

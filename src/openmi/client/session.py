@@ -1,0 +1,234 @@
+"""Session: one destination and the operations run against it (MI_Session).
+
+Every operation method returns an :class:`Operation` at once and never raises for CIM errors: the
+outcome, good or bad, is the operation's final result. The convenience methods (``get``, ``delete`` …)
+run an operation to its end and raise :class:`MIError` instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..cim.classes import Class
+from ..cim.errors import MIError
+from ..cim.instance import Instance
+from ..cim.types import MIResult, OperationFlags
+from ..engine import requests as rq
+from ..engine.context import Context
+from .operation import Operation
+from .options import OperationCallbacks, OperationOptions
+
+if TYPE_CHECKING:
+    from ..engine.server import Server
+    from .application import Application
+
+_KNOWN_FLAGS = 0
+for _f in OperationFlags:
+    _KNOWN_FLAGS |= int(_f)
+
+
+class Transport(Protocol):
+    """Carries requests to a destination and streams the results back."""
+
+    def execute(self, request: rq.Request, ctx: Context) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalTransport:
+    """The in-process transport: requests go straight to an embedded server."""
+
+    def __init__(self, server: Server, owned: bool = False) -> None:
+        self.server = server
+        self.owned = owned
+
+    def execute(self, request: rq.Request, ctx: Context) -> Iterator[Any]:
+        return self.server.execute(request, ctx)
+
+    def close(self) -> None:
+        if self.owned:
+            self.server.close()
+
+
+class Session:
+    """Operations against one destination. A context manager; ``close()`` cancels what still runs."""
+
+    def __init__(self, application: Application | None, transport: Transport, destination: str | None = None,
+                 protocol: str | None = None, timeout: float | None = None) -> None:
+        self._application = application
+        self._transport = transport
+        self.destination = destination
+        self.protocol = protocol
+        self._timeout = timeout
+        self._operations: set[Operation] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- the operation factory -------------------------------------------------------------------
+    def _start(self, request: rq.Request, options: OperationOptions | None, callbacks: OperationCallbacks | None,
+               flags: int) -> Operation:
+        setup_error: MIError | None = None
+        timeout = self._timeout
+        if self._closed:
+            setup_error = MIError(MIResult.INVALID_PARAMETER, "the session is closed")
+        elif options is not None and not isinstance(options, OperationOptions):
+            setup_error = MIError(MIResult.INVALID_PARAMETER,
+                                  f"options must be openmi.OperationOptions, not {type(options).__name__}")
+        elif callbacks is not None and not isinstance(callbacks, OperationCallbacks):
+            setup_error = MIError(MIResult.INVALID_PARAMETER,
+                                  f"callbacks must be openmi.OperationCallbacks, not {type(callbacks).__name__}")
+        elif not isinstance(flags, int) or flags & ~_KNOWN_FLAGS:
+            setup_error = MIError(MIResult.INVALID_PARAMETER, f"unknown operation flags {flags!r}")
+        elif flags & OperationFlags.MANUAL_ACK_RESULTS:
+            setup_error = MIError(MIResult.NOT_SUPPORTED, "manual acknowledgement of results is not supported")
+        else:
+            request.flags = int(flags)
+            if options is not None:
+                if options.timeout is not None:
+                    timeout = options.timeout
+                request.options = {name: o.value for name, o in options.custom_options.items()}
+                if options.resource_uri:
+                    request.options["__MI_OPERATIONOPTIONS_RESOURCE_URI"] = options.resource_uri
+                if options.resource_uri_prefix:
+                    request.options["__MI_OPERATIONOPTIONS_RESOURCE_URI_PREFIX"] = options.resource_uri_prefix
+        op = Operation(self, request, timeout, callbacks if isinstance(callbacks, OperationCallbacks) else None,
+                       setup_error)
+        with self._lock:
+            if not op.closed:
+                self._operations.add(op)
+        return op
+
+    def _forget(self, op: Operation) -> None:
+        with self._lock:
+            self._operations.discard(op)
+
+    # --- MI_Session_* ----------------------------------------------------------------------------
+    def get_instance(self, namespace: str | None, instance: Instance | None, *, options: OperationOptions | None = None,
+                     callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
+        return self._start(rq.GetInstance(namespace, instance=instance), options, callbacks, flags)
+
+    def create_instance(self, namespace: str | None, instance: Instance | None, *,
+                        options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                        flags: int = 0) -> Operation:
+        return self._start(rq.CreateInstance(namespace, instance=instance), options, callbacks, flags)
+
+    def modify_instance(self, namespace: str | None, instance: Instance | None, *,
+                        options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                        flags: int = 0) -> Operation:
+        return self._start(rq.ModifyInstance(namespace, instance=instance), options, callbacks, flags)
+
+    def delete_instance(self, namespace: str | None, instance: Instance | None, *,
+                        options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                        flags: int = 0) -> Operation:
+        """MI_Session_DeleteInstance: flags must be 0; the final result carries no instance."""
+        req = rq.DeleteInstance(namespace, instance=instance)
+        op = self._start(req, options, callbacks, 0)
+        req.flags = flags if isinstance(flags, int) else -1
+        return op
+
+    def enumerate_instances(self, namespace: str | None, class_name: str, keys_only: bool = False, *,
+                            options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                            flags: int = 0) -> Operation:
+        return self._start(rq.EnumerateInstances(namespace, class_name=class_name, keys_only=keys_only),
+                           options, callbacks, flags)
+
+    def get_class(self, namespace: str | None, class_name: str, *, options: OperationOptions | None = None,
+                  callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
+        return self._start(rq.GetClass(namespace, class_name=class_name), options, callbacks, flags)
+
+    def enumerate_classes(self, namespace: str | None, class_name: str | None = None,
+                          class_names_only: bool = False, *, options: OperationOptions | None = None,
+                          callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
+        return self._start(rq.EnumerateClasses(namespace, class_name=class_name, class_names_only=class_names_only),
+                           options, callbacks, flags)
+
+    def invoke(self, namespace: str | None, class_name: str | None, method_name: str,
+               instance: Instance | None = None, parameters: Instance | Mapping[str, Any] | None = None, *,
+               options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+               flags: int = 0) -> Operation:
+        """Run an extrinsic method; the result instance holds ``ReturnValue`` and the out-parameters."""
+        params = dict(parameters) if isinstance(parameters, Mapping) and not isinstance(parameters, Instance) \
+            else parameters
+        return self._start(rq.Invoke(namespace, class_name=class_name, method_name=method_name, instance=instance,
+                                     parameters=params), options, callbacks, flags)
+
+    def test_connection(self, *, callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
+        req = rq.TestConnection()
+        op = self._start(req, None, callbacks, 0)
+        req.flags = flags if isinstance(flags, int) else -1
+        return op
+
+    # --- convenience: run to the end, raise MIError on failure ----------------------------------------
+    def _run(self, op: Operation) -> list[Any]:
+        with op:
+            return list(op)
+
+    def get(self, instance: Instance, *, namespace: str | None = None,
+            options: OperationOptions | None = None) -> Instance:
+        return self._run(self.get_instance(namespace, instance, options=options))[0]  # type: ignore[no-any-return]
+
+    def create(self, instance: Instance, *, namespace: str | None = None,
+               options: OperationOptions | None = None) -> Instance:
+        return self._run(self.create_instance(namespace, instance, options=options))[0]  # type: ignore[no-any-return]
+
+    def modify(self, instance: Instance, *, namespace: str | None = None,
+               options: OperationOptions | None = None) -> Instance:
+        return self._run(self.modify_instance(namespace, instance, options=options))[0]  # type: ignore[no-any-return]
+
+    def delete(self, instance: Instance, *, namespace: str | None = None,
+               options: OperationOptions | None = None) -> None:
+        self._run(self.delete_instance(namespace, instance, options=options))
+
+    def enumerate(self, class_name: str, *, namespace: str | None = None, keys_only: bool = False,
+                  options: OperationOptions | None = None, flags: int = 0) -> list[Instance]:
+        return self._run(self.enumerate_instances(namespace, class_name, keys_only, options=options, flags=flags))
+
+    def invoke_method(self, target: Instance | str, method_name: str,
+                      parameters: Instance | Mapping[str, Any] | None = None, *, namespace: str | None = None,
+                      options: OperationOptions | None = None) -> Instance:
+        """Invoke on an instance, or a static method when ``target`` is a class name."""
+        if isinstance(target, Instance):
+            op = self.invoke(namespace, target.class_name, method_name, target, parameters, options=options)
+        else:
+            op = self.invoke(namespace, target, method_name, None, parameters, options=options)
+        return self._run(op)[0]  # type: ignore[no-any-return]
+
+    def classes(self, class_name: str | None = None, *, namespace: str | None = None,
+                names_only: bool = False) -> list[Class]:
+        return self._run(self.enumerate_classes(namespace, class_name, names_only))
+
+    # --- lifetime ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Cancel and close every operation still open, wait for their threads, release the transport."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            ops = list(self._operations)
+        for op in ops:
+            op.close()
+        for op in ops:
+            op._join(30.0)
+        self._transport.close()
+        if self._application is not None:
+            self._application._forget(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def application(self) -> Application | None:
+        return self._application
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.destination or "local"
+        return f"<openmi.Session {where}{' closed' if self._closed else ''}>"

@@ -1,0 +1,10 @@
+"""The engine: namespaces, the class registry, providers and the repository; one request in, a stream
+of results out. Stands on ``openmi.cim`` only."""
+
+from . import requests
+from .context import Context, Host
+from .names import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
+from .server import Server, default_repository_path
+
+__all__ = ["DEFAULT_NAMESPACE", "INTEROP_NAMESPACE", "Context", "Host", "Server", "default_repository_path",
+           "normalize_namespace", "requests"]

@@ -1,0 +1,390 @@
+"""One handler per request kind: each turns a request into a stream of results.
+
+A handler receives the namespace (already checked), the request and the context; it yields
+instances or classes and raises :class:`MIError` to end with a failure. A class with a provider is
+served by the provider's method of the same name; other classes by the repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..cim.classes import Class
+from ..cim.errors import MIError
+from ..cim.instance import Element, Instance
+from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
+from ..cim.values import coerce, infer_type
+from . import requests as rq
+from .context import Context
+from .encoding import decode_values, encode_values
+from .schema import ClassInfo, Namespace
+
+if TYPE_CHECKING:
+    from .server import Server
+
+Handler = Callable[["Server", Namespace, Any, Context], Iterator[Any]]
+
+_SHALLOW = int(OperationFlags.POLYMORPHISM_SHALLOW)
+_BASE_PROPS_ONLY = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
+
+
+def _inbound(req: Any, what: str) -> Instance:
+    inst = req.instance
+    if inst is None:
+        raise MIError(MIResult.INVALID_PARAMETER, f"{req.name} needs an instance ({what}); none was given")
+    if not isinstance(inst, Instance):
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"{req.name} needs an openmi.Instance, not {type(inst).__name__}")
+    return inst
+
+
+def _provider_method(info: ClassInfo, method: str) -> Callable[..., Any] | None:
+    if info.provider is None:
+        return None
+    fn = getattr(info.provider, method, None)
+    if fn is None:
+        raise MIError(MIResult.NOT_SUPPORTED,
+                      f"the provider of class {info.name} does not implement {method}")
+    return fn  # type: ignore[no-any-return]
+
+
+def _run_provider(ctx: Context, result: Any) -> Iterator[Any]:
+    """A provider method may return a value, an iterable of results, or be a generator."""
+    if result is None:
+        return
+    if isinstance(result, (Instance, Class, dict)):
+        yield result
+        return
+    try:
+        it = iter(result)
+    except TypeError:
+        yield result
+        return
+    for item in it:
+        ctx.check()
+        yield item
+
+
+def _provided_instance(info: ClassInfo, ns: Namespace, item: Any, what: str) -> Instance:
+    if not isinstance(item, Instance):
+        raise MIError(MIResult.FAILED,
+                      f"the provider of class {info.name} returned {type(item).__name__} from {what}, not an Instance")
+    if item.namespace is None:
+        item.namespace = ns.name
+    return item
+
+
+def _key_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, int]]) -> Instance:
+    elements = {n.lower(): Element(n, v, MIType(t), MIFlag.KEY) for n, (v, t) in values.items()}
+    return Instance._trusted(info.name, ns.name, elements)
+
+
+def _locate(server: Server, ns: Namespace, info: ClassInfo, inst: Instance) -> tuple[ClassInfo, str, dict[str, Any]]:
+    """Find the stored row an instance name addresses: its class (the named one or a subclass)."""
+    key, values = info.key_of(inst, ns.name)
+    repo = server.repository
+    nsk = ns.name.lower()
+    data = repo.get(nsk, info.low, key)
+    if data is not None:
+        return info, key, values
+    for sub in ns.descendants(info.low):
+        if sub.provider is None and repo.get(nsk, sub.low, key) is not None:
+            return sub, key, values
+    raise MIError(MIResult.NOT_FOUND,
+                  f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+
+
+# --- instance operations -------------------------------------------------------------------------
+
+
+def get_instance(server: Server, ns: Namespace, req: rq.GetInstance, ctx: Context) -> Iterator[Instance]:
+    inst = _inbound(req, "the class and keys of the instance to get")
+    info = ns.get(inst.class_name)
+    fn = _provider_method(info, "get_instance")
+    if fn is not None:
+        _, values = info.key_of(inst, ns.name)
+        for item in _run_provider(ctx, fn(ctx, ns.name, _key_instance(info, ns, values))):
+            yield _provided_instance(info, ns, item, "get_instance")
+            return
+        raise MIError(MIResult.NOT_FOUND,
+                      f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+    found, key, _ = _locate(server, ns, info, inst)
+    data = server.repository.get(ns.name.lower(), found.low, key)
+    if data is None:  # deleted between the two reads
+        raise MIError(MIResult.NOT_FOUND, f"no instance of {info.name} {key!r} in namespace {ns.name}")
+    yield found.from_row(ns.name, decode_values(data))
+
+
+def delete_instance(server: Server, ns: Namespace, req: rq.DeleteInstance, ctx: Context) -> Iterator[Instance]:
+    inst = _inbound(req, "the class and keys of the instance to delete")
+    info = ns.get(inst.class_name)
+    fn = _provider_method(info, "delete_instance")
+    if fn is not None:
+        _, values = info.key_of(inst, ns.name)
+        for _item in _run_provider(ctx, fn(ctx, ns.name, _key_instance(info, ns, values))):
+            pass
+        return
+    key, values = info.key_of(inst, ns.name)
+    nsk = ns.name.lower()
+    repo = server.repository
+    ctx.check()
+    if repo.delete(nsk, info.low, key):
+        return
+    for sub in ns.descendants(info.low):
+        if sub.provider is None and repo.delete(nsk, sub.low, key):
+            return
+    raise MIError(MIResult.NOT_FOUND,
+                  f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+    yield  # pragma: no cover - makes this a generator
+
+
+def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: Context) -> Iterator[Instance]:
+    inst = _inbound(req, "the new instance")
+    info = ns.get(inst.class_name)
+    fn = _provider_method(info, "create_instance")
+    if fn is not None:
+        values = info.values_of(inst, ns.name)
+        typed = _typed_instance(info, ns, values)
+        produced = None
+        for item in _run_provider(ctx, fn(ctx, ns.name, typed)):
+            produced = _provided_instance(info, ns, item, "create_instance")
+        yield produced if produced is not None else typed
+        return
+    if info.abstract:
+        raise MIError(MIResult.INVALID_CLASS, f"class {info.name} is abstract and cannot have instances")
+    values = info.values_of(inst, ns.name)
+    for p in info.cls.properties.values():  # class defaults for what the caller left out
+        if p.name not in values and p.value is not None:
+            values[p.name] = (_copy(p.value), int(p.type))
+    key_parts = []
+    for p in info.keys:
+        v = values.get(p.name, (None, 0))[0]
+        if v is None:
+            raise MIError(MIResult.INVALID_PARAMETER, f"key property {p.name!r} of class {info.name} is missing")
+        key_parts.append((v, int(p.type)))
+    if not info.keys:
+        raise MIError(MIResult.INVALID_CLASS, f"class {info.name} has no key properties; its instances "
+                      f"could not be addressed")
+    from .encoding import key_string
+
+    key = key_string(key_parts)
+    ctx.check()
+    if not server.repository.insert(ns.name.lower(), info.low, key, encode_values(values)):
+        keys = ",".join(f"{p.name}={v!r}" for p, (v, _) in zip(info.keys, key_parts))
+        raise MIError(MIResult.ALREADY_EXISTS,
+                      f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
+    yield info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
+
+
+def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: Context) -> Iterator[Instance]:
+    inst = _inbound(req, "the keys and new values")
+    info = ns.get(inst.class_name)
+    fn = _provider_method(info, "modify_instance")
+    if fn is not None:
+        values = info.values_of(inst, ns.name)
+        typed = _typed_instance(info, ns, values)
+        produced = None
+        for item in _run_provider(ctx, fn(ctx, ns.name, typed)):
+            produced = _provided_instance(info, ns, item, "modify_instance")
+        yield produced if produced is not None else typed
+        return
+    changes = info.values_of(inst, ns.name)
+    repo = server.repository
+    nsk = ns.name.lower()
+    with repo.transaction():
+        found, key, _ = _locate(server, ns, info, inst)
+        data = repo.get(nsk, found.low, key)
+        if data is None:
+            raise MIError(MIResult.NOT_FOUND, f"no instance of {info.name} {key!r} in namespace {ns.name}")
+        current = found.from_row(ns.name, decode_values(data))
+        values = {el.name: (el.value, int(el.type)) for el in current._elements.values()}
+        for name, (v, t) in changes.items():
+            prop = found.props[name.lower()]
+            if prop.key:
+                continue
+            values[prop.name] = (v, t)
+        ctx.check()
+        repo.update(nsk, found.low, key, encode_values(values))
+    yield found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
+
+
+def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstances,
+                        ctx: Context) -> Iterator[Instance]:
+    if not req.class_name or not isinstance(req.class_name, str):
+        raise MIError(MIResult.INVALID_PARAMETER, "EnumerateInstances needs a class name")
+    info = ns.get(req.class_name)
+    classes = [info]
+    if not req.flags & _SHALLOW or (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY:
+        classes.extend(ns.descendants(info.low))
+    base_only = (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY
+    repo = server.repository
+    nsk = ns.name.lower()
+    keys_only = bool(req.keys_only)
+    for c in classes:
+        if c.provider is not None:
+            fn = _provider_method(c, "enumerate_instances")
+            assert fn is not None
+            for item in _run_provider(ctx, fn(ctx, ns.name, c.name, keys_only)):
+                yield _provided_instance(c, ns, item, "enumerate_instances")
+            continue
+        layout = info.layout if base_only else c.layout
+        for _key, data in repo.scan(nsk, c.low):
+            if ctx.cancelled:
+                raise ctx.cancellation_error()
+            out = c.from_row(ns.name, decode_values(data), keys_only, layout)
+            if base_only:
+                out.class_name = c.name
+            yield out
+
+
+def invoke(server: Server, ns: Namespace, req: rq.Invoke, ctx: Context) -> Iterator[Instance]:
+    class_name = req.class_name or (req.instance.class_name if isinstance(req.instance, Instance) else None)
+    if not class_name or not req.method_name:
+        raise MIError(MIResult.INVALID_PARAMETER, "Invoke needs a class name (or an instance) and a method name")
+    info = ns.get(class_name)
+    method = info.cls.methods.get(req.method_name)
+    if method is None:
+        raise MIError(MIResult.METHOD_NOT_FOUND,
+                      f"class {info.name} in namespace {ns.name} has no method {req.method_name!r}")
+    target: Instance | None = None
+    if req.instance is not None:
+        if not isinstance(req.instance, Instance):
+            raise MIError(MIResult.INVALID_PARAMETER, "the instance to invoke a method on must be an openmi.Instance")
+        _, keys = info.key_of(req.instance, ns.name)
+        target = _key_instance(info, ns, keys)
+    elif not method.is_static:
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"method {info.name}.{method.name} is not static; give the instance to invoke it on")
+    params = _in_parameters(info, method.name, req.parameters)
+    fn = _provider_method(info, "invoke")
+    if fn is None:
+        raise MIError(MIResult.NOT_SUPPORTED,
+                      f"class {info.name} has no provider, so its method {method.name} cannot run")
+    results = list(_run_provider(ctx, fn(ctx, ns.name, info.name, method.name, target, params)))
+    yield _out_parameters(info, method.name, results[-1] if results else None)
+
+
+def _in_parameters(info: ClassInfo, method_name: str, parameters: Instance | Mapping[str, Any] | None) -> Instance:
+    method = info.cls.methods[method_name]
+    out = Instance._trusted("__PARAMETERS", None, {})
+    if parameters is None:
+        return out
+    if isinstance(parameters, Instance):
+        items = [(el.name, el.value, el.type) for el in parameters._elements.values()]
+    elif isinstance(parameters, Mapping):
+        items = [(n, v, None) for n, v in parameters.items()]
+    else:
+        raise MIError(MIResult.INVALID_PARAMETER, "method parameters must be an Instance or a mapping")
+    for name, value, t in items:
+        param = method.parameters.get(name)
+        if param is None or not param.in_:
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"method {info.name}.{method.name} has no input parameter {name!r}")
+        el = Element(name, value, t if t is not None else (infer_type(value) if value is not None else param.type))
+        from ..cim.classes import Property
+
+        prop = Property(param.name, param.type)
+        out._elements[param.name.lower()] = Element(param.name, info.convert(el, prop), param.type, 0)
+    return out
+
+
+def _out_parameters(info: ClassInfo, method_name: str, result: Any) -> Instance:
+    method = info.cls.methods[method_name]
+    out = Instance._trusted("__PARAMETERS", None, {})
+    if isinstance(result, Instance):
+        items: list[tuple[str, Any]] = [(el.name, el.value) for el in result._elements.values()]
+    elif isinstance(result, Mapping):
+        items = list(result.items())
+    else:
+        items = [("ReturnValue", result)]
+    for name, value in items:
+        if name.lower() in ("returnvalue", "mireturn"):
+            t = method.return_type
+            name = "ReturnValue"
+        else:
+            param = method.parameters.get(name)
+            if param is None or not param.out:
+                raise MIError(MIResult.FAILED,
+                              f"the provider of {info.name} returned {name!r}, which is not an output parameter "
+                              f"of {method.name}")
+            t = param.type
+            name = param.name
+        try:
+            v = coerce(value, t, name)
+        except (TypeError, ValueError) as exc:
+            raise MIError(MIResult.FAILED, f"the provider of {info.name}.{method.name} returned a bad value: {exc}"
+                          ) from None
+        out._elements[name.lower()] = Element(name, v, t, MIFlag.OUT)
+    return out
+
+
+def test_connection(server: Server, ns: Namespace, req: rq.TestConnection, ctx: Context) -> Iterator[Instance]:
+    ctx.check()
+    return iter(())
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+
+# --- class operations ------------------------------------------------------------------------------
+
+
+def get_class(server: Server, ns: Namespace, req: rq.GetClass, ctx: Context) -> Iterator[Class]:
+    info = ns.get(req.class_name)
+    out = info.cls.clone()
+    out.namespace = ns.name
+    yield out
+
+
+def enumerate_classes(server: Server, ns: Namespace, req: rq.EnumerateClasses, ctx: Context) -> Iterator[Class]:
+    if req.class_name:
+        start = ns.get(req.class_name).low
+    else:
+        start = ""
+    deep = not req.flags & _SHALLOW
+    for info in ns.descendants(start, deep):
+        ctx.check()
+        if req.class_names_only:
+            yield Class(info.name, info.cls.superclass, namespace=ns.name)
+        else:
+            out = info.cls.clone()
+            out.namespace = ns.name
+            yield out
+
+
+HANDLERS: dict[type, Handler] = {
+    rq.GetInstance: get_instance,
+    rq.CreateInstance: create_instance,
+    rq.ModifyInstance: modify_instance,
+    rq.DeleteInstance: delete_instance,
+    rq.EnumerateInstances: enumerate_instances,
+    rq.Invoke: invoke,
+    rq.TestConnection: test_connection,
+    rq.GetClass: get_class,
+    rq.EnumerateClasses: enumerate_classes,
+}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _typed_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, int]]) -> Instance:
+    elements = {}
+    for name, (v, t) in values.items():
+        prop = info.props[name.lower()]
+        elements[name.lower()] = Element(prop.name, v, MIType(t), int(prop.flags & MIFlag.KEY))
+    return Instance._trusted(info.name, ns.name, elements)
+
+
+def _plain_layout(info: ClassInfo) -> list[tuple[str, str, int, int, bool]]:
+    # values already decoded: never run the JSON decoders on them
+    return [(low, name, t, flags, False) for low, name, t, flags, _ in info.layout]
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, Instance):
+        return value.clone()
+    return value

@@ -1,0 +1,189 @@
+"""The persistent repository: namespaces, class and qualifier declarations and instances in SQLite.
+
+One connection, guarded by a lock, serves every thread of the process; a repository file belongs to one
+process at a time (SQLite's exclusive locking mode), so a second server on the same file gets a clear
+error instead of a silently stale class cache. Each write is its own transaction unless it runs inside
+:meth:`Repository.transaction`; a write has returned only once SQLite has committed it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..cim.errors import MIError
+from ..cim.types import MIResult
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS namespaces(ns TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS qualifiers(ns TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY(ns, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS classes(ns TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY(ns, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS instances(ns TEXT NOT NULL, cls TEXT NOT NULL, key TEXT NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY(ns, cls, key)) WITHOUT ROWID;
+"""
+
+# How many rows an enumeration reads per round; the lock is released between rounds.
+PAGE = 512
+
+
+class Repository:
+    """SQLite storage. Namespace and class names are stored lower-cased as keys."""
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", durability: str = "normal") -> None:
+        self.path = str(path)
+        if durability not in ("normal", "full"):
+            raise ValueError("durability is 'normal' (survives a crash of this process) or 'full' (power loss too)")
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db = self._db
+            if self.path != ":memory:":
+                db.execute("PRAGMA locking_mode=EXCLUSIVE")
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={durability.upper()}")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise MIError(MIResult.FAILED, f"repository {self.path} has layout {row[0]}, this openmi reads "
+                              f"{SCHEMA_VERSION}")
+        except sqlite3.OperationalError as exc:
+            raise MIError(MIResult.FAILED, f"cannot open the repository {self.path}: {exc}"
+                          + (" (another process is using it)" if "locked" in str(exc) else "")) from None
+        except sqlite3.DatabaseError as exc:
+            raise MIError(MIResult.FAILED, f"{self.path} is not an openmi repository: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all of them are committed, or none (nested calls join the outer one)."""
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    # --- namespaces, classes, qualifiers ----------------------------------------------------
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT name FROM namespaces ORDER BY ns")]
+
+    def add_namespace(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO namespaces VALUES(?, ?)", (name.lower(), name))
+
+    def remove_namespace(self, name: str) -> None:
+        ns = name.lower()
+        with self.transaction():
+            for table in ("instances", "classes", "qualifiers"):
+                self._db.execute(f"DELETE FROM {table} WHERE ns=?", (ns,))
+            self._db.execute("DELETE FROM namespaces WHERE ns=?", (ns,))
+
+    def classes(self, namespace: str) -> list[str]:
+        """Declared classes of a namespace as stored JSON, in the order they were defined."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM classes WHERE ns=? ORDER BY seq", (namespace.lower(),))
+            return [r[0] for r in rows]
+
+    def put_class(self, namespace: str, name: str, data: str) -> None:
+        with self._lock:
+            ns = namespace.lower()
+            row = self._db.execute("SELECT seq FROM classes WHERE ns=? AND name=?", (ns, name.lower())).fetchone()
+            if row is None:
+                seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM classes WHERE ns=?", (ns,)).fetchone()[0]
+            else:
+                seq = row[0]
+            self._db.execute("INSERT OR REPLACE INTO classes VALUES(?, ?, ?, ?)", (ns, name.lower(), seq, data))
+
+    def remove_class(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM classes WHERE ns=? AND name=?", (namespace.lower(), name.lower()))
+
+    def qualifiers(self, namespace: str) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT data FROM qualifiers WHERE ns=?", (namespace.lower(),))]
+
+    def put_qualifier(self, namespace: str, name: str, data: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO qualifiers VALUES(?, ?, ?)",
+                             (namespace.lower(), name.lower(), data))
+
+    # --- instances ------------------------------------------------------------------------------
+    def get(self, ns: str, cls: str, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM instances WHERE ns=? AND cls=? AND key=?",
+                                   (ns, cls, key)).fetchone()
+        return None if row is None else row[0]  # type: ignore[no-any-return]
+
+    def insert(self, ns: str, cls: str, key: str, data: str) -> bool:
+        """Add an instance row; False if one with that key exists."""
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO instances VALUES(?, ?, ?, ?)", (ns, cls, key, data))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+    def update(self, ns: str, cls: str, key: str, data: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("UPDATE instances SET data=? WHERE ns=? AND cls=? AND key=?", (data, ns, cls, key))
+            return cur.rowcount == 1
+
+    def delete(self, ns: str, cls: str, key: str) -> bool:
+        """Remove an instance row; True only for the caller that removed it."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM instances WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
+            return cur.rowcount == 1
+
+    def scan(self, ns: str, cls: str) -> Iterator[tuple[str, str]]:
+        """All (key, data) rows of one class, read a page at a time so memory stays flat."""
+        last = ""
+        first = True
+        while True:
+            with self._lock:
+                if first:
+                    rows = self._db.execute(
+                        "SELECT key, data FROM instances WHERE ns=? AND cls=? ORDER BY key LIMIT ?",
+                        (ns, cls, PAGE)).fetchall()
+                    first = False
+                else:
+                    rows = self._db.execute(
+                        "SELECT key, data FROM instances WHERE ns=? AND cls=? AND key>? ORDER BY key LIMIT ?",
+                        (ns, cls, last, PAGE)).fetchall()
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][0]
+
+    def count(self, ns: str, cls: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM instances WHERE ns=? AND cls=?", (ns, cls)).fetchone()[0])
+
+    def delete_class_instances(self, ns: str, cls: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM instances WHERE ns=? AND cls=?", (ns, cls))

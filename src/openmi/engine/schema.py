@@ -1,0 +1,160 @@
+"""The class registry of one namespace, kept in memory: resolved classes, their subclasses, and the
+per-class facts the hot paths need (key layout, property types) computed once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..cim.classes import Class, Property, QualifierDecl
+from ..cim.errors import MIError
+from ..cim.instance import Element, Instance
+from ..cim.types import MIFlag, MIResult, MIType
+from ..cim.values import coerce, parse_scalar
+from .encoding import key_string, value_from_json
+
+_DATETIME = int(MIType.DATETIME)
+_REFERENCE = int(MIType.REFERENCE)
+_INSTANCE = int(MIType.INSTANCE)
+
+
+class ClassInfo:
+    """A resolved class and what serving its instances needs."""
+
+    __slots__ = ("cls", "name", "low", "declared", "props", "keys", "layout", "provider", "abstract")
+
+    def __init__(self, declared: Class, resolved: Class) -> None:
+        self.declared = declared
+        self.cls = resolved
+        self.name = resolved.name
+        self.low = resolved.name.lower()
+        self.props: dict[str, Property] = {p.name.lower(): p for p in resolved.properties.values()}
+        self.keys: list[Property] = [p for p in resolved.properties.values() if p.key]
+        # (lower name, name, type, stored flags, needs decoding) for building instances from rows
+        self.layout: list[tuple[str, str, int, int, bool]] = [
+            (p.name.lower(), p.name, int(p.type), int(p.flags & MIFlag.KEY),
+             (int(p.type) & 0x0F) in (_DATETIME, _REFERENCE, _INSTANCE))
+            for p in resolved.properties.values()
+        ]
+        self.provider: Any = None
+        self.abstract = resolved.is_abstract
+
+    # --- instances from stored rows ----------------------------------------------------------------
+    def from_row(self, namespace: str, values: dict[str, Any], keys_only: bool = False,
+                 layout: list[tuple[str, str, int, int, bool]] | None = None) -> Instance:
+        elements: dict[str, Element] = {}
+        get = values.get
+        for low, name, t, flags, decode in layout or self.layout:
+            if keys_only and not flags:
+                continue
+            v = get(name)
+            if v is not None and decode:
+                v = value_from_json(v, t)
+            elements[low] = Element(name, v, MIType(t), flags)
+        return Instance._trusted(self.name, namespace, elements)
+
+    # --- inbound instances -----------------------------------------------------------------------
+    def convert(self, el: Element, prop: Property) -> Any:
+        """The element's value in the property's type, or TYPE_MISMATCH naming both."""
+        value = el.value
+        pt = prop.type
+        if value is None or el.type == pt:
+            return value
+        try:
+            if isinstance(value, str) and pt != MIType.STRING and not pt.is_array:
+                return parse_scalar(value, pt, prop.name)
+            if isinstance(value, list) and pt.is_array:
+                return [parse_scalar(v, pt.scalar, prop.name) if isinstance(v, str) and pt.scalar != MIType.STRING
+                        else coerce(v, pt.scalar, prop.name) for v in value]
+            if pt.scalar in (MIType.REFERENCE, MIType.INSTANCE) and el.type.scalar in (MIType.REFERENCE,
+                                                                                       MIType.INSTANCE):
+                return coerce(value, pt, prop.name)
+            if el.type.scalar == MIType.BOOLEAN or pt.scalar == MIType.BOOLEAN:
+                raise TypeError("boolean")
+            return coerce(value, pt, prop.name)
+        except (TypeError, ValueError):
+            raise MIError(MIResult.TYPE_MISMATCH,
+                          f"property {prop.name!r} of class {self.name} is {pt.name}; the value {value!r:.80} "
+                          f"given as {MIType(el.type).name} does not fit") from None
+
+    def key_of(self, inst: Instance, namespace: str) -> tuple[str, dict[str, tuple[Any, int]]]:
+        """Check an instance name against the class: its key string and typed key values."""
+        props = self.props
+        for el in inst._elements.values():
+            if el.name.lower() not in props:
+                raise MIError(MIResult.NO_SUCH_PROPERTY,
+                              f"class {self.name} in namespace {namespace} has no property {el.name!r}")
+        if not self.keys:
+            raise MIError(MIResult.INVALID_CLASS,
+                          f"class {self.name} in namespace {namespace} has no key properties, so it has no instances "
+                          f"to address")
+        values: dict[str, tuple[Any, int]] = {}
+        parts: list[tuple[Any, int]] = []
+        for p in self.keys:
+            el = inst._elements.get(p.name.lower())
+            if el is None or el.value is None:
+                raise MIError(MIResult.INVALID_PARAMETER,
+                              f"key property {p.name!r} of class {self.name} is missing")
+            v = self.convert(el, p)
+            values[p.name] = (v, int(p.type))
+            parts.append((v, int(p.type)))
+        return key_string(parts), values
+
+    def values_of(self, inst: Instance, namespace: str) -> dict[str, tuple[Any, int]]:
+        """Every element of an inbound instance in the class's types (NO_SUCH_PROPERTY/TYPE_MISMATCH)."""
+        out: dict[str, tuple[Any, int]] = {}
+        props = self.props
+        for low, el in inst._elements.items():
+            p = props.get(low)
+            if p is None:
+                raise MIError(MIResult.NO_SUCH_PROPERTY,
+                              f"class {self.name} in namespace {namespace} has no property {el.name!r}")
+            out[p.name] = (self.convert(el, p), int(p.type))
+        return out
+
+    def describe_keys(self, values: dict[str, tuple[Any, int]]) -> str:
+        return ",".join(f"{n}={v!r}" for n, (v, _) in values.items())
+
+
+class Namespace:
+    """The classes, qualifier declarations and providers of one namespace."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.classes: dict[str, ClassInfo] = {}
+        self.children: dict[str, list[str]] = {"": []}
+        self.qualifiers: dict[str, QualifierDecl] = {}
+
+    def get(self, class_name: str | None) -> ClassInfo:
+        info = self.classes.get(class_name.lower()) if isinstance(class_name, str) else None
+        if info is None:
+            raise MIError(MIResult.INVALID_CLASS, f"class {class_name!r} does not exist in namespace {self.name}")
+        return info
+
+    def add(self, declared: Class, resolved: Class) -> ClassInfo:
+        low = declared.name.lower()
+        old = self.classes.get(low)
+        info = ClassInfo(declared, resolved)
+        if old is not None:
+            info.provider = old.provider
+        self.classes[low] = info
+        parent = (declared.superclass or "").lower()
+        siblings = self.children.setdefault(parent, [])
+        if low not in siblings:
+            siblings.append(low)
+        self.children.setdefault(low, [])
+        return info
+
+    def remove(self, class_name: str) -> None:
+        info = self.get(class_name)
+        parent = (info.declared.superclass or "").lower()
+        self.children.get(parent, []).remove(info.low)
+        self.children.pop(info.low, None)
+        del self.classes[info.low]
+
+    def descendants(self, low: str, deep: bool = True) -> Iterator[ClassInfo]:
+        """Subclasses of ``low`` ("" for the roots) in definition order, depth first."""
+        for child in self.children.get(low, []):
+            yield self.classes[child]
+            if deep:
+                yield from self.descendants(child)

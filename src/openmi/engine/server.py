@@ -1,0 +1,315 @@
+"""The embedded CIM server: namespaces, the class registry, providers and the instance repository.
+
+``Server.execute(request, ctx)`` is the one entry every front end uses (the in-process session and the
+WS-Man server alike): it checks the namespace, finds the handler, and streams the results, ending with
+success or an :class:`MIError` that always carries a CIM_Error-shaped details instance.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..cim.cimerror import error_instance
+from ..cim.classes import Class, QualifierDecl, resolve_class
+from ..cim.errors import MIError
+from ..cim.instance import Instance
+from ..cim.types import MIResult
+from . import requests as rq
+from .context import Context
+from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
+from .names import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
+from .operations import HANDLERS
+from .repository import Repository
+from .schema import Namespace
+
+_DELETE_FLAGS_MUST_BE_ZERO = (rq.DeleteInstance, rq.TestConnection)
+
+
+def default_repository_path() -> Path:
+    """Where the default embedded server keeps its repository: ``$OPENMI_REPOSITORY``, else
+    ``$XDG_DATA_HOME/openmi/repository.db`` (``~/.local/share/openmi/repository.db``)."""
+    env = os.environ.get("OPENMI_REPOSITORY")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "openmi" / "repository.db"
+
+
+class Server:
+    """An in-process CIM server. ``Server(":memory:")`` keeps nothing; ``Server(path)`` persists to a
+    SQLite file; ``Server()`` uses :func:`default_repository_path`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, durability: str = "normal") -> None:
+        self.path = str(path) if path is not None else str(default_repository_path())
+        self.repository = Repository(self.path, durability)
+        self._lock = threading.RLock()
+        self._namespaces: dict[str, Namespace] = {}
+        self._closed = False
+        self._load()
+        for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
+            if ns.lower() not in self._namespaces:
+                self.create_namespace(ns)
+
+    def _load(self) -> None:
+        for name in self.repository.namespaces():
+            ns = Namespace(name)
+            self._namespaces[name.lower()] = ns
+            for text in self.repository.qualifiers(name):
+                q = qualifier_decl_from_json(text)
+                ns.qualifiers[q.name.lower()] = q
+            for text in self.repository.classes(name):
+                declared = class_from_json(text)
+                parent = ns.classes[declared.superclass.lower()].cls if declared.superclass else None
+                ns.add(declared, resolve_class(declared, parent))
+
+    # --- lifetime ------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.repository.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"openmi.Server({self.path!r})"
+
+    # --- namespaces --------------------------------------------------------------------------
+    def namespace(self, name: str | None) -> Namespace:
+        norm = normalize_namespace(name)
+        ns = self._namespaces.get(norm.lower())
+        if ns is None:
+            raise MIError(MIResult.INVALID_NAMESPACE, f"namespace {norm} does not exist")
+        return ns
+
+    @property
+    def namespaces(self) -> list[str]:
+        return sorted(ns.name for ns in self._namespaces.values())
+
+    def create_namespace(self, name: str) -> None:
+        norm = normalize_namespace(name)
+        with self._lock:
+            if norm.lower() in self._namespaces:
+                return
+            self.repository.add_namespace(norm)
+            self._namespaces[norm.lower()] = Namespace(norm)
+
+    def delete_namespace(self, name: str) -> None:
+        """Remove an empty namespace (NAMESPACE_NOT_EMPTY while it holds classes)."""
+        ns = self.namespace(name)
+        with self._lock:
+            if ns.classes:
+                raise MIError(MIResult.NAMESPACE_NOT_EMPTY, f"namespace {ns.name} still has {len(ns.classes)} classes")
+            self.repository.remove_namespace(ns.name)
+            del self._namespaces[ns.name.lower()]
+
+    # --- classes -------------------------------------------------------------------------------
+    def define_class(self, namespace: str | None, cls: Class, *, replace: bool = False) -> Class:
+        """Add a class (as declared: own elements, superclass by name) and return it resolved.
+
+        Defining an identical class again is a no-op; a different one needs ``replace=True`` and no
+        subclasses. Errors: INVALID_NAMESPACE, INVALID_SUPERCLASS, ALREADY_EXISTS, CLASS_HAS_CHILDREN.
+        """
+        return self.define_classes(namespace, [cls], replace=replace)[0]
+
+    def define_classes(self, namespace: str | None, classes: Iterable[Class], *, replace: bool = False,
+                       qualifiers: Iterable[QualifierDecl] = ()) -> list[Class]:
+        """Define several classes (and qualifier declarations) in one transaction: all or none."""
+        if not isinstance(classes, (list, tuple)):
+            classes = list(classes)
+        for c in classes:
+            if not isinstance(c, Class):
+                raise TypeError(f"define_class takes openmi.Class objects, not {type(c).__name__}")
+        ns = self.namespace(namespace)
+        with self._lock:
+            snapshot_classes = dict(ns.classes)
+            snapshot_children = {k: list(v) for k, v in ns.children.items()}
+            snapshot_quals = dict(ns.qualifiers)
+            out: list[Class] = []
+            try:
+                with self.repository.transaction():
+                    for q in qualifiers:
+                        ns.qualifiers[q.name.lower()] = q
+                        self.repository.put_qualifier(ns.name, q.name, qualifier_decl_to_json(q))
+                    for cls in classes:
+                        out.append(self._define_one(ns, cls, replace))
+                    self._check_references(ns, classes)
+            except BaseException:
+                ns.classes = snapshot_classes
+                ns.children = snapshot_children
+                ns.qualifiers = snapshot_quals
+                raise
+            return [c.clone() for c in out]
+
+    def _define_one(self, ns: Namespace, cls: Class, replace: bool) -> Class:
+        low = cls.name.lower()
+        existing = ns.classes.get(low)
+        if existing is not None:
+            if existing.declared == cls:
+                return existing.cls
+            if not replace:
+                raise MIError(MIResult.ALREADY_EXISTS,
+                              f"class {cls.name} already exists in namespace {ns.name} with another definition")
+            if ns.children.get(low):
+                raise MIError(MIResult.CLASS_HAS_CHILDREN,
+                              f"class {cls.name} in namespace {ns.name} has subclasses and cannot be replaced")
+            ns.remove(cls.name)
+        parent = None
+        if cls.superclass:
+            pinfo = ns.classes.get(cls.superclass.lower())
+            if pinfo is None:
+                raise MIError(MIResult.INVALID_SUPERCLASS,
+                              f"superclass {cls.superclass} of class {cls.name} does not exist in namespace {ns.name}")
+            parent = pinfo.cls
+        declared = cls.clone()
+        declared.namespace = None
+        try:
+            resolved = resolve_class(declared, parent)
+        except ValueError as exc:
+            raise MIError(MIResult.INVALID_PARAMETER, f"class {cls.name}: {exc}") from None
+        resolved.namespace = ns.name
+        ns.add(declared, resolved)
+        self.repository.put_class(ns.name, cls.name, class_to_json(declared))
+        return resolved
+
+    def _check_references(self, ns: Namespace, classes: Iterable[Class]) -> None:
+        for cls in classes:
+            for p in cls.properties.values():
+                if p.reference_class and p.reference_class.lower() not in ns.classes:
+                    raise MIError(MIResult.INVALID_CLASS,
+                                  f"reference {cls.name}.{p.name} names class {p.reference_class}, which does not "
+                                  f"exist in namespace {ns.name}")
+
+    def delete_class(self, namespace: str | None, class_name: str) -> None:
+        ns = self.namespace(namespace)
+        with self._lock:
+            info = ns.get(class_name)
+            if ns.children.get(info.low):
+                raise MIError(MIResult.CLASS_HAS_CHILDREN, f"class {info.name} has subclasses")
+            if self.repository.count(ns.name.lower(), info.low):
+                raise MIError(MIResult.CLASS_HAS_INSTANCES, f"class {info.name} has instances")
+            self.repository.remove_class(ns.name, info.name)
+            ns.remove(info.name)
+
+    def get_class(self, namespace: str | None, class_name: str) -> Class:
+        out = self.namespace(namespace).get(class_name).cls.clone()
+        return out
+
+    def classes(self, namespace: str | None = None) -> list[str]:
+        return [c.name for c in self.namespace(namespace).classes.values()]
+
+    def qualifier_declarations(self, namespace: str | None = None) -> list[QualifierDecl]:
+        return list(self.namespace(namespace).qualifiers.values())
+
+    def new_instance(self, namespace: str | None, class_name: str) -> Instance:
+        """An instance with the class's properties and their defaults (MI_Application_NewInstanceFromClass)."""
+        info = self.namespace(namespace).get(class_name)
+        return Instance(info.name, namespace=info.cls.namespace, cls=info.cls)
+
+    # --- providers ------------------------------------------------------------------------------
+    def register_provider(self, namespace: str | None, class_name: str, provider: Any) -> None:
+        """Serve a class with a Python object instead of the repository (see the provider API in README)."""
+        info = self.namespace(namespace).get(class_name)
+        with self._lock:
+            info.provider = provider
+
+    def unregister_provider(self, namespace: str | None, class_name: str) -> None:
+        info = self.namespace(namespace).get(class_name)
+        with self._lock:
+            info.provider = None
+
+    # --- serving requests -----------------------------------------------------------------------
+    def execute(self, request: rq.Request, ctx: Context | None = None) -> Iterator[Any]:
+        """Run a request: yields its results; raises MIError (with details) when it fails."""
+        ctx = ctx or Context()
+        try:
+            if self._closed:
+                raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is closed")
+            handler = HANDLERS.get(type(request))
+            if handler is None:
+                raise MIError(MIResult.NOT_SUPPORTED, f"{type(request).__name__} is not an operation this server knows")
+            if request.flags and isinstance(request, _DELETE_FLAGS_MUST_BE_ZERO):
+                raise MIError(MIResult.INVALID_PARAMETER,
+                              f"{request.name} takes no flags (flags must be 0, got {request.flags:#x})")
+            ns = self.namespace(request.namespace) if not isinstance(request, rq.TestConnection) else None
+            ctx.server = self
+            ctx.namespace = ns.name if ns is not None else None
+            ctx.check()
+            yield from handler(self, ns, request, ctx)  # type: ignore[arg-type]
+            if ctx.cancelled:
+                raise ctx.cancellation_error()
+        except MIError as exc:
+            if exc.details is None:
+                exc.details = error_instance(exc.result, exc.message, source=type(request).__name__)
+            raise
+        except Exception as exc:  # a provider's bug must end the operation, not the caller
+            message = f"{request.name} failed: {type(exc).__name__}: {exc}"
+            raise MIError(MIResult.FAILED, message, error_instance(MIResult.FAILED, message)) from exc
+
+    # --- MOF --------------------------------------------------------------------------------
+    def compile_mof(self, source: str | os.PathLike[str], namespace: str = DEFAULT_NAMESPACE,
+                    include_dirs: Iterable[str | os.PathLike[str]] = ()) -> Any:
+        """Compile MOF (a path or MOF text) into the repository in one transaction; see openmi.cim.mof."""
+        from ..cim import mof
+
+        ns_default = normalize_namespace(namespace)
+
+        def class_lookup(ns_name: str, name: str) -> Class | None:
+            ns = self._namespaces.get(normalize_namespace(ns_name).lower())
+            info = ns.classes.get(name.lower()) if ns is not None else None
+            return info.cls if info is not None else None
+
+        def qualifier_lookup(ns_name: str, name: str) -> QualifierDecl | None:
+            ns = self._namespaces.get(normalize_namespace(ns_name).lower())
+            return ns.qualifiers.get(name.lower()) if ns is not None else None
+
+        result = mof.compile_mof(source, namespace=ns_default, include_dirs=tuple(include_dirs),
+                                 class_lookup=class_lookup, qualifier_lookup=qualifier_lookup)
+        self.load(result)
+        return result
+
+    def load(self, result: Any) -> None:
+        """Load a compiled MOF result (qualifier declarations, classes, instances) atomically."""
+        by_ns: dict[str, tuple[list[QualifierDecl], list[Class], list[Instance]]] = {}
+        for ns_name, q in result.qualifier_decls:
+            by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[0].append(q)
+        for ns_name, c in result.classes:
+            by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[1].append(c)
+        for ns_name, i in result.instances:
+            by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[2].append(i)
+        with self._lock:
+            try:
+                with self.repository.transaction():
+                    for ns_name, (quals, classes, instances) in by_ns.items():
+                        self.create_namespace(ns_name)
+                        self.define_classes(ns_name, classes, qualifiers=quals)
+                        for inst in instances:
+                            for _ in self.execute(rq.CreateInstance(namespace=ns_name, instance=inst)):
+                                pass
+            except BaseException:
+                self._rebuild_cache()
+                raise
+
+    def _rebuild_cache(self) -> None:
+        """Re-read the class registry after a rolled-back batch, keeping the registered providers."""
+        providers = {(ns_low, info.low): info.provider
+                     for ns_low, ns in self._namespaces.items()
+                     for info in ns.classes.values() if info.provider is not None}
+        self._namespaces.clear()
+        self._load()
+        for (ns_low, low), provider in providers.items():
+            ns = self._namespaces.get(ns_low)
+            if ns is not None and low in ns.classes:
+                ns.classes[low].provider = provider
