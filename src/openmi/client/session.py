@@ -24,9 +24,8 @@ if TYPE_CHECKING:
     from ..engine.server import Server
     from .application import Application
 
-_KNOWN_FLAGS = 0
-for _f in OperationFlags:
-    _KNOWN_FLAGS |= int(_f)
+# Every MI_OPERATIONFLAGS_* bit (0x100 only occurs within POLYMORPHISM_DEEP_BASE_PROPS_ONLY).
+_KNOWN_FLAGS = 0x0FCF
 
 
 class Transport(Protocol):

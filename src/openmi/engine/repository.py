@@ -47,7 +47,7 @@ class Repository:
         self._lock = threading.RLock()
         self._depth = 0
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
             db = self._db
             if self.path != ":memory:":
                 db.execute("PRAGMA locking_mode=EXCLUSIVE")
