@@ -16,6 +16,7 @@ from .names import NamedItems
 from .types import MIFlag, MIType
 from .values import coerce
 
+
 @dataclass
 class Qualifier:
     """A qualifier value on a class, property, method or parameter."""
@@ -33,6 +34,17 @@ class Qualifier:
     @property
     def propagates(self) -> bool:
         return not (self.flavor & MIFlag.RESTRICTED)
+
+    @classmethod
+    def _trusted(cls, name: str, value: Any, type: MIType, flavor: MIFlag) -> Qualifier:
+        """Build from parts already checked and already enums (the MOF compiler's fast path)."""
+        q = cls.__new__(cls)
+        q.name = name
+        q.value = value
+        q.type = type
+        q.flavor = flavor
+        q.propagated = False
+        return q
 
 
 @dataclass
@@ -90,8 +102,18 @@ def _qualifier_true(quals: NamedItems[Qualifier], name: str) -> bool:
 class Property:
     """A property of a class: its type, default value, key flag, qualifiers and origin."""
 
-    __slots__ = ("name", "type", "value", "flags", "qualifiers", "reference_class", "embedded_class",
-                 "class_origin", "propagated", "array_size")
+    __slots__ = (
+        "array_size",
+        "class_origin",
+        "embedded_class",
+        "flags",
+        "name",
+        "propagated",
+        "qualifiers",
+        "reference_class",
+        "type",
+        "value",
+    )
 
     def __init__(
         self,
@@ -129,6 +151,24 @@ class Property:
         self.propagated = propagated
         self.array_size = array_size
 
+    @classmethod
+    def _trusted(cls, name: str, type: MIType, value: Any, qualifiers: NamedItems[Qualifier], flags: MIFlag,
+                 reference_class: str | None, embedded_class: str | None, array_size: int | None) -> Property:
+        """Build from parts already checked (the MOF compiler's fast path): ``value`` fits ``type`` and
+        ``flags`` already says PROPERTY or REFERENCE, KEY and REQUIRED as the qualifiers do."""
+        p = cls.__new__(cls)
+        p.name = name
+        p.type = type
+        p.qualifiers = qualifiers
+        p.flags = flags
+        p.value = value
+        p.reference_class = reference_class
+        p.embedded_class = embedded_class
+        p.class_origin = None
+        p.propagated = False
+        p.array_size = array_size
+        return p
+
     @property
     def key(self) -> bool:
         return bool(self.flags & MIFlag.KEY)
@@ -153,7 +193,7 @@ class Property:
 class Parameter:
     """A method parameter; ``in_``/``out`` come from the In and Out qualifiers (In by default)."""
 
-    __slots__ = ("name", "type", "qualifiers", "reference_class", "embedded_class", "flags", "array_size")
+    __slots__ = ("array_size", "embedded_class", "flags", "name", "qualifiers", "reference_class", "type")
 
     def __init__(
         self,
@@ -183,6 +223,20 @@ class Parameter:
         self.embedded_class = embedded_class
         self.array_size = array_size
 
+    @classmethod
+    def _trusted(cls, name: str, type: MIType, qualifiers: NamedItems[Qualifier], flags: MIFlag,
+                 reference_class: str | None, embedded_class: str | None, array_size: int | None) -> Parameter:
+        """Build from parts already checked (the MOF compiler's fast path); ``flags`` holds PARAMETER, IN, OUT."""
+        p = cls.__new__(cls)
+        p.name = name
+        p.type = type
+        p.qualifiers = qualifiers
+        p.flags = flags
+        p.reference_class = reference_class
+        p.embedded_class = embedded_class
+        p.array_size = array_size
+        return p
+
     @property
     def in_(self) -> bool:
         return bool(self.flags & MIFlag.IN)
@@ -205,7 +259,7 @@ class Parameter:
 class Method:
     """An extrinsic method: return type, parameters and qualifiers."""
 
-    __slots__ = ("name", "return_type", "parameters", "qualifiers", "class_origin", "propagated")
+    __slots__ = ("class_origin", "name", "parameters", "propagated", "qualifiers", "return_type")
 
     def __init__(
         self,
@@ -322,81 +376,148 @@ def _lower(s: str | None) -> str | None:
     return s.lower() if s else None
 
 
-def _inherit_qualifiers(parent: NamedItems[Qualifier], own: NamedItems[Qualifier]) -> NamedItems[Qualifier]:
-    out: NamedItems[Qualifier] = NamedItems()
-    for q in parent.values():
-        if q.propagates and q.name not in own and q.name.lower() not in _NOT_INHERITED:
-            out.add(Qualifier(q.name, copy.deepcopy(q.value), q.type, q.flavor, propagated=True))
-    for q in own.values():
-        out.add(q)
+_RESTRICTED = int(MIFlag.RESTRICTED)
+_DISABLEOVERRIDE = int(MIFlag.DISABLEOVERRIDE)
+_KEYBIT = int(MIFlag.KEY)
+
+# Qualifiers that DSP0004 declares Restricted: they describe one class, never its subclasses. Listed so
+# that a qualifier built without its declaration's flavor (Qualifier("Abstract")) still stays put.
+_NOT_INHERITED = frozenset({"abstract", "deprecated", "experimental", "version", "umlpackagepath", "override"})
+
+
+def _copy_value(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, list):
+        return [v.clone() if hasattr(v, "keys_only") else v for v in value]
+    if hasattr(value, "keys_only"):  # an Instance (reference or embedded default)
+        return value.clone()
+    return value
+
+
+def _named(items: dict[str, Any]) -> NamedItems[Any]:
+    """A NamedItems over a ready ``{lower name: item}`` dict (skips the per-item checks of __init__)."""
+    out: NamedItems[Any] = NamedItems.__new__(NamedItems)
+    out._items = items
     return out
 
 
-# Qualifiers that DSP0004 declares Restricted: they describe one class, never its subclasses.
-_NOT_INHERITED = frozenset({"abstract", "deprecated", "experimental", "version", "umlpackagepath"})
+_new_qualifier = Qualifier.__new__
+
+
+def _qualifier_copy(q: Qualifier, propagated: bool) -> Qualifier:
+    # Qualifier values are scalars or lists of scalars (never instances): a list copy is enough.
+    c = _new_qualifier(Qualifier)
+    c.name = q.name
+    v = q.value
+    c.value = v[:] if type(v) is list else v
+    c.type = q.type
+    c.flavor = q.flavor
+    c.propagated = propagated
+    return c
+
+
+def _own_qualifiers(own: NamedItems[Qualifier]) -> NamedItems[Qualifier]:
+    return _named({k: _qualifier_copy(q, False) for k, q in own._items.items()})
+
+
+def _inherit_qualifiers(parent: NamedItems[Qualifier], own: NamedItems[Qualifier] | None) -> NamedItems[Qualifier]:
+    """The qualifiers of an element: those the parent's element passes down (ToSubclass), marked
+    ``propagated``, then the element's own. A parent qualifier with flavor DisableOverride keeps its value."""
+    items: dict[str, Qualifier] = {}
+    own_items = own._items if own is not None else {}
+    for k, q in parent._items.items():
+        fl = int(q.flavor)
+        if fl & _RESTRICTED or k in _NOT_INHERITED:
+            continue
+        mine = own_items.get(k)
+        if mine is not None and not (fl & _DISABLEOVERRIDE and mine.value != q.value):
+            continue
+        items[k] = _qualifier_copy(q, True)
+    for k, q in own_items.items():
+        if k not in items:
+            items[k] = _qualifier_copy(q, False)
+    return _named(items)
+
+
+def _copy_property(p: Property, qualifiers: NamedItems[Qualifier], flags: MIFlag, origin: str | None,
+                   propagated: bool) -> Property:
+    q = Property._trusted(p.name, p.type, _copy_value(p.value), qualifiers, flags, p.reference_class,
+                          p.embedded_class, p.array_size)
+    q.class_origin = origin
+    q.propagated = propagated
+    return q
+
+
+def _copy_method(m: Method, parent: Method | None, origin: str | None, propagated: bool) -> Method:
+    pitems: dict[str, Parameter] = {}
+    for k, prm in m.parameters._items.items():
+        inherited = parent.parameters._items.get(k) if parent is not None else None
+        quals = (_inherit_qualifiers(inherited.qualifiers, prm.qualifiers) if inherited is not None
+                 else _own_qualifiers(prm.qualifiers))
+        pitems[k] = Parameter._trusted(prm.name, prm.type, quals, prm.flags, prm.reference_class,
+                                       prm.embedded_class, prm.array_size)
+    out = Method.__new__(Method)
+    out.name = m.name
+    out.return_type = m.return_type
+    out.parameters = _named(pitems)
+    out.qualifiers = (_inherit_qualifiers(parent.qualifiers, m.qualifiers) if parent is not None
+                      else _own_qualifiers(m.qualifiers))
+    out.class_origin = origin
+    out.propagated = propagated
+    return out
+
+
+def _propagate_property(p: Property) -> Property:
+    """A parent's (resolved) property as its subclass inherits it: restricted qualifiers stay behind."""
+    return _copy_property(p, _inherit_qualifiers(p.qualifiers, None), p.flags, p.class_origin, True)
+
+
+def _propagate_method(m: Method) -> Method:
+    out = _copy_method(m, None, m.class_origin, True)
+    out.qualifiers = _inherit_qualifiers(m.qualifiers, None)
+    return out
 
 
 def resolve_class(cls: Class, parent: Class | None) -> Class:
     """Join a class as declared with its resolved superclass.
 
-    The result lists the superclass's properties and methods first (marked ``propagated``; an element
-    the subclass redeclares keeps its place but takes the subclass's declaration, with the parent's
-    propagating qualifiers), then the new ones. The input is not changed.
+    The result lists the superclass's properties and methods first (marked ``propagated``), then the
+    new ones. An element the subclass redeclares (with or without the Override qualifier) keeps its
+    place but takes the subclass's declaration; it inherits the parent element's qualifiers whose flavor
+    is ToSubclass (marked ``propagated``), and a parent qualifier whose flavor is DisableOverride keeps
+    its value. A key property stays a key. Restricted qualifiers (Abstract, Override, Deprecated ...)
+    never pass down. The input is not changed and the result shares no mutable state with it.
     """
     out = Class(cls.name, cls.superclass, namespace=cls.namespace, server_name=cls.server_name)
-    own_props = cls.properties
-    own_methods = cls.methods
+    name = cls.name
+    own_props = cls.properties._items
+    own_methods = cls.methods._items
+    props = out.properties._items
+    methods = out.methods._items
     if parent is None:
-        out.qualifiers = qualifier_set(list(cls.qualifiers.values()))
-        for p in own_props.values():
-            q = copy.deepcopy(p)
-            q.class_origin = cls.name
-            q.propagated = False
-            out.properties.add(q)
-        for m in own_methods.values():
-            mm = copy.deepcopy(m)
-            mm.class_origin = cls.name
-            mm.propagated = False
-            out.methods.add(mm)
-        return out
-    out.qualifiers = _inherit_qualifiers(parent.qualifiers, cls.qualifiers)
-    for pp in parent.properties.values():
-        mine = own_props.get(pp.name)
-        if mine is None:
-            q = copy.deepcopy(pp)
-            q.propagated = True
-            out.properties.add(q)
-        else:
-            q = copy.deepcopy(mine)
-            q.qualifiers = _inherit_qualifiers(pp.qualifiers, mine.qualifiers)
-            if pp.key:
-                q.flags |= MIFlag.KEY
-            q.class_origin = cls.name
-            q.propagated = False
-            out.properties.add(q)
-    for p in own_props.values():
-        if p.name not in out.properties:
-            q = copy.deepcopy(p)
-            q.class_origin = cls.name
-            q.propagated = False
-            out.properties.add(q)
-    for pm in parent.methods.values():
-        mine_m = own_methods.get(pm.name)
-        if mine_m is None:
-            mm = copy.deepcopy(pm)
-            mm.propagated = True
-        else:
-            mm = copy.deepcopy(mine_m)
-            mm.qualifiers = _inherit_qualifiers(pm.qualifiers, mine_m.qualifiers)
-            mm.class_origin = cls.name
-            mm.propagated = False
-        out.methods.add(mm)
-    for m in own_methods.values():
-        if m.name not in out.methods:
-            mm = copy.deepcopy(m)
-            mm.class_origin = cls.name
-            mm.propagated = False
-            out.methods.add(mm)
+        out.qualifiers = _own_qualifiers(cls.qualifiers)
+    else:
+        out.qualifiers = _inherit_qualifiers(parent.qualifiers, cls.qualifiers)
+        for k, pp in parent.properties._items.items():
+            mine = own_props.get(k)
+            if mine is None:
+                props[k] = _propagate_property(pp)
+            else:
+                flags = mine.flags
+                if int(pp.flags) & _KEYBIT and not int(flags) & _KEYBIT:
+                    flags = MIFlag(int(flags) | _KEYBIT)
+                props[k] = _copy_property(mine, _inherit_qualifiers(pp.qualifiers, mine.qualifiers), flags, name,
+                                          False)
+        for k, pm in parent.methods._items.items():
+            mine_m = own_methods.get(k)
+            methods[k] = _propagate_method(pm) if mine_m is None else _copy_method(mine_m, pm, name, False)
+    for k, p in own_props.items():
+        if k not in props:
+            props[k] = _copy_property(p, _own_qualifiers(p.qualifiers), p.flags, name, False)
+    for k, m in own_methods.items():
+        if k not in methods:
+            methods[k] = _copy_method(m, None, name, False)
     return out
 
 
