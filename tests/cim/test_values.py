@@ -136,7 +136,7 @@ def test_null_element_flags() -> None:
     inst = openmi.Instance("X")
     inst.add_element("N", None, MIType.UINT32)
     assert inst.get_element("N").flags & openmi.MIFlag.NULL
-    name, value, mitype, flags = inst.get_element("N")
+    name, value, mitype, _flags = inst.get_element("N")
     assert (name, value, mitype) == ("N", None, MIType.UINT32)
 
 

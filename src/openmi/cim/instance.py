@@ -18,16 +18,19 @@ if TYPE_CHECKING:
     from .classes import Class
 
 
+_NOT_NULL = ~int(MIFlag.NULL)
+
+
 class Element:
     """One element of an instance: name, value, MI type and flags (``MIFlag.NULL`` when the value is None)."""
 
-    __slots__ = ("name", "value", "type", "_flags")
+    __slots__ = ("_flags", "name", "type", "value")
 
     def __init__(self, name: str, value: Any, type: MIType, flags: int = 0) -> None:
         self.name = name
         self.value = value
         self.type = type
-        self._flags = flags & ~MIFlag.NULL
+        self._flags = int(flags) & _NOT_NULL
 
     @property
     def flags(self) -> MIFlag:
@@ -55,7 +58,7 @@ class Element:
 class Instance(MutableMapping[str, Any]):
     """A CIM instance. ``inst["Name"]`` reads and writes element values; names ignore case."""
 
-    __slots__ = ("class_name", "namespace", "server_name", "_elements", "_cls")
+    __slots__ = ("_cls", "_elements", "class_name", "namespace", "server_name")
 
     def __init__(
         self,

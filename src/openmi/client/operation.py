@@ -90,6 +90,23 @@ class _CallbackHost(Host):
 class Operation:
     """A running MI operation (MI_Operation). Close it when done; it is also a context manager."""
 
+    __slots__ = (
+        "__weakref__",
+        "_callbacks",
+        "_closed",
+        "_ctx",
+        "_final",
+        "_pull",
+        "_request",
+        "_result_callback",
+        "_session",
+        "_setup_error",
+        "_single",
+        "_source",
+        "_thread",
+        "kind",
+    )
+
     def __init__(self, session: Session, request: Request, timeout: float | None,
                  callbacks: OperationCallbacks | None, setup_error: MIError | None = None) -> None:
         self._session = session
@@ -97,7 +114,8 @@ class Operation:
         self._single = request.single
         self.kind = request.result_kind
         self._callbacks = callbacks
-        self._ctx = Context(timeout=timeout, host=_CallbackHost(self, callbacks), options=request.options)
+        self._ctx = Context(timeout=timeout, host=_CallbackHost(self, callbacks) if callbacks is not None else None,
+                            options=request.options)
         self._setup_error = setup_error
         self._source: Iterator[Any] | None = None
         self._final: _Raw | None = None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.types import MIResult, OperationFlags
+from ..cim.types import MIResult
 from ..engine import requests as rq
 from ..engine.context import Context
 from .operation import Operation
@@ -68,6 +68,10 @@ class Session:
     # --- the operation factory -------------------------------------------------------------------
     def _start(self, request: rq.Request, options: OperationOptions | None, callbacks: OperationCallbacks | None,
                flags: int) -> Operation:
+        if options is None and callbacks is None and flags == 0 and not self._closed:  # the common case
+            op = Operation(self, request, self._timeout, None)
+            self._operations.add(op)
+            return op
         setup_error: MIError | None = None
         timeout = self._timeout
         if self._closed:
@@ -80,7 +84,7 @@ class Session:
                                   f"callbacks must be openmi.OperationCallbacks, not {type(callbacks).__name__}")
         elif not isinstance(flags, int) or flags & ~_KNOWN_FLAGS:
             setup_error = MIError(MIResult.INVALID_PARAMETER, f"unknown operation flags {flags!r}")
-        elif flags & OperationFlags.MANUAL_ACK_RESULTS:
+        elif flags & 0x0001:  # MI_OPERATIONFLAGS_MANUAL_ACK_RESULTS
             setup_error = MIError(MIResult.NOT_SUPPORTED, "manual acknowledgement of results is not supported")
         else:
             request.flags = int(flags)
@@ -94,14 +98,12 @@ class Session:
                     request.options["__MI_OPERATIONOPTIONS_RESOURCE_URI_PREFIX"] = options.resource_uri_prefix
         op = Operation(self, request, timeout, callbacks if isinstance(callbacks, OperationCallbacks) else None,
                        setup_error)
-        with self._lock:
-            if not op.closed:
-                self._operations.add(op)
+        if not op.closed:
+            self._operations.add(op)
         return op
 
     def _forget(self, op: Operation) -> None:
-        with self._lock:
-            self._operations.discard(op)
+        self._operations.discard(op)  # one set operation: atomic under the GIL
 
     # --- MI_Session_* ----------------------------------------------------------------------------
     def get_instance(self, namespace: str | None, instance: Instance | None, *, options: OperationOptions | None = None,

@@ -40,15 +40,30 @@ class Host:
 
 
 _DEFAULT_HOST = Host()
+# Cancellation is rare; one lock for all contexts keeps starting a request cheap.
+_CANCEL_LOCK = threading.Lock()
 
 
 class Context:
     """One running request, as a provider sees it."""
 
+    __slots__ = (
+        "_callbacks",
+        "_cancelled",
+        "_deadline",
+        "_timeout",
+        "host",
+        "namespace",
+        "options",
+        "reason",
+        "server",
+        "user",
+    )
+
     def __init__(self, *, timeout: float | None = None, host: Host | None = None,
                  options: dict[str, Any] | None = None, user: str | None = None) -> None:
         self.host = host or _DEFAULT_HOST
-        self.options: dict[str, Any] = dict(options or {})
+        self.options: dict[str, Any] = options if options is not None else {}
         self.user = user
         self.server: Server | None = None
         self.namespace: str | None = None
@@ -57,7 +72,6 @@ class Context:
         self._cancelled = False
         self.reason: CancellationReason | None = None
         self._callbacks: list[Callable[[CancellationReason], None]] = []
-        self._lock = threading.Lock()
 
     # --- cancellation ------------------------------------------------------------------------
     @property
@@ -71,7 +85,7 @@ class Context:
         return False
 
     def cancel(self, reason: CancellationReason = CancellationReason.NONE) -> None:
-        with self._lock:
+        with _CANCEL_LOCK:
             if self._cancelled:
                 return
             self._cancelled = True
@@ -85,7 +99,7 @@ class Context:
 
     def register_cancel(self, callback: Callable[[CancellationReason], None]) -> None:
         """Call ``callback(reason)`` when the request is cancelled (at once if it already is)."""
-        with self._lock:
+        with _CANCEL_LOCK:
             if not self._cancelled:
                 self._callbacks.append(callback)
                 return

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..cim.classes import Class
+from ..cim.classes import Class, Property
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
 from ..cim.values import coerce, infer_type
 from . import requests as rq
 from .context import Context
-from .encoding import decode_values, encode_values
+from .encoding import decode_values, encode_values, key_string
 from .schema import ClassInfo, Namespace
 
 if TYPE_CHECKING:
@@ -80,17 +80,19 @@ def _key_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, i
     return Instance._trusted(info.name, ns.name, elements)
 
 
-def _locate(server: Server, ns: Namespace, info: ClassInfo, inst: Instance) -> tuple[ClassInfo, str, dict[str, Any]]:
-    """Find the stored row an instance name addresses: its class (the named one or a subclass)."""
+def _locate(server: Server, ns: Namespace, info: ClassInfo, inst: Instance) -> tuple[ClassInfo, str, str]:
+    """Find the stored row an instance name addresses: its class (the named one or a subclass), key and data."""
     key, values = info.key_of(inst, ns.name)
     repo = server.repository
-    nsk = ns.name.lower()
+    nsk = ns.key
     data = repo.get(nsk, info.low, key)
     if data is not None:
-        return info, key, values
+        return info, key, data
     for sub in ns.descendants(info.low):
-        if sub.provider is None and repo.get(nsk, sub.low, key) is not None:
-            return sub, key, values
+        if sub.provider is None:
+            data = repo.get(nsk, sub.low, key)
+            if data is not None:
+                return sub, key, data
     raise MIError(MIResult.NOT_FOUND,
                   f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
 
@@ -109,10 +111,7 @@ def get_instance(server: Server, ns: Namespace, req: rq.GetInstance, ctx: Contex
             return
         raise MIError(MIResult.NOT_FOUND,
                       f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
-    found, key, _ = _locate(server, ns, info, inst)
-    data = server.repository.get(ns.name.lower(), found.low, key)
-    if data is None:  # deleted between the two reads
-        raise MIError(MIResult.NOT_FOUND, f"no instance of {info.name} {key!r} in namespace {ns.name}")
+    found, _key, data = _locate(server, ns, info, inst)
     yield found.from_row(ns.name, decode_values(data))
 
 
@@ -126,7 +125,7 @@ def delete_instance(server: Server, ns: Namespace, req: rq.DeleteInstance, ctx: 
             pass
         return
     key, values = info.key_of(inst, ns.name)
-    nsk = ns.name.lower()
+    nsk = ns.key
     repo = server.repository
     ctx.check()
     if repo.delete(nsk, info.low, key):
@@ -154,9 +153,9 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     if info.abstract:
         raise MIError(MIResult.INVALID_CLASS, f"class {info.name} is abstract and cannot have instances")
     values = info.values_of(inst, ns.name)
-    for p in info.cls.properties.values():  # class defaults for what the caller left out
-        if p.name not in values and p.value is not None:
-            values[p.name] = (_copy(p.value), int(p.type))
+    for name, default, t in info.defaults:  # class defaults for what the caller left out
+        if name not in values:
+            values[name] = (_copy(default), t)
     key_parts = []
     for p in info.keys:
         v = values.get(p.name, (None, 0))[0]
@@ -166,11 +165,9 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     if not info.keys:
         raise MIError(MIResult.INVALID_CLASS, f"class {info.name} has no key properties; its instances "
                       f"could not be addressed")
-    from .encoding import key_string
-
     key = key_string(key_parts)
     ctx.check()
-    if not server.repository.insert(ns.name.lower(), info.low, key, encode_values(values)):
+    if not server.repository.insert(ns.key, info.low, key, encode_values(values)):
         keys = ",".join(f"{p.name}={v!r}" for p, (v, _) in zip(info.keys, key_parts))
         raise MIError(MIResult.ALREADY_EXISTS,
                       f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
@@ -191,12 +188,9 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
         return
     changes = info.values_of(inst, ns.name)
     repo = server.repository
-    nsk = ns.name.lower()
+    nsk = ns.key
     with repo.transaction():
-        found, key, _ = _locate(server, ns, info, inst)
-        data = repo.get(nsk, found.low, key)
-        if data is None:
-            raise MIError(MIResult.NOT_FOUND, f"no instance of {info.name} {key!r} in namespace {ns.name}")
+        found, key, data = _locate(server, ns, info, inst)
         current = found.from_row(ns.name, decode_values(data))
         values = {el.name: (el.value, int(el.type)) for el in current._elements.values()}
         for name, (v, t) in changes.items():
@@ -219,7 +213,7 @@ def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstance
         classes.extend(ns.descendants(info.low))
     base_only = (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY
     repo = server.repository
-    nsk = ns.name.lower()
+    nsk = ns.key
     keys_only = bool(req.keys_only)
     for c in classes:
         if c.provider is not None:
@@ -270,6 +264,7 @@ def _in_parameters(info: ClassInfo, method_name: str, parameters: Instance | Map
     out = Instance._trusted("__PARAMETERS", None, {})
     if parameters is None:
         return out
+    items: list[tuple[str, Any, MIType | None]]
     if isinstance(parameters, Instance):
         items = [(el.name, el.value, el.type) for el in parameters._elements.values()]
     elif isinstance(parameters, Mapping):
@@ -282,8 +277,6 @@ def _in_parameters(info: ClassInfo, method_name: str, parameters: Instance | Map
             raise MIError(MIResult.INVALID_PARAMETER,
                           f"method {info.name}.{method.name} has no input parameter {name!r}")
         el = Element(name, value, t if t is not None else (infer_type(value) if value is not None else param.type))
-        from ..cim.classes import Property
-
         prop = Property(param.name, param.type)
         out._elements[param.name.lower()] = Element(param.name, info.convert(el, prop), param.type, 0)
     return out
@@ -377,7 +370,7 @@ def _typed_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any,
     return Instance._trusted(info.name, ns.name, elements)
 
 
-def _plain_layout(info: ClassInfo) -> list[tuple[str, str, int, int, bool]]:
+def _plain_layout(info: ClassInfo) -> list[tuple[str, str, MIType, int, bool]]:
     # values already decoded: never run the JSON decoders on them
     return [(low, name, t, flags, False) for low, name, t, flags, _ in info.layout]
 

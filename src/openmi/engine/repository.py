@@ -138,7 +138,7 @@ class Repository:
         with self._lock:
             row = self._db.execute("SELECT data FROM instances WHERE ns=? AND cls=? AND key=?",
                                    (ns, cls, key)).fetchone()
-        return None if row is None else row[0]  # type: ignore[no-any-return]
+        return None if row is None else str(row[0])
 
     def insert(self, ns: str, cls: str, key: str, data: str) -> bool:
         """Add an instance row; False if one with that key exists."""

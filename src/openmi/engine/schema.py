@@ -9,10 +9,11 @@ from typing import Any
 from ..cim.classes import Class, Property, QualifierDecl
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
-from ..cim.types import MIFlag, MIResult, MIType
+from ..cim.types import INTEGER_RANGES, MIFlag, MIResult, MIType
 from ..cim.values import coerce, parse_scalar
 from .encoding import key_string, value_from_json
 
+_INT_RANGES = INTEGER_RANGES
 _DATETIME = int(MIType.DATETIME)
 _REFERENCE = int(MIType.REFERENCE)
 _INSTANCE = int(MIType.INSTANCE)
@@ -21,7 +22,19 @@ _INSTANCE = int(MIType.INSTANCE)
 class ClassInfo:
     """A resolved class and what serving its instances needs."""
 
-    __slots__ = ("cls", "name", "low", "declared", "props", "keys", "layout", "provider", "abstract")
+    __slots__ = (
+        "abstract",
+        "cls",
+        "declared",
+        "defaults",
+        "key_items",
+        "keys",
+        "layout",
+        "low",
+        "name",
+        "props",
+        "provider",
+    )
 
     def __init__(self, declared: Class, resolved: Class) -> None:
         self.declared = declared
@@ -30,18 +43,21 @@ class ClassInfo:
         self.low = resolved.name.lower()
         self.props: dict[str, Property] = {p.name.lower(): p for p in resolved.properties.values()}
         self.keys: list[Property] = [p for p in resolved.properties.values() if p.key]
+        self.key_items: list[tuple[str, Property]] = [(p.name.lower(), p) for p in self.keys]
         # (lower name, name, type, stored flags, needs decoding) for building instances from rows
-        self.layout: list[tuple[str, str, int, int, bool]] = [
-            (p.name.lower(), p.name, int(p.type), int(p.flags & MIFlag.KEY),
+        self.layout: list[tuple[str, str, MIType, int, bool]] = [
+            (p.name.lower(), p.name, p.type, int(p.flags & MIFlag.KEY),
              (int(p.type) & 0x0F) in (_DATETIME, _REFERENCE, _INSTANCE))
             for p in resolved.properties.values()
         ]
         self.provider: Any = None
         self.abstract = resolved.is_abstract
+        self.defaults: list[tuple[str, Any, int]] = [
+            (p.name, p.value, int(p.type)) for p in resolved.properties.values() if p.value is not None]
 
     # --- instances from stored rows ----------------------------------------------------------------
     def from_row(self, namespace: str, values: dict[str, Any], keys_only: bool = False,
-                 layout: list[tuple[str, str, int, int, bool]] | None = None) -> Instance:
+                 layout: list[tuple[str, str, MIType, int, bool]] | None = None) -> Instance:
         elements: dict[str, Element] = {}
         get = values.get
         for low, name, t, flags, decode in layout or self.layout:
@@ -50,7 +66,7 @@ class ClassInfo:
             v = get(name)
             if v is not None and decode:
                 v = value_from_json(v, t)
-            elements[low] = Element(name, v, MIType(t), flags)
+            elements[low] = Element(name, v, t, flags)
         return Instance._trusted(self.name, namespace, elements)
 
     # --- inbound instances -----------------------------------------------------------------------
@@ -58,8 +74,12 @@ class ClassInfo:
         """The element's value in the property's type, or TYPE_MISMATCH naming both."""
         value = el.value
         pt = prop.type
-        if value is None or el.type == pt:
+        if value is None or el.type is pt:
             return value
+        if type(value) is int and pt in _INT_RANGES:
+            lo, hi = _INT_RANGES[pt]
+            if lo <= value <= hi:
+                return value
         try:
             if isinstance(value, str) and pt != MIType.STRING and not pt.is_array:
                 return parse_scalar(value, pt, prop.name)
@@ -80,24 +100,26 @@ class ClassInfo:
     def key_of(self, inst: Instance, namespace: str) -> tuple[str, dict[str, tuple[Any, int]]]:
         """Check an instance name against the class: its key string and typed key values."""
         props = self.props
-        for el in inst._elements.values():
-            if el.name.lower() not in props:
+        elements = inst._elements
+        for low in elements:
+            if low not in props:
                 raise MIError(MIResult.NO_SUCH_PROPERTY,
-                              f"class {self.name} in namespace {namespace} has no property {el.name!r}")
+                              f"class {self.name} in namespace {namespace} has no property {elements[low].name!r}")
         if not self.keys:
             raise MIError(MIResult.INVALID_CLASS,
                           f"class {self.name} in namespace {namespace} has no key properties, so it has no instances "
                           f"to address")
         values: dict[str, tuple[Any, int]] = {}
         parts: list[tuple[Any, int]] = []
-        for p in self.keys:
-            el = inst._elements.get(p.name.lower())
+        for low, p in self.key_items:
+            el = elements.get(low)
             if el is None or el.value is None:
                 raise MIError(MIResult.INVALID_PARAMETER,
                               f"key property {p.name!r} of class {self.name} is missing")
             v = self.convert(el, p)
-            values[p.name] = (v, int(p.type))
-            parts.append((v, int(p.type)))
+            pair = (v, p.type)
+            values[p.name] = pair
+            parts.append(pair)
         return key_string(parts), values
 
     def values_of(self, inst: Instance, namespace: str) -> dict[str, tuple[Any, int]]:
@@ -121,6 +143,7 @@ class Namespace:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.key = name.lower()  # how the repository stores it
         self.classes: dict[str, ClassInfo] = {}
         self.children: dict[str, list[str]] = {"": []}
         self.qualifiers: dict[str, QualifierDecl] = {}

@@ -48,6 +48,7 @@ class Server:
         self.repository = Repository(self.path, durability)
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}
+        self._ns_cache: dict[str, Namespace] = {}  # the names callers use, as given
         self._closed = False
         self._load()
         for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
@@ -88,10 +89,16 @@ class Server:
 
     # --- namespaces --------------------------------------------------------------------------
     def namespace(self, name: str | None) -> Namespace:
+        ns = self._ns_cache.get(name)  # type: ignore[arg-type]
+        if ns is not None:
+            return ns
         norm = normalize_namespace(name)
         ns = self._namespaces.get(norm.lower())
         if ns is None:
             raise MIError(MIResult.INVALID_NAMESPACE, f"namespace {norm} does not exist")
+        if len(self._ns_cache) > 256:
+            self._ns_cache.clear()
+        self._ns_cache[name] = ns  # type: ignore[index]
         return ns
 
     @property
@@ -114,6 +121,7 @@ class Server:
                 raise MIError(MIResult.NAMESPACE_NOT_EMPTY, f"namespace {ns.name} still has {len(ns.classes)} classes")
             self.repository.remove_namespace(ns.name)
             del self._namespaces[ns.name.lower()]
+            self._ns_cache.clear()
 
     # --- classes -------------------------------------------------------------------------------
     def define_class(self, namespace: str | None, cls: Class, *, replace: bool = False) -> Class:
@@ -308,6 +316,7 @@ class Server:
                      for ns_low, ns in self._namespaces.items()
                      for info in ns.classes.values() if info.provider is not None}
         self._namespaces.clear()
+        self._ns_cache.clear()
         self._load()
         for (ns_low, low), provider in providers.items():
             ns = self._namespaces.get(ns_low)

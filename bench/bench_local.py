@@ -1,0 +1,129 @@
+"""Local-session speed against pywbem_mock, measured in the same run on the same class and count.
+
+openmi's repository is a SQLite file (persistent); pywbem_mock's is in memory. Prints per-operation
+times and the ratio (how many times faster openmi is). Targets (issue 2): delete ≥ 2×, create and
+get ≥ 10×, enumerate per instance ≥ 20×.
+
+    .venv/bin/python bench/bench_local.py [N] [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pywbem
+import pywbem_mock
+
+import openmi
+from openmi import MIFlag, MIType
+
+MOF = """
+Qualifier Key : boolean = false, Scope(property, reference), Flavor(DisableOverride, ToSubclass);
+class Sample_Person { [Key] uint32 Id; string Name; uint32 Age; string Email; };
+"""
+
+
+def timed(fn: Callable[[], object]) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_openmi(n: int, tmp: Path) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with openmi.Server(tmp / "bench.db") as srv, openmi.Application() as app:
+        srv.define_class("root/cimv2", openmi.Class("Sample_Person", properties=[
+            openmi.Property("Id", MIType.UINT32, key=True), openmi.Property("Name", MIType.STRING),
+            openmi.Property("Age", MIType.UINT32), openmi.Property("Email", MIType.STRING)]))
+        s = app.new_session(server=srv)
+        insts = []
+        for i in range(n):
+            inst = app.new_instance("Sample_Person")
+            inst.add_element("Id", i, MIType.UINT32, MIFlag.KEY)
+            inst.add_element("Name", f"name{i}", MIType.STRING)
+            inst.add_element("Age", 30, MIType.UINT32)
+            inst.add_element("Email", f"p{i}@example.org", MIType.STRING)
+            insts.append(inst)
+        keys = [i.keys_only() for i in insts]
+
+        def create() -> None:
+            for inst in insts:
+                with s.create_instance("root/cimv2", inst) as op:
+                    assert op.get_instance().result == 0
+
+        def get() -> None:
+            for k in keys:
+                with s.get_instance("root/cimv2", k) as op:
+                    assert op.get_instance().result == 0
+
+        def enumerate_() -> None:
+            count = 0
+            with s.enumerate_instances("root/cimv2", "Sample_Person") as op:
+                while True:
+                    r = op.get_instance()
+                    count += r.instance is not None
+                    if not r.more_results:
+                        break
+            assert count == n
+
+        def delete() -> None:
+            for k in keys:
+                with s.delete_instance("root/cimv2", k) as op:
+                    assert op.get_instance().result == 0
+
+        out["create"] = timed(create) / n
+        out["get"] = timed(get) / n
+        out["enumerate"] = timed(enumerate_) / n
+        out["delete"] = timed(delete) / n
+    return out
+
+
+def run_pywbem(n: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    conn = pywbem_mock.FakedWBEMConnection(default_namespace="root/cimv2")
+    conn.compile_mof_string(MOF, namespace="root/cimv2")
+    insts = [pywbem.CIMInstance("Sample_Person", properties={
+        "Id": pywbem.Uint32(i), "Name": f"name{i}", "Age": pywbem.Uint32(30), "Email": f"p{i}@example.org"})
+        for i in range(n)]
+    paths: list[pywbem.CIMInstanceName] = []
+    out["create"] = timed(lambda: paths.extend(conn.CreateInstance(i) for i in insts)) / n
+    out["get"] = timed(lambda: [conn.GetInstance(p) for p in paths]) / n
+    out["enumerate"] = timed(lambda: conn.EnumerateInstances("Sample_Person")) / n
+    out["delete"] = timed(lambda: [conn.DeleteInstance(p) for p in paths]) / n
+    return out
+
+
+TARGETS = {"create": 10.0, "get": 10.0, "enumerate": 20.0, "delete": 2.0}
+
+
+def best(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {op: min(r[op] for r in runs) for op in runs[0]}
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    ours_runs, theirs_runs = [], []
+    for _ in range(rounds):  # interleaved, best of each, so machine noise hits both alike
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_runs.append(run_openmi(n, Path(tmp)))
+        theirs_runs.append(run_pywbem(n))
+    ours, theirs = best(ours_runs), best(theirs_runs)
+    print(f"local session vs pywbem_mock, {n} instances, best of {rounds} rounds "
+          f"(openmi: SQLite file; pywbem_mock: in memory)")
+    print(f"{'operation':<12}{'openmi µs':>12}{'pywbem_mock µs':>16}{'ratio':>9}{'target':>8}")
+    for op in ("create", "get", "enumerate", "delete"):
+        ratio = theirs[op] / ours[op]
+        mark = "ok" if ratio >= TARGETS[op] else "MISSED"
+        print(f"{op:<12}{ours[op] * 1e6:>12.1f}{theirs[op] * 1e6:>16.1f}{ratio:>8.1f}×{TARGETS[op]:>7.0f}× {mark}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
