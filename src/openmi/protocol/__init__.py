@@ -1,0 +1,1 @@
+"""Wire protocols openmi speaks; each is a sans-I/O codec (bytes ⇄ typed objects)."""

@@ -1,0 +1,197 @@
+"""Typed WS-Man requests: one dataclass per operation, sharing the header fields of §2 of the notes.
+
+The server gets them from ``parse_request``; the client fills them in and hands them to
+``build_request``. Selector values are text (the engine types them with the class) or, for a
+reference-valued key, a key-only :class:`~openmi.cim.instance.Instance`. ``namespace`` and
+``class_name`` are resolved from the resource URI and ``__cimnamespace``, which is not kept among the
+selectors.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from openmi.cim.instance import Instance
+
+from . import namespaces as ns
+from .uri import UriStyle, resource_uri
+from .values import Selectors
+
+
+def new_message_id() -> str:
+    """A fresh ``uuid:`` message id (upper case, as Windows writes them)."""
+    return "uuid:" + str(uuid.uuid4()).upper()
+
+
+class EnumerationMode(str, enum.Enum):
+    """``wsman:EnumerationMode``: what each enumerated item carries."""
+
+    OBJECTS = ""
+    EPR = "EnumerateEPR"
+    OBJECT_AND_EPR = "EnumerateObjectAndEPR"
+
+
+class PolymorphismMode(str, enum.Enum):
+    """``wsmb:PolymorphismMode``: deep (default), deep with base properties only, or shallow."""
+
+    INCLUDE_SUBCLASS_PROPERTIES = "IncludeSubClassProperties"
+    EXCLUDE_SUBCLASS_PROPERTIES = "ExcludeSubClassProperties"
+    NONE = "None"
+
+
+@dataclass(kw_only=True, slots=True)
+class Request:
+    """Header fields every request shares.
+
+    ``operation_timeout`` is in seconds; ``option_set`` maps option names to text, bool or int
+    (from the ``Type`` attribute); ``encoding`` is the body's character encoding, which the answer
+    mirrors. ``uri_style`` says which resource URI style to write (client) or was used (server).
+    """
+
+    ACTION: ClassVar[str] = ""
+
+    message_id: str = field(default_factory=new_message_id)
+    to: str | None = None
+    resource_uri: str | None = None
+    namespace: str | None = None
+    class_name: str | None = None
+    selectors: Selectors = field(default_factory=dict)
+    operation_timeout: float | None = None
+    max_envelope_size: int | None = None
+    locale: str | None = None
+    data_locale: str | None = None
+    option_set: dict[str, Any] = field(default_factory=dict)
+    option_set_must_understand: bool = False
+    reply_to: str = ns.ANONYMOUS
+    session_id: str | None = None
+    operation_id: str | None = None
+    uri_style: UriStyle = UriStyle.DMTF
+    encoding: str = "utf-8"
+
+    @property
+    def action(self) -> str:
+        return self.ACTION
+
+    def effective_resource_uri(self) -> str | None:
+        """The resource URI given, or the one ``namespace``/``class_name``/``uri_style`` make."""
+        if self.resource_uri:
+            return self.resource_uri
+        if self.class_name:
+            return resource_uri(self.namespace, self.class_name, self.uri_style)
+        return None
+
+
+@dataclass(kw_only=True, slots=True)
+class IdentifyRequest(Request):
+    """``wsmid:Identify``; ``unauthenticated`` when it came with ``WSMANIDENTIFY: unauthenticated``."""
+
+    unauthenticated: bool = False
+
+
+@dataclass(kw_only=True, slots=True)
+class GetRequest(Request):
+    ACTION: ClassVar[str] = ns.ACTION_GET
+
+
+@dataclass(kw_only=True, slots=True)
+class DeleteRequest(Request):
+    ACTION: ClassVar[str] = ns.ACTION_DELETE
+
+
+@dataclass(kw_only=True, slots=True)
+class PutRequest(Request):
+    """Modify: keys in ``selectors``, the (full or partial) instance in the body."""
+
+    ACTION: ClassVar[str] = ns.ACTION_PUT
+    instance: Instance | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class CreateRequest(Request):
+    ACTION: ClassVar[str] = ns.ACTION_CREATE
+    instance: Instance | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class AssociationFilter:
+    """The association filter dialect: ``associators`` for AssociatedInstances, else References."""
+
+    object: Instance
+    associators: bool = True
+    association_class: str | None = None
+    result_class: str | None = None
+    role: str | None = None
+    result_role: str | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class Filter:
+    """``wsman:Filter``: a query (WQL, CQL), a selector filter, or an association filter."""
+
+    dialect: str
+    query: str | None = None
+    selectors: Selectors | None = None
+    association: AssociationFilter | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class EnumerateRequest(Request):
+    """``max_elements`` None means absent (the server's default of 1 applies when ``optimize``)."""
+
+    ACTION: ClassVar[str] = ns.ACTION_ENUMERATE
+    optimize: bool = False
+    max_elements: int | None = None
+    mode: EnumerationMode = EnumerationMode.OBJECTS
+    polymorphism: PolymorphismMode | None = None
+    filter: Filter | None = None
+    expires: str | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class PullRequest(Request):
+    """``max_time`` in seconds; ``max_characters`` as sent."""
+
+    ACTION: ClassVar[str] = ns.ACTION_PULL
+    context: str = ""
+    max_elements: int | None = None
+    max_time: float | None = None
+    max_characters: int | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class ReleaseRequest(Request):
+    ACTION: ClassVar[str] = ns.ACTION_RELEASE
+    context: str = ""
+
+
+@dataclass(kw_only=True, slots=True)
+class InvokeRequest(Request):
+    """A method call: action ``<resource URI>/<method>`` unless ``action_uri`` says otherwise.
+
+    ``parameters`` holds the in-parameters (class ``__parameters``); instance methods carry keys in
+    ``selectors``, static ones none.
+    """
+
+    method: str = ""
+    parameters: Instance | None = None
+    action_uri: str | None = None
+
+    @property
+    def action(self) -> str:
+        if self.action_uri:
+            return self.action_uri
+        return f"{self.effective_resource_uri() or ''}/{self.method}"
+
+
+REQUEST_TYPES: dict[str, type[Request]] = {
+    ns.ACTION_GET: GetRequest,
+    ns.ACTION_DELETE: DeleteRequest,
+    ns.ACTION_PUT: PutRequest,
+    ns.ACTION_CREATE: CreateRequest,
+    ns.ACTION_ENUMERATE: EnumerateRequest,
+    ns.ACTION_PULL: PullRequest,
+    ns.ACTION_RELEASE: ReleaseRequest,
+}

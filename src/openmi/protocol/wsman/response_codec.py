@@ -1,0 +1,387 @@
+"""Responses ⇄ bytes: the server's ``build_response``/``build_fault`` and the client's ``parse_response``.
+
+Writing follows WinRM's shapes and echoes the request's URI style and encoding. Reading is tolerant
+of real peers: Items/EndOfSequence in either enumeration namespace, numeric or ``uuid:`` contexts,
+OMI's IdentifyResponse in the SOAP namespace, empty PutResponse bodies, invoke actions with or
+without ``Response``, UTF-16 bodies; a fault from any peer becomes a :class:`WSManFault`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from lxml import etree
+
+from openmi.cim.errors import MIError
+from openmi.cim.instance import Instance
+from openmi.cim.types import MIResult
+
+from . import namespaces as ns
+from .envelope import CLIENT_LIMITS, SERVER_LIMITS, Limits, parse_envelope, serialize
+from .faults import WSManFault, append_fault, fault_for_error, protocol_fault, read_fault
+from .request_codec import wire_fault
+from .requests import (
+    CreateRequest,
+    DeleteRequest,
+    EnumerateRequest,
+    EnumerationMode,
+    GetRequest,
+    IdentifyRequest,
+    InvokeRequest,
+    PullRequest,
+    PutRequest,
+    ReleaseRequest,
+    Request,
+    new_message_id,
+)
+from .responses import (
+    CreateResponse,
+    DeleteResponse,
+    EnumerateResponse,
+    GetResponse,
+    IdentifyResponse,
+    InvokeResponse,
+    PullResponse,
+    PutResponse,
+    ReleaseResponse,
+    Response,
+)
+from .values import (
+    ClassLookup,
+    WireError,
+    append_epr,
+    element_to_instance,
+    epr_to_instance,
+    instance_to_element,
+    parameters_class,
+    read_selector_set,
+)
+
+if TYPE_CHECKING:
+    _Elem = etree._Element
+else:
+    _Elem = Any
+
+_SubElement = etree.SubElement
+_IDENTIFY_NSMAP: Final = {"s": ns.SOAP, "wsmid": ns.WSMID}
+
+
+def _envelope(action: str | None, relates_to: str | None, message_id: str | None = None,
+              nsmap: dict[str, str] = ns.NSMAP) -> tuple[_Elem, _Elem, _Elem]:
+    root = etree.Element(ns.S_ENVELOPE, nsmap=nsmap)
+    root.set(ns.XML_LANG, "en-US")
+    header = _SubElement(root, ns.S_HEADER)
+    if action is not None:
+        _SubElement(header, ns.A_ACTION).text = action
+        _SubElement(header, ns.A_MESSAGE_ID).text = message_id or new_message_id()
+        _SubElement(header, ns.A_TO).text = ns.ANONYMOUS
+        if relates_to:
+            _SubElement(header, ns.A_RELATES_TO).text = relates_to
+    return root, header, _SubElement(root, ns.S_BODY)
+
+
+def _response_action(request: Request) -> str:
+    if isinstance(request, InvokeRequest):
+        return request.action + "Response"
+    return ns.RESPONSE_ACTIONS.get(request.action, request.action + "Response")
+
+
+def build_response(
+    request: Request, response: Response, *, wrap_datetimes: bool = True, limits: Limits = SERVER_LIMITS,
+) -> bytes:
+    """The bytes answering ``request`` with ``response``, in the request's encoding.
+
+    Raises a :class:`WSManFault` (``wsman:EncodingLimit``) when the answer would exceed the
+    request's MaxEnvelopeSize (or the server's cap); answer that with :func:`build_fault`.
+    """
+    if isinstance(request, IdentifyRequest):
+        return serialize(_identify(request, response), request.encoding)
+    root, _, body = _envelope(_response_action(request), request.message_id, response.message_id)
+    style = request.uri_style
+    namespace = request.namespace
+    try:
+        if isinstance(response, GetResponse):
+            instance_to_element(response.instance, style=style, namespace=namespace, parent=body,
+                                wrap_datetimes=wrap_datetimes)
+        elif isinstance(response, PutResponse):
+            if response.instance is not None:
+                instance_to_element(response.instance, style=style, namespace=namespace, parent=body,
+                                    wrap_datetimes=wrap_datetimes)
+        elif isinstance(response, CreateResponse):
+            name = response.instance_name
+            if name is None:
+                raise ValueError("a CreateResponse needs instance_name")
+            if name.namespace is None and namespace:
+                name = Instance._trusted(name.class_name, namespace, {e.name.lower(): e for e in name.elements})
+            append_epr(_SubElement(body, ns.X_RESOURCE_CREATED), name, style, response.address)
+        elif isinstance(response, EnumerateResponse):
+            _enumeration(body, request, response, wrap_datetimes)
+        elif isinstance(response, InvokeResponse):
+            params = response.parameters or Instance._trusted("__parameters", namespace, {})
+            method = response.method or (request.method if isinstance(request, InvokeRequest) else "")
+            instance_to_element(params, style=style, namespace=namespace, parent=body, tag=f"{method}_OUTPUT",
+                                uri=request.effective_resource_uri(), wrap_datetimes=wrap_datetimes)
+    except WireError as exc:
+        raise _answering(wire_fault(exc), request) from None
+    data = serialize(root, request.encoding)
+    cap = min(request.max_envelope_size or limits.max_envelope, limits.max_envelope)
+    if len(data) > cap:
+        raise _answering(protocol_fault(
+            "wsman:EncodingLimit", f"The response ({len(data)} octets) exceeds the maximum envelope size ({cap}).",
+            "MaxEnvelopeSizeExceeded",
+        ), request)
+    return data
+
+
+def _answering(f: WSManFault, request: Request) -> WSManFault:
+    f.relates_to, f.encoding = request.message_id, request.encoding
+    return f
+
+
+def _identify(request: IdentifyRequest, response: Response) -> _Elem:
+    r = response if isinstance(response, IdentifyResponse) else IdentifyResponse()
+    root = etree.Element(ns.S_ENVELOPE, nsmap=_IDENTIFY_NSMAP)
+    _SubElement(root, ns.S_HEADER)
+    ir = _SubElement(_SubElement(root, ns.S_BODY), ns.ID_IDENTIFY_RESPONSE)
+    _SubElement(ir, ns.q(ns.WSMID, "ProtocolVersion")).text = r.protocol_version
+    _SubElement(ir, ns.q(ns.WSMID, "ProductVendor")).text = r.product_vendor
+    if r.product_version is not None and not request.unauthenticated:
+        _SubElement(ir, ns.q(ns.WSMID, "ProductVersion")).text = r.product_version
+    if r.security_profiles and not request.unauthenticated:
+        sp = _SubElement(ir, ns.q(ns.WSMID, "SecurityProfiles"))
+        for p in r.security_profiles:
+            _SubElement(sp, ns.q(ns.WSMID, "SecurityProfileName")).text = p
+    if r.fault_includes_cim_error:
+        _SubElement(ir, ns.q(ns.WSMB, "Capability_FaultIncludesCIMError"), nsmap={"wsmb": ns.WSMB})
+    return root
+
+
+def _enumeration(body: _Elem, request: Request, response: EnumerateResponse, wrap: bool) -> None:
+    pull = isinstance(response, PullResponse)
+    el = _SubElement(body, ns.N_PULL_RESPONSE if pull else ns.N_ENUMERATE_RESPONSE)
+    if response.context is not None and not (pull and response.end_of_sequence):
+        _SubElement(el, ns.N_ENUMERATION_CONTEXT).text = response.context
+    optimize = isinstance(request, EnumerateRequest) and request.optimize
+    if not pull and not optimize:
+        return
+    mode = response.mode
+    if mode is None:
+        mode = request.mode if isinstance(request, EnumerateRequest) else EnumerationMode.OBJECTS
+    items = _SubElement(el, ns.N_ITEMS if pull else ns.W_ITEMS)
+    style, namespace = request.uri_style, request.namespace
+    for inst in response.items:
+        if mode is EnumerationMode.OBJECT_AND_EPR:
+            item = _SubElement(items, ns.W_ITEM)
+            instance_to_element(inst, style=style, namespace=namespace, parent=item, wrap_datetimes=wrap)
+            append_epr(_SubElement(item, ns.A_EPR), _named(inst, namespace), style)
+        elif mode is EnumerationMode.EPR:
+            append_epr(_SubElement(items, ns.A_EPR), _named(inst, namespace), style)
+        else:
+            instance_to_element(inst, style=style, namespace=namespace, parent=items, wrap_datetimes=wrap)
+    if response.end_of_sequence:
+        _SubElement(el, ns.N_END_OF_SEQUENCE if pull else ns.W_END_OF_SEQUENCE)
+
+
+def _named(inst: Instance, namespace: str | None) -> Instance:
+    if inst.namespace or not namespace:
+        return inst
+    return Instance._trusted(inst.class_name, namespace, {e.name.lower(): e for e in inst.elements})
+
+
+def build_fault(
+    request: Request | None, error: MIError, *, machine: str | None = None, limits: Limits = SERVER_LIMITS,
+) -> tuple[int, bytes]:
+    """``(HTTP status, body)`` of the fault answering ``request`` (or a request that could not be
+    parsed: a WSManFault from ``parse_request`` knows its MessageID and encoding)."""
+    fault = fault_for_error(error, not_found=limits.not_found)
+    relates_to: str | None
+    if request is not None:
+        relates_to, encoding = request.message_id, request.encoding
+    else:
+        relates_to = error.relates_to if isinstance(error, WSManFault) else None
+        encoding = error.encoding if isinstance(error, WSManFault) else "utf-8"
+    root, header, body = _envelope(fault.action, relates_to)
+    if fault.not_understood is not None:
+        uri, local = fault.not_understood
+        nu = _SubElement(header, ns.q(ns.SOAP, "NotUnderstood"), nsmap={"nu": uri} if uri else None)
+        nu.set("qname", f"nu:{local}" if uri else local)
+    append_fault(body, fault, machine=machine)
+    return 500, serialize(root, encoding)
+
+
+# --- client side ------------------------------------------------------------------------------------
+
+def _first(el: _Elem | None) -> _Elem | None:
+    if el is None:
+        return None
+    for c in el:
+        if isinstance(c.tag, str):
+            return c
+    return None
+
+
+def _local(el: _Elem) -> str:
+    return str(el.tag).rpartition("}")[2]
+
+
+def parse_response(
+    body: bytes,
+    content_type: str | None,
+    expected: Request,
+    *,
+    class_lookup: ClassLookup | None = None,
+    limits: Limits = CLIENT_LIMITS,
+) -> Response:
+    """Bytes of the answer to ``expected`` → its typed Response.
+
+    A SOAP fault (from openmi, OMI or WinRM) raises :class:`WSManFault`, an MIError whose
+    ``result`` is the MI result the fault stands for. An answer that is not the one expected
+    (wrong RelatesTo, missing body) raises MIError(FAILED).
+    """
+    _, header, body_el, _ = parse_envelope(body, content_type, limits)
+    action = message_id = relates_to = None
+    if header is not None:
+        for child in header:
+            if child.tag == ns.A_ACTION:
+                action = (child.text or "").strip()
+            elif child.tag == ns.A_MESSAGE_ID:
+                message_id = (child.text or "").strip()
+            elif child.tag == ns.A_RELATES_TO:
+                relates_to = (child.text or "").strip()
+    first = _first(body_el)
+    if first is not None and first.tag == ns.S_FAULT:
+        raise WSManFault(read_fault(first, action), relates_to=relates_to)
+    if relates_to and expected.message_id and relates_to.lower() != expected.message_id.lower():
+        raise MIError(MIResult.FAILED, f"The response relates to {relates_to}, not to {expected.message_id}.")
+    meta: dict[str, Any] = {"message_id": message_id or "", "relates_to": relates_to, "action": action}
+    try:
+        return _typed_response(expected, first, meta, class_lookup)
+    except WireError as exc:
+        raise MIError(MIResult.FAILED, f"The response cannot be read: {exc}") from None
+
+
+def _typed_response(
+    expected: Request, first: _Elem | None, meta: dict[str, Any], lookup: ClassLookup | None,
+) -> Response:
+    namespace = expected.namespace
+    if isinstance(expected, IdentifyRequest):
+        return _read_identify(first, meta)
+    if isinstance(expected, GetRequest):
+        if first is None:
+            raise MIError(MIResult.FAILED, "The GetResponse holds no instance.")
+        return GetResponse(instance=_instance(first, namespace, lookup), **meta)
+    if isinstance(expected, PutRequest):
+        return PutResponse(instance=_instance(first, namespace, lookup) if first is not None else None, **meta)
+    if isinstance(expected, CreateRequest):
+        if first is None or _local(first) != "ResourceCreated":
+            raise MIError(MIResult.FAILED, "The CreateResponse holds no ResourceCreated EPR.")
+        return _read_created(first, namespace, meta)
+    if isinstance(expected, (DeleteRequest, ReleaseRequest)):
+        return (DeleteResponse if isinstance(expected, DeleteRequest) else ReleaseResponse)(**meta)
+    if isinstance(expected, (EnumerateRequest, PullRequest)):
+        return _read_enumeration(expected, first, meta, lookup)
+    if isinstance(expected, InvokeRequest):
+        pcls = None
+        if lookup is not None and expected.class_name:
+            cls = lookup(namespace, expected.class_name)
+            m = cls.methods.get(expected.method) if cls is not None else None
+            pcls = parameters_class(m, output=True) if m is not None else None
+        params = (element_to_instance(first, pcls, namespace=namespace, class_lookup=lookup,
+                                      class_name="__parameters")
+                  if first is not None else Instance._trusted("__parameters", namespace, {}))
+        return InvokeResponse(method=expected.method, parameters=params, **meta)
+    raise TypeError(f"no response is known for {type(expected).__name__}")
+
+
+def _instance(el: _Elem, namespace: str | None, lookup: ClassLookup | None, keys: frozenset[str] = frozenset(),
+              ) -> Instance:
+    cls = lookup(namespace, _local(el)) if lookup is not None else None
+    return element_to_instance(el, cls, namespace=namespace, class_lookup=lookup, keys=keys)
+
+
+def _read_identify(first: _Elem | None, meta: dict[str, Any]) -> IdentifyResponse:
+    if first is None or _local(first) != "IdentifyResponse":  # OMI puts it in the SOAP namespace
+        raise MIError(MIResult.FAILED, "The answer to Identify holds no IdentifyResponse.")
+    r = IdentifyResponse(**meta)
+    for c in first:
+        if not isinstance(c.tag, str):
+            continue
+        local = _local(c)
+        if local == "ProtocolVersion":
+            r.protocol_version = (c.text or "").strip()
+        elif local == "ProductVendor":
+            r.product_vendor = (c.text or "").strip()
+        elif local == "ProductVersion":
+            r.product_version = (c.text or "").strip()
+        elif local == "SecurityProfiles":
+            r.security_profiles = [(p.text or "").strip() for p in c if isinstance(p.tag, str)]
+        elif local == "Capability_FaultIncludesCIMError":
+            r.fault_includes_cim_error = True
+    return r
+
+
+def _read_created(el: _Elem, namespace: str | None, meta: dict[str, Any]) -> CreateResponse:
+    rp = el.find(ns.A_REFERENCE_PARAMETERS)
+    uri = rp.findtext(ns.W_RESOURCE_URI) if rp is not None else None
+    selectors = read_selector_set(rp.find(ns.W_SELECTOR_SET)) if rp is not None else {}
+    name = epr_to_instance(el, namespace) if uri else None
+    if name is not None and not name.class_name:
+        name = None
+    address = (el.findtext(ns.A_ADDRESS) or ns.ANONYMOUS).strip()
+    return CreateResponse(instance_name=name, resource_uri=uri.strip() if uri else None, selectors=selectors,
+                          address=address, **meta)
+
+
+_ITEMS: Final = (ns.W_ITEMS, ns.N_ITEMS)
+_ENDS: Final = (ns.W_END_OF_SEQUENCE, ns.N_END_OF_SEQUENCE)
+
+
+def _read_enumeration(
+    expected: Request, first: _Elem | None, meta: dict[str, Any], lookup: ClassLookup | None,
+) -> EnumerateResponse:
+    pull = isinstance(expected, PullRequest)
+    want = "PullResponse" if pull else "EnumerateResponse"
+    if first is None or _local(first) != want:
+        raise MIError(MIResult.FAILED, f"The answer holds no {want}.")
+    r: EnumerateResponse = PullResponse(**meta) if pull else EnumerateResponse(**meta)
+    namespace = expected.namespace
+    for c in first:
+        tag = c.tag
+        if not isinstance(tag, str):
+            continue
+        if tag == ns.N_ENUMERATION_CONTEXT:
+            r.context = (c.text or "").strip() or None
+        elif tag in _ITEMS:
+            for item in c:
+                if isinstance(item.tag, str):
+                    _read_item(item, namespace, lookup, r)
+        elif tag in _ENDS:
+            r.end_of_sequence = True
+    return r
+
+
+def _read_item(item: _Elem, namespace: str | None, lookup: ClassLookup | None, r: EnumerateResponse) -> None:
+    if item.tag == ns.A_EPR:
+        only = epr_to_instance(item, namespace)
+        r.items.append(only)
+        r.eprs.append(only)
+        r.mode = EnumerationMode.EPR
+        return
+    if item.tag == ns.W_ITEM:
+        epr_el = item.find(ns.A_EPR)
+        inst_el = next((c for c in item if isinstance(c.tag, str) and c.tag != ns.A_EPR), None)
+        epr = epr_to_instance(epr_el, namespace) if epr_el is not None else None
+        if inst_el is None:
+            if epr is not None:
+                r.items.append(epr)
+                r.eprs.append(epr)
+            return
+        keys = frozenset(e.name.lower() for e in epr.elements) if epr is not None else frozenset()
+        inst = _instance(inst_el, epr.namespace if epr is not None and epr.namespace else namespace, lookup, keys)
+        r.items.append(inst)
+        if epr is not None:
+            r.eprs.append(epr)
+        r.mode = EnumerationMode.OBJECT_AND_EPR
+        return
+    r.items.append(_instance(item, namespace, lookup))
+
