@@ -4,7 +4,11 @@ classes and instances back as MOF, as omicli's brace syntax and as MI_XML.
 ``compile_mof`` is pure: it reads files and text and returns objects; the engine loads them.
 """
 
+from .brace import BraceError, format_brace, parse_brace
 from .compiler import MOFResult, compile_mof
+from .mixml import to_mi_xml
+from .objectpath import parse_object_path
 from .writer import to_mof
 
-__all__ = ["MOFResult", "compile_mof", "to_mof"]
+__all__ = ["BraceError", "MOFResult", "compile_mof", "format_brace", "parse_brace", "parse_object_path",
+           "to_mi_xml", "to_mof"]
