@@ -359,9 +359,10 @@ def fault_to_result(fault: Fault) -> MIResult | int:
             code = _int(mid[len(OMI_MESSAGE_ID_PREFIX):])
             if code:
                 return _result(code)
-    for err in fault.cim_errors:
+    for err in fault.cim_errors:  # MSFT_WmiError: a Windows code unless error_Type says MI
         code = _int(err.get("error_Code"))
-        if code is not None and code in CODE_RESULTS:
+        kind = err.get("error_Type")
+        if code is not None and code in CODE_RESULTS and not (isinstance(kind, str) and kind.upper() == "MI"):
             return CODE_RESULTS[code]
     for code in (fault.wsman_code, *fault.provider_codes):
         if code is not None and code in CODE_RESULTS:

@@ -26,7 +26,7 @@ XML: Final = "http://www.w3.org/XML/1998/namespace"
 
 # What our envelopes declare on the root, so nested elements need no declarations of their own.
 NSMAP: Final[dict[str, str]] = {
-    "s": SOAP, "a": WSA, "w": WSMAN, "n": WSEN, "x": WXF, "b": WSMB, "p": WSMV,
+    "s": SOAP, "a": WSA, "w": WSMAN, "n": WSEN, "x": WXF, "b": WSMB, "wsmv": WSMV,
     "xsi": XSI, "cim": CIM,
 }
 
