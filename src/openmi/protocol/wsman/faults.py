@@ -515,10 +515,22 @@ def read_fault(fault_el: _Elem, action: str | None = None) -> Fault:
                 fault.machine = child.get("Machine")
                 fault.wsman_message, fault.provider_codes = _message_text(child)
             elif _is_cim_error(child):
-                local = tag.rpartition("}")[2]
-                fault.cim_errors.append(element_to_instance(child, _ERROR_CLASS, class_name=local))
+                fault.cim_errors.append(_read_cim_error(child))
+        if not fault.cim_errors:  # WinRM nests MSFT_WmiError inside WSManFault/Message/ProviderFault
+            for el in detail.iter(ns.F_WSMAN_FAULT):
+                for inner in el.iterdescendants():
+                    if isinstance(inner.tag, str) and not inner.tag.startswith(_F_PREFIX) and _is_cim_error(inner):
+                        fault.cim_errors.append(_read_cim_error(inner))
+                break
     fault.result = fault_to_result(fault)
     return fault
+
+
+_F_PREFIX: Final = "{" + ns.WSMANFAULT + "}"
+
+
+def _read_cim_error(el: _Elem) -> Instance:
+    return element_to_instance(el, _ERROR_CLASS, class_name=str(el.tag).rpartition("}")[2])
 
 
 def _is_cim_error(el: _Elem) -> bool:

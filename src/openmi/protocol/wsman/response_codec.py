@@ -46,6 +46,7 @@ from .responses import (
     ReleaseResponse,
     Response,
 )
+from .uri import CIMNAMESPACE_SELECTOR
 from .values import (
     ClassLookup,
     WireError,
@@ -324,6 +325,7 @@ def _read_created(el: _Elem, namespace: str | None, meta: dict[str, Any]) -> Cre
     rp = el.find(ns.A_REFERENCE_PARAMETERS)
     uri = rp.findtext(ns.W_RESOURCE_URI) if rp is not None else None
     selectors = read_selector_set(rp.find(ns.W_SELECTOR_SET)) if rp is not None else {}
+    selectors.pop(CIMNAMESPACE_SELECTOR, None)  # it names the namespace, as in requests
     name = epr_to_instance(el, namespace) if uri else None
     if name is not None and not name.class_name:
         name = None
