@@ -215,6 +215,15 @@ class Server:
         out = self.namespace(namespace).get(class_name).cls.clone()
         return out
 
+    def lookup_class(self, namespace: str | None, class_name: str) -> Class | None:
+        """The resolved class, shared and not copied (read it, never change it), or None."""
+        try:
+            ns = self.namespace(namespace)
+        except MIError:
+            return None
+        info = ns.classes.get(class_name.lower())
+        return info.cls if info is not None else None
+
     def classes(self, namespace: str | None = None) -> list[str]:
         return [c.name for c in self.namespace(namespace).classes.values()]
 

@@ -1,0 +1,1 @@
+"""The ``openmi`` command line."""
