@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from lxml import etree
@@ -77,11 +78,17 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
+_UTF8_TYPES: Final = frozenset({
+    None, "application/soap+xml;charset=UTF-8", "application/soap+xml;charset=utf-8",
+    "application/soap+xml; charset=UTF-8", "application/soap+xml; charset=utf-8", "application/soap+xml",
+})
 _UTF16: Final = {"utf-16": "utf-16", "utf16": "utf-16", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be"}
 
 
 def decode(body: bytes, content_type: str | None) -> tuple[bytes, str]:
     """The body as UTF-8 bytes and the encoding it came in (``utf-8`` or ``utf-16``)."""
+    if content_type in _UTF8_TYPES and body[:1] == b"<" and body[1:2] != b"\x00":  # the common case
+        return body, "utf-8"
     if body[:3] == codecs.BOM_UTF8:
         return body[3:], "utf-8"
     charset = _charset(content_type)
@@ -124,7 +131,7 @@ def parse_envelope(
         if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
             raise protocol_fault("wsman:SchemaValidationError",
                                  "Document type declarations and entity declarations are not accepted.")
-        if not data.strip():
+        if not data or data.isspace():
             raise protocol_fault("wsman:SchemaValidationError", "The request body is empty.")
         try:
             root = etree.fromstring(data, _parser())
@@ -167,8 +174,9 @@ def must_understand(el: _Elem) -> bool:
     return el.get(ns.S_MUST_UNDERSTAND) in ("true", "1")
 
 
+@lru_cache(maxsize=256)
 def parse_timeout(text: str) -> float:
-    """An xs:duration header value in seconds; a fault if it is not one."""
+    """An xs:duration header value in seconds; a fault if it is not one (cached: clients repeat theirs)."""
     try:
         return parse_duration(text).total_seconds()
     except ValueError:

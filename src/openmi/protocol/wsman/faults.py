@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from lxml import etree
@@ -19,11 +20,12 @@ from lxml import etree
 from openmi.cim.cimerror import CIM_ERROR, OPENMI_ERROR, error_instance
 from openmi.cim.classes import Class, resolve_class
 from openmi.cim.errors import MIError
-from openmi.cim.instance import Element, Instance
+from openmi.cim.instance import Instance
 from openmi.cim.types import MIResult, MIType
 
 from . import namespaces as ns
-from .values import element_to_instance, instance_to_element, text_of
+from .uri import resource_uri
+from .values import append_value, element_to_instance, format_wire_scalar, text_of
 
 if TYPE_CHECKING:
     _Elem = etree._Element
@@ -382,12 +384,12 @@ def fault_to_result(fault: Fault) -> MIResult | int:
 _SubElement = etree.SubElement
 _ERROR_CLASS: Final[Class] = resolve_class(OPENMI_ERROR, CIM_ERROR)
 _OWN_ERROR_CLASSES: Final = frozenset({"openmi_error", "omi_error"})
-_HINT_NAMES: Final = {
-    MIType.BOOLEAN: "cimBoolean", MIType.UINT8: "cimUnsignedByte", MIType.SINT8: "cimByte",
-    MIType.UINT16: "cimUnsignedShort", MIType.SINT16: "cimShort", MIType.UINT32: "cimUnsignedInt",
-    MIType.SINT32: "cimInt", MIType.UINT64: "cimUnsignedLong", MIType.SINT64: "cimLong",
-    MIType.REAL32: "cimFloat", MIType.REAL64: "cimDouble", MIType.CHAR16: "cimChar16",
-    MIType.DATETIME: "cimDateTime", MIType.STRING: "cimString",
+_HINT_NAMES: Final[dict[int, str]] = {
+    MIType.BOOLEAN: "cim:cimBoolean", MIType.UINT8: "cim:cimUnsignedByte", MIType.SINT8: "cim:cimByte",
+    MIType.UINT16: "cim:cimUnsignedShort", MIType.SINT16: "cim:cimShort", MIType.UINT32: "cim:cimUnsignedInt",
+    MIType.SINT32: "cim:cimInt", MIType.UINT64: "cim:cimUnsignedLong", MIType.SINT64: "cim:cimLong",
+    MIType.REAL32: "cim:cimFloat", MIType.REAL64: "cim:cimDouble", MIType.CHAR16: "cim:cimChar16",
+    MIType.DATETIME: "cim:cimDateTime", MIType.STRING: "cim:cimString",
 }
 
 
@@ -398,27 +400,40 @@ def _prefix_for(el: _Elem, uri: str, fallback: str) -> tuple[str, dict[str, str]
     return fallback, {fallback: uri}
 
 
-def _omi_error(result: MIResult | int, message: str, own: Instance | None) -> Instance:
-    """The OMI_Error element's instance: ours (or a fresh one) with OMI's MessageID convention."""
-    base = own if own is not None else error_instance(int(result), message)
-    elements = {e.name.lower(): Element(e.name, e.value, e.type, e.flags) for e in base.elements}
-    elements["messageid"] = Element("MessageID", f"{OMI_MESSAGE_ID_PREFIX}{int(result)}", MIType.STRING)
-    elements["cimstatuscode"] = Element("CIMStatusCode", int(result), MIType.UINT32)
-    if "message" not in elements or elements["message"].value is None:
-        elements["message"] = Element("Message", message, MIType.STRING)
-    return Instance._trusted("OMI_Error", base.namespace, elements)
+@lru_cache(maxsize=64)
+def _base_error(result: int) -> Instance:
+    """Our CIM error instance for ``result`` (shared and never changed: the writer overrides fields)."""
+    return error_instance(result, "")
 
 
-def _append_cim_error(detail: _Elem, inst: Instance) -> None:
-    el = instance_to_element(inst, parent=detail, wrap_datetimes=True)
-    el.set(ns.B_IS_CIM_ERROR, "true")
-    hints = {e.name: e.type for e in inst.elements}
-    for child in el:
-        t = hints.get(child.tag.rpartition("}")[2])
-        if t is not None and child.get(ns.XSI_NIL) is None:
-            name = _HINT_NAMES.get(MIType(t & 0x0F))
-            if name:
-                child.set(ns.XSI_TYPE, "cim:" + name)
+def _append_cim_error(
+    detail: _Elem, inst: Instance, class_name: str | None = None, overrides: dict[str, Any] | None = None,
+) -> None:
+    """Write a CIM error instance as OMI does: IsCIM_Error and an ``xsi:type`` hint per property.
+
+    ``overrides`` replaces the values of the named (lower-case) properties.
+    """
+    name = class_name or inst.class_name
+    uri = resource_uri(inst.namespace, name)
+    root = _SubElement(detail, ns.q(uri, name), {ns.B_IS_CIM_ERROR: "true"}, nsmap={"p": uri})
+    prefix = "{" + uri + "}"
+    for el in inst.elements:
+        t = int(el.type)
+        value = el.value if overrides is None else overrides.get(el.name.lower(), el.value)
+        if value is None:
+            _SubElement(root, prefix + el.name, _NIL)
+            continue
+        scalar = t & 0x0F
+        hint = _HINT_NAMES.get(scalar)
+        if hint is None:  # references and embedded instances: the general writer
+            append_value(root, prefix + el.name, value, t)
+            continue
+        attrib = {ns.XSI_TYPE: hint}
+        for item in value if isinstance(value, list) else (value,):
+            _SubElement(root, prefix + el.name, attrib).text = format_wire_scalar(item, scalar)
+
+
+_NIL: Final = {ns.XSI_NIL: "true"}
 
 
 def append_fault(body: _Elem, fault: Fault, *, machine: str | None = None, lang: str = "en-US") -> _Elem:
@@ -450,7 +465,12 @@ def append_fault(body: _Elem, fault: Fault, *, machine: str | None = None, lang:
         else:
             _append_cim_error(detail, err)
     if result:
-        _append_cim_error(detail, _omi_error(result, fault.message, own))
+        status = int(result)
+        base = own if own is not None else _base_error(status)
+        overrides: dict[str, Any] = {"messageid": f"{OMI_MESSAGE_ID_PREFIX}{status}", "cimstatuscode": status}
+        if own is None or own.get("Message") is None:
+            overrides["message"] = fault.message
+        _append_cim_error(detail, base, "OMI_Error", overrides)
     return f
 
 

@@ -10,9 +10,9 @@ selectors.
 from __future__ import annotations
 
 import enum
-import uuid
+import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from openmi.cim.instance import Instance
 
@@ -22,8 +22,12 @@ from .values import Selectors
 
 
 def new_message_id() -> str:
-    """A fresh ``uuid:`` message id (upper case, as Windows writes them)."""
-    return "uuid:" + str(uuid.uuid4()).upper()
+    """A fresh ``uuid:`` message id: a random (version 4) UUID in upper case, as Windows writes them."""
+    h = os.urandom(16).hex().upper()
+    return f"uuid:{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT: Final = {c: "89AB"[int(c, 16) & 3] for c in "0123456789ABCDEF"}
 
 
 class EnumerationMode(str, enum.Enum):

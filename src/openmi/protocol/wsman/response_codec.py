@@ -8,6 +8,8 @@ without ``Response``, UTF-16 bodies; a fault from any peer becomes a :class:`WSM
 
 from __future__ import annotations
 
+from copy import deepcopy
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from lxml import etree
@@ -18,7 +20,7 @@ from openmi.cim.types import MIResult
 
 from . import namespaces as ns
 from .envelope import CLIENT_LIMITS, SERVER_LIMITS, Limits, parse_envelope, serialize
-from .faults import WSManFault, append_fault, fault_for_error, protocol_fault, read_fault
+from .faults import Fault, WSManFault, append_fault, fault_for_error, protocol_fault, read_fault
 from .request_codec import wire_fault
 from .requests import (
     CreateRequest,
@@ -67,18 +69,30 @@ _SubElement = etree.SubElement
 _IDENTIFY_NSMAP: Final = {"s": ns.SOAP, "wsmid": ns.WSMID}
 
 
-def _envelope(action: str | None, relates_to: str | None, message_id: str | None = None,
-              nsmap: dict[str, str] = ns.NSMAP) -> tuple[_Elem, _Elem, _Elem]:
-    root = etree.Element(ns.S_ENVELOPE, nsmap=nsmap)
-    root.set(ns.XML_LANG, "en-US")
+def _template() -> _Elem:
+    root = etree.Element(ns.S_ENVELOPE, {ns.XML_LANG: "en-US"}, nsmap=ns.NSMAP)
     header = _SubElement(root, ns.S_HEADER)
-    if action is not None:
-        _SubElement(header, ns.A_ACTION).text = action
-        _SubElement(header, ns.A_MESSAGE_ID).text = message_id or new_message_id()
-        _SubElement(header, ns.A_TO).text = ns.ANONYMOUS
-        if relates_to:
-            _SubElement(header, ns.A_RELATES_TO).text = relates_to
-    return root, header, _SubElement(root, ns.S_BODY)
+    for tag in (ns.A_ACTION, ns.A_MESSAGE_ID, ns.A_TO, ns.A_RELATES_TO):
+        _SubElement(header, tag)
+    header[2].text = ns.ANONYMOUS
+    _SubElement(root, ns.S_BODY)
+    return root
+
+
+# Copying a prebuilt envelope is several times faster than building one (namespace declarations).
+_TEMPLATE: Final = _template()
+
+
+def _envelope(action: str, relates_to: str | None, message_id: str | None = None) -> tuple[_Elem, _Elem, _Elem]:
+    root = deepcopy(_TEMPLATE)
+    header = root[0]
+    header[0].text = action
+    header[1].text = message_id or new_message_id()
+    if relates_to:
+        header[3].text = relates_to
+    else:
+        del header[3]
+    return root, header, root[1]
 
 
 def _response_action(request: Request) -> str:
@@ -201,13 +215,40 @@ def build_fault(
     else:
         relates_to = error.relates_to if isinstance(error, WSManFault) else None
         encoding = error.encoding if isinstance(error, WSManFault) else "utf-8"
-    root, header, body = _envelope(fault.action, relates_to)
+    if fault.cim_errors:
+        root = _fault_envelope(fault, machine)
+    else:  # the common faults repeat: build each once, then copy it
+        root = deepcopy(_cached_fault_envelope(
+            fault.action, fault.code, fault.subcode, fault.reason, fault.detail, fault.wsman_code,
+            fault.wsman_message, fault.result, fault.not_understood, machine))
+    header = root[0]
+    header[1].text = new_message_id()
+    if relates_to:
+        header[3].text = relates_to
+    else:
+        del header[3]
+    return 500, serialize(root, encoding)
+
+
+def _fault_envelope(fault: Fault, machine: str | None) -> _Elem:
+    root, header, body = _envelope(fault.action, "-", "-")
     if fault.not_understood is not None:
         uri, local = fault.not_understood
         nu = _SubElement(header, ns.q(ns.SOAP, "NotUnderstood"), nsmap={"nu": uri} if uri else None)
         nu.set("qname", f"nu:{local}" if uri else local)
     append_fault(body, fault, machine=machine)
-    return 500, serialize(root, encoding)
+    return root
+
+
+@lru_cache(maxsize=256)
+def _cached_fault_envelope(
+    action: str, code: str, subcode: tuple[str, str] | None, reason: str, detail: str | None,
+    wsman_code: int | None, wsman_message: str | None, result: MIResult | int | None,
+    not_understood: tuple[str, str] | None, machine: str | None,
+) -> _Elem:
+    fault = Fault(subcode=subcode, reason=reason, code=code, detail=detail, action=action, wsman_code=wsman_code,
+                  wsman_message=wsman_message, result=result, not_understood=not_understood)
+    return _fault_envelope(fault, machine)
 
 
 # --- client side ------------------------------------------------------------------------------------

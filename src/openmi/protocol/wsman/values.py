@@ -184,7 +184,7 @@ def parse_wire_scalar(text: str, mitype: MIType, name: str | None = None) -> Any
         raise WireError(f"{label}: {text!r} is not a valid {t.cim_name} ({exc})") from None
 
 
-def format_wire_scalar(value: Any, mitype: MIType) -> str:
+def format_wire_scalar(value: Any, mitype: int) -> str:
     """The WS-Man text of one scalar value (the inverse of :func:`parse_wire_scalar`)."""
     t = mitype & 0x0F
     if t == MIType.STRING:
@@ -260,14 +260,22 @@ def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
         return out
     if depth > MAX_NESTING:
         raise WireError("references nest too deeply", "depth")
-    for s in el.iterchildren(ns.W_SELECTOR):
+    for s in el:
+        if s.tag != ns.W_SELECTOR:
+            continue
         name = s.get("Name")
         if not name:
             raise WireError("a selector has no Name", "selectors", "InvalidValue")
         if name in out:
             raise WireError(f"selector {name!r} appears twice", "selectors", "DuplicateSelectors")
-        epr = s.find(ns.A_EPR)
-        out[name] = epr_to_instance(epr, depth=depth + 1) if epr is not None else (s.text or "").strip()
+        if len(s):
+            epr = s.find(ns.A_EPR)
+            if epr is None:
+                raise WireError(f"selector {name!r} holds elements but no EndpointReference", "selectors",
+                                "InvalidValue")
+            out[name] = epr_to_instance(epr, depth=depth + 1)
+        else:
+            out[name] = (s.text or "").strip()
     return out
 
 
@@ -609,19 +617,31 @@ def _write_properties(
     for el in inst.elements:
         tag = prefix + el.name
         value = el.value
-        t = el.type
+        t = int(el.type)
         if value is None:
             _SubElement(root, tag, _NIL)
         elif isinstance(value, list):
-            scalar = MIType(t & 0x0F)
+            scalar = t & 0x0F
             for item in value:
                 _write_value(root, tag, item, scalar, style, namespace, wrap, depth)
         else:
-            _write_value(root, tag, value, MIType(t & 0x0F), style, namespace, wrap, depth)
+            _write_value(root, tag, value, t & 0x0F, style, namespace, wrap, depth)
+
+
+def append_value(
+    parent: _Elem, tag: str, value: Any, mitype: int, style: UriStyle = UriStyle.DMTF,
+    namespace: str | None = None, wrap_datetimes: bool = True,
+) -> None:
+    """Append the element(s) ``tag`` for one property value: nil, one per array item, or one."""
+    if value is None:
+        _SubElement(parent, tag, _NIL)
+        return
+    for item in value if isinstance(value, list) else (value,):
+        _write_value(parent, tag, item, mitype & 0x0F, style, namespace, wrap_datetimes, 0)
 
 
 def _write_value(
-    parent: _Elem, tag: str, value: Any, t: MIType, style: UriStyle, namespace: str | None, wrap: bool, depth: int,
+    parent: _Elem, tag: str, value: Any, t: int, style: UriStyle, namespace: str | None, wrap: bool, depth: int,
 ) -> None:
     if t == MIType.STRING:
         _set_text(_SubElement(parent, tag), value)
