@@ -341,12 +341,18 @@ class _Compiler:
 
     # --- sources -----------------------------------------------------------------------------
     def compile_text(self, text: str, name: str, path: str | None = None) -> None:
-        source = Source(name, text, path)
+        reload = None
+        if path is not None:
+            def reload() -> str:
+                with open(path, "rb") as fh:
+                    return _decode(fh.read())
+        source = Source(name, text, path, reload)
         self.sources.append(source)
         self._source_seq.setdefault(id(source), len(self._source_seq))
         saved_ns = self.ns
         Parser(source, self).parse()
         self.ns = saved_ns
+        source.release()
 
     def compile_file(self, path: str, name: str, including: Source | None, index: int) -> None:
         real = os.path.normcase(os.path.abspath(path))
@@ -561,6 +567,13 @@ class _Compiler:
                 if m is not None:
                     methods.append(m)
         cls = Class(raw.name, raw.superclass, props, qualifiers=quals, methods=methods, namespace=ns)
+        raw.quals = None  # later checks need only names and positions: let the raw values go
+        for feat in raw.features:
+            feat.quals = None
+            if isinstance(feat, RawMethod):
+                feat.params = []
+            else:
+                feat.default = None
         entry = _ClassEntry(ns, cls, raw, source)
         entry.deps = deps
         self.classes[key] = entry

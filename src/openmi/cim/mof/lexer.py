@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 
 # Everything the MOF grammar uses as a terminal. The leading group skips whitespace and comments;
 # the last two alternatives catch any other single character (reported by the parser as unexpected)
@@ -84,20 +85,33 @@ def escape(text: str) -> str:
 class Source:
     """One MOF text being compiled: its name for messages, its text and its tokens."""
 
-    __slots__ = ("_lines", "_offsets", "name", "path", "text", "tokens")
+    __slots__ = ("_lines", "_offsets", "_reload", "name", "path", "text", "tokens")
 
-    def __init__(self, name: str, text: str, path: str | None = None) -> None:
+    def __init__(self, name: str, text: str, path: str | None = None,
+                 reload: Callable[[], str] | None = None) -> None:
         self.name = name
         self.path = path
         self.text = text
         self.tokens = tokenize(text)
         self._offsets: list[int] | None = None
         self._lines: list[int] | None = None
+        self._reload = reload
+
+    def release(self) -> None:
+        """Drop the tokens, and the text when it can be read again: positions are rarely needed later."""
+        self.tokens = []
+        if self._reload is not None:
+            self.text = ""
+
+    def _full_text(self) -> str:
+        if not self.text and self._reload is not None:
+            self.text = self._reload()
+        return self.text
 
     def offset(self, index: int) -> int:
         """The character offset where token ``index`` starts."""
         if self._offsets is None:
-            self._offsets = [m.start(1) for m in TOKEN_RE.finditer(self.text)]
+            self._offsets = [m.start(1) for m in TOKEN_RE.finditer(self._full_text())]
         offs = self._offsets
         if index < len(offs):
             return offs[index]
@@ -107,7 +121,7 @@ class Source:
         """1-based line and column of token ``index``."""
         pos = self.offset(index)
         if self._lines is None:
-            self._lines = [i for i, ch in enumerate(self.text) if ch == "\n"]
+            self._lines = [m.start() for m in re.finditer("\n", self._full_text())]
         line = bisect_right(self._lines, pos - 1)
         start = self._lines[line - 1] + 1 if line else 0
         return line + 1, pos - start + 1

@@ -408,9 +408,15 @@ class Parser:
             t = toks[i]
             value: Any = NO_VALUE
             if t == "(":
-                self.i = i + 1
-                value = self._value()
-                i = self.i
+                v = toks[i + 1]
+                if v[:1] == '"' and toks[i + 2] == ")" and len(v) >= 2 and "\\" not in v:
+                    value = v[1:-1]  # the common case: Description("..."), one plain literal
+                    i += 2
+                    self.i = i
+                else:
+                    self.i = i + 1
+                    value = self._value()
+                    i = self.i
                 if toks[i] != ")":
                     raise self._fail("')' after the qualifier value")
                 i += 1
