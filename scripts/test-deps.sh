@@ -4,6 +4,9 @@ set -eu
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v wsl >/dev/null 2>&1 || need+=(wsl)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+command -v uuidgen >/dev/null 2>&1 || need+=(uuid-runtime)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true

@@ -32,7 +32,8 @@ class WSManServer:
             if auth == "default":
                 from .auth import ServerAuth
 
-                auth = ServerAuth(self.users, allow_unencrypted=cfg.allow_unencrypted)
+                auth = (ServerAuth(self.users, https=False, allow_unencrypted=cfg.allow_unencrypted),
+                        ServerAuth(self.users, https=True, allow_unencrypted=cfg.allow_unencrypted))
             self.service = WSManService(self.engine, auth, ServiceConfig(
                 max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
                 max_enumerations_per_user=cfg.max_enumerations_per_user))

@@ -140,7 +140,9 @@ class EnumerationStore:
 class WSManService:
     """Serves WS-Man requests from one engine. ``auth`` None (tests only) skips authentication."""
 
-    def __init__(self, engine: Server, auth: ServerAuth | None, config: ServiceConfig | None = None) -> None:
+    def __init__(self, engine: Server, auth: ServerAuth | tuple[ServerAuth, ServerAuth] | None,
+                 config: ServiceConfig | None = None) -> None:
+        """``auth`` is one ServerAuth, or a pair (for plain HTTP, for HTTPS), or None (tests only)."""
         self.engine = engine
         self.auth = auth
         self.config = config or ServiceConfig()
@@ -151,6 +153,11 @@ class WSManService:
 
     def connection(self, peer: str, secure: bool) -> WSManConnection:
         return WSManConnection(self, peer, secure)
+
+    def auth_for(self, secure: bool) -> ServerAuth | None:
+        if isinstance(self.auth, tuple):
+            return self.auth[1] if secure else self.auth[0]
+        return self.auth
 
     def close(self) -> None:
         self.enumerations.close_all()
@@ -369,7 +376,8 @@ class WSManConnection:
         self.service = service
         self.peer = peer
         self.secure = secure
-        self.auth: ConnectionAuth | None = service.auth.connection() if service.auth is not None else None
+        self.server_auth = service.auth_for(secure)
+        self.auth: ConnectionAuth | None = self.server_auth.connection() if self.server_auth is not None else None
 
     def handle(self, request: HTTPRequest) -> HTTPResponse:
         path = request.path.split("?", 1)[0]
@@ -391,7 +399,7 @@ class WSManConnection:
                 content_type, body = self.auth.open_body(content_type, body)
             except Exception as exc:  # a body we cannot decrypt or that must have been encrypted
                 log.info("refused a body from %s: %s", self.peer, exc)
-                return HTTPResponse(400, b"", list(step.headers), close=True)
+                return HTTPResponse(getattr(exc, "status", 400), b"", list(step.headers), close=True)
             reply_headers = list(step.headers)
         else:
             reply_headers = []
@@ -406,16 +414,16 @@ class WSManConnection:
                                       class_lookup=self.service.lookup_class, limits=self.service.limits)
         except wsman.WSManFault as fault:
             return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
-        if anonymous and self.auth is not None and not isinstance(req, wsman.IdentifyRequest):
+        if anonymous and self.server_auth is not None and not isinstance(req, wsman.IdentifyRequest):
             # only Identify may come without credentials; anything else is never executed
-            return HTTPResponse(401, b"", list(self.auth.challenge()))
+            return HTTPResponse(401, b"", list(self.server_auth.challenge()))
         status, data = self.service.dispatch(req, user)
         return self._reply(req, status, data, reply_headers, None)
 
     def _reply(self, req: wsman.Request | None, status: int, data: bytes, headers: list[tuple[str, str]],
                error: Exception | None) -> HTTPResponse:
         ctype = wsman.response_content_type(req, error)
-        if self.auth is not None and not (isinstance(req, wsman.IdentifyRequest) and req.unauthenticated):
+        if self.auth is not None and data and not (isinstance(req, wsman.IdentifyRequest) and req.unauthenticated):
             ctype, data = self.auth.seal_body(ctype, data)
         return HTTPResponse(status, data, [*headers, ("Content-Type", ctype)])
 
