@@ -29,6 +29,7 @@ from ..engine.names import DEFAULT_NAMESPACE
 from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import namespaces as wns
+from ..cim.values import coerce_scalar
 from ..protocol.wsman.values import WireError, parse_wire_scalar
 from .http import HTTPRequest, HTTPResponse
 
@@ -259,9 +260,13 @@ class WSManService:
             if prop is not None and not prop.type.is_array and prop.type.scalar not in (
                     MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
                 try:
-                    typed, t = parse_wire_scalar(value, prop.type, name), prop.type
+                    if prop.type.is_integer and value.isascii() and value.isdigit():  # the common key: fast
+                        typed = coerce_scalar(int(value), prop.type, name)
+                    else:
+                        typed = parse_wire_scalar(value, prop.type, name)
+                    t = prop.type
                 except (WireError, ValueError, TypeError):
-                    pass  # the engine answers TYPE_MISMATCH naming the key
+                    typed, t = value, MIType.STRING  # the engine answers TYPE_MISMATCH naming the key
             elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
         return Instance._trusted(class_name, req.namespace, elements)
 

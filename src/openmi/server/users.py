@@ -16,6 +16,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,10 +84,15 @@ class UserStore:
         self.path = Path(path) if path is not None else default_users_path()
         self._users: dict[str, User] = {}
         self._mtime: float | None = None
+        self._checked: float | None = None
         self._lock = threading.Lock()
         self._load()
 
     def _load(self) -> None:
+        now = time.monotonic()
+        if self._checked is not None and now - self._checked < 1.0:
+            return  # changes to the file are seen within a second; no stat per request
+        self._checked = now
         try:
             st = self.path.stat()
         except FileNotFoundError:
@@ -114,6 +120,7 @@ class UserStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         self._mtime = self.path.stat().st_mtime
+        self._checked = time.monotonic()
 
     def get(self, name: str) -> User | None:
         with self._lock:

@@ -77,7 +77,7 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
 
 def is_encrypted(content_type: str | None) -> bool:
     """Whether a Content-Type announces a WinRM encrypted body."""
-    if not content_type:
+    if not content_type or content_type[:16].lower() == "application/soap":  # the plain case, cheaply
         return False
     return parse_content_type(content_type)[0] in (ENCRYPTED, MULTI_ENCRYPTED)
 
