@@ -110,15 +110,16 @@ class Repository:
             rows = self._db.execute("SELECT data FROM classes WHERE ns=? ORDER BY seq", (namespace.lower(),))
             return [r[0] for r in rows]
 
-    def put_class(self, namespace: str, name: str, data: str) -> None:
+    def put_class(self, namespace: str, name: str, data: str, seq: int) -> None:
+        """Store a class declaration; ``seq`` orders the classes as they were defined."""
         with self._lock:
-            ns = namespace.lower()
-            row = self._db.execute("SELECT seq FROM classes WHERE ns=? AND name=?", (ns, name.lower())).fetchone()
-            if row is None:
-                seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM classes WHERE ns=?", (ns,)).fetchone()[0]
-            else:
-                seq = row[0]
-            self._db.execute("INSERT OR REPLACE INTO classes VALUES(?, ?, ?, ?)", (ns, name.lower(), seq, data))
+            self._db.execute("INSERT OR REPLACE INTO classes VALUES(?, ?, ?, ?)",
+                             (namespace.lower(), name.lower(), seq, data))
+
+    def max_class_seq(self, namespace: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM classes WHERE ns=?", (namespace.lower(),))
+            return int(row.fetchone()[0])
 
     def remove_class(self, namespace: str, name: str) -> None:
         with self._lock:

@@ -147,6 +147,11 @@ class Namespace:
         self.classes: dict[str, ClassInfo] = {}
         self.children: dict[str, list[str]] = {"": []}
         self.qualifiers: dict[str, QualifierDecl] = {}
+        self.seq = 0  # the definition order of the last class stored
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
 
     def get(self, class_name: str | None) -> ClassInfo:
         info = self.classes.get(class_name.lower()) if isinstance(class_name, str) else None

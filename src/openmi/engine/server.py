@@ -7,6 +7,7 @@ success or an :class:`MIError` that always carries a CIM_Error-shaped details in
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -62,6 +63,7 @@ class Server:
             for text in self.repository.qualifiers(name):
                 q = qualifier_decl_from_json(text)
                 ns.qualifiers[q.name.lower()] = q
+            ns.seq = self.repository.max_class_seq(name)
             for text in self.repository.classes(name):
                 declared = class_from_json(text)
                 parent = ns.classes[declared.superclass.lower()].cls if declared.superclass else None
@@ -133,8 +135,12 @@ class Server:
         return self.define_classes(namespace, [cls], replace=replace)[0]
 
     def define_classes(self, namespace: str | None, classes: Iterable[Class], *, replace: bool = False,
-                       qualifiers: Iterable[QualifierDecl] = ()) -> list[Class]:
-        """Define several classes (and qualifier declarations) in one transaction: all or none."""
+                       qualifiers: Iterable[QualifierDecl] = (), copy: bool = True) -> list[Class]:
+        """Define several classes (and qualifier declarations) in one transaction: all or none.
+
+        The classes are copied in and the resolved ones copied out, so neither side can change the
+        other's; ``copy=False`` (for objects nobody else holds, such as a MOF compile's) skips both.
+        """
         if not isinstance(classes, (list, tuple)):
             classes = list(classes)
         for c in classes:
@@ -152,16 +158,16 @@ class Server:
                         ns.qualifiers[q.name.lower()] = q
                         self.repository.put_qualifier(ns.name, q.name, qualifier_decl_to_json(q))
                     for cls in classes:
-                        out.append(self._define_one(ns, cls, replace))
+                        out.append(self._define_one(ns, cls, replace, copy))
                     self._check_references(ns, classes)
             except BaseException:
                 ns.classes = snapshot_classes
                 ns.children = snapshot_children
                 ns.qualifiers = snapshot_quals
                 raise
-            return [c.clone() for c in out]
+            return [c.clone() for c in out] if copy else out
 
-    def _define_one(self, ns: Namespace, cls: Class, replace: bool) -> Class:
+    def _define_one(self, ns: Namespace, cls: Class, replace: bool, copy: bool = True) -> Class:
         low = cls.name.lower()
         existing = ns.classes.get(low)
         if existing is not None:
@@ -181,7 +187,7 @@ class Server:
                 raise MIError(MIResult.INVALID_SUPERCLASS,
                               f"superclass {cls.superclass} of class {cls.name} does not exist in namespace {ns.name}")
             parent = pinfo.cls
-        declared = cls.clone()
+        declared = cls.clone() if copy else cls
         declared.namespace = None
         try:
             resolved = resolve_class(declared, parent)
@@ -189,7 +195,7 @@ class Server:
             raise MIError(MIResult.INVALID_PARAMETER, f"class {cls.name}: {exc}") from None
         resolved.namespace = ns.name
         ns.add(declared, resolved)
-        self.repository.put_class(ns.name, cls.name, class_to_json(declared))
+        self.repository.put_class(ns.name, cls.name, class_to_json(declared), ns.next_seq())
         return resolved
 
     def _check_references(self, ns: Namespace, classes: Iterable[Class]) -> None:
@@ -306,18 +312,23 @@ class Server:
             by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[1].append(c)
         for ns_name, i in result.instances:
             by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[2].append(i)
+        collecting = gc.isenabled()
+        gc.disable()  # thousands of new objects that all live on: collection passes would only cost time
         with self._lock:
             try:
                 with self.repository.transaction():
                     for ns_name, (quals, classes, instances) in by_ns.items():
                         self.create_namespace(ns_name)
-                        self.define_classes(ns_name, classes, qualifiers=quals)
+                        self.define_classes(ns_name, classes, qualifiers=quals, copy=False)
                         for inst in instances:
                             for _ in self.execute(rq.CreateInstance(namespace=ns_name, instance=inst)):
                                 pass
             except BaseException:
                 self._rebuild_cache()
                 raise
+            finally:
+                if collecting:
+                    gc.enable()
 
     def _rebuild_cache(self) -> None:
         """Re-read the class registry after a rolled-back batch, keeping the registered providers."""
