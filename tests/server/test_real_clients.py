@@ -59,20 +59,20 @@ def test_pypsrp_every_operation(served: Running, which: str) -> None:
     for i in range(2, 6):
         w.create(uri, person_body(i, f"p{i}"))
     # Enumerate (not optimized) then Pull until the end
-    enum_body = ET.Element("{%s}Enumerate" % NAMESPACES["wsen"])
+    enum_body = ET.Element("{{{}}}Enumerate".format(NAMESPACES["wsen"]))
     resp = w.enumerate(uri, enum_body)
-    ctx = resp.find(".//{%s}EnumerationContext" % NAMESPACES["wsen"])
+    ctx = resp.find(".//{{{}}}EnumerationContext".format(NAMESPACES["wsen"]))
     assert ctx is not None and ctx.text
     names = []
     context = ctx.text
     while context:
-        pull = ET.Element("{%s}Pull" % NAMESPACES["wsen"])
-        ET.SubElement(pull, "{%s}EnumerationContext" % NAMESPACES["wsen"]).text = context
-        ET.SubElement(pull, "{%s}MaxElements" % NAMESPACES["wsen"]).text = "2"
+        pull = ET.Element("{{{}}}Pull".format(NAMESPACES["wsen"]))
+        ET.SubElement(pull, "{{{}}}EnumerationContext".format(NAMESPACES["wsen"])).text = context
+        ET.SubElement(pull, "{{{}}}MaxElements".format(NAMESPACES["wsen"])).text = "2"
         p = w.pull(uri, pull)
         names += [e.text for e in p.iter(NS + "Name")]
-        nxt = p.find(".//{%s}EnumerationContext" % NAMESPACES["wsen"])
-        end = p.find(".//{%s}EndOfSequence" % NAMESPACES["wsen"])
+        nxt = p.find(".//{{{}}}EnumerationContext".format(NAMESPACES["wsen"]))
+        end = p.find(".//{{{}}}EndOfSequence".format(NAMESPACES["wsen"]))
         context = None if end is not None or nxt is None else nxt.text
     assert sorted(names) == ["Grace", "p2", "p3", "p4", "p5"]
     w.delete(uri, selector_set=selectors(1))
@@ -80,12 +80,12 @@ def test_pypsrp_every_operation(served: Running, which: str) -> None:
         w.delete(uri, selector_set=selectors(1))
     assert "Sample_Person" in str(ei.value.reason) or "Id" in str(ei.value)
     # Invoke a static method with _INPUT / _OUTPUT
-    inp = ET.Element("{%sSample_Watched}Add_INPUT" % WMI)
-    ET.SubElement(inp, "{%sSample_Watched}A" % WMI).text = "40"
-    ET.SubElement(inp, "{%sSample_Watched}B" % WMI).text = "2"
+    inp = ET.Element(f"{{{WMI}Sample_Watched}}Add_INPUT")
+    ET.SubElement(inp, f"{{{WMI}Sample_Watched}}A").text = "40"
+    ET.SubElement(inp, f"{{{WMI}Sample_Watched}}B").text = "2"
     out = w.invoke(WMI + "Sample_Watched/Add", WMI + "Sample_Watched", inp)
-    assert out.find(".//{%sSample_Watched}Sum" % WMI).text == "42"  # type: ignore[union-attr]
-    assert out.find(".//{%sSample_Watched}ReturnValue" % WMI).text == "0"  # type: ignore[union-attr]
+    assert out.find(f".//{{{WMI}Sample_Watched}}Sum").text == "42"  # type: ignore[union-attr]
+    assert out.find(f".//{{{WMI}Sample_Watched}}ReturnValue").text == "0"  # type: ignore[union-attr]
 
 
 def test_pypsrp_wrong_password_is_refused(served: Running) -> None:

@@ -74,7 +74,7 @@ def test_bad_authorization_is_never_executed(served: Running, header: str | None
     conn = https(served)
     headers = {} if header is None else {"Authorization": header}
     for action in (DELETE, GET):
-        status, h, body = post(conn, envelope(action, "Sample_Watched", watched()), headers)
+        status, h, _body = post(conn, envelope(action, "Sample_Watched", watched()), headers)
         assert status in (400, 401), (header, status)
         if status == 401:
             assert "www-authenticate" in h
@@ -170,7 +170,7 @@ BAD_BODIES: list[tuple[str, bytes, str]] = [
 @pytest.mark.parametrize("name,body,ctype", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
 def test_bad_bodies_get_a_fault_and_the_server_goes_on(served: Running, name: str, body: bytes, ctype: str) -> None:
     conn = https(served)
-    status, h, data = post(conn, body, {"Authorization": basic(), "Content-Type": ctype})
+    status, _h, data = post(conn, body, {"Authorization": basic(), "Content-Type": ctype})
     assert status in (400, 413, 500), name
     if status == 500:
         assert b"Fault" in data
@@ -230,8 +230,8 @@ def test_keep_alive_and_single_write(served: Running) -> None:
         while b"\r\n\r\n" not in data:
             data += tls.recv(65536)
         head, _, rest = data.partition(b"\r\n\r\n")
-        length = int([line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(
-            b"content-length")][0])
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(
+            b"content-length")))
         while len(rest) < length:
             rest += tls.recv(65536)
         assert head.startswith(b"HTTP/1.1 200")

@@ -360,7 +360,7 @@ def cmd_id(args: argparse.Namespace, printer: Printer) -> int:
     if args.hostname and not args.local:
         with Application("openmi-cli") as app:
             session = _session(args, app)
-            identity = session.identify()  # type: ignore[attr-defined]
+            identity = session.identify()
             printer.instance(identity)
         return 0
     from ..cim.instance import Instance as Inst

@@ -58,7 +58,7 @@ class Application:
             from .remote import WSManTransport
         except ImportError as exc:
             raise MIError(MIResult.NOT_SUPPORTED, f"remote sessions are not available: {exc}") from None
-        return WSManTransport(destination, options or DestinationOptions())  # type: ignore[no-any-return]
+        return WSManTransport(destination, options or DestinationOptions())
 
     def _default(self) -> Server:
         with self._lock:

@@ -92,6 +92,7 @@ class Operation:
 
     __slots__ = (
         "__weakref__",
+        "_asource",
         "_callbacks",
         "_closed",
         "_ctx",
@@ -118,6 +119,7 @@ class Operation:
                             options=request.options)
         self._setup_error = setup_error
         self._source: Iterator[Any] | None = None
+        self._asource: Any = None  # an async iterator, when read from asyncio over WS-Man
         self._final: _Raw | None = None
         self._pull = threading.Lock()
         self._closed = False
@@ -218,8 +220,36 @@ class Operation:
     async def _anext(self) -> _Raw:
         if self._final is not None:
             return self._final
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._next)
+        execute_async = getattr(self._session._transport, "execute_async", None)
+        if execute_async is None:  # the in-process engine: pull on a worker so the loop never blocks
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, self._next)
+        try:
+            return await self._anext_native(execute_async)
+        finally:
+            if self._final is not None and self._asource is not None:
+                src, self._asource = self._asource, None
+                await src.aclose()
+
+    async def _anext_native(self, execute_async: Any) -> _Raw:
+        """A transport with its own asyncio path (WS-Man): no thread at all."""
+        if self._setup_error is not None:
+            return self._finish(None, self._setup_error)
+        try:
+            if self._asource is None:
+                self._ctx.check()
+                self._asource = execute_async(self._request, self._ctx)
+            try:
+                item = await self._asource.__anext__()
+            except StopAsyncIteration:
+                return self._finish(None, None)
+            if not self._single:
+                return (item, True, MIResult.OK, None, None)
+            async for _extra in self._asource:
+                pass
+            return self._finish(item, None)
+        except MIError as exc:
+            return self._finish(None, exc)
 
     async def get_instance_async(self) -> InstanceResult:
         self._check_sync("instance")

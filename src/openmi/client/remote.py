@@ -1,19 +1,19 @@
 """Remote sessions: the MI operations carried over WS-Management (to openmi serve, OMI or WinRM).
 
-``WSManTransport.execute`` turns an engine request into WS-Man requests through the shared codec and
-yields the results as they arrive: an enumeration is Enumerate (optimized) then Pull until the end, so
-memory stays flat whatever the count, and closing the stream early sends Release. Connections are
-pooled per session and authenticated once each; only idempotent requests (Get, Enumerate, Pull,
-Identify) are retried, once, when a kept-alive connection turns out to be dead.
+An engine request becomes a *plan*: a generator that asks for WS-Man exchanges and hands back results,
+written once. ``execute`` drives it over blocking connections, ``execute_async`` over asyncio streams
+(no thread per operation). Enumerations are Enumerate (optimized) then Pull, handed on as they arrive
+so memory stays flat; a stream closed early sends Release. Connections are pooled per session and
+authenticated once each; only idempotent requests (Get, Enumerate, Pull, Identify) are retried, once,
+when a kept-alive connection turns out to be dead.
 """
 
 from __future__ import annotations
 
-import http.client
-import socket
+import asyncio
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 from ..cim.errors import MIError
@@ -21,107 +21,16 @@ from ..cim.instance import Instance
 from ..cim.types import MIResult, OperationFlags
 from ..engine import requests as rq
 from ..engine.context import Context
+from ..engine.names import normalize_namespace
 from ..protocol import wsman
 from ..protocol.wsman.values import instance_selectors
 from .options import AuthType, DestinationOptions
+from .wire import RETRYABLE, AsyncConnection, Connection, Endpoint
 
 _IDEMPOTENT = (wsman.GetRequest, wsman.EnumerateRequest, wsman.PullRequest, wsman.IdentifyRequest)
-_RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
-
-class _Connection:
-    """One kept-alive HTTP(S) connection and its authentication state."""
-
-    def __init__(self, transport: WSManTransport) -> None:
-        self.t = transport
-        opts = transport.options
-        timeout = opts.timeout or 60.0
-        if opts.transport == "https":
-            self.http: http.client.HTTPConnection = http.client.HTTPSConnection(
-                transport.host, opts.port, timeout=timeout, context=transport.tls_context())
-        else:
-            self.http = http.client.HTTPConnection(transport.host, opts.port, timeout=timeout)
-        self.auth = transport.new_auth()
-        self.basic: str | None = None
-        self.authenticated = False
-        self.used = False
-
-    def close(self) -> None:
-        self.http.close()
-
-    def exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
-        """POST a request (authenticating this connection first if needed) → status, content type, body."""
-        from .auth import ClientAuthError
-
-        try:
-            send = dict(headers)
-            ctype = send.pop("Content-Type", "application/soap+xml;charset=UTF-8")
-            auth = self.auth
-            if auth is not None:
-                if auth.scheme == "Basic":
-                    if self.basic is None:
-                        self.basic = auth.initial_header()
-                    send["Authorization"] = self.basic or ""
-                elif not self.authenticated:
-                    self._handshake(ctype)
-                ctype, body = auth.seal_body(ctype, body)
-            send["Content-Type"] = ctype
-            status, rheaders, data = self._post(body, send)
-            if status == 401:
-                self.authenticated = False
-                raise MIError(MIResult.ACCESS_DENIED,
-                              f"{self.t.host} refused the credentials (HTTP 401): the user name or password is wrong, "
-                              f"or the account may not use {self.t.auth_name}")
-            rtype = rheaders.get("content-type")
-            if auth is not None:
-                rtype, data = auth.open_body(rtype, data)
-            self.used = True
-            return status, rtype, data
-        except ClientAuthError as exc:
-            self.close()
-            raise MIError(MIResult.ACCESS_DENIED, f"authentication with {self.t.host} failed: {exc}") from None
-        except (ssl.SSLCertVerificationError, ssl.SSLError) as exc:
-            self.close()
-            raise MIError(MIResult.FAILED, f"TLS with {self.t.host}:{self.t.options.port} failed: "
-                                           f"{getattr(exc, 'verify_message', None) or exc}") from None
-        except TimeoutError:
-            self.close()
-            raise MIError(MIResult.FAILED, f"{self.t.host}:{self.t.options.port} did not answer within "
-                                           f"{self.http.timeout} s") from None
-        except ConnectionRefusedError:
-            self.close()
-            raise MIError(MIResult.FAILED, f"cannot connect to {self.t.host}:{self.t.options.port}: "
-                                           f"connection refused") from None
-        except socket.gaierror as exc:
-            self.close()
-            raise MIError(MIResult.FAILED, f"cannot resolve {self.t.host}: {exc.strerror}") from None
-
-    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        self.http.request("POST", self.t.path, body, headers)
-        resp = self.http.getresponse()
-        data = resp.read()
-        rheaders = {k.lower(): v for k, v in resp.getheaders()}
-        if resp.will_close:
-            self.http.close()
-        return resp.status, rheaders, data
-
-    def _handshake(self, ctype: str) -> None:
-        """NTLM/Negotiate/Kerberos legs on empty POSTs, as WinRM clients do, until the server says 200."""
-        assert self.auth is not None
-        token = self.auth.initial_header()
-        for _ in range(8):
-            h = {"Content-Type": ctype, "Authorization": token or ""}
-            status, rheaders, _ = self._post(b"", h)
-            challenge = rheaders.get("www-authenticate")
-            if status != 401:
-                if challenge:
-                    self.auth.step(challenge)  # the server's last leg (mutual authentication)
-                self.authenticated = True
-                return
-            token = self.auth.step(challenge)
-            if token is None:
-                break
-        raise MIError(MIResult.ACCESS_DENIED, f"{self.t.host} refused the credentials for {self.t.auth_name}")
+# A plan yields ("send", request) and receives the response, or yields ("item", result).
+Plan = Generator[tuple[str, Any], "wsman.Response | None", None]
 
 
 class WSManTransport:
@@ -129,128 +38,180 @@ class WSManTransport:
 
     def __init__(self, destination: str, options: DestinationOptions) -> None:
         host, _, port = destination.rpartition(":") if destination.count(":") == 1 else ("", "", "")
-        self.host = host or destination
+        host = host or destination
         if port.isdigit():
             options = options.clone()
             options.port = int(port)
+        self.host = host
         self.options = options
-        self.path = options.url_prefix or "/wsman"
-        self.to = f"{options.transport}://{self.host}:{options.port}{self.path}"
+        path = options.url_prefix or "/wsman"
+        self.to = f"{options.transport}://{host}:{options.port}{path}"
         self.style = wsman.UriStyle.WMI if options.uri_style == "wmi" else wsman.UriStyle.DMTF
-        self._idle: list[_Connection] = []
-        self._lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
-        self._closed = False
         creds = options.credentials[0] if options.credentials else None
-        self.auth_name = creds.auth_type if creds else "no authentication"
+        tls = self._tls_context() if options.transport == "https" else None
+        self.endpoint = Endpoint(host, options.port, path, tls, options.timeout or 60.0, self._new_auth,
+                                 creds.auth_type if creds else "no authentication")
+        self._new_auth()  # bad credentials fail when the session is made, not at the first operation
+        self._idle: list[Connection] = []
+        self._aidle: list[AsyncConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
-    # --- connections ----------------------------------------------------------------------------
-    def tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            o = self.options
+    def _tls_context(self) -> ssl.SSLContext:
+        o = self.options
+        try:
             ctx = ssl.create_default_context(cafile=o.ca_file)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            if o.skip_cn_check or o.skip_ca_check:
-                ctx.check_hostname = False
-            if o.skip_ca_check:
-                ctx.verify_mode = ssl.CERT_NONE
-            if o.cert_file:
-                ctx.load_cert_chain(o.cert_file, o.key_file)
-            self._tls = ctx
-        return self._tls
+        except (OSError, ssl.SSLError) as exc:
+            raise MIError(MIResult.INVALID_PARAMETER, f"cannot read the CA file {o.ca_file}: {exc}") from None
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if o.skip_cn_check or o.skip_ca_check:
+            ctx.check_hostname = False
+        if o.skip_ca_check:
+            ctx.verify_mode = ssl.CERT_NONE
+        if o.cert_file:
+            ctx.load_cert_chain(o.cert_file, o.key_file)
+        return ctx
 
-    def new_auth(self) -> Any:
+    def _new_auth(self) -> Any:
         creds = self.options.credentials[0] if self.options.credentials else None
         if creds is None or creds.auth_type in (AuthType.NONE, AuthType.CLIENT_CERTS):
             return None
-        from .auth import ClientAuth
+        from .auth import ClientAuth, ClientAuthError
 
         scheme = {AuthType.BASIC: "basic", AuthType.NTLM: "ntlm", AuthType.NEGO_WITH_CREDS: "negotiate",
-                  AuthType.KERBEROS: "kerberos", AuthType.DEFAULT: "negotiate"}.get(creds.auth_type)
+                  AuthType.KERBEROS: "kerberos", AuthType.DEFAULT: "negotiate",
+                  AuthType.CREDSSP: "credssp"}.get(creds.auth_type)
         if scheme is None:
             raise MIError(MIResult.NOT_SUPPORTED, f"authentication {creds.auth_type} is not supported")
         enc = self.options.encryption
-        encrypt = scheme != "basic" and self.options.transport == "http" and enc != "never"
-        if enc == "always" and scheme == "basic" and self.options.transport == "http":
+        plain_http = self.options.transport == "http"
+        if enc == "always" and scheme == "basic" and plain_http:
             raise MIError(MIResult.INVALID_PARAMETER,
                           "Basic authentication cannot encrypt messages; use HTTPS, NTLM, Negotiate or Kerberos")
-        from .auth import ClientAuthError
-
+        encrypt = scheme != "basic" and plain_http and enc != "never"
         try:
             return ClientAuth(scheme, creds.username or "", creds.password or "", domain=creds.domain,
                               hostname=self.host, encryption=encrypt)
         except (ClientAuthError, ValueError) as exc:
             raise MIError(MIResult.INVALID_PARAMETER, f"cannot authenticate to {self.host}: {exc}") from None
 
-    def _take(self) -> _Connection:
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            aidle, self._aidle = self._aidle, []
+        for c in idle:
+            c.close()
+        for a in aidle:
+            a.close()
+
+    # --- building a request and reading its answer (shared by both drivers) -------------------------
+    def _prepare(self, req: wsman.Request, ctx: Context | None) -> tuple[bytes, dict[str, str]]:
+        o = self.options
+        req.to = self.to
+        req.uri_style = self.style
+        req.max_envelope_size = o.max_envelope_size or None
+        req.locale = o.ui_locale
+        req.data_locale = o.data_locale
+        if ctx is not None:
+            left = ctx.seconds_left
+            if left is not None:
+                req.operation_timeout = max(left, 0.001)
+            if ctx.options:
+                if not req.option_set:
+                    req.option_set = {k: v for k, v in ctx.options.items() if not k.startswith("__MI_")}
+                uri = ctx.options.get("__MI_OPERATIONOPTIONS_RESOURCE_URI")
+                if uri:
+                    req.resource_uri = uri
+        body = wsman.build_request(req, wrap_datetimes=self.style == wsman.UriStyle.WMI)
+        headers = wsman.request_headers(req)
+        if o.packet_encoding == "utf-16":
+            body = _to_utf16(body)
+            headers["Content-Type"] = "application/soap+xml;charset=UTF-16"
+        return body, headers
+
+    def _answer(self, req: wsman.Request, status: int, ctype: str | None, data: bytes) -> wsman.Response:
+        if not data:
+            raise MIError(MIResult.FAILED, f"{self.host} answered HTTP {status} with no body")
+        return wsman.parse_response(data, ctype, req)
+
+    def _take(self) -> Connection:
         with self._lock:
             if self._closed:
                 raise MIError(MIResult.FAILED, "the session is closed")
             if self._idle:
                 return self._idle.pop()
-        return _Connection(self)
+        return Connection(self.endpoint)
 
-    def _give(self, conn: _Connection) -> None:
+    def _give(self, conn: Connection) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < 8:
                 self._idle.append(conn)
                 return
         conn.close()
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for c in idle:
-            c.close()
-
-    # --- one WS-Man exchange ---------------------------------------------------------------------
     def send(self, req: wsman.Request, ctx: Context | None = None) -> wsman.Response:
-        o = self.options
-        req.to = self.to
-        req.uri_style = self.style
-        if o.max_envelope_size:
-            req.max_envelope_size = o.max_envelope_size
-        if o.ui_locale:
-            req.locale = o.ui_locale
-        if o.data_locale:
-            req.data_locale = o.data_locale
-        if ctx is not None:
-            left = ctx.seconds_left
-            if left is not None:
-                req.operation_timeout = max(left, 0.001)
-            if ctx.options and not req.option_set:
-                req.option_set = {k: v for k, v in ctx.options.items() if not k.startswith("__MI_")}
-            uri = ctx.options.get("__MI_OPERATIONOPTIONS_RESOURCE_URI") if ctx.options else None
-            if uri:
-                req.resource_uri = uri
-        body = wsman.build_request(req, wrap_datetimes=self.style == wsman.UriStyle.WMI)
-        if o.packet_encoding == "utf-16":
-            body = _to_utf16(body)
-        headers = wsman.request_headers(req)
-        if o.packet_encoding == "utf-16":
-            headers["Content-Type"] = "application/soap+xml;charset=UTF-16"
+        """One WS-Man exchange on a pooled blocking connection."""
+        body, headers = self._prepare(req, ctx)
         attempts = 2 if isinstance(req, _IDEMPOTENT) else 1
         for attempt in range(attempts):
             conn = self._take()
             reused = conn.used
             try:
                 status, ctype, data = conn.exchange(body, headers)
-            except _RETRYABLE as exc:
+            except RETRYABLE as exc:
                 conn.close()
                 if attempt + 1 < attempts and reused:
                     continue
-                raise MIError(MIResult.FAILED, f"the connection to {self.host}:{o.port} was lost: {exc}") from None
+                raise self.endpoint.io_error(exc) from None
             except MIError:
                 conn.close()
                 raise
             except OSError as exc:
                 conn.close()
-                raise MIError(MIResult.FAILED, f"cannot talk to {self.host}:{o.port}: {exc}") from None
+                raise self.endpoint.io_error(exc) from None
             self._give(conn)
-            if status not in (200, 400, 500) and not data:
-                raise MIError(MIResult.FAILED, f"{self.host} answered HTTP {status} with no body")
-            return wsman.parse_response(data, ctype, req)
+            return self._answer(req, status, ctype, data)
+        raise AssertionError("unreachable")
+
+    async def send_async(self, req: wsman.Request, ctx: Context | None = None) -> wsman.Response:
+        """One WS-Man exchange on a pooled asyncio connection."""
+        body, headers = self._prepare(req, ctx)
+        attempts = 2 if isinstance(req, _IDEMPOTENT) else 1
+        for attempt in range(attempts):
+            with self._lock:
+                if self._closed:
+                    raise MIError(MIResult.FAILED, "the session is closed")
+                loop = asyncio.get_running_loop()
+                mine = [c for c in self._aidle if c.loop is loop]
+                for stale in [c for c in self._aidle if c.loop.is_closed()]:
+                    self._aidle.remove(stale)
+                    stale.close()
+                if mine:
+                    self._aidle.remove(mine[-1])
+                    conn = mine[-1]
+                else:
+                    conn = AsyncConnection(self.endpoint)
+            reused = conn.used
+            try:
+                status, ctype, data = await conn.exchange(body, headers)
+            except RETRYABLE as exc:
+                conn.close()
+                if attempt + 1 < attempts and reused:
+                    continue
+                raise self.endpoint.io_error(exc) from None
+            except MIError:
+                conn.close()
+                raise
+            except (OSError, TimeoutError) as exc:
+                conn.close()
+                raise self.endpoint.io_error(exc) from None
+            with self._lock:
+                if not self._closed and len(self._aidle) < 8:
+                    self._aidle.append(conn)
+                else:
+                    conn.close()
+            return self._answer(req, status, ctype, data)
         raise AssertionError("unreachable")
 
     def identify(self) -> wsman.IdentifyResponse:
@@ -258,21 +219,70 @@ class WSManTransport:
         assert isinstance(r, wsman.IdentifyResponse)
         return r
 
-    # --- the Transport protocol ---------------------------------------------------------------------
+    # --- the two drivers of a plan ---------------------------------------------------------------
     def execute(self, request: rq.Request, ctx: Context) -> Iterator[Any]:
+        plan = self._plan(request, ctx)
+        reply: wsman.Response | None = None
+        open_enum: wsman.ReleaseRequest | None = None
+        try:
+            while True:
+                try:
+                    kind, obj = plan.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                if kind == "send":
+                    reply = self.send(obj, ctx)
+                    open_enum = _still_open(obj, reply, open_enum)
+                else:
+                    yield obj
+        finally:
+            plan.close()
+            if open_enum is not None:  # stopped early: let the server drop the enumeration
+                try:
+                    self.send(open_enum)
+                except MIError:
+                    pass
+
+    async def execute_async(self, request: rq.Request, ctx: Context) -> AsyncIterator[Any]:
+        plan = self._plan(request, ctx)
+        reply: wsman.Response | None = None
+        open_enum: wsman.ReleaseRequest | None = None
+        try:
+            while True:
+                try:
+                    kind, obj = plan.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                if kind == "send":
+                    reply = await self.send_async(obj, ctx)
+                    open_enum = _still_open(obj, reply, open_enum)
+                else:
+                    yield obj
+        finally:
+            plan.close()
+            if open_enum is not None:
+                try:
+                    await self.send_async(open_enum)
+                except MIError:
+                    pass
+
+    # --- the plan: one engine request as WS-Man exchanges ------------------------------------------
+    def _plan(self, request: rq.Request, ctx: Context) -> Plan:
         ctx.check()
         if isinstance(request, rq.TestConnection):
             if request.flags:
                 raise MIError(MIResult.INVALID_PARAMETER, "TestConnection takes no flags")
-            self.identify()
+            yield "send", wsman.IdentifyRequest()
             return
         if isinstance(request, (rq.GetClass, rq.EnumerateClasses)):
             raise MIError(MIResult.NOT_SUPPORTED, f"{request.name} is not available over WS-Management")
         if isinstance(request, rq.DeleteInstance) and request.flags:
             raise MIError(MIResult.INVALID_PARAMETER, f"DeleteInstance takes no flags (got {request.flags:#x})")
-        ns = _namespace(request.namespace)
+        ns = normalize_namespace(request.namespace)
         if isinstance(request, rq.EnumerateInstances):
-            yield from self._enumerate(request, ns, ctx)
+            yield from self._enumerate_plan(request, ns, ctx)
             return
         if isinstance(request, rq.Invoke):
             target = request.instance
@@ -282,82 +292,71 @@ class WSManTransport:
             params = request.parameters
             if isinstance(params, dict):
                 params = Instance("__parameters", params)
-            r = self.send(wsman.InvokeRequest(namespace=ns, class_name=class_name, method=request.method_name,
-                                              selectors=instance_selectors(target) if target is not None else {},
-                                              parameters=params), ctx)
+            r = yield "send", wsman.InvokeRequest(
+                namespace=ns, class_name=class_name, method=request.method_name,
+                selectors=instance_selectors(target) if target is not None else {}, parameters=params)
             assert isinstance(r, wsman.InvokeResponse)
-            yield r.parameters if r.parameters is not None else Instance("__parameters")
+            yield "item", r.parameters if r.parameters is not None else Instance("__parameters")
             return
         inst = getattr(request, "instance", None)
         if not isinstance(inst, Instance):
             raise MIError(MIResult.INVALID_PARAMETER, f"{request.name} needs an openmi.Instance")
         sel = instance_selectors(inst)
         if isinstance(request, rq.GetInstance):
-            r = self.send(wsman.GetRequest(namespace=ns, class_name=inst.class_name, selectors=sel), ctx)
+            r = yield "send", wsman.GetRequest(namespace=ns, class_name=inst.class_name, selectors=sel)
             assert isinstance(r, wsman.GetResponse)
-            yield _in(r.instance, ns)
+            yield "item", _in(r.instance, ns)
         elif isinstance(request, rq.DeleteInstance):
-            self.send(wsman.DeleteRequest(namespace=ns, class_name=inst.class_name, selectors=sel), ctx)
+            yield "send", wsman.DeleteRequest(namespace=ns, class_name=inst.class_name, selectors=sel)
         elif isinstance(request, rq.CreateInstance):
-            r = self.send(wsman.CreateRequest(namespace=ns, class_name=inst.class_name, instance=inst), ctx)
+            r = yield "send", wsman.CreateRequest(namespace=ns, class_name=inst.class_name, instance=inst)
             assert isinstance(r, wsman.CreateResponse)
-            yield _in(r.instance_name, ns) if r.instance_name is not None else inst.keys_only()
+            yield "item", _in(r.instance_name, ns) if r.instance_name is not None else inst.keys_only()
         elif isinstance(request, rq.ModifyInstance):
-            r = self.send(wsman.PutRequest(namespace=ns, class_name=inst.class_name, selectors=sel, instance=inst),
-                          ctx)
+            r = yield "send", wsman.PutRequest(namespace=ns, class_name=inst.class_name, selectors=sel, instance=inst)
             assert isinstance(r, wsman.PutResponse)
-            yield _in(r.instance, ns) if r.instance is not None else inst
+            yield "item", _in(r.instance, ns) if r.instance is not None else inst
         else:
             raise MIError(MIResult.NOT_SUPPORTED, f"{request.name} is not available over WS-Management")
 
-    def _enumerate(self, request: rq.EnumerateInstances, ns: str | None, ctx: Context) -> Iterator[Instance]:
+    def _enumerate_plan(self, request: rq.EnumerateInstances, ns: str | None, ctx: Context) -> Plan:
         if not request.class_name:
             raise MIError(MIResult.INVALID_PARAMETER, "EnumerateInstances needs a class name")
         poly = None
-        if request.flags & OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY == \
-                OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY:
+        base_only = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
+        if request.flags & base_only == base_only:
             poly = wsman.PolymorphismMode.EXCLUDE_SUBCLASS_PROPERTIES
         elif request.flags & OperationFlags.POLYMORPHISM_SHALLOW:
             poly = wsman.PolymorphismMode.NONE
         batch = max(1, self.options.max_elements)
         mode = wsman.EnumerationMode.EPR if request.keys_only else wsman.EnumerationMode.OBJECTS
-        r = self.send(wsman.EnumerateRequest(namespace=ns, class_name=request.class_name, optimize=True,
-                                             max_elements=batch, mode=mode, polymorphism=poly), ctx)
-        assert isinstance(r, wsman.EnumerateResponse)
-        context = None if r.end_of_sequence else r.context
-        try:
-            yield from self._items(r, ns)
-            while context:
-                ctx.check()
-                p = self.send(wsman.PullRequest(namespace=ns, class_name=request.class_name, context=context,
-                                                max_elements=batch), ctx)
-                assert isinstance(p, wsman.EnumerateResponse)
-                context = None if p.end_of_sequence else (p.context or context)
-                yield from self._items(p, ns)
-        finally:
-            if context:  # stopped early (cancel, close, error): tell the server to let go
-                try:
-                    self.send(wsman.ReleaseRequest(namespace=ns, class_name=request.class_name, context=context))
-                except MIError:
-                    pass
+        r = yield "send", wsman.EnumerateRequest(namespace=ns, class_name=request.class_name, optimize=True,
+                                                 max_elements=batch, mode=mode, polymorphism=poly)
+        while True:
+            assert isinstance(r, wsman.EnumerateResponse)
+            for item in (r.items if r.items else r.eprs):
+                yield "item", _in(item, ns)
+            if r.end_of_sequence or not r.context:
+                return
+            ctx.check()
+            r = yield "send", wsman.PullRequest(namespace=ns, class_name=request.class_name, context=r.context,
+                                                max_elements=batch)
 
-    @staticmethod
-    def _items(r: wsman.EnumerateResponse, ns: str | None) -> Iterator[Instance]:
-        items = r.items if r.items else r.eprs
-        for item in items:
-            yield _in(item, ns)
+
+def _still_open(req: wsman.Request, reply: wsman.Response | None,
+                current: wsman.ReleaseRequest | None) -> wsman.ReleaseRequest | None:
+    """The Release to send if the stream stops now (None once the enumeration has ended)."""
+    if isinstance(reply, wsman.EnumerateResponse):
+        if reply.end_of_sequence or not reply.context:
+            return None
+        return wsman.ReleaseRequest(namespace=req.namespace, class_name=req.class_name, context=reply.context)
+    return current
 
 
 def _in(inst: Instance, ns: str | None) -> Instance:
     if inst.namespace is None and ns:
         inst.namespace = ns
     return inst
-
-
-def _namespace(namespace: str | None) -> str | None:
-    from ..engine.names import normalize_namespace
-
-    return normalize_namespace(namespace)
 
 
 def _to_utf16(body: bytes) -> bytes:

@@ -161,6 +161,19 @@ class Session:
         req.flags = flags if isinstance(flags, int) else -1
         return op
 
+    def identify(self) -> Instance:
+        """Who the destination is: WS-Man Identify remotely (vendor, version, protocol), openmi's own locally."""
+        ident = getattr(self._transport, "identify", None)
+        if ident is None:
+            from .. import __version__
+
+            return Instance("OpenMI_Identify", {"ProductVendor": "openmi", "ProductVersion": __version__,
+                                                "ProtocolVersion": "embedded"})
+        r = ident()
+        return Instance("WSMan_Identify", {"ProductVendor": r.product_vendor, "ProductVersion": r.product_version,
+                                           "ProtocolVersion": r.protocol_version,
+                                           "SecurityProfiles": list(r.security_profiles)})
+
     # --- convenience: run to the end, raise MIError on failure ----------------------------------------
     def _run(self, op: Operation) -> list[Any]:
         with op:

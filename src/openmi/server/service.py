@@ -23,13 +23,13 @@ from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
+from ..cim.values import coerce_scalar
 from ..engine import requests as rq
 from ..engine.context import Context
 from ..engine.names import DEFAULT_NAMESPACE
 from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import namespaces as wns
-from ..cim.values import coerce_scalar
 from ..protocol.wsman.values import WireError, parse_wire_scalar
 from .http import HTTPRequest, HTTPResponse
 

@@ -1,0 +1,305 @@
+"""Remote sessions over WS-Management: every operation against ``openmi serve`` with each auth scheme,
+asyncio without threads, Release on early close, recorded OMI and WinRM answers replayed from a loopback
+server, and the failures a network brings (closed port, silence, reset, TLS, wrong password)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import openmi
+from openmi import AuthType, DestinationOptions, MIResult
+from openmi.server.http import HTTPRequest, HTTPResponse, HTTPServer, Listener
+from tests.server.conftest import PASSWORD, Running, start
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Running]:
+    r = start(tmp_path, allow_unencrypted=True)
+    yield r
+    r.server.stop()
+    r.engine.close()
+
+
+def destinations(r: Running) -> dict[str, DestinationOptions]:
+    out = {}
+    o = DestinationOptions("https", r.https_port, ca_file=str(r.cert), max_elements=3)
+    o.add_credentials(AuthType.BASIC, "alice", PASSWORD)
+    out["basic-https"] = o
+    for name, auth in (("ntlm-http", AuthType.NTLM), ("negotiate-http", AuthType.NEGO_WITH_CREDS)):
+        o = DestinationOptions("http", r.http_port, max_elements=3)
+        o.add_credentials(auth, "alice", PASSWORD)
+        out[name] = o
+    o = DestinationOptions("http", r.http_port, encryption="never", max_elements=3)
+    o.add_credentials(AuthType.BASIC, "alice", PASSWORD)
+    out["basic-http-unencrypted"] = o
+    o = DestinationOptions("https", r.https_port, ca_file=str(r.cert), packet_encoding="utf-16", max_elements=3)
+    o.add_credentials(AuthType.NTLM, "alice", PASSWORD)
+    out["ntlm-https-utf16"] = o
+    return out
+
+
+@pytest.mark.parametrize("which", ["basic-https", "ntlm-http", "negotiate-http", "basic-http-unencrypted",
+                                   "ntlm-https-utf16"])
+def test_every_operation(served: Running, which: str) -> None:
+    with openmi.Application() as app:
+        s = app.new_session("127.0.0.1", "WINRM", destinations(served)[which])
+        with s.test_connection() as op:
+            assert op.get_instance().result == MIResult.OK
+        for i in range(7):
+            created = s.create(openmi.Instance("Sample_Person", {"Id": i, "Name": f"n{i}", "Tags": ["x", "y"]}))
+            assert created["Id"] in (i, str(i))
+        got = s.get(openmi.Instance("Sample_Person", {"Id": 3}))
+        assert got["Name"] == "n3" and got["Tags"] == ["x", "y"]
+        changed = openmi.Instance("Sample_Person", {"Id": 3})
+        changed["Name"] = "changed"
+        s.modify(changed)
+        assert s.get(openmi.Instance("Sample_Person", {"Id": 3}))["Name"] == "changed"
+        names = sorted(i["Name"] for i in s.enumerate("Sample_Person"))  # 7 items, 3 per Pull
+        assert len(names) == 7 and "changed" in names
+        keys = s.enumerate("Sample_Person", keys_only=True)
+        assert len(keys) == 7
+        out = s.invoke_method("Sample_Watched", "Add", {"A": 40, "B": 2})
+        assert str(out["Sum"]) == "42"
+        with s.delete_instance("root/cimv2", openmi.Instance("Sample_Person", {"Id": 3})) as op:
+            assert op.get_instance() == (None, False, MIResult.OK, None, None)
+        with s.delete_instance("root/cimv2", openmi.Instance("Sample_Person", {"Id": 3})) as op:
+            r = op.get_instance()
+        assert r.result == MIResult.NOT_FOUND and "Id=3" in (r.error_message or "")
+        assert r.error_details is not None and r.error_details["CIMStatusCode"] == 6
+        with s.get_instance("root/cimv2", openmi.Instance("No_Such", {"Id": 1})) as op:
+            assert op.get_instance().result == MIResult.INVALID_CLASS
+        with s.get_instance("root/nowhere", openmi.Instance("Sample_Person", {"Id": 1})) as op:
+            assert op.get_instance().result == MIResult.INVALID_NAMESPACE
+        with s.delete_instance("root/cimv2", openmi.Instance("Sample_Person", {"Id": 1}), flags=1) as op:
+            assert op.get_instance().result == MIResult.INVALID_PARAMETER
+
+
+def test_reader_rights_over_the_wire(served: Running) -> None:
+    o = DestinationOptions("https", served.https_port, ca_file=str(served.cert))
+    o.add_credentials(AuthType.BASIC, "reader", PASSWORD)
+    with openmi.Application() as app:
+        s = app.new_session("127.0.0.1", "WINRM", o)
+        with s.delete_instance(None, openmi.Instance("Sample_Watched", {"Id": 1})) as op:
+            assert op.get_instance().result == MIResult.ACCESS_DENIED
+        assert s.get(openmi.Instance("Sample_Watched", {"Id": 1}))["Id"] in (1, "1")
+
+
+def test_wrong_password_is_access_denied(served: Running) -> None:
+    for auth, transport, port in ((AuthType.BASIC, "https", served.https_port),
+                                  (AuthType.NTLM, "http", served.http_port)):
+        o = DestinationOptions(transport, port, ca_file=str(served.cert))
+        o.add_credentials(auth, "alice", "wrong")
+        with openmi.Application() as app, app.new_session("127.0.0.1", "WINRM", o).test_connection() as op:
+            r = op.get_instance()
+        assert r.result == MIResult.ACCESS_DENIED, auth
+        assert "127.0.0.1" in (r.error_message or "")
+    assert served.recorder.calls == []
+
+
+def test_close_early_sends_release(served: Running) -> None:
+    with openmi.Application() as app:
+        local = app.new_session(server=served.engine)
+        for i in range(20):
+            local.create(openmi.Instance("Sample_Person", {"Id": i}))
+        s = app.new_session("127.0.0.1", "WINRM", destinations(served)["basic-https"])
+        op = s.enumerate_instances("root/cimv2", "Sample_Person")
+        first = op.get_instance()
+        assert first.more_results and first.instance is not None
+        assert len(served.server.service.enumerations) == 1
+        op.close()
+        assert len(served.server.service.enumerations) == 0
+        op2 = s.enumerate_instances("root/cimv2", "Sample_Person")
+        op2.get_instance()
+        op2.cancel()
+        while op2.get_instance().more_results:
+            pass
+        assert op2.get_instance().result == MIResult.FAILED
+        op2.close()
+        assert len(served.server.service.enumerations) == 0
+
+
+def test_asyncio_without_threads(served: Running) -> None:
+    with openmi.Application() as app:
+        local = app.new_session(server=served.engine)
+        for i in range(10):
+            local.create(openmi.Instance("Sample_Person", {"Id": i, "Name": f"a{i}"}))
+        sessions = [app.new_session("127.0.0.1", "WINRM", destinations(served)[k])
+                    for k in ("basic-https", "ntlm-http", "basic-http-unencrypted")]
+
+        async def main() -> tuple[list[object], object]:
+            loop = asyncio.get_running_loop()
+            gets = [s.get_instance(None, openmi.Instance("Sample_Person", {"Id": i % 10}))
+                    for s in sessions for i in range(10)]
+            results = await asyncio.gather(*gets)
+            counts = []
+            for s in sessions:
+                counts.append(len([x async for x in s.enumerate_instances(None, "Sample_Person")]))
+            assert counts == [10, 10, 10]
+            return list(results), loop._default_executor  # type: ignore[attr-defined]
+
+        results, executor = asyncio.run(main())
+        assert len(results) == 30 and all(r["Name"].startswith("a") for r in results)  # type: ignore[index]
+        assert executor is None  # nothing ran on a worker thread: no thread per operation
+
+
+# --- recorded peers, replayed from a loopback server ---------------------------------------------------
+
+
+class Replay:
+    """Answers each POST with the next recorded response, its RelatesTo set to the request's MessageID."""
+
+    def __init__(self) -> None:
+        self.queue: list[Path] = []
+        self.seen: list[bytes] = []
+        self.http = HTTPServer([Listener("127.0.0.1", 0)], lambda peer, secure: self)
+        self.http.start()
+        self.port = self.http.listeners[0].port
+
+    def handle(self, request: HTTPRequest) -> HTTPResponse:
+        self.seen.append(request.body)
+        path = self.queue.pop(0)
+        body = path.read_bytes()
+        mid = re.search(rb"<(?:\w+:)?MessageID[^>]*>([^<]+)<", request.body)
+        if mid:
+            body = re.sub(rb"(<(?:\w+:)?RelatesTo[^>]*>)[^<]*(<)", rb"\g<1>" + mid.group(1) + rb"\g<2>", body)
+        status = 500 if b"Fault>" in body else 200
+        return HTTPResponse(status, body, [("Content-Type", "application/soap+xml;charset=UTF-8")])
+
+    def shutting_down(self, request: HTTPRequest) -> HTTPResponse:
+        return HTTPResponse(503)
+
+    def closed(self) -> None:
+        return None
+
+    def session(self, app: openmi.Application, style: str) -> openmi.Session:
+        return app.new_session("127.0.0.1", "WINRM", DestinationOptions("http", self.port, uri_style=style))
+
+
+@pytest.fixture
+def replay() -> Iterator[Replay]:
+    r = Replay()
+    yield r
+    r.http.shutdown(2)
+
+
+def omi(step: str) -> Path:
+    return next((FIXTURES / "omi").glob(f"pyclient-{step}-*-response.xml"))
+
+
+def winrm(name: str) -> Path:
+    return FIXTURES / "winrm-spec" / f"{name}-response.xml"
+
+
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside the repository")
+
+
+@needs_fixtures
+def test_recorded_omi_answers(replay: Replay) -> None:
+    with openmi.Application() as app:
+        s = replay.session(app, "dmtf")
+        item = openmi.Instance("OMIPeer_Item", {"Name": "alpha"})
+        replay.queue = [omi("05"), omi("09"), omi("04"), omi("11"), omi("02"), omi("12"), omi("13"), omi("01")]
+        got = s.get(item, namespace="root/cimv2")
+        assert got.class_name == "OMIPeer_Item" and got["Name"]
+        with s.delete_instance("root/cimv2", item) as op:
+            r = op.get_instance()
+        assert r.result == MIResult.NOT_FOUND and r.error_details is not None
+        assert r.error_details["CIMStatusCode"] == 6
+        with s.create_instance("root/cimv2", item) as op:
+            assert op.get_instance().result == MIResult.ALREADY_EXISTS
+        with s.get_instance("root/cimv2", openmi.Instance("Nope", {"K": 1})) as op:
+            assert op.get_instance().result == MIResult.INVALID_CLASS
+        ids = s.enumerate("OMI_Identify", namespace="root/omi")
+        assert len(ids) == 1 and ids[0]["ProductName"]
+        ids = s.enumerate("OMI_Identify", namespace="root/omi")  # context first, then a Pull
+        assert len(ids) == 1
+        with s.test_connection() as op:
+            assert op.get_instance().result == MIResult.OK
+        assert b"__cimnamespace" in replay.seen[0] and b"OptimizeEnumeration" in replay.seen[4]
+
+
+@needs_fixtures
+def test_recorded_winrm_answers(replay: Replay) -> None:
+    with openmi.Application() as app:
+        s = replay.session(app, "wmi")
+        key = openmi.Instance("myclass", {"id": 1})
+        replay.queue = [winrm("03-get"), winrm("07-get-invalid-class"), winrm("09-put"), winrm("12-delete-config"),
+                        winrm("15-enumerate"), winrm("16-pull"), winrm("17-pull"),
+                        winrm("23-invoke-win32process-create")]
+        got = s.get(key, namespace="root/mynamespace")
+        assert got.class_name == "myclass"
+        with s.get_instance("root/cimv2", openmi.Instance("Nope", {"id": 1})) as op:
+            r = op.get_instance()
+        assert r.result == MIResult.NOT_FOUND
+        s.modify(got, namespace="root/mynamespace")
+        with s.delete_instance("root/cimv2", key) as op:
+            assert op.get_instance().result == MIResult.OK
+        items = s.enumerate("myclass", namespace="root/mynamespace")
+        assert len(items) == 2
+        out = s.invoke_method("Win32_Process", "Create", {"CommandLine": "notepad.exe"}, namespace="root/cimv2")
+        assert str(out["ReturnValue"]) == "0" and str(out["ProcessId"]) == "4000"
+        assert b"/wmi/root/mynamespace/myclass" in replay.seen[0]
+
+
+# --- failures on the wire -----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _noop_result(port: int, **kw: object) -> openmi.InstanceResult:
+    o = DestinationOptions(kw.pop("transport", "http"), port, **kw)  # type: ignore[arg-type]
+    with openmi.Application() as app, app.new_session("127.0.0.1", "WINRM", o).test_connection() as op:
+        return op.get_instance()
+
+
+def test_closed_port() -> None:
+    r = _noop_result(_free_port())
+    assert r.result == MIResult.FAILED and "refused" in (r.error_message or "") and "127.0.0.1" in r.error_message
+
+
+def test_silent_server_times_out() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        t0 = time.monotonic()
+        r = _noop_result(listener.getsockname()[1], timeout=0.5)
+        assert time.monotonic() - t0 < 5
+    assert r.result == MIResult.FAILED and "did not answer" in (r.error_message or "")
+
+
+def test_reset_connection() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+
+        def slam() -> None:  # read the request, then hang up without a word
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.close()
+
+        t = threading.Thread(target=slam, name="openmi-test-slam")
+        t.start()
+        r = _noop_result(listener.getsockname()[1], timeout=5)
+        t.join(5)
+    assert r.result == MIResult.FAILED and "127.0.0.1" in (r.error_message or "")
+
+
+def test_tls_failure_without_the_ca(served: Running) -> None:
+    r = _noop_result(served.https_port, transport="https")
+    assert r.result == MIResult.FAILED and "TLS" in (r.error_message or "")
+    ok = _noop_result(served.https_port, transport="https", skip_ca_check=True)
+    assert ok.result in (MIResult.OK, MIResult.ACCESS_DENIED)
