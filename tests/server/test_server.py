@@ -124,7 +124,7 @@ def test_plain_http_basic_is_refused_unless_allowed(served: Running, tmp_path: P
 
 
 def test_unauthenticated_identify(served: Running) -> None:
-    body = (FIXTURES / "omi" / "pyclient-01-identify-request.xml").read_bytes()
+    body = wsman.build_request(wsman.IdentifyRequest())
     conn = http.client.HTTPConnection("127.0.0.1", served.http_port, timeout=10)
     status, _, data = post(conn, body, {"WSMANIDENTIFY": "unauthenticated"})
     assert status == 200
