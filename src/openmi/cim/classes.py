@@ -171,7 +171,7 @@ class Property:
 
     @property
     def key(self) -> bool:
-        return bool(self.flags & MIFlag.KEY)
+        return bool(int(self.flags) & 0x1000)  # MIFlag.KEY, without enum arithmetic on a hot path
 
     def clone(self) -> Property:
         return copy.deepcopy(self)

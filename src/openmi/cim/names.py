@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, ValuesView
 from typing import Generic, Protocol, TypeVar
 
 
@@ -50,6 +50,9 @@ class NamedItems(Mapping[str, T], Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def values(self) -> ValuesView[T]:  # type: ignore[override]
+        return self._items.values()  # the mapping's own view: no per-item lookup through the ABC
 
     def items_list(self) -> list[T]:
         return list(self._items.values())

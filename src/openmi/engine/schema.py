@@ -46,7 +46,7 @@ class ClassInfo:
         self.key_items: list[tuple[str, Property]] = [(p.name.lower(), p) for p in self.keys]
         # (lower name, name, type, stored flags, needs decoding) for building instances from rows
         self.layout: list[tuple[str, str, MIType, int, bool]] = [
-            (p.name.lower(), p.name, p.type, int(p.flags & MIFlag.KEY),
+            (p.name.lower(), p.name, p.type, int(p.flags) & 0x1000,
              (int(p.type) & 0x0F) in (_DATETIME, _REFERENCE, _INSTANCE))
             for p in resolved.properties.values()
         ]
