@@ -142,13 +142,8 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     inst = _inbound(req, "the new instance")
     info = ns.get(inst.class_name)
     fn = _provider_method(info, "create_instance")
-    if fn is not None:
-        values = info.values_of(inst, ns.name)
-        typed = _typed_instance(info, ns, values)
-        produced = None
-        for item in _run_provider(ctx, fn(ctx, ns.name, typed)):
-            produced = _provided_instance(info, ns, item, "create_instance")
-        yield produced if produced is not None else typed
+    if fn is not None:  # keys may be left to the provider (server-assigned keys)
+        yield _provider_write(info, ns, inst, ctx, fn, "create_instance")
         return
     if info.abstract:
         raise MIError(MIResult.INVALID_CLASS, f"class {info.name} is abstract and cannot have instances")
@@ -179,12 +174,8 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
     info = ns.get(inst.class_name)
     fn = _provider_method(info, "modify_instance")
     if fn is not None:
-        values = info.values_of(inst, ns.name)
-        typed = _typed_instance(info, ns, values)
-        produced = None
-        for item in _run_provider(ctx, fn(ctx, ns.name, typed)):
-            produced = _provided_instance(info, ns, item, "modify_instance")
-        yield produced if produced is not None else typed
+        info.key_of(inst, ns.name)  # the instance to change must be named in full
+        yield _provider_write(info, ns, inst, ctx, fn, "modify_instance")
         return
     changes = info.values_of(inst, ns.name)
     repo = server.repository
@@ -360,6 +351,16 @@ HANDLERS: dict[type, Handler] = {
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _provider_write(info: ClassInfo, ns: Namespace, inst: Instance, ctx: Context, fn: Callable[..., Any],
+                    what: str) -> Instance:
+    """Hand a typed copy of the inbound instance to a provider's create/modify; its result, or the copy."""
+    typed = _typed_instance(info, ns, info.values_of(inst, ns.name))
+    produced = None
+    for item in _run_provider(ctx, fn(ctx, ns.name, typed)):
+        produced = _provided_instance(info, ns, item, what)
+    return produced if produced is not None else typed
 
 
 def _typed_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, int]]) -> Instance:
