@@ -39,6 +39,9 @@ class WSManTransport:
     def __init__(self, destination: str, options: DestinationOptions) -> None:
         host, _, port = destination.rpartition(":") if destination.count(":") == 1 else ("", "", "")
         host = host or destination
+        if options.proxy:
+            raise MIError(MIResult.NOT_SUPPORTED, "sessions through an HTTP proxy are not supported yet; "
+                          "connect to the destination directly")
         if port.isdigit():
             options = options.clone()
             options.port = int(port)

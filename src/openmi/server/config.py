@@ -39,7 +39,7 @@ class ServeConfig:
         """Set a key from text (config file) or a typed value (flag)."""
         name = key.strip().lower().replace("-", "_")
         if name not in self.keys():
-            raise ValueError(f"unknown configuration key {key!r} (known: {', '.join(self.keys())})")
+            raise ValueError(f"unknown configuration key {name!r} (known: {', '.join(self.keys())})")
         current = getattr(self, name)
         if not isinstance(value, str):
             setattr(self, name, value)
