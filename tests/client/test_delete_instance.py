@@ -433,3 +433,35 @@ def test_delete_with_asyncio(app: openmi.Application, session: openmi.Session) -
     first, second = asyncio.run(main())
     assert first is None
     assert second.result == MIResult.NOT_FOUND
+
+
+@pytest.mark.parametrize("flags", [0x2, 0x80, -1, "0"])
+def test_nonzero_flags_with_callbacks_delete_nothing(app: openmi.Application, session: openmi.Session,
+                                                    flags: Any) -> None:
+    session.create(person(app, 31))
+    got: list[MIResult] = []
+    done = threading.Event()
+
+    def cb(op: Any, ctx: Any, inst: Any, more: bool, result: MIResult, *rest: Any) -> None:
+        got.append(result)
+        done.set()
+
+    op = session.delete_instance(None, person(app, 31), flags=flags,
+                                 callbacks=openmi.OperationCallbacks(instance_result=cb))
+    assert done.wait(5)
+    op.close()
+    op._join(5)
+    assert got == [MIResult.INVALID_PARAMETER]
+    assert len(session.enumerate("Sample_Person")) == 1
+    with session.test_connection(flags=5, callbacks=openmi.OperationCallbacks(instance_result=cb)) as op2:
+        pass
+    op2._join(5)
+    assert got[-1] == MIResult.INVALID_PARAMETER
+
+
+def test_operation_started_on_a_closed_session(app: openmi.Application, server: openmi.Server) -> None:
+    s = app.new_session(server=server)
+    s.close()
+    with s.delete_instance(None, person(app, 1)) as op:
+        r = op.get_instance()
+    assert r.result == MIResult.INVALID_PARAMETER and "closed" in (r.error_message or "")

@@ -303,3 +303,75 @@ def test_tls_failure_without_the_ca(served: Running) -> None:
     assert r.result == MIResult.FAILED and "TLS" in (r.error_message or "")
     ok = _noop_result(served.https_port, transport="https", skip_ca_check=True)
     assert ok.result in (MIResult.OK, MIResult.ACCESS_DENIED)
+
+
+def test_garbage_from_a_peer_fails_the_operation_once() -> None:
+    """A peer that answers with garbage: FAILED, reported once, never a later OK; callbacks get it too."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        stop = threading.Event()
+
+        def garbage() -> None:
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                conn.recv(65536)
+                conn.sendall(b"garbage\r\n\r\n")
+                conn.close()
+
+        t = threading.Thread(target=garbage, name="openmi-test-garbage")
+        t.start()
+        try:
+            o = DestinationOptions("http", listener.getsockname()[1])
+            with openmi.Application() as app:
+                s = app.new_session("127.0.0.1", "WINRM", o)
+                op = s.delete_instance(None, openmi.Instance("X", {"Id": 1}))
+                first = op.get_instance()
+                assert first.result == MIResult.FAILED and "127.0.0.1" in (first.error_message or "")
+                assert op.get_instance() == first
+                op.close()
+                got: list[MIResult] = []
+                done = threading.Event()
+
+                def cb(op: object, ctx: object, inst: object, more: bool, result: MIResult, *rest: object) -> None:
+                    got.append(result)
+                    done.set()
+
+                op = s.delete_instance(None, openmi.Instance("X", {"Id": 1}),
+                                       callbacks=openmi.OperationCallbacks(instance_result=cb))
+                assert done.wait(10)
+                op.close()
+                op._join(5)
+                assert got == [MIResult.FAILED]
+
+                async def main() -> openmi.InstanceResult:
+                    with s.delete_instance(None, openmi.Instance("X", {"Id": 1})) as aop:
+                        return await aop.get_instance_async()
+
+                assert asyncio.run(main()).result == MIResult.FAILED
+        finally:
+            stop.set()
+            t.join(5)
+
+
+def test_async_early_close_sends_release(served: Running) -> None:
+    with openmi.Application() as app:
+        local = app.new_session(server=served.engine)
+        for i in range(20):
+            local.create(openmi.Instance("Sample_Person", {"Id": i}))
+        s = app.new_session("127.0.0.1", "WINRM", destinations(served)["basic-https"])
+
+        async def main() -> None:
+            for _ in range(3):
+                op = s.enumerate_instances(None, "Sample_Person")
+                async for _item in op:
+                    break
+                op.close()
+            await asyncio.sleep(0.3)
+
+        asyncio.run(main())
+        assert len(served.server.service.enumerations) == 0

@@ -51,7 +51,7 @@ class NamedItems(Mapping[str, T], Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def values(self) -> ValuesView[T]:  # type: ignore[override]
+    def values(self) -> ValuesView[T]:
         return self._items.values()  # the mapping's own view: no per-item lookup through the ABC
 
     def items_list(self) -> list[T]:

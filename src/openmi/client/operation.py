@@ -92,6 +92,7 @@ class Operation:
 
     __slots__ = (
         "__weakref__",
+        "_aloop",
         "_asource",
         "_callbacks",
         "_closed",
@@ -120,6 +121,7 @@ class Operation:
         self._setup_error = setup_error
         self._source: Iterator[Any] | None = None
         self._asource: Any = None  # an async iterator, when read from asyncio over WS-Man
+        self._aloop: asyncio.AbstractEventLoop | None = None
         self._final: _Raw | None = None
         self._pull = threading.Lock()
         self._closed = False
@@ -154,6 +156,8 @@ class Operation:
                 return self._finish(item, None)
             except MIError as exc:
                 return self._finish(None, exc)
+            except Exception as exc:  # a transport's bug or a peer's garbage: the operation fails, never half-ends
+                return self._finish(None, MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}"))
 
     def _finish(self, item: Any, error: MIError | None) -> _Raw:
         if error is None:
@@ -239,6 +243,7 @@ class Operation:
             if self._asource is None:
                 self._ctx.check()
                 self._asource = execute_async(self._request, self._ctx)
+                self._aloop = asyncio.get_running_loop()
             try:
                 item = await self._asource.__anext__()
             except StopAsyncIteration:
@@ -250,6 +255,8 @@ class Operation:
             return self._finish(item, None)
         except MIError as exc:
             return self._finish(None, exc)
+        except Exception as exc:  # a transport's bug or a peer's garbage: the operation fails, never half-ends
+            return self._finish(None, MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}"))
 
     async def get_instance_async(self) -> InstanceResult:
         self._check_sync("instance")
@@ -294,6 +301,17 @@ class Operation:
         if self._closed:
             return
         self._closed = True
+        src, self._asource = self._asource, None
+        if src is not None and self._aloop is not None and not self._aloop.is_closed():
+            # the asyncio stream's own cleanup (WS-Man Release) runs on its loop
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is self._aloop:
+                self._aloop.create_task(src.aclose())
+            else:
+                asyncio.run_coroutine_threadsafe(src.aclose(), self._aloop)
         if self._final is None:
             self.cancel()
             if self._pull.acquire(blocking=False):  # nobody is reading right now: end it here

@@ -11,6 +11,7 @@ when a kept-alive connection turns out to be dead.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import ssl
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -170,7 +171,7 @@ class WSManTransport:
             except MIError:
                 conn.close()
                 raise
-            except OSError as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 conn.close()
                 raise self.endpoint.io_error(exc) from None
             self._give(conn)
@@ -206,7 +207,7 @@ class WSManTransport:
             except MIError:
                 conn.close()
                 raise
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError, http.client.HTTPException) as exc:
                 conn.close()
                 raise self.endpoint.io_error(exc) from None
             with self._lock:

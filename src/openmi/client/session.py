@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 # Every MI_OPERATIONFLAGS_* bit (0x100 only occurs within POLYMORPHISM_DEEP_BASE_PROPS_ONLY).
 _KNOWN_FLAGS = 0x0FCF
+# mi.h: MI_Session_DeleteInstance and MI_Session_TestConnection take flags = 0 and nothing else.
+_FLAGS_MUST_BE_ZERO = (rq.DeleteInstance, rq.TestConnection)
 
 
 class Transport(Protocol):
@@ -68,14 +70,23 @@ class Session:
     # --- the operation factory -------------------------------------------------------------------
     def _start(self, request: rq.Request, options: OperationOptions | None, callbacks: OperationCallbacks | None,
                flags: int) -> Operation:
-        if options is None and callbacks is None and flags == 0 and not self._closed:  # the common case
+        if options is None and callbacks is None and flags == 0:  # the common case
             op = Operation(self, request, self._timeout, None)
-            self._operations.add(op)
-            return op
+            with self._lock:
+                if not self._closed:
+                    self._operations.add(op)
+                    return op
+            op.close()
+            return Operation(self, request, None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
         setup_error: MIError | None = None
         timeout = self._timeout
-        if self._closed:
+        with self._lock:
+            closed = self._closed
+        if closed:
             setup_error = MIError(MIResult.INVALID_PARAMETER, "the session is closed")
+        elif flags != 0 and isinstance(request, _FLAGS_MUST_BE_ZERO):
+            setup_error = MIError(MIResult.INVALID_PARAMETER,
+                                  f"{request.name} takes no flags (flags must be 0, got {flags!r})")
         elif options is not None and not isinstance(options, OperationOptions):
             setup_error = MIError(MIResult.INVALID_PARAMETER,
                                   f"options must be openmi.OperationOptions, not {type(options).__name__}")
@@ -98,8 +109,12 @@ class Session:
                     request.options["__MI_OPERATIONOPTIONS_RESOURCE_URI_PREFIX"] = options.resource_uri_prefix
         op = Operation(self, request, timeout, callbacks if isinstance(callbacks, OperationCallbacks) else None,
                        setup_error)
-        if not op.closed:
-            self._operations.add(op)
+        with self._lock:
+            late = self._closed and not closed  # the session closed while this operation started
+            if not late and not op.closed:
+                self._operations.add(op)
+        if late:
+            op.close()
         return op
 
     def _forget(self, op: Operation) -> None:
@@ -124,10 +139,7 @@ class Session:
                         options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
                         flags: int = 0) -> Operation:
         """MI_Session_DeleteInstance: flags must be 0; the final result carries no instance."""
-        req = rq.DeleteInstance(namespace, instance=instance)
-        op = self._start(req, options, callbacks, 0)
-        req.flags = flags if isinstance(flags, int) else -1
-        return op
+        return self._start(rq.DeleteInstance(namespace, instance=instance), options, callbacks, flags)
 
     def enumerate_instances(self, namespace: str | None, class_name: str, keys_only: bool = False, *,
                             options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
@@ -156,10 +168,7 @@ class Session:
                                      parameters=params), options, callbacks, flags)
 
     def test_connection(self, *, callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
-        req = rq.TestConnection()
-        op = self._start(req, None, callbacks, 0)
-        req.flags = flags if isinstance(flags, int) else -1
-        return op
+        return self._start(rq.TestConnection(), None, callbacks, flags)
 
     def identify(self) -> Instance:
         """Who the destination is: WS-Man Identify remotely (vendor, version, protocol), openmi's own locally."""

@@ -9,7 +9,7 @@ from typing import Any
 from ..cim.classes import Class, Property, QualifierDecl
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
-from ..cim.types import INTEGER_RANGES, MIFlag, MIResult, MIType
+from ..cim.types import INTEGER_RANGES, MIResult, MIType
 from ..cim.values import coerce, parse_scalar
 from .encoding import key_string, value_from_json
 

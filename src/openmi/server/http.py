@@ -8,6 +8,7 @@ on a socket with TCP_NODELAY set, so a client with delayed ACKs never waits on a
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, cast
 
 log = logging.getLogger("openmi.server")
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
@@ -307,20 +310,22 @@ class HTTPServer:
         parts: list[bytes] = []
         size = 0
         while True:
-            line = rfile.readline(1024)
-            try:
-                n = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise BadRequest(400, "bad chunk size") from None
+            token = rfile.readline(1024).split(b";")[0].strip()
+            if not _CHUNK_SIZE.fullmatch(token):  # hex digits only: no sign, no prefix, no underscores
+                raise BadRequest(400, "bad chunk size")
+            n = int(token, 16)
             if n == 0:
-                while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(parts)
+                for _ in range(64):  # trailer lines, bounded
+                    if rfile.readline(1024) in (b"\r\n", b"\n", b""):
+                        return b"".join(parts)
+                raise BadRequest(431, "too many trailer lines")
             size += n
             if size > self.limits.max_body_bytes:
                 raise BadRequest(413, f"the body exceeds the limit of {self.limits.max_body_bytes} bytes")
-            parts.append(rfile.read(n))
-            rfile.readline(1024)
+            chunk = rfile.read(n)
+            if len(chunk) != n or rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadRequest(400, "truncated or malformed chunk")
+            parts.append(chunk)
 
     @staticmethod
     def _send(sock: socket.socket, response: HTTPResponse) -> None:
