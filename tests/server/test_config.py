@@ -76,8 +76,103 @@ def test_old_tls_is_refused(served: Running) -> None:
             tls.recv(10)
 
 
-def test_proxy_is_refused_clearly() -> None:
-    o = openmi.DestinationOptions("http", 5985, proxy="http://proxy:3128")
-    with openmi.Application() as app, pytest.raises(openmi.MIError) as ei:
-        app.new_session("host", "WINRM", o)
-    assert ei.value.result == MIResult.NOT_SUPPORTED and "proxy" in ei.value.message
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on loopback that counts the tunnels it opened."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.tunnels: list[bytes] = []
+        self.open: list[socket.socket] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        t = threading.Thread(target=self._accept, name="openmi-test-proxy")
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.stop.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += client.recv(4096)
+            target = head.split(b" ")[1]
+            self.tunnels.append(target)
+            host, port = target.rsplit(b":", 1)
+            upstream = socket.create_connection((host.decode(), int(port)))
+            self.open += [client, upstream]
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for a, b in ((client, upstream), (upstream, client)):
+                t = threading.Thread(target=self._pipe, args=(a, b), name="openmi-test-pipe")
+                t.start()
+                self.threads.append(t)
+
+    @staticmethod
+    def _pipe(a: object, b: object) -> None:
+        import socket
+
+        assert isinstance(a, socket.socket) and isinstance(b, socket.socket)
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        import socket
+
+        self.stop.set()
+        self.sock.close()
+        for s in self.open:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self.threads:
+            t.join(5)
+
+
+def test_sessions_through_an_http_proxy(served: Running) -> None:
+    import asyncio
+
+    from .conftest import PASSWORD
+
+    proxy = ConnectProxy()
+    try:
+        with openmi.Application() as app:
+            for transport, port in (("https", served.https_port), ("http", served.http_port)):
+                o = openmi.DestinationOptions(transport, port, ca_file=str(served.cert), proxy=f"http://127.0.0.1:{proxy.port}")
+                o.add_credentials(openmi.AuthType.BASIC if transport == "https" else openmi.AuthType.NTLM, "alice",
+                                  PASSWORD)
+                s = app.new_session("127.0.0.1", "WINRM", o)
+                assert s.get(openmi.Instance("Sample_Watched", {"Id": 4}))["Id"] in (4, "4")
+
+                async def main(session: openmi.Session = s) -> object:
+                    return await session.get_instance(None, openmi.Instance("Sample_Watched", {"Id": 5}))
+
+                assert asyncio.run(main()) is not None
+                s.close()
+        assert len(proxy.tunnels) >= 4 and all(t.startswith(b"127.0.0.1:") for t in proxy.tunnels)
+    finally:
+        proxy.close()
+    with pytest.raises(openmi.MIError) as ei:
+        openmi.Application().new_session("h", "WINRM", openmi.DestinationOptions(proxy="socks5://p:1"))
+    assert ei.value.result == MIResult.INVALID_PARAMETER

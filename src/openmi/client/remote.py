@@ -40,9 +40,6 @@ class WSManTransport:
     def __init__(self, destination: str, options: DestinationOptions) -> None:
         host, _, port = destination.rpartition(":") if destination.count(":") == 1 else ("", "", "")
         host = host or destination
-        if options.proxy:
-            raise MIError(MIResult.NOT_SUPPORTED, "sessions through an HTTP proxy are not supported yet; "
-                          "connect to the destination directly")
         if port.isdigit():
             options = options.clone()
             options.port = int(port)
@@ -54,7 +51,7 @@ class WSManTransport:
         creds = options.credentials[0] if options.credentials else None
         tls = self._tls_context() if options.transport == "https" else None
         self.endpoint = Endpoint(host, options.port, path, tls, options.timeout or 60.0, self._new_auth,
-                                 creds.auth_type if creds else "no authentication")
+                                 creds.auth_type if creds else "no authentication", _proxy(options.proxy))
         self._new_auth()  # bad credentials fail when the session is made, not at the first operation
         self._idle: list[Connection] = []
         self._aidle: list[AsyncConnection] = []
@@ -355,6 +352,20 @@ def _still_open(req: wsman.Request, reply: wsman.Response | None,
             return None
         return wsman.ReleaseRequest(namespace=req.namespace, class_name=req.class_name, context=reply.context)
     return current
+
+
+def _proxy(proxy: str | None) -> tuple[str, int] | None:
+    """``http://host:port`` (or ``host:port``) of an HTTP proxy that allows CONNECT."""
+    if not proxy:
+        return None
+    from urllib.parse import urlsplit
+
+    u = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if u.scheme != "http" or not u.hostname:
+        raise MIError(MIResult.INVALID_PARAMETER, f"the proxy must be http://host:port, not {proxy!r}")
+    if u.username or u.password:
+        raise MIError(MIResult.NOT_SUPPORTED, "proxy credentials are not supported")
+    return u.hostname, u.port or 8080
 
 
 def _in(inst: Instance, ns: str | None) -> Instance:

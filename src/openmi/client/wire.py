@@ -29,7 +29,8 @@ class Endpoint:
     """Where a connection goes and how it authenticates (shared by a session's connections)."""
 
     def __init__(self, host: str, port: int, path: str, tls: ssl.SSLContext | None, timeout: float,
-                 auth_factory: Any, auth_name: str) -> None:
+                 auth_factory: Any, auth_name: str, proxy: tuple[str, int] | None = None) -> None:
+        self.proxy = proxy  # an HTTP proxy reached with CONNECT (a tunnel; the proxy sees no plaintext under TLS)
         self.host = host
         self.port = port
         self.path = path
@@ -116,11 +117,14 @@ class Connection:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        host, port = endpoint.proxy or (endpoint.host, endpoint.port)
         if endpoint.tls is not None:
             self.http: http.client.HTTPConnection = http.client.HTTPSConnection(
-                endpoint.host, endpoint.port, timeout=endpoint.timeout, context=endpoint.tls)
+                host, port, timeout=endpoint.timeout, context=endpoint.tls)
         else:
-            self.http = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=endpoint.timeout)
+            self.http = http.client.HTTPConnection(host, port, timeout=endpoint.timeout)
+        if endpoint.proxy is not None:
+            self.http.set_tunnel(endpoint.host, endpoint.port)
         self.state = _AuthState(endpoint)
         self.used = False
 
@@ -172,8 +176,7 @@ class AsyncConnection:
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         ep = self.endpoint
         if self.writer is None or self.writer.is_closing():
-            self.reader, self.writer = await asyncio.open_connection(
-                ep.host, ep.port, ssl=ep.tls, server_hostname=ep.host if ep.tls is not None else None)
+            await self._connect()
         assert self.reader is not None
         head = [f"POST {ep.path} HTTP/1.1", f"Host: {ep.host}:{ep.port}", f"Content-Length: {len(body)}"]
         head.extend(f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length")
@@ -210,6 +213,30 @@ class AsyncConnection:
         if rheaders.get("connection", "").lower() == "close":
             self.close()
         return status, rheaders, data
+
+    async def _connect(self) -> None:
+        ep = self.endpoint
+        if ep.proxy is None:
+            self.reader, self.writer = await asyncio.open_connection(
+                ep.host, ep.port, ssl=ep.tls, server_hostname=ep.host if ep.tls is not None else None)
+            return
+        self.reader, self.writer = await asyncio.open_connection(*ep.proxy)
+        self.writer.write(f"CONNECT {ep.host}:{ep.port} HTTP/1.1\r\nHost: {ep.host}:{ep.port}\r\n\r\n".encode())
+        await self.writer.drain()
+        status = (await self.reader.readline()).split(b" ", 2)
+        while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass
+        if len(status) < 2 or status[1] != b"200":
+            self.close()
+            said = b" ".join(status[1:]).decode(errors="replace").strip()
+            raise MIError(MIResult.FAILED, f"the proxy {ep.proxy[0]}:{ep.proxy[1]} refused a tunnel to "
+                                           f"{ep.host}:{ep.port} ({said})")
+        if ep.tls is not None:
+            start_tls = getattr(self.writer, "start_tls", None)  # Python 3.11+
+            if start_tls is None:
+                self.close()
+                raise MIError(MIResult.NOT_SUPPORTED, "HTTPS through a proxy from asyncio needs Python 3.11")
+            await start_tls(ep.tls, server_hostname=ep.host)
 
     def close(self) -> None:
         writer, self.writer = self.writer, None
