@@ -177,7 +177,7 @@ class AsyncConnection:
         ep = self.endpoint
         if self.writer is None or self.writer.is_closing():
             await self._connect()
-        assert self.reader is not None
+        assert self.reader is not None and self.writer is not None
         head = [f"POST {ep.path} HTTP/1.1", f"Host: {ep.host}:{ep.port}", f"Content-Length: {len(body)}"]
         head.extend(f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length")
         self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
