@@ -435,7 +435,13 @@ def cmd_mof(args: argparse.Namespace, printer: Printer) -> int:
         total_c = total_i = 0
         for path in args.files:
             t0 = time.perf_counter()
-            result = srv.compile_mof(path, args.namespace, include_dirs=args.include)
+            if sys.stderr.isatty() and not printer.quiet:  # a live status line while a large schema loads
+                from rich.console import Console
+
+                with Console(stderr=True).status(f"compiling and loading {path} …"):
+                    result = srv.compile_mof(path, args.namespace, include_dirs=args.include)
+            else:
+                result = srv.compile_mof(path, args.namespace, include_dirs=args.include)
             total_c += len(result.classes)
             total_i += len(result.instances)
             printer.line(f"{path}: {len(result.classes)} classes, {len(result.instances)} instances, "
