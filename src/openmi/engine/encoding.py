@@ -15,7 +15,7 @@ from ..cim.instance import Element, Instance
 from ..cim.types import MIFlag, MIType
 from ..cim.values import format_datetime, parse_datetime
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True, check_circular=False).encode
 _loads = json.loads
 
 _DATETIME = MIType.DATETIME

@@ -40,6 +40,7 @@ class Repository:
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:", durability: str = "normal") -> None:
         self.path = str(path)
+        self.persistent = self.path != ":memory:"
         if durability not in ("normal", "full"):
             raise ValueError("durability is 'normal' (survives a crash of this process) or 'full' (power loss too)")
         if self.path != ":memory:":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,9 @@ class Server:
             raise MIError(MIResult.INVALID_PARAMETER, f"class {cls.name}: {exc}") from None
         resolved.namespace = ns.name
         ns.add(declared, resolved)
-        self.repository.put_class(ns.name, cls.name, class_to_json(declared), ns.next_seq())
+        seq = ns.next_seq()
+        if self.repository.persistent:  # a memory-only repository keeps its classes in the registry alone
+            self.repository.put_class(ns.name, cls.name, class_to_json(declared), seq)
         return resolved
 
     def _check_references(self, ns: Namespace, classes: Iterable[Class]) -> None:
@@ -315,6 +317,7 @@ class Server:
         collecting = gc.isenabled()
         gc.disable()  # thousands of new objects that all live on: collection passes would only cost time
         with self._lock:
+            restore = self._snapshot()
             try:
                 with self.repository.transaction():
                     for ns_name, (quals, classes, instances) in by_ns.items():
@@ -324,21 +327,23 @@ class Server:
                             for _ in self.execute(rq.CreateInstance(namespace=ns_name, instance=inst)):
                                 pass
             except BaseException:
-                self._rebuild_cache()
+                restore()
                 raise
             finally:
                 if collecting:
                     gc.enable()
 
-    def _rebuild_cache(self) -> None:
-        """Re-read the class registry after a rolled-back batch, keeping the registered providers."""
-        providers = {(ns_low, info.low): info.provider
-                     for ns_low, ns in self._namespaces.items()
-                     for info in ns.classes.values() if info.provider is not None}
-        self._namespaces.clear()
-        self._ns_cache.clear()
-        self._load()
-        for (ns_low, low), provider in providers.items():
-            ns = self._namespaces.get(ns_low)
-            if ns is not None and low in ns.classes:
-                ns.classes[low].provider = provider
+    def _snapshot(self) -> Callable[[], None]:
+        """A way back to the class registry as it is now (after a rolled-back batch)."""
+        names = dict(self._namespaces)
+        state = {k: (dict(ns.classes), {c: list(v) for c, v in ns.children.items()}, dict(ns.qualifiers), ns.seq)
+                 for k, ns in names.items()}
+
+        def restore() -> None:
+            self._namespaces.clear()
+            self._namespaces.update(names)
+            self._ns_cache.clear()
+            for k, (classes, children, qualifiers, seq) in state.items():
+                ns = names[k]
+                ns.classes, ns.children, ns.qualifiers, ns.seq = classes, children, qualifiers, seq
+        return restore
