@@ -154,10 +154,8 @@ class Operation:
                 for _extra in self._source:  # a single-result operation: read on to the final status
                     pass
                 return self._finish(item, None)
-            except MIError as exc:
-                return self._finish(None, exc)
-            except Exception as exc:  # a transport's bug or a peer's garbage: the operation fails, never half-ends
-                return self._finish(None, MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:
+                return self._fail(exc)
 
     def _finish(self, item: Any, error: MIError | None) -> _Raw:
         if error is None:
@@ -170,6 +168,20 @@ class Operation:
         if source is not None and hasattr(source, "close"):
             source.close()
         return self._final
+
+    def _fail(self, exc: Exception) -> _Raw:
+        """End with the error; anything but an MIError (a transport's bug, a peer's garbage) is FAILED."""
+        if not isinstance(exc, MIError):
+            exc = MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}")
+        return self._finish(None, exc)
+
+    @staticmethod
+    def _item(raw: _Raw) -> tuple[Any, bool]:
+        """A result as the iterators hand it on: (item, more), or the final error raised."""
+        item, more, result, message, details = raw
+        if result != MIResult.OK:
+            raise MIError(result, message, details)
+        return item, more
 
     def _deliver(self) -> None:
         cb = self._result_callback
@@ -212,9 +224,7 @@ class Operation:
         """Yield every instance (or class); raise MIError if the operation fails."""
         self._check_sync(self.kind)
         while True:
-            item, more, result, message, details = self._next()
-            if result != MIResult.OK:
-                raise MIError(result, message, details)
+            item, more = self._item(self._next())
             if item is not None:
                 yield item
             if not more:
@@ -253,10 +263,8 @@ class Operation:
             async for _extra in self._asource:
                 pass
             return self._finish(item, None)
-        except MIError as exc:
-            return self._finish(None, exc)
-        except Exception as exc:  # a transport's bug or a peer's garbage: the operation fails, never half-ends
-            return self._finish(None, MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            return self._fail(exc)
 
     async def get_instance_async(self) -> InstanceResult:
         self._check_sync("instance")
@@ -269,9 +277,7 @@ class Operation:
     async def __aiter__(self) -> AsyncIterator[Any]:
         self._check_sync(self.kind)
         while True:
-            item, more, result, message, details = await self._anext()
-            if result != MIResult.OK:
-                raise MIError(result, message, details)
+            item, more = self._item(await self._anext())
             if item is not None:
                 yield item
             if not more:

@@ -28,6 +28,8 @@ from ..protocol.wsman.values import instance_selectors
 from .options import AuthType, DestinationOptions
 from .wire import RETRYABLE, AsyncConnection, Connection, Endpoint
 
+# What a connection may raise: MIError from authentication, the rest from the wire or a garbled answer.
+_WIRE_ERRORS = (MIError, OSError, TimeoutError, ValueError, EOFError, http.client.HTTPException)
 _IDEMPOTENT = (wsman.GetRequest, wsman.EnumerateRequest, wsman.PullRequest, wsman.IdentifyRequest)
 
 # A plan yields ("send", request) and receives the response, or yields ("item", result).
@@ -151,6 +153,16 @@ class WSManTransport:
                 return
         conn.close()
 
+    def _broken(self, conn: Connection | AsyncConnection, exc: BaseException, can_retry: bool) -> None:
+        """Drop a connection that failed: return to try again (a dead kept-alive connection under an
+        idempotent request), else raise the MIError that names host and cause."""
+        conn.close()
+        if isinstance(exc, MIError):
+            raise exc
+        if can_retry and isinstance(exc, RETRYABLE):
+            return
+        raise self.endpoint.io_error(exc) from None
+
     def send(self, req: wsman.Request, ctx: Context | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled blocking connection."""
         body, headers = self._prepare(req, ctx)
@@ -160,17 +172,9 @@ class WSManTransport:
             reused = conn.used
             try:
                 status, ctype, data = conn.exchange(body, headers)
-            except RETRYABLE as exc:
-                conn.close()
-                if attempt + 1 < attempts and reused:
-                    continue
-                raise self.endpoint.io_error(exc) from None
-            except MIError:
-                conn.close()
-                raise
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                conn.close()
-                raise self.endpoint.io_error(exc) from None
+            except _WIRE_ERRORS as exc:
+                self._broken(conn, exc, attempt + 1 < attempts and reused)
+                continue
             self._give(conn)
             return self._answer(req, status, ctype, data)
         raise AssertionError("unreachable")
@@ -196,17 +200,9 @@ class WSManTransport:
             reused = conn.used
             try:
                 status, ctype, data = await conn.exchange(body, headers)
-            except RETRYABLE as exc:
-                conn.close()
-                if attempt + 1 < attempts and reused:
-                    continue
-                raise self.endpoint.io_error(exc) from None
-            except MIError:
-                conn.close()
-                raise
-            except (OSError, TimeoutError, ValueError, http.client.HTTPException) as exc:
-                conn.close()
-                raise self.endpoint.io_error(exc) from None
+            except _WIRE_ERRORS as exc:
+                self._broken(conn, exc, attempt + 1 < attempts and reused)
+                continue
             with self._lock:
                 if not self._closed and len(self._aidle) < 8:
                     self._aidle.append(conn)
