@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import openmi  # noqa: E402
-from openmi.server.users import UserStore  # noqa: E402
+from openmi.wsman_server.users import UserStore  # noqa: E402
 
 PASSWORD = "bench-Pa55"
 WMI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/"

@@ -108,7 +108,7 @@ def main() -> int:
     per_conn = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     sys.path.insert(0, str(ROOT / "src"))
     import openmi
-    from openmi.server.users import UserStore
+    from openmi.wsman_server.users import UserStore
 
     tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
     repo, users = tmp / "repo.db", tmp / "users.json"

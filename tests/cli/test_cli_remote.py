@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from openmi.server.users import UserStore
+from openmi.wsman_server.users import UserStore
 
 from .test_cli_local import MOF, openmi_exe, run
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from openmi.client.auth import ClientAuth, ClientAuthError, tls_channel_bindings
-from openmi.server.auth import AuthStep, ConnectionAuth, ServerAuth
-from openmi.server.users import UserStore
+from openmi.wsman_server.auth import AuthStep, ConnectionAuth, ServerAuth
+from openmi.wsman_server.users import UserStore
 
 SOAP_TYPE = "application/soap+xml;charset=UTF-8"
 SOAP = b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><s:Body>hi</s:Body></s:Envelope>"

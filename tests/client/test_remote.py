@@ -16,10 +16,10 @@ import pytest
 
 import openmi
 from openmi import AuthType, DestinationOptions, MIResult
-from openmi.server.http import HTTPRequest, HTTPResponse, HTTPServer, Listener
-from tests.server.conftest import PASSWORD, Running, start
+from openmi.wsman_server.http import HTTPRequest, HTTPResponse, HTTPServer, Listener
+from tests.wsman_server.conftest import PASSWORD, Running, start
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture
@@ -200,10 +200,8 @@ def winrm(name: str) -> Path:
     return FIXTURES / "winrm-spec" / f"{name}-response.xml"
 
 
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside the repository")
 
 
-@needs_fixtures
 def test_recorded_omi_answers(replay: Replay) -> None:
     with openmi.Application() as app:
         s = replay.session(app, "dmtf")
@@ -228,7 +226,6 @@ def test_recorded_omi_answers(replay: Replay) -> None:
         assert b"__cimnamespace" in replay.seen[0] and b"OptimizeEnumeration" in replay.seen[4]
 
 
-@needs_fixtures
 def test_recorded_winrm_answers(replay: Replay) -> None:
     with openmi.Application() as app:
         s = replay.session(app, "wmi")

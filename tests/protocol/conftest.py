@@ -7,12 +7,10 @@ from pathlib import Path
 import pytest
 
 _REPO = Path(__file__).resolve().parents[2]
-_FIXTURES = _REPO.parent / "shared" / "fixtures"
+_FIXTURES = _REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """``<repo>/../shared/fixtures`` (omi/ and winrm-spec/); the test is skipped when it is absent."""
-    if not (_FIXTURES / "omi").is_dir() or not (_FIXTURES / "winrm-spec").is_dir():
-        pytest.skip(f"protocol fixtures not found at {_FIXTURES}")
+    """``tests/fixtures`` (omi/ and winrm-spec/): recorded traffic kept in the repository."""
     return _FIXTURES

@@ -86,9 +86,14 @@ def _read(fixtures_dir: Path, stem: str, kind: str) -> bytes:
     return (fixtures_dir / f"{stem}-{kind}.xml").read_bytes()
 
 
+# Captures whose requests belong to operation kinds parsed elsewhere (classes, queries): their own tests read them.
+ELSEWHERE = {"omi/curl-getclass-missing", "omi/curl-getclass-omipeer_item", "omi/curl-wql-filter",
+             "omi/curl-wql-invalid-query", "omi/curl-wql-projection", "omi/curl-unknown-dialect"}
+
+
 def test_every_request_fixture_is_listed(fixtures_dir: Path) -> None:
     found = {f"{p.parent.name}/{p.name[:-len('-request.xml')]}" for p in fixtures_dir.glob("*/*-request.xml")}
-    assert found == set(REQUESTS)
+    assert found == set(REQUESTS) | ELSEWHERE
 
 
 @pytest.mark.parametrize("stem", sorted(REQUESTS))

@@ -453,8 +453,8 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
     import signal
     import threading
 
-    from ..server.config import ServeConfig
-    from ..server.run import WSManServer
+    from ..wsman_server.config import ServeConfig
+    from ..wsman_server.run import WSManServer
 
     try:
         cfg = ServeConfig.load(args.config) if args.config else ServeConfig()
@@ -492,7 +492,7 @@ def _given(key: str) -> bool:
 
 
 def cmd_user(args: argparse.Namespace, printer: Printer) -> int:
-    from ..server.users import UserStore
+    from ..wsman_server.users import UserStore
 
     store = UserStore(args.users)
     if args.action == "list":
@@ -532,8 +532,8 @@ def cmd_user(args: argparse.Namespace, printer: Printer) -> int:
 
 
 def cmd_cert(args: argparse.Namespace, printer: Printer) -> int:
-    from ..server.config import config_dir
-    from ..server.tls import create_self_signed
+    from ..wsman_server.config import config_dir
+    from ..wsman_server.tls import create_self_signed
 
     cert = args.cert_file or str(config_dir() / "server.crt")
     key = args.key_file or str(config_dir() / "server.key")

@@ -1,0 +1,365 @@
+"""Server-side authentication and WinRM message encryption, sans I/O: headers and bodies in, decisions out.
+
+One :class:`ServerAuth` per server, one :class:`ConnectionAuth` per TCP connection (NTLM, Negotiate and, if enabled,
+CredSSP authenticate the connection, and the security context they leave encrypts its messages; Basic authenticates
+each request). The only way to obtain a :class:`~openmi.wsman_server.users.User`
+is an :class:`AuthStep` with status 200 from :meth:`ConnectionAuth.authenticate`,
+which a missing, empty, malformed or wrong ``Authorization`` header never produces.
+
+How NTLM gets the NT hashes: pyspnego's NTLM acceptor looks credentials up through two module functions of
+``spnego._ntlm`` (``_get_credential_file``/``_get_credential``, normally backed by the file named in
+``NTLM_USER_FILE``). They are wrapped once per process; the wrappers answer from a :class:`contextvars.ContextVar`
+that is set only while one of our connections steps its context, and fall through to pyspnego otherwise. So the NT
+hash comes straight from the :class:`UserStore` in memory: no plaintext or hash file is written, no process-wide
+environment is changed, each server has its own store, and other pyspnego users in the process are unaffected.
+The LM hash handed to pyspnego is a random secret, so an LM-only response (which pyspnego would otherwise check
+against a known all-zero hash) can never match. A connection is accepted only if the user our lookup served is
+the principal pyspnego authenticated; if a future pyspnego stops calling the hook, NTLM fails closed (and the
+handshake tests fail).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import contextvars
+import hashlib
+import hmac
+import secrets
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import spnego
+from spnego import NegotiateOptions
+
+from ..protocol.wsman import encryption
+from .users import User, UserStore
+
+__all__ = ["AuthError", "AuthStep", "ConnectionAuth", "ServerAuth", "unauthenticated_identify"]
+
+SCHEMES = ("Negotiate", "NTLM", "Basic")  # the default; "CredSSP" may be added (it delegates the password to us)
+_CANONICAL = {s.lower(): s for s in (*SCHEMES, "CredSSP")}
+# scheme → pyspnego protocol, options, and the encryption protocol string of its sealed bodies. Only pyspnego's own
+# NTLM (inside Negotiate and CredSSP too) can verify against the UserStore; Kerberos would need a keytab and a
+# principal mapping, so it is not offered (a GSSAPI Kerberos login is refused: no user was looked up).
+_SPNEGO_PROTOCOLS = {"Negotiate": ("negotiate", NegotiateOptions.use_negotiate, encryption.SPNEGO),
+                     "NTLM": ("ntlm", NegotiateOptions.use_ntlm, encryption.SPNEGO),
+                     "CredSSP": ("credssp", NegotiateOptions.none, encryption.CREDSSP)}
+
+BASIC_CACHE_TTL = 300.0
+BASIC_CACHE_SIZE = 4096
+_CACHE_KEY = secrets.token_bytes(32)  # per process: cached Basic credentials are never stored in a usable form
+
+
+class AuthError(Exception):
+    """A request body that must not be executed; answer ``status`` and close the connection."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class AuthStep:
+    """What to do with one request: proceed as ``user`` (status 200) or answer ``status`` with ``headers``.
+
+    ``headers`` must be sent with whatever response goes out for this request, a 200 included (the last
+    Negotiate leg rides on it). ``reason`` is for the log, never for the client.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+    user: User | None = None
+
+    def __post_init__(self) -> None:
+        if (self.status == 200) != (self.user is not None):
+            raise ValueError("an AuthStep carries a user exactly when it lets the request proceed")
+
+
+def unauthenticated_identify(headers: Mapping[str, str]) -> bool:
+    """Whether a request asks for an unauthenticated Identify (``WSMANIDENTIFY: unauthenticated``).
+
+    The HTTP layer may then answer an Identify, and nothing else, without calling :meth:`ConnectionAuth.authenticate`
+    (and without ``open_body``/``seal_body``: such a request is never encrypted).
+    """
+    return headers.get("wsmanidentify", "").strip().lower() == "unauthenticated"
+
+
+class ServerAuth:
+    """Authentication policy and credential cache of one server."""
+
+    def __init__(self, users: UserStore, *, https: bool, allow_unencrypted: bool, realm: str = "openmi",
+                 schemes: tuple[str, ...] = SCHEMES) -> None:
+        unknown = [s for s in schemes if s.lower() not in _CANONICAL]
+        if unknown:
+            supported = list(_CANONICAL.values())
+            raise ValueError(f"unsupported authentication scheme(s) {unknown}; the server supports {supported}")
+        if '"' in realm or "\\" in realm:
+            raise ValueError("the realm may not contain quotes or backslashes")
+        self.users = users
+        self.https = https
+        self.allow_unencrypted = allow_unencrypted
+        self.realm = realm
+        self.schemes = tuple(_CANONICAL[s.lower()] for s in schemes)
+        # WinRM's AllowUnencrypted=false: over plain HTTP only schemes that can seal messages are usable.
+        self.usable = tuple(s for s in self.schemes if s != "Basic" or https or allow_unencrypted)
+        if not self.usable:
+            raise ValueError("no usable authentication scheme: Basic over plain HTTP needs allow_unencrypted")
+        self._cache: dict[bytes, tuple[float, str, str]] = {}
+        self._cache_lock = threading.Lock()
+        if any(s in _SPNEGO_PROTOCOLS for s in self.usable):
+            _install_ntlm_hook()
+
+    @property
+    def encryption_required(self) -> bool:
+        """Whether a request body on this server must arrive sealed (plain HTTP without allow_unencrypted)."""
+        return not self.https and not self.allow_unencrypted
+
+    def connection(self) -> ConnectionAuth:
+        return ConnectionAuth(self)
+
+    def challenge(self) -> tuple[tuple[str, str], ...]:
+        """The ``WWW-Authenticate`` headers of a 401 that starts a handshake."""
+        return tuple(("WWW-Authenticate", f'Basic realm="{self.realm}"' if s == "Basic" else s) for s in self.usable)
+
+    def verify_basic(self, name: str, password: str) -> User | None:
+        """The user if the password is right; a success is remembered for BASIC_CACHE_TTL seconds.
+
+        The cache key is an HMAC of (name, password) under a per-process random key; an entry is honoured only
+        while the user still exists with the same stored password hash.
+        """
+        n, p = name.lower().encode("utf-8"), password.encode("utf-8")
+        key = hmac.new(_CACHE_KEY, struct.pack(">I", len(n)) + n + p, hashlib.sha256).digest()
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            user = self.users.get(hit[1])
+            if user is not None and hmac.compare_digest(user.password, hit[2]):
+                return user
+        user = self.users.verify(name, password)
+        if user is None:
+            return None
+        with self._cache_lock:
+            if len(self._cache) >= BASIC_CACHE_SIZE:
+                stale = [k for k, v in self._cache.items() if v[0] <= now]
+                for k in stale or list(self._cache)[:BASIC_CACHE_SIZE // 4]:  # oldest first (insertion order)
+                    del self._cache[k]
+            self._cache[key] = (now + BASIC_CACHE_TTL, user.name, user.password)
+        return user
+
+    def _new_context(self, scheme: str) -> spnego.ContextProxy:
+        protocol, options, _ = _SPNEGO_PROTOCOLS[scheme]
+        return spnego.server(service="HTTP", protocol=protocol, options=options)
+
+
+class ConnectionAuth:
+    """The authentication state of one connection. Not thread-safe: one request at a time, in order."""
+
+    def __init__(self, server: ServerAuth) -> None:
+        self._server = server
+        self._context: spnego.ContextProxy | None = None
+        self._scheme: str | None = None
+        self._lookup: _NTLMLookup | None = None
+        self._user: User | None = None  # set only by a completed NTLM/Negotiate handshake
+        self._basic: tuple[str, User] | None = None  # last verified Basic token on this connection
+        self._sealed_request = False
+
+    @property
+    def scheme(self) -> str | None:
+        """The scheme that authenticated this connection (NTLM/Negotiate) or its last request (Basic)."""
+        return self._scheme
+
+    def authenticate(self, headers: Mapping[str, str]) -> AuthStep:
+        """Check one request's credentials (``headers`` keyed by lower-case name)."""
+        value = headers.get("authorization")
+        if value is None:
+            if self._user is not None:  # NTLM/Negotiate: the connection stays authenticated
+                return AuthStep(200, (), f"{self._scheme} connection", self._user)
+            self._reset()
+            return self._deny("no Authorization header")
+        # New credentials replace whatever this connection had (as OMI does), unless they continue a handshake.
+        scheme_word, _, token = value.strip().partition(" ")
+        scheme = _CANONICAL.get(scheme_word.lower())
+        token = token.strip()
+        if scheme is None or scheme not in self._server.usable:
+            self._reset()
+            return self._deny(f"scheme {scheme_word[:20]!r} not accepted" if scheme_word else "empty Authorization")
+        if scheme == "Basic":
+            return self._authenticate_basic(token)
+        return self._authenticate_spnego(scheme, token)
+
+    def open_body(self, content_type: str | None, body: bytes) -> tuple[str | None, bytes]:
+        """The request body in plaintext and its content type; call after a 200 from :meth:`authenticate`.
+
+        Raises :class:`AuthError` when a required encryption is missing or the body does not decrypt and verify.
+        """
+        if encryption.is_encrypted(content_type):
+            assert content_type is not None
+            if self._context is None or self._user is None:
+                self._sealed_request = False
+                raise AuthError("encrypted body on a connection without a security context")
+            try:
+                plain = encryption.decrypt(self._context, content_type, body)
+            except Exception as e:  # any failure to unwrap untrusted bytes means: do not execute
+                self._reset()  # the sealing state (RC4 stream, sequence numbers) is no longer trustworthy
+                raise AuthError(f"encrypted body rejected: {e}") from e
+            if plain.protocol != self._sealing_protocol():
+                self._reset()
+                raise AuthError(f"encryption protocol {plain.protocol} does not match {self._scheme}")
+            self._sealed_request = True
+            return plain.content_type, plain.body
+        self._sealed_request = False
+        if body and self._server.encryption_required:
+            raise AuthError("unencrypted request on plain HTTP; this server requires message encryption")
+        return content_type, body
+
+    def seal_body(self, content_type: str, body: bytes) -> tuple[str, bytes]:
+        """The response body as sent: sealed when the request was, or when the server requires encryption."""
+        if not body or self._context is None or self._user is None:
+            return content_type, body
+        if not (self._sealed_request or self._server.encryption_required):
+            return content_type, body
+        return encryption.encrypt(self._context, body, protocol=self._sealing_protocol(), content_type=content_type)
+
+    def _sealing_protocol(self) -> str:
+        return _SPNEGO_PROTOCOLS[self._scheme][2] if self._scheme in _SPNEGO_PROTOCOLS else encryption.SPNEGO
+
+    def _deny(self, reason: str, status: int = 401) -> AuthStep:
+        return AuthStep(status, self._server.challenge() if status == 401 else (), reason)
+
+    def _reset(self) -> None:
+        self._context = self._scheme = self._lookup = self._user = self._basic = None
+        self._sealed_request = False
+
+    def _authenticate_basic(self, token: str) -> AuthStep:
+        memo = self._basic
+        if memo is not None and hmac.compare_digest(memo[0].encode(), token.encode()):
+            user = self._server.users.get(memo[1].name)
+            if user is not None and hmac.compare_digest(user.password, memo[1].password):
+                return AuthStep(200, (), "Basic (connection)", user)
+        self._reset()
+        try:
+            raw = base64.b64decode(token, validate=True)
+        except (binascii.Error, ValueError):
+            return self._deny("Basic token is not base64", 400)
+        if not raw:
+            return self._deny("Basic token is empty", 400)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")  # requests encodes Basic credentials in Latin-1
+        name, colon, password = text.partition(":")
+        if not colon:
+            return self._deny("Basic credentials lack a colon", 400)
+        if not name or not password:
+            return self._deny("Basic credentials with an empty user or password")
+        user = self._server.verify_basic(name, password)
+        if user is None:
+            return self._deny(f"Basic: wrong user name or password for {name[:64]!r}")
+        self._scheme, self._basic = "Basic", (token, user)
+        return AuthStep(200, (), "Basic", user)
+
+    def _authenticate_spnego(self, scheme: str, token_b64: str) -> AuthStep:
+        try:
+            token = base64.b64decode(token_b64, validate=True)
+        except (binascii.Error, ValueError):
+            self._reset()
+            return self._deny(f"{scheme} token is not base64", 400)
+        if not token:
+            self._reset()
+            return self._deny(f"{scheme} token is empty")
+        if self._context is None or self._scheme != scheme or self._user is not None:
+            self._reset()
+            self._lookup = _NTLMLookup(self._server.users)
+            with _ntlm_store(self._lookup):
+                self._context = self._server._new_context(scheme)
+            self._scheme = scheme
+        context, lookup = self._context, self._lookup
+        assert context is not None and lookup is not None
+        try:
+            with _ntlm_store(lookup):
+                out = context.step(token)
+        except Exception as e:  # pyspnego's parsers raise many kinds of errors on garbage; all mean "no"
+            self._reset()
+            return self._deny(f"{scheme} token rejected: {type(e).__name__}: {e}")
+        reply = (("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}"),) if out else ()
+        if not context.complete:
+            if not reply:
+                self._reset()
+                return self._deny(f"{scheme} handshake stalled")
+            return AuthStep(401, reply, f"{scheme} challenge")
+        user, principal = lookup.user, context.client_principal
+        if user is None or principal is None or principal.rpartition("\\")[2].lower() != user.name.lower():
+            self._reset()
+            return self._deny(f"{scheme}: authenticated principal {principal!r} is not a user of this server")
+        self._user = user
+        return AuthStep(200, reply, f"{scheme} ({context.negotiated_protocol})", user)
+
+
+# -- NTLM credentials from the UserStore (see the module docstring) ---------------------------------------------
+
+_LM_NEVER = secrets.token_bytes(16)
+_STORE_MARK = "<openmi user store>"
+_current_store: contextvars.ContextVar[_NTLMLookup | None] = contextvars.ContextVar("openmi_ntlm_store", default=None)
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+class _NTLMLookup:
+    """Serves NT hashes to pyspnego for one connection's handshake and remembers whom it served."""
+
+    def __init__(self, users: UserStore) -> None:
+        self._users = users
+        self.user: User | None = None
+
+    def credential(self, domain: str | None, username: str | None) -> tuple[str | None, str | None, bytes, bytes]:
+        user = self._users.get(username) if username else None
+        if user is None and username and "@" in username:  # UPN form: local accounts, any realm, like any domain
+            user = self._users.get(username.rpartition("@")[0])
+        if user is None or not user.nt_hash:
+            self.user = None
+            # An unknown user costs the same as a wrong password: verification runs and fails on a random hash.
+            return domain, username, _LM_NEVER, secrets.token_bytes(16)
+        self.user = user
+        return domain, user.name, _LM_NEVER, bytes.fromhex(user.nt_hash)
+
+
+@contextlib.contextmanager
+def _ntlm_store(lookup: _NTLMLookup) -> Iterator[None]:
+    token = _current_store.set(lookup)
+    try:
+        yield
+    finally:
+        _current_store.reset(token)
+
+
+def _install_ntlm_hook() -> None:
+    global _hook_installed
+    with _hook_lock:
+        if _hook_installed:
+            return
+        import spnego._ntlm as ntlm_impl
+
+        original_file: Callable[[], str | None] = ntlm_impl._get_credential_file
+        original_get: Callable[..., Any] = ntlm_impl._get_credential
+
+        def credential_file() -> str | None:
+            return _STORE_MARK if _current_store.get() is not None else original_file()
+
+        def credential(store: str | None, domain: str | None = None, username: str | None = None) -> Any:
+            lookup = _current_store.get()
+            if lookup is None or store != _STORE_MARK:
+                return original_get(store, domain, username)
+            return lookup.credential(domain, username)
+
+        setattr(ntlm_impl, "_get_credential_file", credential_file)  # noqa: B010 - patching a private module
+        setattr(ntlm_impl, "_get_credential", credential)  # noqa: B010
+        _hook_installed = True

@@ -1,0 +1,98 @@
+"""WSManServer: the engine served over WS-Management — listeners, authentication, service — started
+and stopped as one (what ``openmi serve`` runs, and what tests start on port 0)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..engine.server import Server
+from .config import ServeConfig, config_dir
+from .http import HTTPServer, Limits, Listener
+from .service import ServiceConfig, WSManService
+from .tls import create_self_signed, server_context
+from .users import UserStore
+
+log = logging.getLogger("openmi.wsman_server")
+
+
+class WSManServer:
+    """Serve ``engine`` (or the repository the config names) over WS-Man until :meth:`stop`."""
+
+    def __init__(self, config: ServeConfig | None = None, *, engine: Server | None = None,
+                 auth: Any = "default") -> None:
+        self.config = cfg = config or ServeConfig()
+        self._own_engine = engine is None
+        self.engine = engine if engine is not None else Server(cfg.repository)
+        try:
+            for path in cfg.mof:
+                self.engine.compile_mof(path)
+            self.users = UserStore(cfg.users)
+            if auth == "default":
+                from .auth import ServerAuth
+
+                auth = (ServerAuth(self.users, https=False, allow_unencrypted=cfg.allow_unencrypted),
+                        ServerAuth(self.users, https=True, allow_unencrypted=cfg.allow_unencrypted))
+            self.service = WSManService(self.engine, auth, ServiceConfig(
+                max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
+                max_enumerations_per_user=cfg.max_enumerations_per_user))
+            listeners = []
+            if cfg.http_port is not None:
+                listeners.append(Listener(cfg.bind, cfg.http_port))
+            if cfg.https_port is not None:
+                cert, key = self._certificate()
+                listeners.append(Listener(cfg.bind, cfg.https_port, server_context(cert, key)))
+            if not listeners:
+                raise ValueError("no listener: give an HTTP or an HTTPS port")
+            self.http = HTTPServer(listeners, self.service.connection,
+                                   Limits(max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20),
+                                          max_connections=cfg.max_connections))
+        except BaseException:
+            if self._own_engine:
+                self.engine.close()
+            raise
+
+    def _certificate(self) -> tuple[str, str]:
+        cfg = self.config
+        cert = Path(cfg.cert_file) if cfg.cert_file else config_dir() / "server.crt"
+        key = Path(cfg.key_file) if cfg.key_file else config_dir() / "server.key"
+        if not cert.exists() and not key.exists() and not cfg.cert_file:
+            create_self_signed(cert, key)
+            log.warning("created a self-signed certificate %s for HTTPS", cert)
+        return str(cert), str(key)
+
+    def start(self) -> list[str]:
+        """Bind every listener (port 0 picks a free port) and return their URLs."""
+        self.http.start()
+        return self.urls
+
+    @property
+    def urls(self) -> list[str]:
+        return self.http.urls
+
+    def url(self, scheme: str = "http") -> str:
+        for lst in self.http.listeners:
+            if lst.scheme == scheme:
+                return lst.url
+        raise LookupError(f"no {scheme} listener")
+
+    def port(self, scheme: str = "http") -> int:
+        for lst in self.http.listeners:
+            if lst.scheme == scheme:
+                return lst.port
+        raise LookupError(f"no {scheme} listener")
+
+    def stop(self) -> None:
+        """Finish requests in flight, refuse new ones with SERVER_IS_SHUTTING_DOWN, close everything."""
+        self.http.shutdown(self.config.shutdown_timeout)
+        self.service.close()
+        if self._own_engine:
+            self.engine.close()
+
+    def __enter__(self) -> WSManServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

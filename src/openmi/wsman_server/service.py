@@ -1,0 +1,447 @@
+"""The WS-Management service: HTTP requests in, the engine's answers out, through the shared codec.
+
+Each WS-Man request becomes one engine request (Get → GetInstance, Delete → DeleteInstance, …);
+Enumerate/Pull/Release keep the engine's result stream open in an enumeration context that expires
+and is bounded per user. Authentication and message encryption belong to :mod:`openmi.wsman_server.auth`;
+who may read or write which namespace is checked here, before the engine runs anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..cim.classes import Class
+from ..cim.errors import MIError
+from ..cim.instance import Element, Instance
+from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
+from ..cim.values import coerce_scalar
+from ..engine import requests as rq
+from ..engine.context import Context
+from ..engine.names import DEFAULT_NAMESPACE
+from ..engine.server import Server
+from ..protocol import wsman
+from ..protocol.wsman import namespaces as wns
+from ..protocol.wsman.values import WireError, parse_wire_scalar
+from .http import HTTPRequest, HTTPResponse
+
+if TYPE_CHECKING:
+    from .auth import ConnectionAuth, ServerAuth
+    from .users import User
+
+log = logging.getLogger("openmi.wsman_server")
+
+_READ_ONLY = (wsman.GetRequest, wsman.EnumerateRequest, wsman.PullRequest, wsman.ReleaseRequest,
+              wsman.IdentifyRequest)
+_PATHS = ("/wsman", "/wsman/", "/wsman-anon/identify")
+_PROFILES = (  # DSP0226 security profile URIs
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic",
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic",
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos",
+)
+
+
+@dataclass
+class ServiceConfig:
+    max_envelope_size: int = 512_000
+    enumeration_expiry: float = 600.0  # seconds an idle enumeration context lives
+    max_enumerations_per_user: int = 64
+    default_max_elements: int = 1  # DSP0226: one item per Pull when MaxElements is absent
+    max_elements_cap: int = 10_000
+    not_found: str = "unreachable"  # or "selectors" (WinRM-like wsman:InvalidSelectors)
+
+
+@dataclass
+class _Enumeration:
+    id: str
+    user: str | None
+    results: Iterator[Instance]
+    ctx: Context
+    mode: wsman.EnumerationMode
+    namespace: str | None
+    pending: list[Instance] = field(default_factory=list)
+    expires: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: bool = False
+
+    def close(self) -> None:
+        self.ctx.cancel()
+        close = getattr(self.results, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # a provider's cleanup failing must not break Release
+                log.exception("closing enumeration %s failed", self.id)
+
+
+class EnumerationStore:
+    """Open enumeration contexts: expiring, bounded per user, closed on release or expiry."""
+
+    def __init__(self, expiry: float, per_user: int) -> None:
+        self.expiry = expiry
+        self.per_user = per_user
+        self._items: dict[str, _Enumeration] = {}
+        self._lock = threading.Lock()
+
+    def add(self, e: _Enumeration) -> str:
+        self._sweep()
+        with self._lock:
+            mine = sum(1 for x in self._items.values() if x.user == e.user)
+            if mine >= self.per_user:
+                raise MIError(MIResult.SERVER_LIMITS_EXCEEDED,
+                              f"too many open enumerations ({mine}); release or finish some first")
+            e.expires = time.monotonic() + self.expiry
+            self._items[e.id] = e
+        return e.id
+
+    def take(self, context: str, user: str | None) -> _Enumeration:
+        self._sweep()
+        with self._lock:
+            e = self._items.get(context)
+        if e is None or e.user != user:
+            raise MIError(MIResult.INVALID_ENUMERATION_CONTEXT,
+                          f"the enumeration context {context!r} is not valid (unknown, finished or expired)")
+        return e
+
+    def remove(self, context: str) -> None:
+        with self._lock:
+            e = self._items.pop(context, None)
+        if e is not None:
+            e.close()
+
+    def touch(self, e: _Enumeration) -> None:
+        e.expires = time.monotonic() + self.expiry
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            dead = [k for k, e in self._items.items() if e.expires < now]
+            gone = [self._items.pop(k) for k in dead]
+        for e in gone:
+            e.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            items, self._items = list(self._items.values()), {}
+        for e in items:
+            e.close()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class WSManService:
+    """Serves WS-Man requests from one engine. ``auth`` None (tests only) skips authentication."""
+
+    def __init__(self, engine: Server, auth: ServerAuth | tuple[ServerAuth, ServerAuth] | None,
+                 config: ServiceConfig | None = None) -> None:
+        """``auth`` is one ServerAuth, or a pair (for plain HTTP, for HTTPS), or None (tests only)."""
+        self.engine = engine
+        self.auth = auth
+        self.config = config or ServiceConfig()
+        self.limits = wsman.Limits(max_envelope=self.config.max_envelope_size, not_found=self.config.not_found)
+        self.enumerations = EnumerationStore(self.config.enumeration_expiry, self.config.max_enumerations_per_user)
+        self.machine = socket.gethostname()
+        self._ids = itertools.count(1)
+
+    def connection(self, peer: str, secure: bool) -> WSManConnection:
+        return WSManConnection(self, peer, secure)
+
+    def auth_for(self, secure: bool) -> ServerAuth | None:
+        if isinstance(self.auth, tuple):
+            return self.auth[1] if secure else self.auth[0]
+        return self.auth
+
+    def close(self) -> None:
+        self.enumerations.close_all()
+
+    # --- class information for the codec ------------------------------------------------------
+    def lookup_class(self, namespace: str | None, class_name: str) -> Class | None:
+        return self.engine.lookup_class(namespace, class_name)
+
+    # --- one WS-Man request --------------------------------------------------------------------
+    def dispatch(self, req: wsman.Request, user: User | None) -> tuple[int, bytes]:
+        """HTTP status and body answering a parsed request (faults included); never raises for CIM errors."""
+        try:
+            self._authorize(req, user)
+            response = self._run(req, user)
+            return 200, wsman.build_response(req, response, limits=self.limits)
+        except MIError as err:
+            return 500, self.fault(req, err)
+
+    def fault(self, req: wsman.Request | None, err: MIError) -> bytes:
+        _, body = wsman.build_fault(req, err, machine=self.machine, limits=self.limits)
+        return body
+
+    def _authorize(self, req: wsman.Request, user: User | None) -> None:
+        if user is None or isinstance(req, wsman.IdentifyRequest):
+            return
+        namespace = req.namespace or DEFAULT_NAMESPACE
+        write = not isinstance(req, _READ_ONLY)
+        if not user.can(namespace, write):
+            what = "write to" if write else "read"
+            raise MIError(MIResult.ACCESS_DENIED, f"user {user.name} may not {what} namespace {namespace}")
+
+    def _run(self, req: wsman.Request, user: User | None) -> wsman.Response:
+        if isinstance(req, wsman.IdentifyRequest):
+            return wsman.IdentifyResponse(
+                product_vendor="openmi", product_version=None if req.unauthenticated else f"openmi {__version__}",
+                security_profiles=list(_PROFILES), fault_includes_cim_error=True)
+        if isinstance(req, wsman.PullRequest):
+            return self._pull(req, user)
+        if isinstance(req, wsman.ReleaseRequest):
+            self.enumerations.take(req.context, _name(user))
+            self.enumerations.remove(req.context)
+            return wsman.ReleaseResponse()
+        ctx = Context(timeout=req.operation_timeout, options=dict(req.option_set), user=_name(user))
+        if isinstance(req, wsman.EnumerateRequest):
+            return self._enumerate(req, user, ctx)
+        engine_req = self._engine_request(req)
+        results = list(self.engine.execute(engine_req, ctx))
+        first = results[0] if results else None
+        if isinstance(req, wsman.GetRequest):
+            assert isinstance(first, Instance)
+            return wsman.GetResponse(instance=first)
+        if isinstance(req, wsman.DeleteRequest):
+            return wsman.DeleteResponse()
+        if isinstance(req, wsman.PutRequest):
+            return wsman.PutResponse(instance=first)
+        if isinstance(req, wsman.CreateRequest):
+            assert isinstance(first, Instance)
+            return wsman.CreateResponse(instance_name=first.keys_only())
+        if isinstance(req, wsman.InvokeRequest):
+            return wsman.InvokeResponse(method=req.method, parameters=first)
+        raise MIError(MIResult.NOT_SUPPORTED, f"{type(req).__name__} is not supported")
+
+    def _engine_request(self, req: wsman.Request) -> rq.Request:
+        ns = req.namespace
+        if isinstance(req, (wsman.GetRequest, wsman.DeleteRequest)):
+            key = self._key_instance(req)
+            return rq.GetInstance(ns, instance=key) if isinstance(req, wsman.GetRequest) \
+                else rq.DeleteInstance(ns, instance=key)
+        if isinstance(req, wsman.PutRequest):
+            inst = self._body_instance(req, req.instance)
+            for el in self._key_instance(req).elements:
+                inst._elements[el.name.lower()] = el
+            return rq.ModifyInstance(ns, instance=inst)
+        if isinstance(req, wsman.CreateRequest):
+            return rq.CreateInstance(ns, instance=self._body_instance(req, req.instance))
+        if isinstance(req, wsman.InvokeRequest):
+            target = self._key_instance(req) if req.selectors else None
+            return rq.Invoke(ns, class_name=req.class_name, method_name=req.method, instance=target,
+                             parameters=req.parameters)
+        raise MIError(MIResult.NOT_SUPPORTED, f"{type(req).__name__} is not supported")
+
+    def _class_name(self, req: wsman.Request) -> str:
+        if not req.class_name:
+            raise MIError(MIResult.INVALID_CLASS, f"the resource URI {req.resource_uri!r} names no class")
+        return req.class_name
+
+    def _key_instance(self, req: wsman.Request) -> Instance:
+        """The selectors as an instance name, typed by the class where the text allows."""
+        class_name = self._class_name(req)
+        cls = self.lookup_class(req.namespace, class_name)
+        elements: dict[str, Element] = {}
+        for name, value in req.selectors.items():
+            if isinstance(value, Instance):
+                elements[name.lower()] = Element(name, value, MIType.REFERENCE, MIFlag.KEY)
+                continue
+            prop = cls.properties.get(name) if cls is not None else None
+            typed: Any = value
+            t = MIType.STRING
+            if prop is not None and not prop.type.is_array and prop.type.scalar not in (
+                    MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
+                try:
+                    if prop.type.is_integer and value.isascii() and value.isdigit():  # the common key: fast
+                        typed = coerce_scalar(int(value), prop.type, name)
+                    else:
+                        typed = parse_wire_scalar(value, prop.type, name)
+                    t = prop.type
+                except (WireError, ValueError, TypeError):
+                    typed, t = value, MIType.STRING  # the engine answers TYPE_MISMATCH naming the key
+            elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
+        return Instance._trusted(class_name, req.namespace, elements)
+
+    def _body_instance(self, req: wsman.Request, inst: Instance | None) -> Instance:
+        if inst is None:
+            raise MIError(MIResult.INVALID_PARAMETER, f"the {type(req).__name__[:-7]} request has no instance body")
+        if not inst.class_name or inst.class_name.lower() != self._class_name(req).lower():
+            inst.class_name = self._class_name(req)
+        return inst
+
+    # --- enumerations ---------------------------------------------------------------------------
+    def _enumerate(self, req: wsman.EnumerateRequest, user: User | None, ctx: Context) -> wsman.EnumerateResponse:
+        flags = 0
+        if req.polymorphism == wsman.PolymorphismMode.NONE:
+            flags = int(OperationFlags.POLYMORPHISM_SHALLOW)
+        elif req.polymorphism == wsman.PolymorphismMode.EXCLUDE_SUBCLASS_PROPERTIES:
+            flags = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
+        keys_only = req.mode == wsman.EnumerationMode.EPR
+        engine_req = rq.EnumerateInstances(req.namespace, flags, class_name=self._class_name(req),
+                                           keys_only=keys_only)
+        results: Iterator[Instance] = self.engine.execute(engine_req, ctx)
+        if req.filter is not None:
+            results = self._filtered(req.filter, results)
+        e = _Enumeration(uuid.uuid4().urn, _name(user), results, ctx, req.mode, req.namespace)
+        items: list[Instance] = []
+        end = False
+        if req.optimize:
+            items, end = self._take(e, req.max_elements or self.config.default_max_elements, None)
+        else:
+            self._prime(e)
+        if end:
+            e.close()
+            return wsman.EnumerateResponse(context=None, items=items, end_of_sequence=True, mode=req.mode)
+        context = self.enumerations.add(e)
+        return wsman.EnumerateResponse(context=context, items=items, end_of_sequence=False, mode=req.mode)
+
+    def _prime(self, e: _Enumeration) -> None:
+        """Run the request up to its first result, so that errors (bad class …) fail the Enumerate."""
+        try:
+            first = next(e.results)
+        except StopIteration:
+            e.done = True
+            return
+        e.pending.append(first)
+
+    def _filtered(self, f: wsman.Filter, results: Iterator[Instance]) -> Iterator[Instance]:
+        if f.dialect == wns.DIALECT_SELECTOR and f.selectors is not None:
+            wanted = {k.lower(): v for k, v in f.selectors.items()}
+            for inst in results:
+                if all(_matches(inst, k, v) for k, v in wanted.items()):
+                    yield inst
+            return
+        if f.dialect in (wns.DIALECT_WQL, wns.DIALECT_CQL):
+            raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
+                          f"query filters ({f.dialect}) are not supported by this server yet")
+        raise MIError(MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED, f"the filter dialect {f.dialect} is not supported")
+
+    def _take(self, e: _Enumeration, max_elements: int, max_time: float | None) -> tuple[list[Instance], bool]:
+        n = max(1, min(max_elements, self.config.max_elements_cap))
+        deadline = None if max_time is None else time.monotonic() + max_time
+        items: list[Instance] = []
+        while e.pending and len(items) < n:
+            items.append(e.pending.pop(0))
+        while len(items) < n and not e.done:
+            if deadline is not None and items and time.monotonic() >= deadline:
+                break
+            try:
+                items.append(next(e.results))
+            except StopIteration:
+                e.done = True
+        return items, e.done and not e.pending
+
+    def _pull(self, req: wsman.PullRequest, user: User | None) -> wsman.PullResponse:
+        e = self.enumerations.take(req.context, _name(user))
+        with e.lock:
+            try:
+                items, end = self._take(e, req.max_elements or self.config.default_max_elements, req.max_time)
+            except MIError:
+                self.enumerations.remove(req.context)
+                raise
+            if end:
+                self.enumerations.remove(req.context)
+            else:
+                self.enumerations.touch(e)
+            return wsman.PullResponse(context=None if end else req.context, items=items, end_of_sequence=end,
+                                      mode=e.mode)
+
+
+def _name(user: User | None) -> str | None:
+    return user.name.lower() if user is not None else None
+
+
+def _matches(inst: Instance, name: str, wanted: str | Instance) -> bool:
+    if name not in inst:
+        return False
+    el = inst.get_element(name)
+    if isinstance(wanted, Instance):
+        return isinstance(el.value, Instance) and el.value.keys_only() == wanted.keys_only()
+    if el.value is None:
+        return False
+    try:
+        return bool(el.value == parse_wire_scalar(wanted, el.type, name)) if el.type != MIType.STRING \
+            else el.value == wanted
+    except (WireError, ValueError, TypeError):
+        return False
+
+
+class WSManConnection:
+    """One TCP connection: its authentication state, and the HTTP handling of each request."""
+
+    def __init__(self, service: WSManService, peer: str, secure: bool) -> None:
+        self.service = service
+        self.peer = peer
+        self.secure = secure
+        self.server_auth = service.auth_for(secure)
+        self.auth: ConnectionAuth | None = self.server_auth.connection() if self.server_auth is not None else None
+
+    def handle(self, request: HTTPRequest) -> HTTPResponse:
+        path = request.path.split("?", 1)[0]
+        if path not in _PATHS:
+            return HTTPResponse(404, b"", [])
+        if request.method != "POST":
+            return HTTPResponse(405, b"", [("Allow", "POST")])
+        headers = request.headers
+        anonymous = headers.get("wsmanidentify", "").strip().lower() == "unauthenticated"
+        content_type = headers.get("content-type")
+        body = request.body
+        user: User | None = None
+        if self.auth is not None and not anonymous:
+            step = self.auth.authenticate(headers)
+            if step.user is None:
+                return HTTPResponse(step.status, b"", list(step.headers), close=step.status != 401)
+            user = step.user
+            try:
+                content_type, body = self.auth.open_body(content_type, body)
+            except Exception as exc:  # a body we cannot decrypt or that must have been encrypted
+                log.info("refused a body from %s: %s", self.peer, exc)
+                return HTTPResponse(getattr(exc, "status", 400), b"", list(step.headers), close=True)
+            reply_headers = list(step.headers)
+        else:
+            reply_headers = []
+        if not body:
+            if self.auth is not None and user is not None:  # the handshake's own empty POST
+                return HTTPResponse(200, b"", reply_headers)
+            return HTTPResponse(400, b"", [])
+        if content_type is None or not content_type.lower().startswith("application/soap+xml"):
+            return HTTPResponse(415, b"", reply_headers)
+        try:
+            req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
+                                      class_lookup=self.service.lookup_class, limits=self.service.limits)
+        except wsman.WSManFault as fault:
+            return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
+        if anonymous and self.server_auth is not None and not isinstance(req, wsman.IdentifyRequest):
+            # only Identify may come without credentials; anything else is never executed
+            return HTTPResponse(401, b"", list(self.server_auth.challenge()))
+        status, data = self.service.dispatch(req, user)
+        return self._reply(req, status, data, reply_headers, None)
+
+    def _reply(self, req: wsman.Request | None, status: int, data: bytes, headers: list[tuple[str, str]],
+               error: Exception | None) -> HTTPResponse:
+        ctype = wsman.response_content_type(req, error)
+        if self.auth is not None and data and not (isinstance(req, wsman.IdentifyRequest) and req.unauthenticated):
+            ctype, data = self.auth.seal_body(ctype, data)
+        return HTTPResponse(status, data, [*headers, ("Content-Type", ctype)])
+
+    def shutting_down(self, request: HTTPRequest) -> HTTPResponse:
+        err = MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is shutting down")
+        req: wsman.Request | None = None
+        try:
+            req = wsman.parse_request(request.body, request.headers.get("content-type"), limits=self.service.limits)
+        except Exception:
+            req = None
+        data = self.service.fault(req, err)
+        return HTTPResponse(500, data, [("Content-Type", wsman.response_content_type(req))], close=True)
+
+    def closed(self) -> None:
+        return None
+
