@@ -176,3 +176,92 @@ def test_builtin_classes_form_both_hierarchies() -> None:
     assert "SourceInstance" in BUILTIN_CLASSES["cim_instdeletion"].properties
     assert "TargetInstance" in BUILTIN_CLASSES["__instancedeletionevent"].properties
     assert BUILTIN_CLASSES["cim_indication"].is_abstract
+
+
+# --- the engine's own writes publish lifecycle events ------------------------------------------------
+
+from openmi import Class, Property, Server  # noqa: E402
+from openmi.cim import MIType  # noqa: E402
+from openmi.cim.classes import Method, Parameter  # noqa: E402
+from openmi.engine import requests as rq  # noqa: E402
+
+
+def _server() -> Server:
+    srv = Server(":memory:")
+    srv.define_class("root/cimv2", Class("Sample_Person", properties=[
+        Property("Id", MIType.UINT32, key=True), Property("Name", MIType.STRING)]))
+    return srv
+
+
+def _run(srv: Server, req: rq.Request) -> list[object]:
+    return list(srv.execute(req))
+
+
+def _drain(sub: object) -> list[Event]:
+    out = []
+    while (e := sub.get(0)) is not None:  # type: ignore[attr-defined]
+        out.append(e)
+    return out
+
+
+def test_create_modify_delete_publish_in_commit_order() -> None:
+    srv = _server()
+    sub = srv.indications.subscribe("root/cimv2", lambda e: True)
+    _run(srv, rq.CreateInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 1, "Name": "Ada"})))
+    _run(srv, rq.ModifyInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 1, "Name": "Bea"})))
+    _run(srv, rq.DeleteInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 1})))
+    events = _drain(sub)
+    assert [e.change for e in events] == [Lifecycle.CREATE, Lifecycle.MODIFY, Lifecycle.DELETE]
+    created, modified, deleted = events
+    assert created.source is not None and created.source["Name"] == "Ada"
+    assert modified.previous is not None and modified.previous["Name"] == "Ada"
+    assert modified.source is not None and modified.source["Name"] == "Bea"
+    assert deleted.source is not None and deleted.source["Name"] == "Bea"  # copied before the delete
+    assert deleted.instance().class_name == "CIM_InstDeletion"
+    assert deleted.instance()["SourceInstance"]["Id"] == 1
+
+
+def test_failed_writes_and_unwatched_namespaces_publish_nothing() -> None:
+    srv = _server()
+    srv.create_namespace("root/other")
+    srv.define_class("root/other", Class("Sample_Person", properties=[Property("Id", MIType.UINT32, key=True)]))
+    sub = srv.indications.subscribe("root/cimv2", lambda e: True)
+    _run(srv, rq.CreateInstance("root/other", instance=Instance("Sample_Person", {"Id": 1})))
+    with pytest.raises(MIError):
+        _run(srv, rq.DeleteInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 9})))
+    _run(srv, rq.CreateInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 2})))
+    with pytest.raises(MIError):
+        _run(srv, rq.CreateInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 2})))
+    assert [e.source["Id"] for e in _drain(sub)] == [2]  # type: ignore[index]
+
+
+def test_a_rolled_back_mof_load_publishes_nothing_and_a_committed_one_publishes_each_instance() -> None:
+    srv = _server()
+    sub = srv.indications.subscribe("root/cimv2", lambda e: True)
+    bad = "instance of Sample_Person { Id = 5; };\ninstance of Sample_Person { Id = 5; };\n"
+    with pytest.raises(MIError):
+        srv.compile_mof(bad)
+    assert _drain(sub) == []
+    srv.compile_mof("instance of Sample_Person { Id = 6; };\ninstance of Sample_Person { Id = 7; };\n")
+    assert [e.source["Id"] for e in _drain(sub)] == [6, 7]  # type: ignore[index]
+
+
+def test_invoke_publishes_a_method_call() -> None:
+    srv = Server(":memory:")
+    srv.define_class("root/cimv2", Class("Sample_Calc", properties=[Property("Id", MIType.UINT32, key=True)],
+                                         methods=[Method("Add", MIType.UINT32, [
+                                             Parameter("A", MIType.UINT32, in_=True)],
+                                             qualifiers={"Static": True})]))
+
+    class Calc:
+        def invoke(self, ctx: object, ns: str, cls: str, method: str, inst: object, params: Instance) -> int:
+            return int(params["A"]) + 1
+
+    srv.register_provider("root/cimv2", "Sample_Calc", Calc())
+    sub = srv.indications.subscribe("root/cimv2", lambda e: True)
+    _run(srv, rq.Invoke("root/cimv2", class_name="Sample_Calc", method_name="Add", parameters={"A": 41}))
+    (e,) = _drain(sub)
+    assert e.change == Lifecycle.METHODCALL and e.method == "Add" and e.return_value == 42
+    ind = e.instance()
+    assert ind.class_name == "CIM_InstMethodCall" and ind["ReturnValue"] == "42" and ind["PreCall"] is False
+    assert ind["MethodParameters"]["A"] == 41
