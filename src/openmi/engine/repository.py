@@ -8,14 +8,13 @@ error instead of a silently stale class cache. Each write is its own transaction
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import logging
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
