@@ -18,6 +18,7 @@ from ..cim.values import coerce, infer_type
 from . import requests as rq
 from .context import Context
 from .encoding import decode_values, encode_values, key_string
+from .indications import Event, Lifecycle
 from .schema import ClassInfo, Namespace
 
 if TYPE_CHECKING:
@@ -128,11 +129,15 @@ def delete_instance(server: Server, ns: Namespace, req: rq.DeleteInstance, ctx: 
     nsk = ns.key
     repo = server.repository
     ctx.check()
-    if repo.delete(nsk, info.low, key):
-        return
-    for sub in ns.descendants(info.low):
-        if sub.provider is None and repo.delete(nsk, sub.low, key):
+    if server.indications.watching(nsk):
+        if _delete_watched(server, ns, info, key):
             return
+    elif repo.delete(nsk, info.low, key):
+        return
+    else:
+        for sub in ns.descendants(info.low):
+            if sub.provider is None and repo.delete(nsk, sub.low, key):
+                return
     raise MIError(MIResult.NOT_FOUND,
                   f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
     yield  # pragma: no cover - makes this a generator
@@ -162,10 +167,17 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
                       f"could not be addressed")
     key = key_string(key_parts)
     ctx.check()
-    if not server.repository.insert(ns.key, info.low, key, encode_values(values)):
-        keys = ",".join(f"{p.name}={v!r}" for p, (v, _) in zip(info.keys, key_parts))
-        raise MIError(MIResult.ALREADY_EXISTS,
-                      f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
+    repo = server.repository
+    hub = server.indications
+    watched = hub.watching(ns.key)
+    with repo.lock:
+        if not repo.insert(ns.key, info.low, key, encode_values(values)):
+            keys = ",".join(f"{p.name}={v!r}" for p, (v, _) in zip(info.keys, key_parts))
+            raise MIError(MIResult.ALREADY_EXISTS,
+                          f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
+        if watched:
+            created = info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
+            _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.CREATE, source=created))
     yield info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
 
 
@@ -191,6 +203,10 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             values[prop.name] = (v, t)
         ctx.check()
         repo.update(nsk, found.low, key, encode_values(values))
+        if server.indications.watching(nsk):
+            after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
+            _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.MODIFY, source=after,
+                                                    previous=current))
     yield found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
 
 
@@ -247,7 +263,13 @@ def invoke(server: Server, ns: Namespace, req: rq.Invoke, ctx: Context) -> Itera
         raise MIError(MIResult.NOT_SUPPORTED,
                       f"class {info.name} has no provider, so its method {method.name} cannot run")
     results = list(_run_provider(ctx, fn(ctx, ns.name, info.name, method.name, target, params)))
-    yield _out_parameters(info, method.name, results[-1] if results else None)
+    out = _out_parameters(info, method.name, results[-1] if results else None)
+    if server.indications.watching(ns.key):
+        source = target if target is not None else Instance._trusted(info.name, ns.name, {})
+        server.indications.publish(ns.key, Event(
+            ns.name, change=Lifecycle.METHODCALL, source=source.clone(), method=method.name,
+            parameters=params.clone(), return_value=out["ReturnValue"] if "ReturnValue" in out else None))
+    yield out
 
 
 def _in_parameters(info: ClassInfo, method_name: str, parameters: Instance | Mapping[str, Any] | None) -> Instance:
@@ -351,6 +373,27 @@ HANDLERS: dict[type, Handler] = {
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _delete_watched(server: Server, ns: Namespace, info: ClassInfo, key: str) -> bool:
+    """Delete while someone watches the namespace: the row's values become the CIM_InstDeletion's
+    SourceInstance, read by the same statement that deletes it."""
+    repo = server.repository
+    with repo.lock:
+        for c in (info, *(sub for sub in ns.descendants(info.low) if sub.provider is None)):
+            data = repo.delete_returning(ns.key, c.low, key)
+            if data is not None:
+                old = c.from_row(ns.name, decode_values(data))
+                _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.DELETE, source=old))
+                return True
+    return False
+
+
+def _publish_after_commit(server: Server, ns: Namespace, event: Event) -> None:
+    hub = server.indications
+    key = ns.key
+    server.repository.after_commit(lambda: hub.publish(key, event))
+
 
 
 def _provider_write(info: ClassInfo, ns: Namespace, inst: Instance, ctx: Context, fn: Callable[..., Any],

@@ -8,15 +8,18 @@ error instead of a silently stale class cache. Each write is its own transaction
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
+
+log = logging.getLogger("openmi.engine")
 
 SCHEMA_VERSION = "1"
 
@@ -47,6 +50,7 @@ class Repository:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0
+        self._on_commit: list[Callable[[], None]] = []
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
             db = self._db
@@ -83,11 +87,36 @@ class Repository:
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
+                    self._on_commit.clear()
                     self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if self._depth == 0:
                 self._db.execute("COMMIT")
+                self._committed()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every read and write takes; hold it to keep a write and what follows it in order."""
+        return self._lock
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current write is committed: now when no transaction is open (each
+        write commits on its own), else at the outer COMMIT (never, if it rolls back). Callbacks run with
+        the lock held, in commit order; the caller should hold :attr:`lock` across its write and this call."""
+        with self._lock:
+            if self._depth == 0:
+                callback()
+            else:
+                self._on_commit.append(callback)
+
+    def _committed(self) -> None:
+        callbacks, self._on_commit = self._on_commit, []
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:  # the write is committed whatever a listener does
+                log.exception("a commit listener failed")
 
     # --- namespaces, classes, qualifiers ----------------------------------------------------
     def namespaces(self) -> list[str]:
@@ -155,6 +184,13 @@ class Repository:
         with self._lock:
             cur = self._db.execute("UPDATE instances SET data=? WHERE ns=? AND cls=? AND key=?", (data, ns, cls, key))
             return cur.rowcount == 1
+
+    def delete_returning(self, ns: str, cls: str, key: str) -> str | None:
+        """Remove an instance row and return what it held (None if there was no such row)."""
+        with self._lock:
+            row = self._db.execute("DELETE FROM instances WHERE ns=? AND cls=? AND key=? RETURNING data",
+                                   (ns, cls, key)).fetchone()
+        return None if row is None else str(row[0])
 
     def delete(self, ns: str, cls: str, key: str) -> bool:
         """Remove an instance row; True only for the caller that removed it."""

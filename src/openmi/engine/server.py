@@ -22,6 +22,7 @@ from ..cim.types import MIResult
 from . import requests as rq
 from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
+from .indications import IndicationHub
 from .names import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
 from .operations import HANDLERS
 from .repository import Repository
@@ -47,6 +48,7 @@ class Server:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, durability: str = "normal") -> None:
         self.path = str(path) if path is not None else str(default_repository_path())
         self.repository = Repository(self.path, durability)
+        self.indications = IndicationHub()
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}
         self._ns_cache: dict[str, Namespace] = {}  # the names callers use, as given
@@ -74,6 +76,7 @@ class Server:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                self.indications.close()
                 self.repository.close()
 
     @property

@@ -1,0 +1,383 @@
+"""Indications inside the engine: what happened, in commit order, to whoever subscribed.
+
+A write that commits publishes one :class:`Event` to the namespace's :class:`IndicationHub` while the
+repository lock is still held, so events are numbered in commit order. Each :class:`Subscription` has a
+bounded queue: the writer never waits for a subscriber, and a subscriber that falls too far behind ends
+with an error that says how many events it lost instead of growing without bound. Events are kept in a
+bounded window per namespace while anyone listens (and for a while after), so a subscriber that comes back
+with the bookmark of the last event it saw resumes right after it.
+
+An event is built as an indication instance only for the subscriptions that want it, once per
+representation: DMTF's ``CIM_InstCreation`` … (``SourceInstance``) or WMI's ``__InstanceCreationEvent`` …
+(``TargetInstance``).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import enum
+import itertools
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..cim.classes import Class, Property
+from ..cim.errors import MIError
+from ..cim.instance import Instance
+from ..cim.types import MIResult, MIType
+
+log = logging.getLogger("openmi.engine")
+
+#: mi.h's reserved bookmarks (MI_SUBSCRIBE_BOOKMARK_OLDEST / _NEWEST)
+BOOKMARK_OLDEST = "MI_SUBSCRIBE_BOOKMARK_OLDEST"
+BOOKMARK_NEWEST = "MI_SUBSCRIBE_BOOKMARK_NEWEST"
+
+
+class Lifecycle(enum.IntFlag):
+    """MI_LIFECYCLE_INDICATION_* : which instance changes a lifecycle subscription wants."""
+
+    NONE = 0
+    CREATE = 1
+    MODIFY = 2
+    DELETE = 4
+    READ = 8
+    METHODCALL = 16
+    ALL = 31
+
+
+# --- the indication classes every namespace knows -------------------------------------------------
+
+_S, _DT, _U16, _U64, _B, _I, _S64 = (MIType.STRING, MIType.DATETIME, MIType.UINT16, MIType.UINT64,
+                                     MIType.BOOLEAN, MIType.INSTANCE, MIType.SINT64)
+
+
+def _cls(name: str, parent: str | None, props: Iterable[tuple[str, MIType]], abstract: bool = False) -> Class:
+    quals: dict[str, Any] = {"Indication": True}
+    if abstract:
+        quals["Abstract"] = True
+    return Class(name, parent, [Property(n, t) for n, t in props], qualifiers=quals)
+
+
+def _builtin_classes() -> dict[str, Class]:
+    from ..cim.classes import resolve_class
+
+    declared = [
+        _cls("CIM_Indication", None, [("IndicationIdentifier", _S), ("CorrelatedIndications", MIType.STRINGA),
+                                      ("IndicationTime", _DT), ("PerceivedSeverity", _U16), ("OtherSeverity", _S),
+                                      ("IndicationFilterName", _S), ("SequenceContext", _S),
+                                      ("SequenceNumber", _S64)], abstract=True),
+        _cls("CIM_InstIndication", "CIM_Indication", [("SourceInstance", _I), ("SourceInstanceModelPath", _S),
+                                                      ("SourceInstanceHost", _S)], abstract=True),
+        _cls("CIM_InstCreation", "CIM_InstIndication", []),
+        _cls("CIM_InstDeletion", "CIM_InstIndication", []),
+        _cls("CIM_InstRead", "CIM_InstIndication", []),
+        _cls("CIM_InstModification", "CIM_InstIndication", [("PreviousInstance", _I)]),
+        _cls("CIM_InstMethodCall", "CIM_InstIndication", [("MethodName", _S), ("MethodParameters", _I),
+                                                          ("ReturnValue", _S), ("PreCall", _B)]),
+        _cls("__Event", None, [("SECURITY_DESCRIPTOR", MIType.UINT8A), ("TIME_CREATED", _U64)], abstract=True),
+        _cls("__InstanceOperationEvent", "__Event", [("TargetInstance", _I)], abstract=True),
+        _cls("__InstanceCreationEvent", "__InstanceOperationEvent", []),
+        _cls("__InstanceDeletionEvent", "__InstanceOperationEvent", []),
+        _cls("__InstanceModificationEvent", "__InstanceOperationEvent", [("PreviousInstance", _I)]),
+        _cls("__MethodInvocationEvent", "__InstanceOperationEvent", [("Method", _S), ("Parameters", _I),
+                                                                    ("PreCall", _B)]),
+        _cls("__ExtrinsicEvent", "__Event", [], abstract=True),
+        _cls("__AggregateEvent", "__Event", [("NumberOfEvents", MIType.UINT32), ("Representative", _I)]),
+    ]
+    out: dict[str, Class] = {}
+    for c in declared:
+        parent = out[c.superclass.lower()] if c.superclass else None
+        out[c.name.lower()] = resolve_class(c, parent)
+    return out
+
+
+BUILTIN_CLASSES: dict[str, Class] = _builtin_classes()
+
+# FROM class → (the changes it stands for, WMI representation?)
+LIFECYCLE_CLASSES: dict[str, tuple[Lifecycle, bool]] = {
+    "cim_instindication": (Lifecycle.ALL, False),
+    "cim_instcreation": (Lifecycle.CREATE, False),
+    "cim_instmodification": (Lifecycle.MODIFY, False),
+    "cim_instdeletion": (Lifecycle.DELETE, False),
+    "cim_instread": (Lifecycle.READ, False),
+    "cim_instmethodcall": (Lifecycle.METHODCALL, False),
+    "__instanceoperationevent": (Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE, True),
+    "__instancecreationevent": (Lifecycle.CREATE, True),
+    "__instancemodificationevent": (Lifecycle.MODIFY, True),
+    "__instancedeletionevent": (Lifecycle.DELETE, True),
+    "__methodinvocationevent": (Lifecycle.METHODCALL, True),
+}
+
+_CIM_NAMES = {Lifecycle.CREATE: "CIM_InstCreation", Lifecycle.MODIFY: "CIM_InstModification",
+              Lifecycle.DELETE: "CIM_InstDeletion", Lifecycle.READ: "CIM_InstRead",
+              Lifecycle.METHODCALL: "CIM_InstMethodCall"}
+_WMI_NAMES = {Lifecycle.CREATE: "__InstanceCreationEvent", Lifecycle.MODIFY: "__InstanceModificationEvent",
+              Lifecycle.DELETE: "__InstanceDeletionEvent", Lifecycle.METHODCALL: "__MethodInvocationEvent"}
+_EPOCH_1601 = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+class Event:
+    """One thing that happened: an instance change (lifecycle) or an indication a provider posted."""
+
+    __slots__ = ("_as_cim", "_as_wmi", "bookmark", "change", "extrinsic", "method", "namespace", "parameters",
+                 "pre_call", "previous", "return_value", "seq", "source", "time")
+
+    def __init__(self, namespace: str, *, change: Lifecycle = Lifecycle.NONE, source: Instance | None = None,
+                 previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
+                 parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False) -> None:
+        self.namespace = namespace
+        self.change = change
+        self.source = source
+        self.previous = previous
+        self.extrinsic = extrinsic
+        self.method = method
+        self.parameters = parameters
+        self.return_value = return_value
+        self.pre_call = pre_call
+        self.time = _dt.datetime.now(_dt.timezone.utc)
+        self.seq = 0
+        self.bookmark = ""
+        self._as_cim: Instance | None = None
+        self._as_wmi: Instance | None = None
+
+    @property
+    def source_class(self) -> str:
+        """The class of the changed instance (or of a posted indication)."""
+        inst = self.extrinsic if self.extrinsic is not None else self.source
+        return inst.class_name if inst is not None else ""
+
+    def instance(self, wmi: bool = False, host: str = "") -> Instance:
+        """This event as an indication instance (built once per representation, then shared: do not change it)."""
+        if self.extrinsic is not None:
+            return self.extrinsic
+        if wmi:
+            if self._as_wmi is None:
+                self._as_wmi = self._build_wmi()
+            return self._as_wmi
+        if self._as_cim is None:
+            self._as_cim = self._build_cim(host)
+        return self._as_cim
+
+    def _build_cim(self, host: str) -> Instance:
+        assert self.source is not None
+        inst = Instance(_CIM_NAMES[self.change], namespace=self.namespace,
+                        cls=BUILTIN_CLASSES[_CIM_NAMES[self.change].lower()])
+        inst["IndicationIdentifier"] = self.bookmark or f"openmi:{uuid.uuid4().hex}"
+        inst["IndicationTime"] = self.time
+        inst["SequenceNumber"] = self.seq
+        inst["SourceInstance"] = self.source
+        inst["SourceInstanceModelPath"] = _model_path(self.source, self.namespace)
+        inst["SourceInstanceHost"] = host or None
+        if self.change == Lifecycle.MODIFY:
+            inst["PreviousInstance"] = self.previous
+        elif self.change == Lifecycle.METHODCALL:
+            inst["MethodName"] = self.method
+            inst["MethodParameters"] = self.parameters
+            inst["ReturnValue"] = None if self.return_value is None else str(self.return_value)
+            inst["PreCall"] = self.pre_call
+        return inst
+
+    def _build_wmi(self) -> Instance:
+        assert self.source is not None
+        name = _WMI_NAMES.get(self.change)
+        if name is None:
+            raise MIError(MIResult.NOT_SUPPORTED, f"{self.change.name} has no WMI event class")
+        inst = Instance(name, namespace=self.namespace, cls=BUILTIN_CLASSES[name.lower()])
+        inst["TargetInstance"] = self.source
+        inst["TIME_CREATED"] = (self.time - _EPOCH_1601) // _dt.timedelta(microseconds=1) * 10
+        if self.change == Lifecycle.MODIFY:
+            inst["PreviousInstance"] = self.previous
+        elif self.change == Lifecycle.METHODCALL:
+            inst["Method"] = self.method
+            inst["Parameters"] = self.parameters
+            inst["PreCall"] = self.pre_call
+        return inst
+
+
+def _model_path(inst: Instance, namespace: str) -> str:
+    path = inst.path
+    return path if inst.namespace else f"{namespace}:{path}"
+
+
+# --- subscriptions ----------------------------------------------------------------------------------
+
+Accept = Callable[[Event], bool]
+
+
+class Subscription:
+    """One subscriber's queue. ``accept`` is the cheap pre-check run on the writer's thread (change kind,
+    source class); the full WHERE clause is the subscriber's business, on its own thread."""
+
+    def __init__(self, hub: IndicationHub, namespace: str, accept: Accept, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("a subscription's queue holds at least one event")
+        self.hub = hub
+        self.namespace = namespace
+        self.accept = accept
+        self.capacity = capacity
+        self._queue: collections.deque[Event] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self.dropped = 0
+        self.closed = False
+        self.id = next(hub._ids)
+
+    def offer(self, event: Event) -> None:
+        """Called by the hub with the hub's lock held: never blocks."""
+        try:
+            if not self.accept(event):
+                return
+        except Exception:  # a broken filter must not break the write that published
+            log.exception("subscription %s: its filter failed on event %s", self.id, event.seq)
+            return
+        with self._cond:
+            if self.closed:
+                return
+            if self.dropped or len(self._queue) >= self.capacity:
+                self.dropped += 1
+            else:
+                self._queue.append(event)
+            self._cond.notify()
+
+    def _replay(self, events: Iterable[Event]) -> None:
+        for e in events:
+            if self.accept(e):
+                self._queue.append(e)
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None once ``timeout`` passes (or the subscription is closed). Raises MIError
+        SERVER_LIMITS_EXCEEDED once the events it still holds are read after it fell behind."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._queue:
+                    return self._queue.popleft()
+                if self.dropped:
+                    raise MIError(MIResult.SERVER_LIMITS_EXCEEDED,
+                                  f"the subscription fell behind and {self.dropped} event(s) were dropped "
+                                  f"(its queue holds {self.capacity}); subscribe again with the last bookmark "
+                                  f"to resume")
+                if self.closed:
+                    return None
+                if deadline is None:
+                    self._cond.wait()
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._cond.wait(left)
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`get` look again (e.g. after a cancel)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._queue.clear()
+            self._cond.notify_all()
+        self.hub._remove(self)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+
+class IndicationHub:
+    """The events of one server, by namespace (keys lower-cased), with a bounded retention window."""
+
+    def __init__(self, retention: int = 10_000, linger: float = 300.0) -> None:
+        self.retention = retention
+        self.linger = linger
+        self.epoch = uuid.uuid4().hex[:12]
+        self.host = socket.gethostname()
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._subs: dict[str, list[Subscription]] = {}
+        self._kept: dict[str, collections.deque[Event]] = {}
+        self._quiet_since: dict[str, float] = {}  # namespace → when its last subscriber left
+        self._ids = itertools.count(1)
+
+    def watching(self, namespace_key: str) -> bool:
+        """Whether events of this namespace are wanted now (a subscriber, or a recent one that may come
+        back with a bookmark). Writers skip building events when nobody watches."""
+        if namespace_key in self._subs:
+            return True
+        since = self._quiet_since.get(namespace_key)
+        if since is None:
+            return False
+        if time.monotonic() - since < self.linger:
+            return True
+        with self._lock:
+            if namespace_key not in self._subs and self._quiet_since.get(namespace_key) == since:
+                del self._quiet_since[namespace_key]
+                self._kept.pop(namespace_key, None)
+        return False
+
+    def publish(self, namespace_key: str, event: Event) -> None:
+        """Number the event, keep it, hand it to every subscription of the namespace. The caller holds
+        the lock that orders the write it reports (so events come in commit order)."""
+        with self._lock:
+            self._seq += 1
+            event.seq = self._seq
+            event.bookmark = f"{self.epoch}:{self._seq}"
+            kept = self._kept.get(namespace_key)
+            if kept is None:
+                kept = self._kept[namespace_key] = collections.deque(maxlen=self.retention)
+            kept.append(event)
+            subs = self._subs.get(namespace_key)
+            if subs:
+                for s in subs:
+                    s.offer(event)
+
+    def subscribe(self, namespace_key: str, accept: Accept, *, capacity: int = 10_000,
+                  bookmark: str | None = None) -> Subscription:
+        """A live subscription; with a bookmark, the retained events after it are queued first
+        (BOOKMARK_OLDEST: every retained event; BOOKMARK_NEWEST or None: only what comes next)."""
+        sub = Subscription(self, namespace_key, accept, capacity)
+        with self._lock:
+            if bookmark and bookmark != BOOKMARK_NEWEST:
+                kept = self._kept.get(namespace_key, collections.deque())
+                if bookmark == BOOKMARK_OLDEST:
+                    sub._replay(kept)
+                else:
+                    seq = self._seq_of(bookmark)
+                    if not kept or seq < kept[0].seq - 1 or seq > self._seq:
+                        raise MIError(MIResult.INVALID_PARAMETER,
+                                      f"the bookmark {bookmark!r} is outside the events this server still keeps "
+                                      f"(the last {self.retention} per namespace, while someone subscribes)")
+                    sub._replay(e for e in kept if e.seq > seq)
+            self._subs.setdefault(namespace_key, []).append(sub)
+            self._quiet_since.pop(namespace_key, None)
+        return sub
+
+    def _seq_of(self, bookmark: str) -> int:
+        epoch, _, seq = bookmark.rpartition(":")
+        if epoch != self.epoch or not seq.isdigit():
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"the bookmark {bookmark!r} was not issued by this server (or it has restarted since)")
+        return int(seq)
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.namespace)
+            if subs is None or sub not in subs:
+                return
+            subs.remove(sub)
+            if not subs:
+                del self._subs[sub.namespace]
+                self._quiet_since[sub.namespace] = time.monotonic()
+
+    def subscriptions(self, namespace_key: str | None = None) -> list[Subscription]:
+        with self._lock:
+            if namespace_key is not None:
+                return list(self._subs.get(namespace_key, ()))
+            return [s for subs in self._subs.values() for s in subs]
+
+    def close(self) -> None:
+        for s in self.subscriptions():
+            s.close()
