@@ -57,6 +57,23 @@ class Server:
         for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
             if ns.lower() not in self._namespaces:
                 self.create_namespace(ns)
+        self._add_standard_qualifiers()
+
+    def _add_standard_qualifiers(self) -> None:
+        """Every namespace holds the standard qualifier declarations (DSP0004), as WMI's do: one made
+        before openmi declared them gets those it lacks (its own declarations stay as they are)."""
+        from ..cim.mof.standard import standard_qualifiers
+
+        with self._lock:
+            missing = [(ns, q) for ns in self._namespaces.values() for q in standard_qualifiers()
+                       if q.name.lower() not in ns.qualifiers]
+            if not missing:
+                return
+            with self.repository.transaction():
+                for ns, q in missing:
+                    self.repository.put_qualifier(ns.name, q.name, qualifier_decl_to_json(q))
+            for ns, q in missing:
+                ns.qualifiers[q.name.lower()] = q
 
     def _load(self) -> None:
         for name in self.repository.namespaces():
@@ -117,6 +134,7 @@ class Server:
                 return
             self.repository.add_namespace(norm)
             self._namespaces[norm.lower()] = Namespace(norm)
+            self._add_standard_qualifiers()
 
     def delete_namespace(self, name: str) -> None:
         """Remove an empty namespace (NAMESPACE_NOT_EMPTY while it holds classes)."""
@@ -301,7 +319,9 @@ class Server:
 
         def qualifier_lookup(ns_name: str, name: str) -> QualifierDecl | None:
             ns = self._namespaces.get(normalize_namespace(ns_name).lower())
-            return ns.qualifiers.get(name.lower()) if ns is not None else None
+            if ns is None:  # a namespace the MOF creates starts with the standard declarations
+                return mof.standard_lookup(ns_name, name)
+            return ns.qualifiers.get(name.lower())
 
         result = mof.compile_mof(source, namespace=ns_default, include_dirs=tuple(include_dirs),
                                  class_lookup=class_lookup, qualifier_lookup=qualifier_lookup)
@@ -325,6 +345,7 @@ class Server:
                 with self.repository.transaction():
                     for ns_name, (quals, classes, instances) in by_ns.items():
                         self.create_namespace(ns_name)
+                        quals = self._new_qualifiers(ns_name, quals)
                         self.define_classes(ns_name, classes, qualifiers=quals, copy=False)
                         for inst in instances:
                             for _ in self.execute(rq.CreateInstance(namespace=ns_name, instance=inst)):
@@ -335,6 +356,26 @@ class Server:
             finally:
                 if collecting:
                     gc.enable()
+
+    def _new_qualifiers(self, ns_name: str, quals: list[QualifierDecl]) -> list[QualifierDecl]:
+        """The declarations of a MOF the namespace lacks. One it holds stays as held when the MOF's
+        agrees with it (a narrower scope, say) and is a MOFError when it conflicts."""
+        from ..cim.errors import MOFError
+        from ..cim.mof.standard import conflicts
+
+        held = self.namespace(ns_name).qualifiers
+        out: list[QualifierDecl] = []
+        errors: list[str] = []
+        for q in quals:
+            old = held.get(q.name.lower())
+            if old is None:
+                out.append(q)
+            elif diffs := conflicts(old, q):
+                errors.append(f"qualifier {q.name} conflicts with the declaration that namespace {ns_name} holds: "
+                              f"here {'; '.join(diffs)}")
+        if errors:
+            raise MOFError(errors)
+        return out
 
     def _snapshot(self) -> Callable[[], None]:
         """A way back to the class registry as it is now (after a rolled-back batch)."""

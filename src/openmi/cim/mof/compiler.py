@@ -36,6 +36,7 @@ from .parser import (
     RawQualifier,
     RawQualifierDecl,
 )
+from .standard import conflicts, standard_qualifier
 
 ClassLookup = Callable[[str, str], "Class | None"]
 QualifierLookup = Callable[[str, str], "QualifierDecl | None"]
@@ -58,8 +59,9 @@ def _no_class(namespace: str, name: str) -> Class | None:
     return None
 
 
-def _no_qualifier(namespace: str, name: str) -> QualifierDecl | None:
-    return None
+def standard_lookup(namespace: str, name: str) -> QualifierDecl | None:
+    """The standard qualifier declarations (DSP0004), which every namespace starts with."""
+    return standard_qualifier(name)
 
 
 def compile_mof(
@@ -68,12 +70,14 @@ def compile_mof(
     namespace: str = "root/cimv2",
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     class_lookup: ClassLookup = _no_class,
-    qualifier_lookup: QualifierLookup = _no_qualifier,
+    qualifier_lookup: QualifierLookup = standard_lookup,
 ) -> MOFResult:
     """Compile MOF from a file (a PathLike, or a str naming a file) or from MOF text.
 
     ``class_lookup(namespace, name)`` and ``qualifier_lookup(namespace, name)`` return what a repository
-    already holds (classes resolved, with inherited elements), so the MOF may build on it. Raises
+    already holds (classes resolved, with inherited elements), so the MOF may build on it; by default the
+    namespaces hold the standard qualifier declarations only. A qualifier declaration that disagrees with
+    one the namespace holds is an error (one that agrees is accepted and returned). Raises
     :class:`MOFError` with every ``file:line:column: message`` found; nothing is returned then.
     """
     comp = _Compiler(namespace, [os.fspath(d) for d in include_dirs], class_lookup, qualifier_lookup)
@@ -460,6 +464,16 @@ class _Compiler:
                 self.error(source, raw.index, f"qualifier {raw.name} is declared again, differently "
                                               f"(first at {src.where(idx)})")
             return
+        held = self.qualifier_lookup(self.ns, raw.name)
+        if held is not None:
+            diffs = conflicts(held, decl)
+            if diffs:
+                std = standard_qualifier(raw.name)
+                whose = "the standard (DSP0004) declaration" if std is not None and not conflicts(std, held) \
+                    else "the declaration"
+                self.error(source, raw.index, f"qualifier {raw.name} conflicts with {whose} that namespace "
+                                              f"{self.ns} holds: here {'; '.join(diffs)}")
+                return
         self.qdecls[key] = _QualInfo(decl)
         self.qfast.clear()
         self.qdecl_where[key] = (source, raw.index)
