@@ -1,144 +1,133 @@
-"""The ``openmi`` executable against an ``openmi serve`` started by the test (a real subprocess, port 0):
-every verb over WS-Man, exit codes for ACCESS_DENIED and a wrong password, and a password typed at the
-prompt in a real terminal (tmux)."""
+"""``openmi`` client verbs, in-process, against a real ``WSManServer`` on loopback ports (port 0, read back):
+every verb over WS-Man, HTTPS checked against the server's certificate, exit codes for ACCESS_DENIED,
+a wrong password, a refused connection and a missing password."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import openmi
+from openmi.wsman_server.config import ServeConfig
+from openmi.wsman_server.run import WSManServer
+from openmi.wsman_server.tls import create_self_signed
 from openmi.wsman_server.users import UserStore
 
-from .test_cli_local import MOF, openmi_exe, run
+from .conftest import CLI, MOF
 
 PASSWORD = "Cli-pa55word"
+PERSON_7 = ["{", "Sample_Person", "Id", "7", "}"]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
-    env = dict(os.environ)
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), OPENMI_REPOSITORY=str(tmp_path / "client-local.db"),
-               COLUMNS="200")
+def served(tmp_path: Path) -> Iterator[WSManServer]:
     users = tmp_path / "users.json"
     store = UserStore(users)
     store.add("alice", PASSWORD)
     store.add("reader", PASSWORD, rights={"root/cimv2": "r"})
-    mof = tmp_path / "sample.mof"
-    mof.write_text(MOF)
-    proc = subprocess.Popen(
-        [*openmi_exe(), "serve", "--repository", str(tmp_path / "served.db"), "--users", str(users), "--http-port", "0",
-         "--https-port", "none", "--allow-unencrypted", "--mof-file", str(mof)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr.read() if proc.stderr else "")
-    port = int(line.rsplit(":", 1)[1].split("/")[0])
-    env.update(OPENMI_HOSTNAME="127.0.0.1", OPENMI_PORT=str(port), OPENMI_USER="alice", OPENMI_PASSWORD=PASSWORD,
-               OPENMI_ENCRYPTION="none")
-    yield env, port
-    proc.terminate()
-    assert proc.wait(15) == 0  # a clean, graceful stop
+    create_self_signed(tmp_path / "server.crt", tmp_path / "server.key", ["localhost", "127.0.0.1"])
+    engine = openmi.Server(tmp_path / "served.db")
+    engine.compile_mof(MOF)
+    server = WSManServer(ServeConfig(http_port=0, https_port=0, users=str(users), allow_unencrypted=True,
+                                     cert_file=str(tmp_path / "server.crt"), key_file=str(tmp_path / "server.key"),
+                                     shutdown_timeout=5.0), engine=engine)
+    server.start()
+    yield server
+    server.stop()
+    engine.close()
 
 
-def test_every_verb_over_wsman(server: tuple[dict[str, str], int]) -> None:
-    env, _ = server
-    r = run(["noop"], env)
-    assert r.returncode == 0 and "got noop response" in r.stdout
-    r = run(["id", "--json"], env)
-    assert r.returncode == 0 and json.loads(r.stdout)["properties"]["ProductVendor"] == "openmi"
-    r = run(["ci", "root/cimv2", "{", "Sample_Person", "Id", "7", "Name", "Ada", "Tags", "[", "a", "b", "]", "}"],
-            env)
-    assert r.returncode == 0, r.stderr
-    r = run(["gi", "root/cimv2", "{", "Sample_Person", "Id", "7", "}"], env)
-    assert r.returncode == 0 and "Name=Ada" in r.stdout and "Tags={a, b}" in r.stdout
-    r = run(["mi", "root/cimv2", "{", "Sample_Person", "Id", "7", "*Name", "Grace", "}"], env)
-    assert r.returncode == 0, r.stderr
-    r = run(["ei", "root/cimv2", "Sample_Person", "--json"], env)
-    assert r.returncode == 0 and json.loads(r.stdout)["properties"]["Name"] == "Grace"
-    r = run(["di", "root/cimv2", "{", "Sample_Person", "Id", "7", "}"], env)
-    assert r.returncode == 0
-    r = run(["di", "root/cimv2", "{", "Sample_Person", "Id", "7", "}"], env)
-    assert r.returncode == 6 and "MI_RESULT_NOT_FOUND" in r.stderr
-    r = run(["gi", "root/cimv2", "{", "No_Class", "Id", "1", "}"], env)
-    assert r.returncode == 5
-    r = run(["iv", "root/cimv2", "{", "Sample_Person", "Id", "1", "}", "Nope"], env)
-    assert r.returncode in (7, 17)
-    r = run(["gc", "root/cimv2", "Sample_Person"], env)
-    assert r.returncode == 7 and "not available over WS-Management" in r.stderr
-    r = run(["noop", "-R", "5"], env)
-    assert r.returncode == 0 and "5 operations in" in r.stderr
+@pytest.fixture
+def remote(cli: CLI, served: WSManServer, monkeypatch: pytest.MonkeyPatch) -> CLI:
+    """``cli`` with OPENMI_* pointing at the served host over plain HTTP as alice."""
+    monkeypatch.setenv("OPENMI_HOSTNAME", "127.0.0.1")
+    monkeypatch.setenv("OPENMI_PORT", str(served.port("http")))
+    monkeypatch.setenv("OPENMI_USER", "alice")
+    monkeypatch.setenv("OPENMI_PASSWORD", PASSWORD)
+    monkeypatch.setenv("OPENMI_ENCRYPTION", "none")
+    return cli
 
 
-def test_access_denied_and_wrong_password(server: tuple[dict[str, str], int]) -> None:
-    env, _ = server
-    reader = dict(env, OPENMI_USER="reader")
-    r = run(["di", "root/cimv2", "{", "Sample_Person", "Id", "7", "}"], reader)
-    assert r.returncode == 2 and "MI_RESULT_ACCESS_DENIED" in r.stderr
-    wrong = dict(env, OPENMI_PASSWORD="not-it")
-    r = run(["ei", "root/cimv2", "Sample_Person"], wrong)
-    assert r.returncode == 2 and "MI_RESULT_ACCESS_DENIED" in r.stderr
-    assert "not-it" not in r.stderr + r.stdout
-    r = run(["noop", "--port", "1"], env)
-    assert r.returncode == 1 and "refused" in r.stderr
+def test_every_verb_over_wsman(remote: CLI, served: WSManServer) -> None:
+    r = remote("noop")
+    assert (r.code, r.out) == (0, "got noop response\n")
+    r = remote("id", "--json")
+    assert r.code == 0 and json.loads(r.out)["properties"]["ProductVendor"] == "openmi"
+    r = remote("ci", "root/cimv2", "{", "Sample_Person", "Id", "7", "*Name", "Ada", "*Tags", "[", "a", "b", "]", "}")
+    assert r.code == 0, r.err
+    r = remote("gi", "root/cimv2", *PERSON_7)
+    assert r.code == 0 and "Name=Ada" in r.out and "Tags={a, b}" in r.out
+    r = remote("mi", "root/cimv2", "{", "Sample_Person", "Id", "7", "*Name", "Grace", "}")
+    assert r.code == 0, r.err
+    r = remote("ei", "root/cimv2", "Sample_Person", "--json", "--maxelements", "1")
+    assert r.code == 0 and json.loads(r.out)["properties"]["Name"] == "Grace"
+    # the server's own repository changed, not the client's embedded one
+    with openmi.Application() as app:
+        assert [p["Name"] for p in app.new_session(server=served.engine).enumerate("Sample_Person")] == ["Grace"]
+    assert remote("gi", "root/cimv2", *PERSON_7, "--local").code == 5  # the local repository has no such class
+    r = remote("di", "root/cimv2", *PERSON_7)
+    assert r.code == 0
+    r = remote("di", "root/cimv2", *PERSON_7, "--verbose")
+    assert r.code == 6 and "MI_RESULT_NOT_FOUND" in r.err and "CIMStatusCode=6" in r.err
+    r = remote("gi", "root/cimv2", "{", "No_Class", "Id", "1", "}")
+    assert r.code == 5
+    r = remote("gi", "root/nowhere", *PERSON_7)
+    assert r.code == 3
+    r = remote("iv", "root/cimv2", "{", "Sample_Person", "Id", "1", "}", "Nope")
+    assert r.code in (7, 17)
+    r = remote("noop", "-R", "5")
+    assert r.code == 0 and "5 operations in" in r.err
 
 
-def test_no_password_and_no_terminal(server: tuple[dict[str, str], int]) -> None:
-    env, _ = server
-    env = dict(env)
-    env.pop("OPENMI_PASSWORD")
-    r = run(["noop"], env, stdin="")
-    assert r.returncode == 4 and "password" in r.stderr
+def test_https_checked_against_the_server_certificate(remote: CLI, served: WSManServer, tmp_path: Path) -> None:
+    https = ["--encryption", "https", "--port", str(served.port("https"))]
+    r = remote("noop", *https, "--cafile", str(tmp_path / "server.crt"))
+    assert r.code == 0, r.err
+    r = remote("noop", "--ssl", "--port", str(served.port("https")), "--cafile", str(tmp_path / "server.crt"))
+    assert r.code == 0, r.err
+    r = remote("noop", *https)  # the self-signed certificate is not in the system's CA store
+    assert r.code == 1 and "certificate" in r.err.lower()
+    r = remote("noop", *https, "--noverify")
+    assert r.code == 0, r.err
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test-deps.sh)")
-def test_password_prompt_in_a_terminal(server: tuple[dict[str, str], int], tmp_path: Path) -> None:
-    env, _ = server
-    env = dict(env)
-    env.pop("OPENMI_PASSWORD")
-    out = tmp_path / "out.txt"
-    exe = " ".join(openmi_exe())
-    script = tmp_path / "run.sh"
-    script.write_text(f"#!/bin/sh\n{exe} noop > {out} 2>&1; echo \"rc=$?\" >> {out}\n")
-    script.chmod(0o755)
-    sock = str(tmp_path / "tmux.sock")
-    subprocess.run(["tmux", "-S", sock, "new-session", "-d", "-x", "120", "-y", "20", str(script)], env=env,
-                   check=True)
-    try:
-        screen = ""
-        for _ in range(100):
-            screen = subprocess.run(["tmux", "-S", sock, "capture-pane", "-p"], capture_output=True, text=True).stdout
-            if "Password for alice@127.0.0.1" in screen:
-                break
-            time.sleep(0.1)
-        assert "Password for alice@127.0.0.1" in screen
-        subprocess.run(["tmux", "-S", sock, "send-keys", PASSWORD, "Enter"], check=True)
-        for _ in range(100):
-            if out.exists() and "rc=" in out.read_text():
-                break
-            time.sleep(0.1)
-        text = out.read_text()
-        assert "got noop response" in text and "rc=0" in text
-        assert PASSWORD not in text  # never echoed, never printed
-    finally:
-        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True)
+def test_access_denied_wrong_password_and_refused(remote: CLI, served: WSManServer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    r = remote("di", "root/cimv2", *PERSON_7, "-u", "reader")
+    assert r.code == 2 and "MI_RESULT_ACCESS_DENIED" in r.err
+    r = remote("ei", "root/cimv2", "Sample_Person", "-p", "not-it")
+    assert r.code == 2 and "MI_RESULT_ACCESS_DENIED" in r.err
+    assert "not-it" not in r.err + r.out
+    monkeypatch.setenv("OPENMI_PASSWORD", "not-it")  # the environment's password, and a flag to override it
+    assert remote("noop").code == 2
+    assert remote("noop", "--password", PASSWORD).code == 0
+    r = remote("noop", "--port", "1")
+    assert r.code == 1 and "refused" in r.err
+    r = remote("noop", "--auth", "Digest")
+    assert r.code == 4 and "unknown --auth 'Digest'" in r.err
 
 
-def test_serve_refuses_a_busy_port(server: tuple[dict[str, str], int], tmp_path: Path) -> None:
-    env, port = server
-    r = subprocess.run([*openmi_exe(), "serve", "--http-port", str(port), "--https-port", "none",
-                        "--repository", str(tmp_path / "other.db")], env=env, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 1 and str(port) in r.stderr
+def test_no_password_and_no_terminal(remote: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENMI_PASSWORD")
+    r = remote("noop")
+    assert r.code == 4 and "a password is needed" in r.err
 
 
-def test_module_entry_point() -> None:
-    r = subprocess.run([sys.executable, "-m", "openmi", "--version"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.startswith("openmi ")
+def test_serve_refuses_a_busy_port(cli: CLI, served: WSManServer, tmp_path: Path) -> None:
+    port = served.port("http")
+    r = cli("serve", "--http-port", str(port), "--https-port", "none", "--repository", str(tmp_path / "other.db"))
+    assert r.code == 1 and "cannot serve" in r.err and str(port) in r.err
+
+
+def test_serve_reports_a_bad_configuration(cli: CLI, tmp_path: Path) -> None:
+    conf = tmp_path / "serve.conf"
+    conf.write_text("http_port = 0\nmax_conections = 3\n")
+    r = cli("serve", "--config", str(conf))
+    assert r.code == 4 and "serve.conf:2" in r.err and "max_conections" in r.err
+    r = cli("serve", "--config", str(tmp_path / "absent.conf"))
+    assert r.code == 4 and "cannot read the configuration" in r.err
+    r = cli("serve", "--http-port", "none", "--https-port", "none", "--repository", str(tmp_path / "r.db"))
+    assert r.code == 1 and "no listener" in r.err

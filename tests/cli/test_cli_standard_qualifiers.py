@@ -3,43 +3,30 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 from openmi.wsman_server.config import ServeConfig
 from openmi.wsman_server.run import WSManServer
 
-from .test_cli_local import openmi_exe
+from .conftest import CLI
 
 MOF = "class Sample_Person { [Key] uint32 Id; string Name; };\n"
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    e = dict(os.environ)
-    e["OPENMI_REPOSITORY"] = str(tmp_path / "repo.db")
-    e["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    return e
-
-
-def test_mof_compile_with_key_and_no_declarations(tmp_path: Path) -> None:
+def test_mof_compile_with_key_and_no_declarations(cli: CLI, tmp_path: Path) -> None:
     (tmp_path / "person.mof").write_text(MOF)
-    env = _env(tmp_path)
-    r = subprocess.run([*openmi_exe(), "mof", "compile", str(tmp_path / "person.mof")], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([*openmi_exe(), "gc", "root/cimv2", "Sample_Person", "--mof"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and " ".join(r.stdout.split()).startswith(
-        "class Sample_Person { [Key] uint32 Id; string Name; };"), r.stdout
+    r = cli("mof", "compile", str(tmp_path / "person.mof"))
+    assert r.code == 0, r.err
+    r = cli("gc", "root/cimv2", "Sample_Person", "--mof")
+    assert r.code == 0 and " ".join(r.out.split()).startswith(
+        "class Sample_Person { [Key] uint32 Id; string Name; };"), r.out
 
 
-def test_mof_compile_names_a_conflicting_declaration(tmp_path: Path) -> None:
+def test_mof_compile_names_a_conflicting_declaration(cli: CLI, tmp_path: Path) -> None:
     (tmp_path / "bad.mof").write_text("Qualifier Key : string = null, Scope(property);\n" + MOF)
-    r = subprocess.run([*openmi_exe(), "mof", "compile", str(tmp_path / "bad.mof")], env=_env(tmp_path),
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0
-    assert "bad.mof:1:11: qualifier Key conflicts with the standard (DSP0004) declaration" in r.stderr
+    r = cli("mof", "compile", str(tmp_path / "bad.mof"))
+    assert r.code != 0
+    assert "bad.mof:1:11: qualifier Key conflicts with the standard (DSP0004) declaration" in r.err
 
 
 def test_serve_mof_file_with_key_and_no_declarations(tmp_path: Path) -> None:

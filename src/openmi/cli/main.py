@@ -3,17 +3,50 @@ plus the server's own tools (``serve``, ``mof compile``, ``user``, ``cert``).
 
 The exit status is the operation's MI_Result (0 OK, 5 INVALID_CLASS, 6 NOT_FOUND …); usage errors
 exit with 4 (INVALID_PARAMETER), as a malformed request would.
+
+How the parser is built (the verb table)
+----------------------------------------
+Every verb is one entry of :data:`VERBS`, registered once with the :func:`verb` decorator on the function
+that runs it::
+
+    def _wql_arguments(p: argparse.ArgumentParser) -> None:      # the verb's own words and options
+        p.add_argument("namespace")
+        p.add_argument("query")
+
+    @verb("wql", "run a WQL query", 'openmi wql root/cimv2 "SELECT * FROM Sample_Person"',
+          arguments=_wql_arguments)                                 # group=OPERATIONS, options=CLIENT
+    def cmd_wql(args: argparse.Namespace, printer: Printer) -> int:
+        return _run_op(args, lambda s: s.query_instances(args.namespace, "WQL", args.query))
+
+- ``group`` places the verb in ``openmi --help`` (one of :data:`GROUPS`, in their order);
+- ``options`` names the shared option sets the verb accepts (:data:`OPTION_SETS`: ``connection`` — the
+  destination and credentials, each also an ``OPENMI_*`` environment variable — and ``output``); the
+  client verbs take :data:`CLIENT` (both), the server tools none, adding their own in ``arguments``;
+- the example is shown in ``openmi --help`` and ``openmi VERB --help``;
+- the function gets the parsed arguments and a :class:`Printer` for the chosen output form and returns
+  the exit status (an ``MIResult``); it raises :class:`UsageError` for bad input, ``MIError`` to fail.
+
+Each verb has a parser of its own, so ``openmi VERB --help`` lists only the options that apply to it.
+Options may stand anywhere among the words, as with omicli (``parse_intermixed_args``); the verb is the
+first word that is not an option or an option's value. An option the verb does not know is reported
+with the closest one it does ("unknown option --hostnme for ei; did you mean --hostname?"), and so is
+an unknown verb.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import getpass
 import os
+import re
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..cim.errors import MIError, MOFError
@@ -25,36 +58,66 @@ from ..client.options import AuthType, DestinationOptions, OperationOptions
 from ..client.session import Session
 from .output import Printer
 
-VERBS = ("noop", "id", "gi", "ci", "mi", "di", "ei", "iv", "gc", "ec", "mof", "serve", "user", "cert")
-
-EXAMPLES = {
-    "noop": "openmi noop --hostname server1 -u admin",
-    "id": "openmi id --hostname server1 -u admin",
-    "gi": "openmi gi root/cimv2 { Sample_Person Id 7 }",
-    "ci": "openmi ci root/cimv2 { Sample_Person Id 7 *Name Ada *Tags [ a b ] }",
-    "mi": "openmi mi root/cimv2 { Sample_Person Id 7 *Name Grace }",
-    "di": "openmi di root/cimv2 { Sample_Person Id 7 }",
-    "ei": "openmi ei root/cimv2 Sample_Person --json",
-    "iv": "openmi iv root/cimv2 { Sample_Calc } Add { A 2 B 40 }",
-    "gc": "openmi gc root/cimv2 Sample_Person --mof",
-    "ec": "openmi ec root/cimv2 CIM_ManagedElement --names-only",
-    "mof": "openmi mof compile schema.mof --namespace root/cimv2",
-    "serve": "openmi serve --http-port 5985 --https-port 5986 --users users.json",
-    "user": "openmi user add alice --password-stdin --rights root/cimv2=rw",
-    "cert": "openmi cert create --hostname server1.example.org",
-}
-
 USAGE_ERROR = int(MIResult.INVALID_PARAMETER)
+
+Command = Callable[[argparse.Namespace, Printer], int]
 
 
 class UsageError(Exception):
     pass
 
 
-# --- argument parsing -------------------------------------------------------------------------------
+# --- the verb table ----------------------------------------------------------------------------------
+
+OPERATIONS, MOF, SERVE, USER, CERT = "operations", "mof", "serve", "user", "cert"
+
+# The groups of ``openmi --help``, in order: key → heading.
+GROUPS: dict[str, str] = {
+    OPERATIONS: "operations (on the embedded server and your repository; on a WS-Man host with --hostname)",
+    MOF: "MOF",
+    SERVE: "serving over WS-Management",
+    USER: "users of openmi serve",
+    CERT: "TLS certificates",
+}
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    summary: str  # one line: what the verb does
+    example: str  # one command line
+    run: Command
+    group: str
+    options: tuple[str, ...]  # names of OPTION_SETS
+    arguments: Callable[[argparse.ArgumentParser], None] | None
+
+
+VERBS: dict[str, Verb] = {}
+
+CLIENT = ("connection", "output")
+
+
+def verb(name: str, summary: str, example: str, *, group: str = OPERATIONS, options: tuple[str, ...] = CLIENT,
+         arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> Callable[[Command], Command]:
+    """Register the decorated function as the verb ``name`` (see the module docstring)."""
+    if group not in GROUPS:
+        raise ValueError(f"verb {name}: unknown group {group!r} (one of {', '.join(GROUPS)})")
+    unknown = [o for o in options if o not in OPTION_SETS]
+    if unknown:
+        raise ValueError(f"verb {name}: unknown option sets {unknown} (known: {', '.join(OPTION_SETS)})")
+
+    def register(fn: Command) -> Command:
+        if name in VERBS:
+            raise ValueError(f"verb {name} is registered twice")
+        VERBS[name] = Verb(name, summary, example, fn, group, options, arguments)
+        return fn
+    return register
+
+
+# --- shared option sets --------------------------------------------------------------------------------
+
+
+def _connection_options(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     g = p.add_argument_group("destination (default: the embedded server and your repository)")
     g.add_argument("--hostname", default=env("OPENMI_HOSTNAME"), help="a WS-Management host (openmi serve, OMI, WinRM)")
@@ -63,18 +126,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("-p", "--password", default=env("OPENMI_PASSWORD"), help="password; prompted for when omitted")
     g.add_argument("--auth", default=env("OPENMI_AUTH", "Basic"),
                    help="Basic, NegoWithCreds (Negotiate), NTLM or Kerberos (default Basic)")
-    g.add_argument("--encryption", choices=("http", "https", "none"), default=env("OPENMI_ENCRYPTION"),
+    # --ssl and --encryption set one value, so the last flag given wins, and any flag beats the environment
+    g.add_argument("--encryption", choices=("http", "https", "none"),
+                   default=env("OPENMI_ENCRYPTION") or ("https" if _env_bool("OPENMI_SSL") else None),
                    help="http: HTTP with message encryption; https: TLS; none: plain HTTP")
-    g.add_argument("--ssl", action="store_true", default=_env_bool("OPENMI_SSL"), help="same as --encryption https")
+    g.add_argument("--ssl", dest="encryption", action="store_const", const="https", help="same as --encryption https")
     g.add_argument("--noverify", action="store_true", default=_env_bool("OPENMI_NOVERIFY"),
                    help="do not check the server's certificate")
     g.add_argument("--cafile", default=env("OPENMI_CAFILE"), help="CA certificate(s) to check the server against")
     g.add_argument("--uri-style", choices=("wmi", "dmtf"), default=env("OPENMI_URI_STYLE"),
-                   help="resource URI style (default: dmtf for openmi/OMI, wmi with --winrm)")
+                   help="resource URI style: dmtf (openmi, OMI; the default) or wmi (WinRM)")
     g.add_argument("--maxenvsize", type=int, default=None, help="maximum envelope size in bytes")
     g.add_argument("--maxelements", type=int, default=None, help="items per enumeration Pull")
     g.add_argument("--local", action="store_true", help="use the embedded server (the default)")
     g.add_argument("--repository", default=env("OPENMI_REPOSITORY"), help="the embedded server's repository file")
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--json", dest="fmt", action="store_const", const="json", help="one JSON object per line")
     o.add_argument("--mof", dest="fmt", action="store_const", const="mof", help="MOF")
@@ -85,6 +153,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     o.add_argument("--timeout", type=float, default=90.0, help="operation timeout in seconds (default 90)")
 
 
+OPTION_SETS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "connection": _connection_options,
+    "output": _output_options,
+}
+
+
 def _env_int(name: str) -> int | None:
     v = os.environ.get(name)
     return int(v) if v and v.isdigit() else None
@@ -92,79 +166,6 @@ def _env_int(name: str) -> int | None:
 
 def _env_bool(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
-
-
-VERB_PARSERS: dict[str, argparse.ArgumentParser] = {}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="openmi", description="Manage CIM instances on the embedded server, an "
-                                   "openmi serve, OMI or WinRM (omicli's verbs).",
-                                   formatter_class=argparse.RawDescriptionHelpFormatter,
-                                   epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()))
-    root.add_argument("--version", action="version", version=f"openmi {__version__}")
-    sub = root.add_subparsers(dest="verb", metavar="VERB")
-
-    def verb(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {EXAMPLES[name]}",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        _common(p)
-        VERB_PARSERS[name] = p
-        return p
-
-    verb("noop", "test the connection (MI_Session_TestConnection)")
-    verb("id", "identify the server (WS-Man Identify; the embedded server's own identity locally)")
-    for name, what in (("gi", "get an instance"), ("ci", "create an instance"), ("mi", "modify an instance"),
-                       ("di", "delete an instance")):
-        p = verb(name, what)
-        p.add_argument("namespace")
-        p.add_argument("instance", nargs="*", help="{ Class Key value … } (omicli brace syntax)")
-    p = verb("ei", "enumerate the instances of a class")
-    p.add_argument("namespace")
-    p.add_argument("class_name")
-    p.add_argument("-shallow", "--shallow", action="store_true", help="only the class itself, not subclasses")
-    p.add_argument("--keys-only", action="store_true")
-    p = verb("iv", "invoke a method: iv NS { Class [keys] } METHOD [{ param value … }]")
-    p.add_argument("namespace")
-    p.add_argument("rest", nargs="*")
-    p = verb("gc", "get a class")
-    p.add_argument("namespace")
-    p.add_argument("class_name")
-    p = verb("ec", "enumerate classes (all, or those derived from CLASS)")
-    p.add_argument("namespace")
-    p.add_argument("class_name", nargs="?")
-    p.add_argument("--names-only", action="store_true")
-    p.add_argument("-shallow", "--shallow", action="store_true", help="only direct subclasses")
-    p = verb("mof", "compile MOF into the repository: mof compile FILE...")
-    p.add_argument("action", choices=("compile",))
-    p.add_argument("files", nargs="+")
-    p.add_argument("--namespace", default="root/cimv2")
-    p.add_argument("-I", "--include", action="append", default=[], help="a folder to search for #pragma include")
-    p = verb("serve", "serve the embedded server over WS-Management")
-    p.add_argument("--config", help="a file of key = value lines; flags override it")
-    p.add_argument("--http-port", type=_port, help="HTTP port (default 5985; 'none' for no HTTP)")
-    p.add_argument("--https-port", type=_port, help="HTTPS port (default 5986; 'none' for no HTTPS)")
-    p.add_argument("--users", help="the user file (openmi user add …)")
-    p.add_argument("--mof-file", "--load-mof", dest="mof_files", action="append", default=[],
-                   help="MOF to load at start (repeatable)")
-    p.add_argument("--allow-unencrypted", action="store_true", default=None,
-                   help="accept Basic and unencrypted bodies over plain HTTP")
-    p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--cert-file")
-    p.add_argument("--key-file")
-    p = verb("user", "manage the users of openmi serve: user add|remove|list")
-    p.add_argument("action", choices=("add", "remove", "list"))
-    p.add_argument("name", nargs="?")
-    p.add_argument("--users", help="the user file (default ~/.config/openmi/users.json)")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p.add_argument("--rights", default="*=rw", help="NS=r|rw,… (default *=rw: every namespace, read and write)")
-    p = verb("cert", "make a self-signed TLS certificate: cert create")
-    p.add_argument("action", choices=("create",))
-    p.add_argument("--cert-file")
-    p.add_argument("--key-file")
-    p.add_argument("--cert-hostname", dest="cert_hostnames", action="append", default=[],
-                   help="a name or address the certificate is for (repeatable)")
-    return root
 
 
 def _port(text: str) -> int | None:
@@ -179,39 +180,211 @@ def _port(text: str) -> int | None:
     return n
 
 
-def _split_options(argv: list[str]) -> list[str]:
-    """omicli allows options anywhere: bring the verb to the front so every option is seen by its parser."""
-    for i, word in enumerate(argv):
-        if word in VERBS:
-            return [word, *argv[:i], *argv[i + 1:]]
-        if word in ("-h", "--help", "--version"):
-            break
-    return argv
+# --- parsing -----------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises :class:`UsageError` (exit 4) instead of exiting with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        choice = re.match(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)$", message)
+        if choice:  # name the closest choice, as for options
+            options = [c.strip(" '") for c in choice.group(3).split(",")]
+            message = f"{choice.group(2)!r} is not one of {', '.join(options)}{_suggest(choice.group(2), options)}"
+        raise UsageError(f"{self.prog.removeprefix('openmi ')}: {message} (see {self.prog} --help)")
+
+
+def verb_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one verb: its own arguments and the option sets it takes, nothing else."""
+    v = VERBS[name]
+    p = _Parser(prog=f"openmi {name}", description=v.summary, epilog=f"example:\n  {v.example}",
+                formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    p.set_defaults(fmt=None, quiet=False, nulls=False, verbose=False, repeat=1, timeout=None)
+    if v.arguments is not None:
+        v.arguments(p)
+    for option_set in v.options:
+        OPTION_SETS[option_set](p)
+    return p
+
+
+def _option_strings(p: argparse.ArgumentParser) -> dict[str, bool]:
+    """Every option string of a parser → whether it takes a value."""
+    return {s: a.nargs != 0 for a in p._actions for s in a.option_strings}
+
+
+_NEGATIVE = re.compile(r"^-\d+$|^-\d*\.\d+$")
+
+
+def _is_option(word: str) -> bool:
+    return word.startswith("-") and word != "-" and not _NEGATIVE.match(word)
+
+
+def _known(word: str, options: dict[str, bool]) -> bool:
+    name = word.split("=", 1)[0]
+    if name in options:
+        return True
+    if word.startswith("--") or len(word) < 3:
+        return False
+    # -R5 (a short option with its value attached) or -qn (short flags together)
+    if options.get(word[:2]):
+        return True
+    return all(options.get("-" + c) is False for c in word[1:])
+
+
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            d = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                d = min(d, prev2[j - 2] + 1)
+            row.append(d)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def closest(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate a typo most likely meant: few edits (a swap of two letters counts as one), or a
+    similar spelling (``--mof`` → ``--mof-file``); None when nothing is close."""
+    best: tuple[Any, ...] | None = None
+    for c in candidates:
+        d = _distance(word.lower(), c.lower())
+        ratio = difflib.SequenceMatcher(None, word, c).ratio()
+        if d > max(1, min(3, len(word) // 4)) and ratio < 0.6:
+            continue
+        key = (not c.startswith(word), d, sorted(word) != sorted(c), -ratio, c)
+        if best is None or key < best:
+            best = key
+    return None if best is None else str(best[-1])
+
+
+def _suggest(word: str, candidates: Sequence[str], quote: bool = False) -> str:
+    close = closest(word.split("=", 1)[0], candidates)
+    if close is None:
+        return ""
+    return f"; did you mean {close!r}?" if quote else f"; did you mean {close}?"
+
+
+def _find_verb(words: list[str], options: dict[str, bool]) -> tuple[int | None, str | None]:
+    """The index of the verb (the first word that is neither an option nor an option's value) and the
+    first option no verb knows, if any came before it."""
+    unknown = None
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w == "--":
+            return (i + 1 if i + 1 < len(words) else None), unknown
+        if not _is_option(w):
+            return i, unknown
+        if not _known(w, options):
+            unknown = unknown or w
+        elif options.get(w) and "=" not in w:
+            i += 1  # the option's value
+        i += 1
+    return None, unknown
+
+
+def _check_options(name: str, words: list[str], options: dict[str, bool],
+                   parsers: dict[str, argparse.ArgumentParser]) -> None:
+    """Name the first option the verb does not take, and the closest one it does (or the verbs that
+    take it: ``openmi serve --json`` is a client verb's option)."""
+    skip = False
+    for w in words:
+        if skip:
+            skip = False
+            continue
+        if w == "--":
+            return
+        if not _is_option(w):
+            continue
+        if _known(w, options):
+            skip = bool(options.get(w)) and "=" not in w
+            continue
+        option = w.split("=", 1)[0]
+        hint = _suggest(w, list(options))
+        owners = [v for v, p in parsers.items() if option in _option_strings(p)]
+        if not hint and owners:
+            hint = f" (it is an option of {', '.join(owners)})"
+        raise UsageError(f"unknown option {option} for {name}{hint} (see openmi {name} --help)")
+
+
+def root_help() -> str:
+    lines = [f"usage: openmi VERB [WORDS] [OPTIONS]     (openmi {__version__})", "",
+             "Manage CIM instances on the embedded server or a WS-Management host (openmi serve, OMI, WinRM)",
+             "with omicli's verbs; serve the embedded server over WS-Management. Options may stand anywhere;",
+             "'openmi VERB --help' lists the options of a verb.", ""]
+    width = max(len(n) for n in VERBS) + 2
+    for group, heading in GROUPS.items():
+        members = [v for v in VERBS.values() if v.group == group]
+        if not members:
+            continue
+        lines.append(f"{heading}:")
+        for v in members:
+            lines.append(f"  {v.name:<{width}}{v.summary}")
+            lines.append(f"  {'':<{width}}$ {v.example}")
+        lines.append("")
+    lines += ["The exit status is the MI_Result: 0 OK, 1 FAILED, 2 ACCESS_DENIED, 3 INVALID_NAMESPACE,",
+              "4 INVALID_PARAMETER (also a usage error), 5 INVALID_CLASS, 6 NOT_FOUND, 7 NOT_SUPPORTED …",
+              "Connection options also come from OPENMI_HOSTNAME, OPENMI_PORT, OPENMI_USER, OPENMI_PASSWORD,",
+              "OPENMI_AUTH, OPENMI_ENCRYPTION, OPENMI_SSL, OPENMI_NOVERIFY, OPENMI_CAFILE, OPENMI_URI_STYLE and",
+              "OPENMI_REPOSITORY."]
+    return "\n".join(lines)
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace | int:
+    """The parsed arguments (``args.verb`` is the verb), or an exit status when there is nothing to run
+    (help or version printed). Raises :class:`UsageError`."""
+    words = list(argv)
+    parsers = {name: verb_parser(name) for name in VERBS}
+    every: dict[str, bool] = {"-h": False, "--help": False, "--version": False}
+    for p in parsers.values():
+        every.update(_option_strings(p))
+    index, unknown = _find_verb(words, every)
+    if index is None or words[index] not in VERBS:
+        if unknown is not None:
+            raise UsageError(f"unknown option {unknown.split('=', 1)[0]}{_suggest(unknown, list(every))} "
+                             f"(see openmi --help)")
+        if "--version" in words:
+            print(f"openmi {__version__}")
+            return 0
+        if index is None:
+            print(root_help())
+            return 0 if {"-h", "--help"} & set(words) else USAGE_ERROR
+        raise UsageError(f"unknown verb {words[index]!r}{_suggest(words[index], list(VERBS), quote=True)} "
+                         f"(see openmi --help)")
+    name = words[index]
+    rest = words[:index] + words[index + 1:]
+    if "--version" in rest:
+        print(f"openmi {__version__}")
+        return 0
+    parser = parsers[name]
+    _check_options(name, rest, _option_strings(parser), parsers)
+    try:
+        args = parser.parse_intermixed_args(rest)
+    except SystemExit as exc:  # --help
+        return 0 if exc.code in (0, None) else USAGE_ERROR
+    args.verb = name
+    return args
 
 
 # --- running -------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = _split_options(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
-    if not args_list:
-        parser.print_help()
-        return USAGE_ERROR
     try:
-        if args_list[0] in VERB_PARSERS:  # options may stand anywhere among the words, as with omicli
-            args = VERB_PARSERS[args_list[0]].parse_intermixed_args(args_list[1:])
-            args.verb = args_list[0]
-        else:
-            args = parser.parse_args(args_list)
-    except SystemExit as exc:
-        return USAGE_ERROR if exc.code not in (0, None) else 0
-    if getattr(args, "verb", None) is None:
-        parser.print_help()
+        parsed = parse(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(f"openmi: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    if isinstance(parsed, int):
+        return parsed
+    args = parsed
     printer = Printer(args.fmt or "text", args.quiet, args.nulls)
     try:
-        return COMMANDS[args.verb](args, printer)
+        return VERBS[args.verb].run(args, printer)
     except UsageError as exc:
         print(f"openmi: {exc}", file=sys.stderr)
         return USAGE_ERROR
@@ -238,18 +411,36 @@ def report(result: int, message: str | None, details: Instance | None, verbose: 
         Printer("text", stream=sys.stderr, show_nulls=False).instance(details)
 
 
-def _session(args: argparse.Namespace, app: Application) -> Session:
+@contextmanager
+def _session(args: argparse.Namespace, app: Application) -> Iterator[Session]:
+    """A session to the host given, else to the embedded server (on ``--repository`` if given), closed
+    after use together with any server opened for it."""
     if args.hostname and not args.local:
-        return app.new_session(args.hostname, "WINRM", _destination(args))
+        session = app.new_session(args.hostname, "WINRM", _destination(args))
+        try:
+            yield session
+        finally:
+            session.close()
+        return
     if args.repository:
         from ..engine.server import Server
 
-        return app.new_session(server=Server(args.repository))
-    return app.new_session()
+        with Server(args.repository) as srv:
+            session = app.new_session(server=srv)
+            try:
+                yield session
+            finally:
+                session.close()
+        return
+    session = app.new_session()
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def _destination(args: argparse.Namespace) -> DestinationOptions:
-    enc = args.encryption or ("https" if args.ssl else None)
+    enc = args.encryption
     transport = "https" if enc == "https" else "http"
     encryption = {"http": "always", "none": "never"}.get(enc or "", "auto")
     kw: dict[str, Any] = {}
@@ -261,17 +452,17 @@ def _destination(args: argparse.Namespace) -> DestinationOptions:
                               timeout=args.timeout, ca_file=args.cafile, skip_ca_check=args.noverify,
                               skip_cn_check=args.noverify, **kw)
     if args.user:
+        auth = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate":
+                AuthType.NEGO_WITH_CREDS, "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM,
+                "kerberos": AuthType.KERBEROS}.get(args.auth.lower())
+        if auth is None:
+            raise UsageError(f"unknown --auth {args.auth!r}: use Basic, NegoWithCreds, NTLM or Kerberos")
         password = args.password
         if password is None:
             password = _prompt_password(args.user, args.hostname)
         user, domain = args.user, None
         if "\\" in user:
             domain, user = user.split("\\", 1)
-        auth = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate":
-                AuthType.NEGO_WITH_CREDS, "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM,
-                "kerberos": AuthType.KERBEROS}.get(args.auth.lower())
-        if auth is None:
-            raise UsageError(f"unknown --auth {args.auth!r}: use Basic, NegoWithCreds, NTLM or Kerberos")
         opts.add_credentials(auth, user, password, domain)
     return opts
 
@@ -303,10 +494,11 @@ def _drain(op: Operation, printer: Printer, kind: str = "instance", names_only: 
     count = 0
     bar: Any = None
     if progress and sys.stderr.isatty() and not printer.quiet:
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn
 
         bar = Progress(SpinnerColumn(), TextColumn("{task.completed} results"), transient=True,
-                       console=__import__("rich.console", fromlist=["Console"]).Console(file=sys.stderr))
+                       console=Console(file=sys.stderr))
         bar.start()
         task = bar.add_task("enumerating", total=None)
     try:
@@ -330,8 +522,7 @@ def _drain(op: Operation, printer: Printer, kind: str = "instance", names_only: 
 
 def _run_op(args: argparse.Namespace, start: Callable[[Session], Operation], kind: str = "instance",
             names_only: bool = False, progress: bool = False, on_ok: Callable[[], None] | None = None) -> int:
-    with Application("openmi-cli") as app:
-        session = _session(args, app)
+    with Application("openmi-cli") as app, _session(args, app) as session:
         result, message, details = MIResult.OK, None, None
         t0 = time.perf_counter()
         repeat = max(1, args.repeat)
@@ -346,41 +537,64 @@ def _run_op(args: argparse.Namespace, start: Callable[[Session], Operation], kin
         elapsed = time.perf_counter() - t0
         if repeat > 1:
             print(f"{i + 1} operations in {elapsed:.3f} s ({(i + 1) / elapsed:.1f}/s)", file=sys.stderr)
-        session.close()
     if result != MIResult.OK:
         report(result, message, details, args.verbose)
     return int(result)
 
 
+# --- operations ----------------------------------------------------------------------------------
+
+
+@verb("noop", "test the connection (MI_Session_TestConnection)", "openmi noop --hostname server1 -u admin")
 def cmd_noop(args: argparse.Namespace, printer: Printer) -> int:
     return _run_op(args, lambda s: s.test_connection(), on_ok=lambda: printer.line("got noop response"))
 
 
+@verb("id", "identify the server (WS-Man Identify; the embedded server's own identity locally)",
+      "openmi id --hostname server1 -u admin")
 def cmd_id(args: argparse.Namespace, printer: Printer) -> int:
     if args.hostname and not args.local:
-        with Application("openmi-cli") as app:
-            session = _session(args, app)
-            identity = session.identify()
-            printer.instance(identity)
+        with Application("openmi-cli") as app, _session(args, app) as session:
+            printer.instance(session.identify())
         return 0
-    from ..cim.instance import Instance as Inst
     from ..engine.server import default_repository_path
 
-    inst = Inst("OpenMI_Identify", {
+    inst = Instance("OpenMI_Identify", {
         "ProductVendor": "openmi", "ProductVersion": __version__, "ProtocolVersion": "embedded",
         "Repository": args.repository or str(default_repository_path()), "SystemName": os.uname().nodename})
     printer.instance(inst)
     return 0
 
 
-def _instance_cmd(method: str) -> Callable[[argparse.Namespace, Printer], int]:
+def _instance_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("instance", nargs="*", help="{ Class Key value … } (omicli brace syntax)")
+
+
+def _instance_verb(name: str, method: str, summary: str, example: str) -> None:
     def cmd(args: argparse.Namespace, printer: Printer) -> int:
         inst = _brace(args.instance, "the instance")
         opts = _options(args)
         return _run_op(args, lambda s: getattr(s, method)(args.namespace, inst, options=opts))
-    return cmd
+    verb(name, summary, example, arguments=_instance_arguments)(cmd)
 
 
+_instance_verb("gi", "get_instance", "get an instance", "openmi gi root/cimv2 { Sample_Person Id 7 }")
+_instance_verb("ci", "create_instance", "create an instance",
+               "openmi ci root/cimv2 { Sample_Person Id 7 *Name Ada *Tags [ a b ] }")
+_instance_verb("mi", "modify_instance", "modify an instance", "openmi mi root/cimv2 { Sample_Person Id 7 *Name Grace }")
+_instance_verb("di", "delete_instance", "delete an instance", "openmi di root/cimv2 { Sample_Person Id 7 }")
+
+
+def _ei_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("class_name")
+    p.add_argument("-shallow", "--shallow", action="store_true", help="only the class itself, not subclasses")
+    p.add_argument("--keys-only", action="store_true", help="only the key properties")
+
+
+@verb("ei", "enumerate the instances of a class", "openmi ei root/cimv2 Sample_Person --json",
+      arguments=_ei_arguments)
 def cmd_ei(args: argparse.Namespace, printer: Printer) -> int:
     flags = int(OperationFlags.POLYMORPHISM_SHALLOW) if args.shallow else 0
     opts = _options(args)
@@ -388,6 +602,13 @@ def cmd_ei(args: argparse.Namespace, printer: Printer) -> int:
                                                           options=opts, flags=flags), progress=True)
 
 
+def _iv_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("rest", nargs="*", metavar="WORDS", help="{ Class [keys] } METHOD [{ param value … }]")
+
+
+@verb("iv", "invoke a method: iv NS { Class [keys] } METHOD [{ param value … }]",
+      "openmi iv root/cimv2 { Sample_Calc } Add { A 2 B 40 }", arguments=_iv_arguments)
 def cmd_iv(args: argparse.Namespace, printer: Printer) -> int:
     rest: list[str] = args.rest
     if not rest or rest[0] != "{":
@@ -415,11 +636,26 @@ def cmd_iv(args: argparse.Namespace, printer: Printer) -> int:
                                             options=opts))
 
 
+def _gc_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("class_name")
+
+
+@verb("gc", "get a class", "openmi gc root/cimv2 Sample_Person --mof", arguments=_gc_arguments)
 def cmd_gc(args: argparse.Namespace, printer: Printer) -> int:
     opts = _options(args)
     return _run_op(args, lambda s: s.get_class(args.namespace, args.class_name, options=opts), kind="class")
 
 
+def _ec_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("class_name", nargs="?")
+    p.add_argument("--names-only", action="store_true", help="only the names (and superclasses)")
+    p.add_argument("-shallow", "--shallow", action="store_true", help="only direct subclasses")
+
+
+@verb("ec", "enumerate classes (all, or those derived from CLASS)", "openmi ec root/cimv2 CIM_ManagedElement "
+      "--names-only", arguments=_ec_arguments)
 def cmd_ec(args: argparse.Namespace, printer: Printer) -> int:
     flags = int(OperationFlags.POLYMORPHISM_SHALLOW) if args.shallow else 0
     opts = _options(args)
@@ -428,27 +664,66 @@ def cmd_ec(args: argparse.Namespace, printer: Printer) -> int:
                    kind="class", names_only=args.names_only, progress=True)
 
 
+# --- the server's tools -----------------------------------------------------------------------------
+
+
+def _mof_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("compile",))
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--namespace", default="root/cimv2", help="where the classes go (default root/cimv2)")
+    p.add_argument("-I", "--include", action="append", default=[], help="a folder to search for #pragma include")
+    p.add_argument("--repository", default=os.environ.get("OPENMI_REPOSITORY"),
+                   help="the repository file (default ~/.local/share/openmi/repository.db)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+@verb("mof", "compile MOF into the repository: mof compile FILE...",
+      "openmi mof compile schema.mof --namespace root/cimv2", group=MOF, options=(), arguments=_mof_arguments)
 def cmd_mof(args: argparse.Namespace, printer: Printer) -> int:
     from ..engine.server import Server
 
     with Server(args.repository) as srv:
-        total_c = total_i = 0
         for path in args.files:
             t0 = time.perf_counter()
             if sys.stderr.isatty() and not printer.quiet:  # a live status line while a large schema loads
                 from rich.console import Console
 
                 with Console(stderr=True).status(f"compiling and loading {path} …"):
-                    result = srv.compile_mof(path, args.namespace, include_dirs=args.include)
-            else:
-                result = srv.compile_mof(path, args.namespace, include_dirs=args.include)
-            total_c += len(result.classes)
-            total_i += len(result.instances)
+                    result = srv.compile_mof(Path(path), args.namespace, include_dirs=args.include)
+            else:  # a Path: always a file, whatever its name looks like
+                result = srv.compile_mof(Path(path), args.namespace, include_dirs=args.include)
             printer.line(f"{path}: {len(result.classes)} classes, {len(result.instances)} instances, "
                          f"{len(result.qualifier_decls)} qualifier declarations ({time.perf_counter() - t0:.2f} s)")
     return 0
 
 
+# serve's flags that override the configuration file: only those given are applied (default SUPPRESS)
+_SERVE_KEYS = ("repository", "http_port", "https_port", "users", "bind", "allow_unencrypted", "cert_file",
+               "key_file")
+
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    none = argparse.SUPPRESS
+    p.add_argument("--config", help="a file of key = value lines; flags override it")
+    p.add_argument("--repository", default=os.environ.get("OPENMI_REPOSITORY", none),
+                   help="the repository file to serve (default ~/.local/share/openmi/repository.db)")
+    p.add_argument("--mof-file", "--load-mof", dest="mof_files", action="append", default=[], metavar="FILE",
+                   help="MOF to load at start (repeatable)")
+    p.add_argument("--bind", default=none, help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--http-port", type=_port, default=none,
+                   help="HTTP port (default 5985; 0 picks a free one; 'none' for no HTTP)")
+    p.add_argument("--https-port", type=_port, default=none,
+                   help="HTTPS port (default 5986; 0 picks a free one; 'none' for no HTTPS)")
+    p.add_argument("--users", default=none, help="the user file (openmi user add …)")
+    p.add_argument("--allow-unencrypted", action="store_true", default=none,
+                   help="accept Basic and unencrypted bodies over plain HTTP")
+    p.add_argument("--cert-file", default=none, help="the TLS certificate (default: made on first use)")
+    p.add_argument("--key-file", default=none, help="its private key")
+
+
+@verb("serve", "serve the embedded server over WS-Management (HTTP 5985, HTTPS 5986)",
+      "openmi serve --mof-file schema.mof --http-port 5985 --https-port 5986", group=SERVE, options=(),
+      arguments=_serve_arguments)
 def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
     import signal
     import threading
@@ -458,12 +733,9 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
 
     try:
         cfg = ServeConfig.load(args.config) if args.config else ServeConfig()
-        for key, value in (("repository", args.repository), ("http_port", args.http_port),
-                           ("https_port", args.https_port), ("users", args.users), ("bind", args.bind),
-                           ("allow_unencrypted", args.allow_unencrypted), ("cert_file", args.cert_file),
-                           ("key_file", args.key_file)):
-            if value is not None or (key.endswith("_port") and _given(key)):
-                cfg.set(key, value)
+        for key in _SERVE_KEYS:
+            if hasattr(args, key):
+                cfg.set(key, getattr(args, key))
         cfg.mof.extend(args.mof_files)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -486,11 +758,17 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
     return 0
 
 
-def _given(key: str) -> bool:
-    flag = "--" + key.replace("_", "-")
-    return any(a == flag or a.startswith(flag + "=") for a in sys.argv)
+def _user_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("add", "remove", "list"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("--users", help="the user file (default ~/.config/openmi/users.json)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--rights", default="*=rw", help="NS=r|rw,… (default *=rw: every namespace, read and write)")
 
 
+@verb("user", "manage the users of openmi serve: user add|remove|list",
+      "openmi user add alice --password-stdin --rights root/cimv2=rw", group=USER, options=(),
+      arguments=_user_arguments)
 def cmd_user(args: argparse.Namespace, printer: Printer) -> int:
     from ..wsman_server.users import UserStore
 
@@ -509,6 +787,12 @@ def cmd_user(args: argparse.Namespace, printer: Printer) -> int:
             print(f"openmi: no user {args.name} in {store.path}", file=sys.stderr)
             return int(MIResult.NOT_FOUND)
         return 0
+    rights: dict[str, str] = {}
+    for part in args.rights.split(","):
+        ns, sep, right = part.partition("=")
+        if not sep or right not in ("r", "rw"):
+            raise UsageError(f"--rights takes NS=r or NS=rw, not {part!r}")
+        rights[ns.strip()] = right
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -517,12 +801,6 @@ def cmd_user(args: argparse.Namespace, printer: Printer) -> int:
         password = getpass.getpass(f"Password for {args.name}: ")
         if getpass.getpass("Again: ") != password:
             raise UsageError("the passwords differ")
-    rights: dict[str, str] = {}
-    for part in args.rights.split(","):
-        ns, sep, right = part.partition("=")
-        if not sep or right not in ("r", "rw"):
-            raise UsageError(f"--rights takes NS=r or NS=rw, not {part!r}")
-        rights[ns.strip()] = right
     try:
         store.add(args.name, password, rights=rights, replace=True)
     except ValueError as exc:
@@ -531,6 +809,17 @@ def cmd_user(args: argparse.Namespace, printer: Printer) -> int:
     return 0
 
 
+def _cert_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("create",))
+    p.add_argument("--cert-file", help="where the certificate goes (default ~/.config/openmi/server.crt)")
+    p.add_argument("--key-file", help="where its private key goes (default ~/.config/openmi/server.key)")
+    p.add_argument("--cert-hostname", dest="cert_hostnames", action="append", default=[], metavar="NAME",
+                   help="a name or address the certificate is for (repeatable; default this host's name, "
+                        "localhost, 127.0.0.1, ::1)")
+
+
+@verb("cert", "make a self-signed TLS certificate for openmi serve: cert create",
+      "openmi cert create --cert-hostname server1.example.org", group=CERT, options=(), arguments=_cert_arguments)
 def cmd_cert(args: argparse.Namespace, printer: Printer) -> int:
     from ..wsman_server.config import config_dir
     from ..wsman_server.tls import create_self_signed
@@ -540,13 +829,6 @@ def cmd_cert(args: argparse.Namespace, printer: Printer) -> int:
     create_self_signed(cert, key, args.cert_hostnames or None)
     printer.line(f"certificate {cert}\nprivate key {key}")
     return 0
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], int]] = {
-    "noop": cmd_noop, "id": cmd_id, "gi": _instance_cmd("get_instance"), "ci": _instance_cmd("create_instance"),
-    "mi": _instance_cmd("modify_instance"), "di": _instance_cmd("delete_instance"), "ei": cmd_ei, "iv": cmd_iv,
-    "gc": cmd_gc, "ec": cmd_ec, "mof": cmd_mof, "serve": cmd_serve, "user": cmd_user, "cert": cmd_cert,
-}
 
 
 if __name__ == "__main__":
