@@ -357,3 +357,18 @@ instance of CIM_SystemDevice {
         assert [i["Name"] for i in s.associators(disk, assoc_class="CIM_SystemComponent")] == ["host1"]
         refs = s.references(cs, result_class="CIM_SystemDevice")
         assert [r["PartComponent"].keys["DeviceID"] for r in refs] == ["C:", "D:"]
+
+
+def test_cascaded_deletes_raise_their_own_deletion_events(srv: openmi.Server, session: openmi.Session) -> None:
+    from openmi.engine.indications import Lifecycle
+
+    sub = srv.indications.subscribe("root/cimv2", lambda e: e.change == Lifecycle.DELETE)
+    try:
+        session.delete(openmi.Instance("S_Disk", {"Id": "d2"}))
+        deleted = []
+        while (e := sub.get(timeout=0)) is not None:
+            deleted.append(e.source_class)
+    finally:
+        sub.close()
+    # the disk, then the association instances that referred to it (S_Component and S_DiskLink (d1,d2))
+    assert deleted == ["S_Disk", "S_Component", "S_DiskLink"]
