@@ -18,6 +18,7 @@ from .cim import (
     Property,
     Qualifier,
     QualifierDecl,
+    Reference,
     ResponseType,
     WriteMessageChannel,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "Property",
     "Qualifier",
     "QualifierDecl",
+    "Reference",
     "ResponseType",
     "Server",
     "Session",

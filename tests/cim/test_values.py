@@ -49,7 +49,7 @@ OUT_OF_RANGE = [
 
 WRONG_TYPE = [
     (MIType.UINT32, "7"), (MIType.UINT32, 7.0), (MIType.UINT32, True), (MIType.BOOLEAN, 1),
-    (MIType.STRING, 5), (MIType.REAL64, "1.0"), (MIType.REFERENCE, "Class.Key=1"), (MIType.INSTANCE, {"a": 1}),
+    (MIType.STRING, 5), (MIType.REAL64, "1.0"), (MIType.REFERENCE, 5), (MIType.INSTANCE, {"a": 1}),
     (MIType.UINT32A, 5), (MIType.STRINGA, "abc"), (MIType.UINT32A, [1, None]),
 ]
 

@@ -3,6 +3,7 @@
 from .classes import Class, Method, Parameter, Property, Qualifier, QualifierDecl, resolve_class
 from .errors import MIError, MOFError
 from .instance import Element, Instance
+from .objectpath import Reference, format_object_path, parse_object_path
 from .types import (
     CancellationReason,
     MIErrorCategory,
@@ -18,5 +19,6 @@ from .types import (
 __all__ = [
     "CancellationReason", "Class", "Element", "Instance", "MIError", "MIErrorCategory", "MIFlag",
     "MIResult", "MIType", "MOFError", "Method", "OperationFlags", "Parameter", "PromptType", "Property",
-    "Qualifier", "QualifierDecl", "ResponseType", "WriteMessageChannel", "resolve_class",
+    "Qualifier", "QualifierDecl", "Reference", "ResponseType", "WriteMessageChannel", "format_object_path",
+    "parse_object_path", "resolve_class",
 ]

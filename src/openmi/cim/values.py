@@ -2,8 +2,9 @@
 
 Canonical Python forms: boolean → ``bool``; integers → ``int`` (range-checked); real32/real64 →
 ``float``; char16 → a one-character ``str``; datetime → ``datetime.datetime`` (timestamp) or
-``datetime.timedelta`` (interval); string → ``str``; reference and embedded instance →
-:class:`openmi.Instance`; arrays → ``list`` of the scalar form. ``None`` is NULL for every type.
+``datetime.timedelta`` (interval); string → ``str``; reference → :class:`openmi.Reference` (an
+Instance holding a path; an Instance or a path string given for a reference becomes one); embedded
+instance → :class:`openmi.Instance`; arrays → ``list`` of the scalar form. ``None`` is NULL for every type.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ def _instance_type() -> type:
     from .instance import Instance
 
     return Instance
+
+
+def _as_reference(value: Any) -> Any:
+    from .objectpath import as_reference
+
+    return as_reference(value)
 
 
 def _label(name: str | None) -> str:
@@ -94,7 +101,17 @@ def coerce_scalar(value: Any, mitype: MIType, name: str | None = None) -> Any:
                 return parse_datetime(value)
             except ValueError as exc:
                 raise ValueError(f"{_label(name)}: {exc}") from None
-    elif t in (MIType.REFERENCE, MIType.INSTANCE):
+    elif t == MIType.REFERENCE:
+        if isinstance(value, _instance_type()):
+            return _as_reference(value)  # a reference holds a path: the keys, as an openmi.Reference
+        if isinstance(value, str):
+            from .objectpath import parse_object_path
+
+            try:
+                return parse_object_path(value)
+            except ValueError as exc:
+                raise ValueError(f"{_label(name)}: {exc}") from None
+    elif t == MIType.INSTANCE:
         if isinstance(value, _instance_type()):
             return value
     else:  # pragma: no cover - every scalar tag is handled above
@@ -200,6 +217,10 @@ def parse_scalar(text: str, mitype: MIType, name: str | None = None) -> Any:
             return coerce_scalar(text, t, name)
         if t == MIType.DATETIME:
             return parse_datetime(s)
+        if t == MIType.REFERENCE:
+            from .objectpath import parse_object_path
+
+            return parse_object_path(s)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{_label(name)}: {text!r} is not a {t.name} value ({exc})") from None
     raise TypeError(f"{_label(name)}: a {t.name} value cannot be given as text")

@@ -167,6 +167,26 @@ class Session:
         return self._start(rq.Invoke(namespace, class_name=class_name, method_name=method_name, instance=instance,
                                      parameters=params), options, callbacks, flags)
 
+    def associator_instances(self, namespace: str | None, instance: Instance | None, assoc_class: str | None = None,
+                             result_class: str | None = None, role: str | None = None,
+                             result_role: str | None = None, keys_only: bool = False, *,
+                             options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                             flags: int = 0) -> Operation:
+        """MI_Session_AssociatorInstances: the instances linked to ``instance`` by association instances;
+        every filter is optional (None or "" for any)."""
+        return self._start(rq.AssociatorInstances(namespace, instance=instance, assoc_class=assoc_class,
+                                                  result_class=result_class, role=role, result_role=result_role,
+                                                  keys_only=keys_only), options, callbacks, flags)
+
+    def reference_instances(self, namespace: str | None, instance: Instance | None, result_class: str | None = None,
+                            role: str | None = None, keys_only: bool = False, *,
+                            options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                            flags: int = 0) -> Operation:
+        """MI_Session_ReferenceInstances: the association instances that refer to ``instance``
+        (``result_class`` names an association class)."""
+        return self._start(rq.ReferenceInstances(namespace, instance=instance, result_class=result_class, role=role,
+                                                 keys_only=keys_only), options, callbacks, flags)
+
     def test_connection(self, *, callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
         return self._start(rq.TestConnection(), None, callbacks, flags)
 
@@ -207,6 +227,21 @@ class Session:
     def enumerate(self, class_name: str, *, namespace: str | None = None, keys_only: bool = False,
                   options: OperationOptions | None = None, flags: int = 0) -> list[Instance]:
         return self._run(self.enumerate_instances(namespace, class_name, keys_only, options=options, flags=flags))
+
+    def associators(self, instance: Instance, *, assoc_class: str | None = None, result_class: str | None = None,
+                    role: str | None = None, result_role: str | None = None, keys_only: bool = False,
+                    namespace: str | None = None, options: OperationOptions | None = None) -> list[Instance]:
+        """The associated instances as a list (raises MIError); the namespace defaults to the instance's."""
+        ns = namespace if namespace is not None else instance.namespace if isinstance(instance, Instance) else None
+        return self._run(self.associator_instances(ns, instance, assoc_class, result_class, role, result_role,
+                                                   keys_only, options=options))
+
+    def references(self, instance: Instance, *, result_class: str | None = None, role: str | None = None,
+                   keys_only: bool = False, namespace: str | None = None,
+                   options: OperationOptions | None = None) -> list[Instance]:
+        """The association instances referring to ``instance``, as a list (raises MIError)."""
+        ns = namespace if namespace is not None else instance.namespace if isinstance(instance, Instance) else None
+        return self._run(self.reference_instances(ns, instance, result_class, role, keys_only, options=options))
 
     def invoke_method(self, target: Instance | str, method_name: str,
                       parameters: Instance | Mapping[str, Any] | None = None, *, namespace: str | None = None,

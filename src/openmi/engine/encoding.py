@@ -12,6 +12,7 @@ from typing import Any
 
 from ..cim.classes import Class, Method, Parameter, Property, Qualifier, QualifierDecl
 from ..cim.instance import Element, Instance
+from ..cim.objectpath import Reference
 from ..cim.types import MIFlag, MIType
 from ..cim.values import format_datetime, parse_datetime
 
@@ -42,7 +43,11 @@ def value_from_json(data: Any, t: int) -> Any:
         if t & 0x10:
             return [parse_datetime(v) for v in data]
         return parse_datetime(data)
-    if s == _REFERENCE or s == _INSTANCE:
+    if s == _REFERENCE:
+        if t & 0x10:
+            return [reference_from_json(v) for v in data]
+        return reference_from_json(data)
+    if s == _INSTANCE:
         if t & 0x10:
             return [instance_from_json(v) for v in data]
         return instance_from_json(data)
@@ -66,6 +71,11 @@ def instance_from_json(data: dict[str, Any]) -> Instance:
         mt = MIType(t)
         elements[name.lower()] = Element(name, None if value is None else value_from_json(value, mt), mt, flags)
     return Instance._trusted(data["c"], data.get("n"), elements)
+
+
+def reference_from_json(data: dict[str, Any]) -> Reference:
+    ref = Reference.of(instance_from_json(data))
+    return ref
 
 
 def encode_values(values: dict[str, tuple[Any, int]]) -> str:

@@ -7,6 +7,7 @@ served by the provider's method of the same name; other classes by the repositor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from . import requests as rq
 from .context import Context
 from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
+from .refindex import check_references, index_entries, instance_target
 from .schema import ClassInfo, Namespace
 
 if TYPE_CHECKING:
@@ -126,21 +128,50 @@ def delete_instance(server: Server, ns: Namespace, req: rq.DeleteInstance, ctx: 
             pass
         return
     key, values = info.key_of(inst, ns.name)
-    nsk = ns.key
     repo = server.repository
     ctx.check()
-    if server.indications.watching(nsk):
-        if _delete_watched(server, ns, info, key):
+    with repo.transaction() if server.has_associations() else repo.lock:
+        if _delete_row(server, ns, info, key):
             return
-    elif repo.delete(nsk, info.low, key):
-        return
-    else:
-        for sub in ns.descendants(info.low):
-            if sub.provider is None and repo.delete(nsk, sub.low, key):
-                return
     raise MIError(MIResult.NOT_FOUND,
                   f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
     yield  # pragma: no cover - makes this a generator
+
+
+def _delete_row(server: Server, ns: Namespace, info: ClassInfo, key: str) -> bool:
+    """Delete the stored instance of ``info`` (or a repository subclass) with ``key``; False if none.
+
+    Association instances that refer to it are deleted too, each as an ordinary delete (with its own
+    deletion event; its own referrers go as well): the repository never keeps an association whose end
+    it deleted. The caller holds the repository lock (a transaction when associations exist).
+    """
+    repo = server.repository
+    watched = server.indications.watching(ns.key)
+    found: ClassInfo | None = None
+    for c in itertools.chain((info,), ns.descendants(info.low)):
+        if c.provider is not None:
+            continue
+        if watched:  # the row's values become the CIM_InstDeletion's SourceInstance, read as it goes
+            data = repo.delete_returning(ns.key, c.low, key)
+            if data is not None:
+                old = c.from_row(ns.name, decode_values(data))
+                _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.DELETE, source=old))
+                found = c
+                break
+        elif repo.delete(ns.key, c.low, key):
+            found = c
+            break
+    if found is None:
+        return False
+    if server.has_associations():
+        if found.is_association:
+            repo.remove_refs(ns.key, found.low, key)
+        for ans, acls, akey, _role, _data in repo.referencing(instance_target(ns, found, key)):
+            ans_ns = server.namespace(ans)
+            ainfo = ans_ns.classes.get(acls)
+            if ainfo is not None and ainfo.provider is None:
+                _delete_row(server, ans_ns, ainfo, akey)
+    return True
 
 
 def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: Context) -> Iterator[Instance]:
@@ -156,6 +187,8 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     for name, default, t in info.defaults:  # class defaults for what the caller left out
         if name not in values:
             values[name] = (_copy(default), t)
+    if info.is_association:
+        check_references(server, ns, info, values)
     key_parts = []
     for p in info.keys:
         v = values.get(p.name, (None, 0))[0]
@@ -170,11 +203,13 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     repo = server.repository
     hub = server.indications
     watched = hub.watching(ns.key)
-    with repo.lock:
+    with repo.transaction() if info.is_association else repo.lock:
         if not repo.insert(ns.key, info.low, key, encode_values(values)):
             keys = ",".join(f"{p.name}={v!r}" for p, (v, _) in zip(info.keys, key_parts))
             raise MIError(MIResult.ALREADY_EXISTS,
                           f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
+        if info.is_association:
+            repo.add_refs(ns.key, info.low, key, index_entries(server, ns, info, values))
         if watched:
             created = info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.CREATE, source=created))
@@ -201,8 +236,13 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             if prop.key:
                 continue
             values[prop.name] = (v, t)
+        if found.is_association:
+            check_references(server, ns, found, values)
         ctx.check()
         repo.update(nsk, found.low, key, encode_values(values))
+        if found.is_association:
+            repo.remove_refs(nsk, found.low, key)
+            repo.add_refs(nsk, found.low, key, index_entries(server, ns, found, values))
         if server.indications.watching(nsk):
             after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.MODIFY, source=after,
@@ -373,20 +413,6 @@ HANDLERS: dict[type, Handler] = {
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _delete_watched(server: Server, ns: Namespace, info: ClassInfo, key: str) -> bool:
-    """Delete while someone watches the namespace: the row's values become the CIM_InstDeletion's
-    SourceInstance, read by the same statement that deletes it."""
-    repo = server.repository
-    with repo.lock:
-        for c in (info, *(sub for sub in ns.descendants(info.low) if sub.provider is None)):
-            data = repo.delete_returning(ns.key, c.low, key)
-            if data is not None:
-                old = c.from_row(ns.name, decode_values(data))
-                _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.DELETE, source=old))
-                return True
-    return False
 
 
 def _publish_after_commit(server: Server, ns: Namespace, event: Event) -> None:

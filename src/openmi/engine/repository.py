@@ -32,7 +32,13 @@ CREATE TABLE IF NOT EXISTS classes(ns TEXT NOT NULL, name TEXT NOT NULL, seq INT
     data TEXT NOT NULL, PRIMARY KEY(ns, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS instances(ns TEXT NOT NULL, cls TEXT NOT NULL, key TEXT NOT NULL,
     data TEXT NOT NULL, PRIMARY KEY(ns, cls, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs(target TEXT NOT NULL, ns TEXT NOT NULL, cls TEXT NOT NULL, key TEXT NOT NULL,
+    role TEXT NOT NULL, PRIMARY KEY(target, ns, cls, key, role)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refs_by_association ON refs(ns, cls, key);
 """
+# refs: one row per reference an association instance (ns, cls, key) holds in property ``role``, keyed by
+# the normalized path of the instance it points to (``target``, see engine.operations.target_key). Finding
+# the associations of one instance is then one index range, never a scan.
 
 # How many rows an enumeration reads per round; the lock is released between rounds.
 PAGE = 512
@@ -70,6 +76,15 @@ class Repository:
                           + (" (another process is using it)" if "locked" in str(exc) else "")) from None
         except sqlite3.DatabaseError as exc:
             raise MIError(MIResult.FAILED, f"{self.path} is not an openmi repository: {exc}") from None
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
 
     def close(self) -> None:
         with self._lock:
@@ -130,7 +145,7 @@ class Repository:
     def remove_namespace(self, name: str) -> None:
         ns = name.lower()
         with self.transaction():
-            for table in ("instances", "classes", "qualifiers"):
+            for table in ("refs", "instances", "classes", "qualifiers"):
                 self._db.execute(f"DELETE FROM {table} WHERE ns=?", (ns,))
             self._db.execute("DELETE FROM namespaces WHERE ns=?", (ns,))
 
@@ -223,5 +238,34 @@ class Repository:
             return int(self._db.execute("SELECT COUNT(*) FROM instances WHERE ns=? AND cls=?", (ns, cls)).fetchone()[0])
 
     def delete_class_instances(self, ns: str, cls: str) -> None:
-        with self._lock:
+        with self.transaction():
+            self._db.execute("DELETE FROM refs WHERE ns=? AND cls=?", (ns, cls))
             self._db.execute("DELETE FROM instances WHERE ns=? AND cls=?", (ns, cls))
+
+    # --- the association index ---------------------------------------------------------------------
+    def add_refs(self, ns: str, cls: str, key: str, refs: list[tuple[str, str]]) -> None:
+        """Index an association instance by the (target, role) pairs of its references."""
+        if refs:
+            with self._lock:
+                self._db.executemany("INSERT OR IGNORE INTO refs VALUES(?, ?, ?, ?, ?)",
+                                     [(target, ns, cls, key, role) for target, role in refs])
+
+    def remove_refs(self, ns: str, cls: str, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM refs WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
+
+    def referencing(self, target: str, ns: str | None = None) -> list[tuple[str, str, str, str, str]]:
+        """(ns, cls, key, role, data) of the stored association instances that reference ``target`` (in
+        namespace ``ns``, or any), ordered by association class, key and role."""
+        with self._lock:
+            if ns is None:
+                rows = self._db.execute(
+                    "SELECT r.ns, r.cls, r.key, r.role, i.data FROM refs r JOIN instances i "
+                    "ON i.ns=r.ns AND i.cls=r.cls AND i.key=r.key WHERE r.target=? "
+                    "ORDER BY r.ns, r.cls, r.key, r.role", (target,)).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT r.ns, r.cls, r.key, r.role, i.data FROM refs r JOIN instances i "
+                    "ON i.ns=r.ns AND i.cls=r.cls AND i.key=r.key WHERE r.target=? AND r.ns=? "
+                    "ORDER BY r.cls, r.key, r.role", (target, ns)).fetchall()
+        return rows

@@ -88,3 +88,30 @@ class TestConnection(Request):
     name: ClassVar[str] = "TestConnection"
 
     __test__ = False  # not a pytest test class
+
+
+@dataclass(slots=True)
+class AssociatorInstances(Request):
+    """The instances associated with ``instance`` (MI_Session_AssociatorInstances); every filter optional."""
+
+    instance: Instance | None = None
+    assoc_class: str | None = None
+    result_class: str | None = None
+    role: str | None = None
+    result_role: str | None = None
+    keys_only: bool = False
+    single: ClassVar[bool] = False
+    name: ClassVar[str] = "AssociatorInstances"
+
+
+@dataclass(slots=True)
+class ReferenceInstances(Request):
+    """The association instances that refer to ``instance`` (MI_Session_ReferenceInstances);
+    ``result_class`` names an association class."""
+
+    instance: Instance | None = None
+    result_class: str | None = None
+    role: str | None = None
+    keys_only: bool = False
+    single: ClassVar[bool] = False
+    name: ClassVar[str] = "ReferenceInstances"

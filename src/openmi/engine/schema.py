@@ -27,13 +27,17 @@ class ClassInfo:
         "cls",
         "declared",
         "defaults",
+        "is_association",
         "key_items",
+        "key_root",
         "keys",
         "layout",
+        "lineage",
         "low",
         "name",
         "props",
         "provider",
+        "ref_props",
     )
 
     def __init__(self, declared: Class, resolved: Class) -> None:
@@ -54,6 +58,19 @@ class ClassInfo:
         self.abstract = resolved.is_abstract
         self.defaults: list[tuple[str, Any, int]] = [
             (p.name, p.value, int(p.type)) for p in resolved.properties.values() if p.value is not None]
+        self.is_association = resolved.is_association
+        # the scalar references of an association: what its instances are indexed by
+        self.ref_props: list[Property] = [p for p in resolved.properties.values()
+                                          if p.type == MIType.REFERENCE] if self.is_association else []
+        # this class and its superclasses, lower-cased (set by Namespace.add, which knows the parent)
+        self.lineage: frozenset[str] = frozenset((self.low,))
+        # the highest superclass with the same keys: every class under it names an instance the same way,
+        # so a reference through any of them finds the same association index entries
+        self.key_root = self.low
+
+    def is_a(self, class_low: str) -> bool:
+        """True when this class is ``class_low`` or one of its subclasses."""
+        return class_low in self.lineage
 
     # --- instances from stored rows ----------------------------------------------------------------
     def from_row(self, namespace: str, values: dict[str, Any], keys_only: bool = False,
@@ -148,6 +165,13 @@ class Namespace:
         self.children: dict[str, list[str]] = {"": []}
         self.qualifiers: dict[str, QualifierDecl] = {}
         self.seq = 0  # the definition order of the last class stored
+        self._associations: list[ClassInfo] | None = None
+
+    def associations(self) -> list[ClassInfo]:
+        """The association classes, in definition order (computed once per change of the registry)."""
+        if self._associations is None:
+            self._associations = [c for c in self.classes.values() if c.is_association]
+        return self._associations
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -165,7 +189,13 @@ class Namespace:
         info = ClassInfo(declared, resolved)
         if old is not None:
             info.provider = old.provider
+        parent_info = self.classes.get((declared.superclass or "").lower())
+        if parent_info is not None:
+            info.lineage = parent_info.lineage | {low}
+            if parent_info.keys and [p.name.lower() for p in parent_info.keys] == [p.name.lower() for p in info.keys]:
+                info.key_root = parent_info.key_root
         self.classes[low] = info
+        self._associations = None
         parent = (declared.superclass or "").lower()
         siblings = self.children.setdefault(parent, [])
         if low not in siblings:
@@ -179,6 +209,7 @@ class Namespace:
         self.children.get(parent, []).remove(info.low)
         self.children.pop(info.low, None)
         del self.classes[info.low]
+        self._associations = None
 
     def descendants(self, low: str, deep: bool = True) -> Iterator[ClassInfo]:
         """Subclasses of ``low`` ("" for the roots) in definition order, depth first."""

@@ -19,6 +19,8 @@ from ..cim.classes import Class, QualifierDecl, resolve_class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.types import MIResult
+from . import associations as _associations  # noqa: F401  (registers its handlers)
+from . import refindex
 from . import requests as rq
 from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
@@ -57,6 +59,9 @@ class Server:
         for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
             if ns.lower() not in self._namespaces:
                 self.create_namespace(ns)
+        if self.repository.meta("refs") is None:  # written before the association index existed
+            refindex.rebuild(self)
+            self.repository.set_meta("refs", "1")
         self._add_standard_qualifiers()
 
     def _add_standard_qualifiers(self) -> None:
@@ -146,6 +151,10 @@ class Server:
             del self._namespaces[ns.name.lower()]
             self._ns_cache.clear()
 
+    def has_associations(self) -> bool:
+        """True when some namespace has an association class (so deletes keep the association index)."""
+        return any(ns.associations() for ns in self._namespaces.values())
+
     # --- classes -------------------------------------------------------------------------------
     def define_class(self, namespace: str | None, cls: Class, *, replace: bool = False) -> Class:
         """Add a class (as declared: own elements, superclass by name) and return it resolved.
@@ -183,6 +192,7 @@ class Server:
                     self._check_references(ns, classes)
             except BaseException:
                 ns.classes = snapshot_classes
+                ns._associations = None
                 ns.children = snapshot_children
                 ns.qualifiers = snapshot_quals
                 raise
@@ -390,4 +400,5 @@ class Server:
             for k, (classes, children, qualifiers, seq) in state.items():
                 ns = names[k]
                 ns.classes, ns.children, ns.qualifiers, ns.seq = classes, children, qualifiers, seq
+                ns._associations = None
         return restore

@@ -19,10 +19,10 @@ from ..classes import Class, Method, Parameter, Property, Qualifier, QualifierDe
 from ..errors import MOFError
 from ..instance import Element, Instance
 from ..names import NamedItems
+from ..objectpath import Reference, parse_object_path
 from ..types import INTEGER_RANGES, MIFlag, MIType
 from ..values import coerce_scalar, parse_datetime
 from .lexer import Source
-from .objectpath import parse_object_path
 from .parser import (
     NO_VALUE,
     AliasRef,
@@ -924,7 +924,7 @@ class _Compiler:
             if target is None:
                 self.error(fix.source, fix.pos, f"alias ${fix.alias.name} is not defined")
                 continue
-            value = target[0].clone() if fix.instance_ref else target[0].keys_only()
+            value = target[0].clone() if fix.instance_ref else Reference.of(target[0])
             if fix.index is None:
                 fix.element.value = value
             else:
@@ -1016,7 +1016,7 @@ class _Compiler:
         if isinstance(v, AliasRef):
             target = self.aliases.get(v.name.lower())
             if target is not None:
-                return target[0].clone() if s == MIType.INSTANCE else target[0].keys_only()
+                return target[0].clone() if s == MIType.INSTANCE else Reference.of(target[0])
             self.fixups.append(_Fixup(el, index, v, s == MIType.INSTANCE, source))
             return None
         if s == MIType.REFERENCE:
@@ -1041,7 +1041,13 @@ class _Compiler:
             if entry is None:
                 raise ValueMismatch(f"class {view.cls.name} has no property {el.name} (in the object path)")
             t = int(entry[0].type)
-            if el.type != t and t & 0x0F not in (MIType.REFERENCE, MIType.INSTANCE):
+            if t == MIType.REFERENCE and isinstance(el.value, str):  # a reference key: a nested, quoted path
+                try:
+                    el.value = self._typed_path(ref.namespace or ns, parse_object_path(el.value))
+                except ValueError as exc:
+                    raise ValueMismatch(str(exc)) from None
+                el.type = MIType.REFERENCE
+            elif el.type != t and t & 0x0F not in (MIType.REFERENCE, MIType.INSTANCE):
                 el.value = convert_value(el.value, t) if t != MIType.STRING else str(el.value)
                 el.type = entry[0].type
         return ref

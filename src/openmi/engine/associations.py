@@ -1,0 +1,300 @@
+"""AssociatorInstances and ReferenceInstances: walking the CIM graph from one instance.
+
+The source must exist (NOT_FOUND otherwise). The association classes considered are those whose
+references can point at the source's class (or a superclass of it), narrowed by ``assoc_class`` (that
+class and its subclasses) and ``role`` (the property the source is referred to by, any case):
+
+- a class stored in the repository answers from the association index (``refindex``): one index range
+  for the source, never a scan;
+- a class served by a provider answers through the provider's ``associator_instances`` /
+  ``reference_instances`` when it has them (OMI's model: one call per association class; a
+  NOT_SUPPORTED from one class does not fail the request), else from its ``enumerate_instances``,
+  following the references.
+
+For associators, every other reference of a matching association instance is a far end (n-ary
+associations too; in a reflexive one the role decides which end is the source). ``result_role`` and
+``result_class`` (the far end's class or a subclass) filter them. Each far end is returned once
+(DSP0200's set semantics; WMI instead returns one per association), in a deterministic order: association
+classes in definition order, then their instances by key. Far ends are fetched from whichever provider
+or repository serves their class; one that does not exist is skipped and reported through
+``write_error`` (NOT_FOUND) — the operation fails with it only if the client answers that it should stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..cim.errors import MIError
+from ..cim.instance import Element, Instance
+from ..cim.types import MIFlag, MIResult, MIType
+from . import requests as rq
+from .context import Context
+from .encoding import decode_values
+from .operations import HANDLERS, _inbound, _locate, _run_provider, get_instance
+from .refindex import instance_target, target_key
+from .schema import ClassInfo, Namespace
+
+if TYPE_CHECKING:
+    from .server import Server
+
+_KEY = int(MIFlag.KEY)
+
+
+def _name(value: Any, what: str) -> str | None:
+    """An optional class or property name: None and "" mean "any"."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MIError(MIResult.INVALID_PARAMETER, f"{what} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _assoc_filter(ns: Namespace, name: str | None, what: str) -> ClassInfo | None:
+    if name is None:
+        return None
+    info = ns.get(name)  # INVALID_CLASS when unknown
+    if not info.is_association:
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"{what} {info.name} is not an association class (it has no Association qualifier)")
+    return info
+
+
+class _Source:
+    """The source instance: its class as stored (or as a provider gave it), its key instance and target key."""
+
+    __slots__ = ("info", "key_instance", "target")
+
+    def __init__(self, info: ClassInfo, key_instance: Instance, target: str) -> None:
+        self.info = info
+        self.key_instance = key_instance
+        self.target = target
+
+
+def _source(server: Server, ns: Namespace, req: Any, ctx: Context) -> _Source:
+    inst = _inbound(req, "the source instance, with its keys")
+    info = ns.get(inst.class_name)
+    if info.provider is None:
+        found, key, data = _locate(server, ns, info, inst)  # INVALID_PARAMETER / TYPE_MISMATCH / NOT_FOUND
+        row = found.from_row(ns.name, decode_values(data), keys_only=True)
+        return _Source(found, row, instance_target(ns, found, key))
+    key, values = info.key_of(inst, ns.name)
+    key_inst = Instance._trusted(info.name, ns.name, {n.lower(): Element(n, v, MIType(t), _KEY)
+                                                      for n, (v, t) in values.items()})
+    found = info
+    if getattr(info.provider, "get_instance", None) is not None:  # it must exist, as for GetInstance
+        got = next(get_instance(server, ns, rq.GetInstance(ns.name, instance=key_inst), ctx))
+        found = ns.classes.get(got.class_name.lower(), info)
+    return _Source(found, key_inst, instance_target(ns, found, key))
+
+
+def _candidates(ns: Namespace, source: ClassInfo, assoc: ClassInfo | None, role: str | None,
+                result: ClassInfo | None) -> list[ClassInfo]:
+    """The association classes that can link the source (the "registered" ones, in OMI's words)."""
+    out = []
+    role_low = role.lower() if role is not None else None
+    for a in ns.associations():
+        if assoc is not None and not a.is_a(assoc.low):
+            continue
+        ends = [p for p in a.ref_props if p.reference_class is None or p.reference_class.lower() in source.lineage
+                or _is_sub(ns, p.reference_class, source)]
+        if role_low is not None:
+            ends = [p for p in ends if p.name.lower() == role_low]
+        if not ends:
+            continue
+        if result is not None:
+            others = [q for q in a.ref_props if any(q is not p for p in ends)]
+            if not any(q.reference_class is None or _related(ns, q.reference_class, result) for q in others):
+                continue
+        out.append(a)
+    return out
+
+
+def _is_sub(ns: Namespace, class_name: str, base: ClassInfo) -> bool:
+    c = ns.classes.get(class_name.lower())
+    return c is not None and c.is_a(base.low)
+
+
+def _related(ns: Namespace, class_name: str, result: ClassInfo) -> bool:
+    """The far end declared as ``class_name`` can be a ``result``: one is a subclass of the other."""
+    c = ns.classes.get(class_name.lower())
+    return c is not None and (c.is_a(result.low) or result.is_a(c.low))
+
+
+def _stored_rows(server: Server, ns: Namespace, src: _Source,
+                 classes: list[ClassInfo]) -> dict[str, list[tuple[str, list[str], str]]]:
+    """The stored association instances referring to the source: ``{class: [(key, roles, data)]}``."""
+    wanted = {a.low for a in classes if a.provider is None}
+    out: dict[str, list[tuple[str, list[str], str]]] = {}
+    if not wanted:
+        return out
+    for _ns, cls, key, role, data in server.repository.referencing(src.target, ns.key):
+        if cls not in wanted:
+            continue
+        rows = out.setdefault(cls, [])
+        if rows and rows[-1][0] == key:
+            rows[-1][1].append(role)
+        else:
+            rows.append((key, [role], data))
+    return out
+
+
+def _provider_links(server: Server, ns: Namespace, a: ClassInfo, src: _Source,
+                    ctx: Context) -> Iterator[tuple[Instance, list[str]]]:
+    """A provider's association instances that refer to the source, with the roles it has in each, found
+    by enumerating them (the provider has no associator_instances/reference_instances of its own)."""
+    fn = getattr(a.provider, "enumerate_instances", None)
+    if fn is None:
+        return
+    for item in _run_provider(ctx, fn(ctx, ns.name, a.name, False)):
+        if not isinstance(item, Instance):
+            raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned {type(item).__name__} from "
+                                           f"enumerate_instances, not an Instance")
+        roles = []
+        for p in a.ref_props:
+            v = item.get(p.name)
+            if isinstance(v, Instance) and target_key(server, ns, v) == src.target:
+                roles.append(p.name.lower())
+        if roles:
+            if item.namespace is None:
+                item.namespace = ns.name
+            yield item, roles
+
+
+def _fetch(server: Server, ns: Namespace, ref: Instance, ctx: Context) -> Instance | None:
+    """The instance a far-end reference names, from whoever serves its class; None (reported) if missing."""
+    tns = ns
+    try:
+        if ref.namespace:
+            tns = server.namespace(ref.namespace)
+        return next(get_instance(server, tns, rq.GetInstance(tns.name, instance=ref), ctx))
+    except MIError as exc:
+        if exc.result not in (MIResult.NOT_FOUND, MIResult.INVALID_CLASS, MIResult.INVALID_NAMESPACE):
+            raise
+        message = f"an association refers to {ref.path}, which does not exist: {exc.message}"
+        if not ctx.write_error(MIResult.NOT_FOUND, message):
+            raise MIError(MIResult.NOT_FOUND, message) from None
+        return None
+
+
+def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstances,
+                         ctx: Context) -> Iterator[Instance]:
+    assoc = _assoc_filter(ns, _name(req.assoc_class, "assoc_class"), "assoc_class")
+    result_name = _name(req.result_class, "result_class")
+    result = ns.get(result_name) if result_name is not None else None
+    role = _name(req.role, "role")
+    result_role = _name(req.result_role, "result_role")
+    src = _source(server, ns, req, ctx)
+    classes = _candidates(ns, src.info, assoc, role, result)
+    stored = _stored_rows(server, ns, src, classes)
+    role_low = role.lower() if role else None
+    rrole_low = result_role.lower() if result_role else None
+    keys_only = bool(req.keys_only)
+    seen: set[str] = set()
+
+    def far_ends(a: ClassInfo, inst: Instance, roles: list[str]) -> Iterator[Instance]:
+        if role_low is not None:
+            roles = [r for r in roles if r == role_low]
+            if not roles:
+                return
+        for p in a.ref_props:
+            low = p.name.lower()
+            if rrole_low is not None and low != rrole_low:
+                continue
+            if all(r == low for r in roles):  # the source's own end (unless it also plays another role)
+                continue
+            ref = inst.get(p.name)
+            if not isinstance(ref, Instance):
+                continue
+            yield from emit(ref)
+
+    def emit(ref: Instance) -> Iterator[Instance]:
+        tk = target_key(server, ns, ref)
+        if tk in seen:
+            return
+        seen.add(tk)
+        far = _fetch(server, ns, ref, ctx)
+        if far is None:
+            return
+        yield from finish(far)
+
+    def finish(far: Instance) -> Iterator[Instance]:
+        if result is not None:
+            fns = server.namespace(far.namespace) if far.namespace else ns
+            finfo = fns.classes.get(far.class_name.lower())
+            if finfo is None or not finfo.is_a(result.low):
+                return
+        yield far.keys_only() if keys_only else far
+
+    for a in classes:
+        ctx.check()
+        if a.provider is None:
+            for _key, roles, data in stored.get(a.low, ()):
+                ctx.check()
+                yield from far_ends(a, a.from_row(ns.name, decode_values(data)), roles)
+            continue
+        fn = getattr(a.provider, "associator_instances", None)
+        if fn is None:
+            for inst, roles in _provider_links(server, ns, a, src, ctx):
+                yield from far_ends(a, inst, roles)
+            continue
+        try:
+            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance.clone(), req.result_class or
+                                              None, role, result_role, keys_only)):
+                if not isinstance(item, Instance):
+                    raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned "
+                                                   f"{type(item).__name__} from associator_instances")
+                if item.namespace is None:
+                    item.namespace = ns.name
+                tk = target_key(server, ns, item)
+                if tk in seen:
+                    continue
+                seen.add(tk)
+                yield from finish(item)
+        except MIError as exc:
+            if exc.result != MIResult.NOT_SUPPORTED:  # NOT_SUPPORTED for one class: the others still answer
+                raise
+
+
+def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstances,
+                        ctx: Context) -> Iterator[Instance]:
+    assoc = _assoc_filter(ns, _name(req.result_class, "result_class"), "result_class")
+    role = _name(req.role, "role")
+    src = _source(server, ns, req, ctx)
+    classes = _candidates(ns, src.info, assoc, role, None)
+    stored = _stored_rows(server, ns, src, classes)
+    role_low = role.lower() if role else None
+    keys_only = bool(req.keys_only)
+
+    def plays(roles: list[str]) -> bool:
+        return role_low is None or role_low in roles
+
+    for a in classes:
+        ctx.check()
+        if a.provider is None:
+            for _key, roles, data in stored.get(a.low, ()):
+                if plays(roles):
+                    ctx.check()
+                    yield a.from_row(ns.name, decode_values(data), keys_only)
+            continue
+        fn = getattr(a.provider, "reference_instances", None)
+        if fn is None:
+            for inst, roles in _provider_links(server, ns, a, src, ctx):
+                if plays(roles):
+                    yield inst.keys_only() if keys_only else inst
+            continue
+        try:
+            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance.clone(), role, keys_only)):
+                if not isinstance(item, Instance):
+                    raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned "
+                                                   f"{type(item).__name__} from reference_instances")
+                if item.namespace is None:
+                    item.namespace = ns.name
+                yield item.keys_only() if keys_only else item
+        except MIError as exc:
+            if exc.result != MIResult.NOT_SUPPORTED:
+                raise
+
+
+HANDLERS[rq.AssociatorInstances] = associator_instances
+HANDLERS[rq.ReferenceInstances] = reference_instances
