@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from openmi.cim import MIResult
+from openmi.cim import MIFlag, MIResult, MIType
 from openmi.protocol.wsman import (
     CreateRequest,
     CreateResponse,
@@ -15,6 +15,8 @@ from openmi.protocol.wsman import (
     DeleteResponse,
     EnumerateRequest,
     EnumerateResponse,
+    GetClassRequest,
+    GetClassResponse,
     GetRequest,
     GetResponse,
     IdentifyRequest,
@@ -60,6 +62,10 @@ REQUESTS: dict[str, tuple[type[Request], str | None, str | None, dict[str, str],
                                           {"context": "3779461120", "max_elements": 10}),
     "omi/pyclient-14-enumerate-omi_identify-dmtf-uri": (EnumerateRequest, "root/omi", "OMI_Identify", {}, {}),
     "omi/pyclient-15-get-msft_person-9999-cimerror": (GetRequest, "root/test", "MSFT_Person", {"Key": "9999"}, {}),
+    "omi/curl-getclass-omipeer_item": (GetClassRequest, "root/cimv2", "OMIPeer_Item", {"ClassName": "OMIPeer_Item"},
+                                       {"option_set": {"IncludeQualifiers": True}}),
+    "omi/curl-getclass-missing": (GetClassRequest, "root/cimv2", "No_Such_Class", {"ClassName": "No_Such_Class"},
+                                  {}),
     "winrm-spec/03-get": (GetRequest, "root/mynamespace", "myclass", {"id": "1"},
                           {"uri_style": UriStyle.WMI, "max_envelope_size": 51200, "operation_timeout": 60.0}),
     "winrm-spec/07-get-invalid-class": (GetRequest, "root/cimv2", "win32_nosuchclass", {}, {}),
@@ -87,8 +93,8 @@ def _read(fixtures_dir: Path, stem: str, kind: str) -> bytes:
 
 
 # Captures whose requests belong to operation kinds parsed elsewhere (classes, queries): their own tests read them.
-ELSEWHERE = {"omi/curl-getclass-missing", "omi/curl-getclass-omipeer_item", "omi/curl-wql-filter",
-             "omi/curl-wql-invalid-query", "omi/curl-wql-projection", "omi/curl-unknown-dialect"}
+ELSEWHERE = {"omi/curl-wql-filter", "omi/curl-wql-invalid-query", "omi/curl-wql-projection",
+             "omi/curl-unknown-dialect"}
 
 
 def test_every_request_fixture_is_listed(fixtures_dir: Path) -> None:
@@ -195,6 +201,7 @@ def test_omi_unoptimized_enumerate_then_pull(fixtures_dir: Path) -> None:
     ("omi/pyclient-09-delete-item-again-notfound", MIResult.NOT_FOUND, "The requested object cannot be found."),
     ("omi/pyclient-10-get-item-notfound", MIResult.NOT_FOUND, "The requested object cannot be found."),
     ("omi/pyclient-11-get-unknown-class", MIResult.INVALID_CLASS, "The specified class does not exist."),
+    ("omi/curl-getclass-missing", MIResult.INVALID_CLASS, "The specified class does not exist."),
     ("omi/pyclient-15-get-msft_person-9999-cimerror", MIResult.SERVER_IS_SHUTTING_DOWN, "This is a test CIM Error"),
     ("winrm-spec/07-get-invalid-class", MIResult.NOT_FOUND,
      "The WS-Management service cannot process the request. The service cannot find the resource identified "
@@ -205,6 +212,17 @@ def test_fault_fixtures(fixtures_dir: Path, stem: str, result: MIResult, message
         _response(fixtures_dir, stem)
     assert info.value.result == result
     assert info.value.message == message
+
+
+def test_omi_getclass_response(fixtures_dir: Path) -> None:
+    r = _response(fixtures_dir, "omi/curl-getclass-omipeer_item")
+    assert isinstance(r, GetClassResponse) and r.derivation == []
+    cls = r.cls
+    assert (cls.name, cls.superclass, cls.namespace) == ("OMIPeer_Item", None, "root/cimv2")
+    assert [(p.name, p.type, p.key) for p in cls.properties.values()] == [
+        ("Name", MIType.STRING, True), ("Value", MIType.STRING, False), ("Size", MIType.UINT32, False)]
+    key = cls.properties["Name"].qualifiers["Key"]  # OMI writes "key" without flavors: the standard ones
+    assert key.value is True and key.flavor == MIFlag.DISABLEOVERRIDE | MIFlag.TOSUBCLASS
 
 
 def test_omi_fault_details(fixtures_dir: Path) -> None:

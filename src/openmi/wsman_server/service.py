@@ -63,14 +63,15 @@ class ServiceConfig:
 class _Enumeration:
     id: str
     user: str | None
-    results: Iterator[Instance]
+    results: Iterator[Any]  # instances, or classes when ``class_options`` is set
     ctx: Context
     mode: wsman.EnumerationMode
     namespace: str | None
-    pending: list[Instance] = field(default_factory=list)
+    pending: list[Any] = field(default_factory=list)
     expires: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: bool = False
+    class_options: wsman.ClassOptions | None = None
 
     def close(self) -> None:
         self.ctx.cancel()
@@ -202,6 +203,10 @@ class WSManService:
             self.enumerations.remove(req.context)
             return wsman.ReleaseResponse()
         ctx = Context(timeout=req.operation_timeout, options=dict(req.option_set), user=_name(user))
+        if isinstance(req, wsman.GetClassRequest):
+            return self._get_class(req, ctx)
+        if isinstance(req, wsman.EnumerateClassesRequest):
+            return self._enumerate_classes(req, user, ctx)
         if isinstance(req, wsman.EnumerateRequest):
             return self._enumerate(req, user, ctx)
         engine_req = self._engine_request(req)
@@ -277,6 +282,47 @@ class WSManService:
             inst.class_name = self._class_name(req)
         return inst
 
+    # --- classes ----------------------------------------------------------------------------------
+    def _get_class(self, req: wsman.GetClassRequest, ctx: Context) -> wsman.GetClassResponse:
+        results = list(self.engine.execute(rq.GetClass(req.namespace, class_name=req.class_name), ctx))
+        cls = results[0]
+        assert isinstance(cls, Class)
+        options = wsman.ClassOptions.from_option_set(req.option_set)
+        return wsman.GetClassResponse(cls=cls, derivation=self._derivation(req.namespace, cls) if
+                                      options.inheritance_hierarchy else [])
+
+    def _derivation(self, namespace: str | None, cls: Class) -> list[str]:
+        """The superclass chain of a class, nearest first (DSP0201 DERIVATION)."""
+        out: list[str] = []
+        sup = cls.superclass
+        while sup and len(out) < 256:
+            parent = self.lookup_class(namespace, sup)
+            if parent is None:
+                break
+            out.append(parent.name)
+            sup = parent.superclass
+        return out
+
+    def _enumerate_classes(self, req: wsman.EnumerateClassesRequest, user: User | None,
+                           ctx: Context) -> wsman.EnumerateResponse:
+        flags = 0 if req.deep else int(OperationFlags.POLYMORPHISM_SHALLOW)
+        engine_req = rq.EnumerateClasses(req.namespace, flags, class_name=req.class_name,
+                                         class_names_only=req.names_only)
+        e = _Enumeration(uuid.uuid4().urn, _name(user), self.engine.execute(engine_req, ctx), ctx,
+                         wsman.EnumerationMode.OBJECTS, req.namespace,
+                         class_options=wsman.ClassOptions.from_option_set(req.option_set))
+        return self._start(req, e)
+
+    def _class_items(self, e: _Enumeration, items: list[Any], response: wsman.EnumerateResponse) -> None:
+        """Put the classes of a page where the codec writes them as ``<CLASS>`` items."""
+        options = e.class_options
+        assert options is not None
+        response.classes = items
+        response.items = []
+        response.class_options = options
+        if options.inheritance_hierarchy:
+            response.derivations = {c.name.lower(): self._derivation(e.namespace, c) for c in items}
+
     # --- enumerations ---------------------------------------------------------------------------
     def _enumerate(self, req: wsman.EnumerateRequest, user: User | None, ctx: Context) -> wsman.EnumerateResponse:
         flags = 0
@@ -291,7 +337,10 @@ class WSManService:
         if req.filter is not None:
             results = self._filtered(req.filter, results)
         e = _Enumeration(uuid.uuid4().urn, _name(user), results, ctx, req.mode, req.namespace)
-        items: list[Instance] = []
+        return self._start(req, e)
+
+    def _start(self, req: wsman.EnumerateRequest, e: _Enumeration) -> wsman.EnumerateResponse:
+        items: list[Any] = []
         end = False
         if req.optimize:
             items, end = self._take(e, req.max_elements or self.config.default_max_elements, None)
@@ -299,9 +348,13 @@ class WSManService:
             self._prime(e)
         if end:
             e.close()
-            return wsman.EnumerateResponse(context=None, items=items, end_of_sequence=True, mode=req.mode)
-        context = self.enumerations.add(e)
-        return wsman.EnumerateResponse(context=context, items=items, end_of_sequence=False, mode=req.mode)
+            r = wsman.EnumerateResponse(context=None, items=items, end_of_sequence=True, mode=req.mode)
+        else:
+            context = self.enumerations.add(e)
+            r = wsman.EnumerateResponse(context=context, items=items, end_of_sequence=False, mode=req.mode)
+        if e.class_options is not None:
+            self._class_items(e, items, r)
+        return r
 
     def _prime(self, e: _Enumeration) -> None:
         """Run the request up to its first result, so that errors (bad class …) fail the Enumerate."""
@@ -324,10 +377,10 @@ class WSManService:
                           f"query filters ({f.dialect}) are not supported by this server yet")
         raise MIError(MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED, f"the filter dialect {f.dialect} is not supported")
 
-    def _take(self, e: _Enumeration, max_elements: int, max_time: float | None) -> tuple[list[Instance], bool]:
+    def _take(self, e: _Enumeration, max_elements: int, max_time: float | None) -> tuple[list[Any], bool]:
         n = max(1, min(max_elements, self.config.max_elements_cap))
         deadline = None if max_time is None else time.monotonic() + max_time
-        items: list[Instance] = []
+        items: list[Any] = []
         while e.pending and len(items) < n:
             items.append(e.pending.pop(0))
         while len(items) < n and not e.done:
@@ -351,8 +404,11 @@ class WSManService:
                 self.enumerations.remove(req.context)
             else:
                 self.enumerations.touch(e)
-            return wsman.PullResponse(context=None if end else req.context, items=items, end_of_sequence=end,
-                                      mode=e.mode)
+            r = wsman.PullResponse(context=None if end else req.context, items=items, end_of_sequence=end,
+                                   mode=e.mode)
+            if e.class_options is not None:
+                self._class_items(e, items, r)
+            return r
 
 
 def _name(user: User | None) -> str | None:

@@ -158,6 +158,8 @@ def _qualifiers(parent: etree._Element, quals: Iterable[Qualifier], flags: int, 
             attrs["TOSUBCLASS"] = "false"
         if q.flavor & MIFlag.TRANSLATABLE:
             attrs["TRANSLATABLE"] = "true"
+        if q.propagated:
+            attrs["PROPAGATED"] = "true"
         qe = etree.SubElement(parent, "QUALIFIER", attrs)
         if q.value is not None:
             _value(qe, q.value, q.type)

@@ -4,6 +4,7 @@ One codec serves the server (``parse_request``, ``build_response``, ``build_faul
 (``build_request``, ``parse_response``); see :mod:`.codec`.
 """
 
+from .classxml import ClassOptions, class_from_element, class_to_element
 from .codec import (
     CLIENT_LIMITS,
     SERVER_LIMITS,
@@ -22,9 +23,11 @@ from .requests import (
     AssociationFilter,
     CreateRequest,
     DeleteRequest,
+    EnumerateClassesRequest,
     EnumerateRequest,
     EnumerationMode,
     Filter,
+    GetClassRequest,
     GetRequest,
     IdentifyRequest,
     InvokeRequest,
@@ -39,6 +42,7 @@ from .responses import (
     CreateResponse,
     DeleteResponse,
     EnumerateResponse,
+    GetClassResponse,
     GetResponse,
     IdentifyResponse,
     InvokeResponse,
@@ -51,12 +55,13 @@ from .uri import ResourceRef, UriStyle, parse_resource_uri, resource_uri
 from .values import ClassLookup, apply_class, instance_selectors
 
 __all__ = [
-    "CLIENT_LIMITS", "SERVER_LIMITS", "AssociationFilter", "ClassLookup", "CreateRequest", "CreateResponse",
-    "DeleteRequest", "DeleteResponse", "EnumerateRequest", "EnumerateResponse", "EnumerationMode", "Fault",
-    "Filter", "GetRequest", "GetResponse", "IdentifyRequest", "IdentifyResponse", "InvokeRequest",
-    "InvokeResponse", "Limits", "PolymorphismMode", "PullRequest", "PullResponse", "PutRequest", "PutResponse",
-    "ReleaseRequest", "ReleaseResponse", "Request", "ResourceRef", "Response", "UriStyle", "WSManFault",
-    "apply_class", "build_fault", "build_request", "build_response", "content_type", "fault_to_result",
+    "CLIENT_LIMITS", "SERVER_LIMITS", "AssociationFilter", "ClassLookup", "ClassOptions", "CreateRequest",
+    "CreateResponse", "DeleteRequest", "DeleteResponse", "EnumerateClassesRequest", "EnumerateRequest",
+    "EnumerateResponse", "EnumerationMode", "Fault", "Filter", "GetClassRequest", "GetClassResponse", "GetRequest",
+    "GetResponse", "IdentifyRequest", "IdentifyResponse", "InvokeRequest", "InvokeResponse", "Limits",
+    "PolymorphismMode", "PullRequest", "PullResponse", "PutRequest", "PutResponse", "ReleaseRequest",
+    "ReleaseResponse", "Request", "ResourceRef", "Response", "UriStyle", "WSManFault", "apply_class", "build_fault",
+    "build_request", "build_response", "class_from_element", "class_to_element", "content_type", "fault_to_result",
     "instance_selectors", "new_message_id", "parse_request", "parse_resource_uri", "parse_response",
     "request_headers", "resource_uri", "response_content_type",
 ]

@@ -29,13 +29,17 @@ from .envelope import (
 )
 from .faults import WSManFault, protocol_fault
 from .requests import (
+    CLASS_NAME_SELECTOR,
+    CLASS_NAMES_ONLY_OPTION,
     REQUEST_TYPES,
     AssociationFilter,
     CreateRequest,
     DeleteRequest,
+    EnumerateClassesRequest,
     EnumerateRequest,
     EnumerationMode,
     Filter,
+    GetClassRequest,
     GetRequest,
     IdentifyRequest,
     InvokeRequest,
@@ -48,6 +52,7 @@ from .requests import (
 from .uri import (
     CIMNAMESPACE_SELECTOR,
     UriStyle,
+    is_class_schema_uri,
     needs_cimnamespace_selector,
     parse_resource_uri,
     resolve_namespace,
@@ -247,6 +252,8 @@ def _typed_request(
     )
     action = h.action or ""
     kind = REQUEST_TYPES.get(action)
+    if is_class_schema_uri(h.resource_uri):
+        return _class_request(kind, action, first, namespace, common)
     if kind is GetRequest or kind is DeleteRequest:
         return kind(**common)
     if kind is PutRequest or kind is CreateRequest:
@@ -262,13 +269,8 @@ def _typed_request(
         return kind(instance=inst, **common)
     if kind is EnumerateRequest:
         return _enumerate(first, namespace, common)
-    if kind is PullRequest:
-        ctx = _context(first, ns.N_PULL)
-        return PullRequest(context=ctx, max_elements=_positive(first, ns.N_MAX_ELEMENTS),
-                           max_time=_max_time(first), max_characters=_positive(first, ns.N_MAX_CHARACTERS),
-                           **common)
-    if kind is ReleaseRequest:
-        return ReleaseRequest(context=_context(first, ns.N_RELEASE), **common)
+    if kind is PullRequest or kind is ReleaseRequest:
+        return _typed_pull_release(kind, first, common)
     method = _method_from_action(action, h.resource_uri, ref.class_name)
     if method is None:
         raise protocol_fault("wsa:ActionNotSupported", f"The action {action!r} is not supported.", "ActionMismatch")
@@ -284,6 +286,56 @@ def _typed_request(
     else:
         params = Instance._trusted("__parameters", namespace, {})
     return InvokeRequest(method=method, parameters=params, action_uri=action, **common)
+
+
+def _typed_pull_release(kind: type[Request], first: _Elem | None, common: dict[str, Any]) -> Request:
+    if kind is PullRequest:
+        ctx = _context(first, ns.N_PULL)
+        return PullRequest(context=ctx, max_elements=_positive(first, ns.N_MAX_ELEMENTS),
+                           max_time=_max_time(first), max_characters=_positive(first, ns.N_MAX_CHARACTERS),
+                           **common)
+    return ReleaseRequest(context=_context(first, ns.N_RELEASE), **common)
+
+
+def _class_request(kind: type[Request] | None, action: str, first: _Elem | None, namespace: str | None,
+                   common: dict[str, Any]) -> Request:
+    """GetClass (Get) and EnumerateClasses (Enumerate) on the CIM-XML schema URI; Pull and Release of
+    a class enumeration; any other action there is not supported."""
+    selectors = common["selectors"]
+    name = selectors.pop(CLASS_NAME_SELECTOR, None)
+    if isinstance(name, Instance):
+        raise protocol_fault("wsman:InvalidSelectors", "ClassName must be text.", "TypeMismatch")
+    name = name.strip() if name else None
+    if selectors and kind is not PullRequest and kind is not ReleaseRequest:
+        raise protocol_fault("wsman:InvalidSelectors",
+                             f"The class schema URI takes the selectors __cimnamespace and ClassName only, not "
+                             f"{', '.join(sorted(selectors))}.", "UnexpectedSelectors")
+    if kind is GetRequest:
+        if not name:
+            raise protocol_fault("wsman:InvalidSelectors", "GetClass needs the ClassName selector.",
+                                 "InsufficientSelectors")
+        common["class_name"] = name
+        return GetClassRequest(**common)
+    if kind is EnumerateRequest:
+        common["class_name"] = name
+        req = _enumerate(first, namespace, common)
+        if req.mode is not EnumerationMode.OBJECTS or req.filter is not None:
+            raise protocol_fault("wsman:UnsupportedFeature",
+                                 "EnumerateClasses takes no filter and no EnumerationMode.", "FilteringRequired"
+                                 if req.filter is not None else "EnumerationMode")
+        names_only = req.option_set.get(CLASS_NAMES_ONLY_OPTION)
+        return EnumerateClassesRequest(
+            deep=req.polymorphism is not PolymorphismMode.NONE,
+            names_only=(names_only.strip().lower() in ("true", "1")) if isinstance(names_only, str)
+            else bool(names_only),
+            optimize=req.optimize, max_elements=req.max_elements, polymorphism=req.polymorphism,
+            expires=req.expires, **common)
+    if kind is PullRequest or kind is ReleaseRequest:
+        common["class_name"] = name
+        return _typed_pull_release(kind, first, common)
+    raise protocol_fault("wsa:ActionNotSupported",
+                         f"The class schema URI supports GetClass (Get) and EnumerateClasses (Enumerate), not "
+                         f"{action!r}.", "ActionMismatch")
 
 
 def _method_from_action(action: str, resource_uri: str, class_name: str | None) -> str | None:

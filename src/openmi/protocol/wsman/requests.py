@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Final
 from openmi.cim.instance import Instance
 
 from . import namespaces as ns
-from .uri import UriStyle, resource_uri
+from .uri import CIMXML_SCHEMA_URI, UriStyle, resource_uri
 from .values import Selectors
 
 
@@ -188,6 +188,49 @@ class InvokeRequest(Request):
         if self.action_uri:
             return self.action_uri
         return f"{self.effective_resource_uri() or ''}/{self.method}"
+
+
+CLASS_NAME_SELECTOR: Final = "ClassName"
+
+
+@dataclass(kw_only=True, slots=True)
+class GetClassRequest(GetRequest):
+    """GetClass: a Get on the CIM-XML schema URI, the class in the ``ClassName`` selector and the
+    namespace in ``__cimnamespace`` (wsman.md §3.10). What the body carries (qualifiers, inherited
+    elements, class origins, the inheritance chain) is asked for in ``option_set`` (see
+    :class:`~openmi.protocol.wsman.classxml.ClassOptions`)."""
+
+    def __post_init__(self) -> None:
+        if self.class_name and CLASS_NAME_SELECTOR not in self.selectors:
+            self.selectors[CLASS_NAME_SELECTOR] = self.class_name
+
+    def effective_resource_uri(self) -> str | None:
+        return self.resource_uri or CIMXML_SCHEMA_URI
+
+
+@dataclass(kw_only=True, slots=True)
+class EnumerateClassesRequest(EnumerateRequest):
+    """EnumerateClasses: an Enumerate on the CIM-XML schema URI. ``class_name`` (the ``ClassName``
+    selector) is the root whose subclasses are listed, None for every class; ``deep`` False lists direct
+    subclasses only (``wsmb:PolymorphismMode`` None on the wire); ``names_only`` asks for classes without
+    their elements (option ``ClassNamesOnly``)."""
+
+    deep: bool = True
+    names_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.class_name and CLASS_NAME_SELECTOR not in self.selectors:
+            self.selectors[CLASS_NAME_SELECTOR] = self.class_name
+        if not self.deep:
+            self.polymorphism = PolymorphismMode.NONE
+        if self.names_only:
+            self.option_set.setdefault(CLASS_NAMES_ONLY_OPTION, True)
+
+    def effective_resource_uri(self) -> str | None:
+        return self.resource_uri or CIMXML_SCHEMA_URI
+
+
+CLASS_NAMES_ONLY_OPTION: Final = "ClassNamesOnly"
 
 
 REQUEST_TYPES: dict[str, type[Request]] = {

@@ -19,6 +19,7 @@ from openmi.cim.instance import Instance
 from openmi.cim.types import MIResult
 
 from . import namespaces as ns
+from .classxml import CLASS_TAG, ClassOptions, class_from_element, class_to_element, derivation_of
 from .envelope import CLIENT_LIMITS, SERVER_LIMITS, Limits, parse_envelope, serialize
 from .faults import Fault, WSManFault, append_fault, fault_for_error, protocol_fault, read_fault
 from .request_codec import wire_fault
@@ -27,6 +28,7 @@ from .requests import (
     DeleteRequest,
     EnumerateRequest,
     EnumerationMode,
+    GetClassRequest,
     GetRequest,
     IdentifyRequest,
     InvokeRequest,
@@ -40,6 +42,7 @@ from .responses import (
     CreateResponse,
     DeleteResponse,
     EnumerateResponse,
+    GetClassResponse,
     GetResponse,
     IdentifyResponse,
     InvokeResponse,
@@ -115,7 +118,10 @@ def build_response(
     style = request.uri_style
     namespace = request.namespace
     try:
-        if isinstance(response, GetResponse):
+        if isinstance(response, GetClassResponse):
+            class_to_element(response.cls, ClassOptions.from_option_set(request.option_set),
+                             derivation=response.derivation, parent=body)
+        elif isinstance(response, GetResponse):
             instance_to_element(response.instance, style=style, namespace=namespace, parent=body,
                                 wrap_datetimes=wrap_datetimes)
         elif isinstance(response, PutResponse):
@@ -193,6 +199,10 @@ def _enumeration(body: _Elem, request: Request, response: EnumerateResponse, wra
             append_epr(_SubElement(items, ns.A_EPR), _named(inst, namespace), style)
         else:
             instance_to_element(inst, style=style, namespace=namespace, parent=items, wrap_datetimes=wrap)
+    if response.classes:
+        options = response.class_options or ClassOptions.from_option_set(request.option_set)
+        for cls in response.classes:
+            class_to_element(cls, options, derivation=response.derivations.get(cls.name.lower(), ()), parent=items)
     if response.end_of_sequence:
         _SubElement(el, ns.N_END_OF_SEQUENCE if pull else ns.W_END_OF_SEQUENCE)
 
@@ -308,6 +318,10 @@ def _typed_response(
     namespace = expected.namespace
     if isinstance(expected, IdentifyRequest):
         return _read_identify(first, meta)
+    if isinstance(expected, GetClassRequest):
+        if first is None or first.tag != CLASS_TAG:
+            raise MIError(MIResult.FAILED, "The answer to GetClass holds no CLASS element.")
+        return GetClassResponse(cls=class_from_element(first, namespace), derivation=derivation_of(first), **meta)
     if isinstance(expected, GetRequest):
         if first is None:
             raise MIError(MIResult.FAILED, "The GetResponse holds no instance.")
@@ -404,6 +418,9 @@ def _read_enumeration(
 
 
 def _read_item(item: _Elem, namespace: str | None, lookup: ClassLookup | None, r: EnumerateResponse) -> None:
+    if item.tag == CLASS_TAG:  # EnumerateClasses: a DSP0201 class, in no XML namespace
+        r.classes.append(class_from_element(item, namespace))
+        return
     if item.tag == ns.A_EPR:
         only = epr_to_instance(item, namespace)
         r.items.append(only)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openmi.cim.classes import Class
 from openmi.cim.instance import Instance
 
 from . import namespaces as ns
+from .classxml import ClassOptions
 from .requests import EnumerationMode, new_message_id
 from .values import Selectors
 
@@ -37,6 +39,16 @@ class IdentifyResponse(Response):
 @dataclass(kw_only=True, slots=True)
 class GetResponse(Response):
     instance: Instance
+
+
+@dataclass(kw_only=True, slots=True)
+class GetClassResponse(Response):
+    """A class as a DSP0201 ``<CLASS>`` body. Writing, ``derivation`` is its superclass chain (nearest
+    first), sent when the request asks for IncludeInheritanceHierarchy; reading, it is what DERIVATION
+    listed."""
+
+    cls: Class
+    derivation: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -76,6 +88,12 @@ class EnumerateResponse(Response):
     end_of_sequence: bool = False
     mode: EnumerationMode | None = None
     eprs: list[Instance] = field(default_factory=list)
+    #: EnumerateClasses: the classes (``<CLASS>`` items), written after ``items`` and read apart from them
+    classes: list[Class] = field(default_factory=list)
+    #: writing classes with IncludeInheritanceHierarchy: each one's superclass chain, by lower-case name
+    derivations: dict[str, list[str]] = field(default_factory=dict)
+    #: writing classes: what they carry (None: what the request's OptionSet asks for)
+    class_options: ClassOptions | None = None
 
 
 @dataclass(kw_only=True, slots=True)

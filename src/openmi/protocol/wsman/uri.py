@@ -68,6 +68,12 @@ def parse_resource_uri(uri: str) -> ResourceRef:
     return ResourceRef(u, UriStyle.OTHER, None, last or None)
 
 
+def is_class_schema_uri(uri: str | None) -> bool:
+    """Whether a resource URI addresses class declarations (GetClass, EnumerateClasses): the CIM-XML
+    schema URI ``http://schemas.dmtf.org/wbem/cim-xml/2/cim-schema/2/*`` as Windows MI and OMI send it."""
+    return bool(uri) and "/wbem/cim-xml/" in uri.lower()  # type: ignore[union-attr]
+
+
 def resolve_namespace(
     ref: ResourceRef, cimnamespace: str | None, default_namespace: str | None
 ) -> str | None:
