@@ -1,0 +1,252 @@
+"""engine.repository: the SQLite store on its own — transactions (all or none, nested joins outer), keyed
+instance rows, class order, namespaces added and removed, paged scans, and the clear errors for a file
+that is not a repository, has another layout, or is in use."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import openmi
+from openmi import MIError, MIResult, MIType
+from openmi.engine import repository as repository_module
+from openmi.engine.repository import Repository
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    r = Repository(tmp_path / "repo.db")
+    yield r
+    r.close()
+
+
+def test_transaction_commits_all_writes(tmp_path: Path) -> None:
+    r = Repository(tmp_path / "repo.db")
+    with r.transaction():
+        assert r.insert("root/a", "c", "1", '{"Id":1}')
+        assert r.insert("root/a", "c", "2", '{"Id":2}')
+    r.close()
+    r = Repository(tmp_path / "repo.db")  # committed: on disk for the next opener
+    assert [k for k, _ in r.scan("root/a", "c")] == ["1", "2"]
+    r.close()
+
+
+def test_an_exception_rolls_back_every_write_of_the_transaction(tmp_path: Path) -> None:
+    r = Repository(tmp_path / "repo.db")
+    r.insert("root/a", "c", "0", "{}")
+    with pytest.raises(RuntimeError, match="boom"):
+        with r.transaction():
+            r.insert("root/a", "c", "1", "{}")
+            r.update("root/a", "c", "0", '{"changed":true}')
+            r.put_class("root/a", "C", "{}", 1)
+            r.add_namespace("root/b")
+            raise RuntimeError("boom")
+    assert [k for k, _ in r.scan("root/a", "c")] == ["0"]
+    assert r.get("root/a", "c", "0") == "{}"
+    assert r.classes("root/a") == [] and "root/b" not in r.namespaces()
+    # the repository is usable after a rollback: the next transaction commits
+    with r.transaction():
+        r.insert("root/a", "c", "1", "{}")
+    r.close()
+    r = Repository(tmp_path / "repo.db")
+    assert [k for k, _ in r.scan("root/a", "c")] == ["0", "1"]
+    r.close()
+
+
+def test_nested_transactions_join_the_outer_one(repo: Repository) -> None:
+    with pytest.raises(RuntimeError):
+        with repo.transaction():
+            with repo.transaction():
+                repo.insert("root/a", "c", "inner", "{}")
+            assert repo.get("root/a", "c", "inner") == "{}"  # visible inside, not yet committed
+            raise RuntimeError("outer fails")
+    assert repo.get("root/a", "c", "inner") is None  # the inner write went with the outer rollback
+    with repo.transaction():
+        with pytest.raises(KeyError):
+            with repo.transaction():
+                repo.insert("root/a", "c", "kept", "{}")
+                raise KeyError("inner fails, outer goes on")
+        repo.insert("root/a", "c", "after", "{}")
+    assert [k for k, _ in repo.scan("root/a", "c")] == ["after", "kept"]
+
+
+def test_a_transaction_excludes_other_threads_until_it_ends(repo: Repository) -> None:
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def writer() -> None:
+        with repo.transaction():
+            repo.insert("root/a", "c", "1", "{}")
+            inside.set()
+            release.wait(30)
+            repo.insert("root/a", "c", "2", "{}")
+
+    t = threading.Thread(target=writer)
+    t.start()
+    inside.wait(30)
+
+    def reader() -> None:
+        seen.append([k for k, _ in repo.scan("root/a", "c")])
+
+    r = threading.Thread(target=reader)
+    r.start()
+    r.join(0.2)
+    assert r.is_alive() and seen == []  # waiting for the lock: never sees half a transaction
+    release.set()
+    t.join(30)
+    r.join(30)
+    assert seen == [["1", "2"]]
+
+
+def test_keyed_rows(repo: Repository) -> None:
+    assert repo.insert("root/a", "c", "7", "seven")
+    assert not repo.insert("root/a", "c", "7", "again")  # the key is taken
+    assert repo.get("root/a", "c", "7") == "seven"
+    # namespace, class and key together address a row
+    assert repo.insert("root/b", "c", "7", "other namespace")
+    assert repo.insert("root/a", "d", "7", "other class")
+    assert repo.get("root/b", "c", "7") == "other namespace" and repo.get("root/a", "d", "7") == "other class"
+    assert repo.get("root/a", "c", "8") is None
+    assert repo.update("root/a", "c", "7", "changed") and repo.get("root/a", "c", "7") == "changed"
+    assert not repo.update("root/a", "c", "8", "nothing to change")
+    assert repo.get("root/a", "c", "8") is None  # update never inserts
+    assert repo.delete("root/a", "c", "7")
+    assert not repo.delete("root/a", "c", "7")  # only the caller that removed it gets True
+    assert repo.get("root/a", "c", "7") is None and repo.get("root/b", "c", "7") == "other namespace"
+
+
+def test_count_and_class_wide_delete(repo: Repository) -> None:
+    for k in "abc":
+        repo.insert("root/a", "c", k, "{}")
+    repo.insert("root/a", "d", "a", "{}")
+    assert repo.count("root/a", "c") == 3 and repo.count("root/a", "nothing") == 0
+    repo.delete_class_instances("root/a", "c")
+    assert repo.count("root/a", "c") == 0 and repo.count("root/a", "d") == 1
+
+
+def test_scan_reads_pages_in_key_order(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repository_module, "PAGE", 3)
+    keys = [f"{i:02d}" for i in range(10)]
+    for k in reversed(keys):
+        repo.insert("root/a", "c", k, f'"{k}"')
+    repo.insert("root/a", "other", "00", "{}")
+    assert list(repo.scan("root/a", "c")) == [(k, f'"{k}"') for k in keys]
+    # exactly a page: the scan ends after an empty round
+    monkeypatch.setattr(repository_module, "PAGE", 5)
+    assert [k for k, _ in repo.scan("root/a", "c")] == keys
+    assert list(repo.scan("root/a", "none")) == []
+
+
+def test_scan_lets_writers_in_between_pages(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repository_module, "PAGE", 2)
+    for k in "abcd":
+        repo.insert("root/a", "c", k, "{}")
+    it = repo.scan("root/a", "c")
+    assert [next(it)[0], next(it)[0]] == ["a", "b"]
+    done = threading.Event()
+
+    def write() -> None:  # would block forever if the scan held the lock between pages
+        repo.insert("root/a", "c", "e", "{}")
+        done.set()
+
+    t = threading.Thread(target=write)
+    t.start()
+    assert done.wait(30)
+    t.join()
+    assert [k for k, _ in it] == ["c", "d", "e"]  # later pages continue after the last key read
+
+
+def test_classes_keep_their_definition_order(repo: Repository) -> None:
+    repo.put_class("root/A", "Zeta", '"z"', 1)
+    repo.put_class("root/a", "alpha", '"a"', 2)
+    repo.put_class("ROOT/A", "Mid", '"m"', 3)
+    assert repo.classes("root/a") == ['"z"', '"a"', '"m"']  # by seq, names and namespaces caseless
+    assert repo.max_class_seq("root/a") == 3 and repo.max_class_seq("root/empty") == 0
+    repo.put_class("root/a", "ZETA", '"z2"', 4)  # redefined: replaced, and ordered by its new seq
+    assert repo.classes("root/a") == ['"a"', '"m"', '"z2"']
+    repo.remove_class("root/a", "MID")
+    assert repo.classes("root/a") == ['"a"', '"z2"']
+
+
+def test_qualifier_declarations(repo: Repository) -> None:
+    repo.put_qualifier("root/a", "Key", "1")
+    repo.put_qualifier("root/a", "KEY", "2")  # same name, caseless: replaced
+    repo.put_qualifier("root/b", "Key", "3")
+    assert repo.qualifiers("root/a") == ["2"] and repo.qualifiers("ROOT/B") == ["3"]
+
+
+def test_namespaces_added_and_removed(repo: Repository) -> None:
+    repo.add_namespace("root/Zed")
+    repo.add_namespace("root/alpha")
+    repo.add_namespace("ROOT/ZED")  # already there: the first spelling stays
+    assert repo.namespaces() == ["root/alpha", "root/Zed"]
+    for ns in ("root/zed", "root/alpha"):
+        repo.put_class(ns, "C", "{}", 1)
+        repo.put_qualifier(ns, "Q", "{}")
+        repo.insert(ns, "c", "1", "{}")
+    repo.remove_namespace("root/ZED")
+    assert repo.namespaces() == ["root/alpha"]
+    assert repo.classes("root/zed") == [] and repo.qualifiers("root/zed") == []
+    assert repo.count("root/zed", "c") == 0
+    # the other namespace keeps everything
+    assert repo.classes("root/alpha") == ["{}"] and repo.count("root/alpha", "c") == 1
+
+
+def test_memory_repository(tmp_path: Path) -> None:
+    r = Repository()
+    assert not r.persistent and r.path == ":memory:"
+    r.insert("root/a", "c", "1", "{}")
+    assert r.count("root/a", "c") == 1
+    r.close()
+
+
+def test_bad_durability_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="durability"):
+        Repository(tmp_path / "x.db", durability="sometimes")
+
+
+def test_a_second_opener_of_the_file_gets_a_clear_error(repo: Repository) -> None:
+    with pytest.raises(MIError) as exc:
+        Repository(repo.path)
+    assert exc.value.result == MIResult.FAILED
+    assert "another process is using it" in exc.value.message and repo.path in exc.value.message
+
+
+def test_a_file_that_is_not_a_repository(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(MIError) as exc:
+        Repository(junk)
+    assert exc.value.result == MIResult.FAILED and "is not an openmi repository" in exc.value.message
+
+
+def test_a_repository_of_another_layout(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Repository(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value='99' WHERE key='schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(MIError) as exc:
+        Repository(path)
+    assert "has layout 99" in exc.value.message and repository_module.SCHEMA_VERSION in exc.value.message
+
+
+def test_a_failed_class_batch_leaves_no_rows_and_no_classes(tmp_path: Path) -> None:
+    """Server.define_classes over the repository: one transaction, the registry restored with it."""
+    path = tmp_path / "repo.db"
+    with openmi.Server(path) as srv:
+        srv.define_class("root/cimv2", openmi.Class("Sample_Base", properties=[
+            openmi.Property("Id", MIType.UINT32, key=True)]))
+        with pytest.raises(MIError) as exc:
+            srv.define_classes("root/cimv2", [
+                openmi.Class("Sample_Good", "Sample_Base"),
+                openmi.Class("Sample_Orphan", "No_Such_Parent")])
+        assert exc.value.result == MIResult.INVALID_SUPERCLASS
+        assert "Sample_Good" not in srv.classes("root/cimv2")
+    with openmi.Server(path) as srv:  # nothing of the batch reached the file
+        names = srv.classes("root/cimv2")
+        assert "Sample_Base" in names and "Sample_Good" not in names
