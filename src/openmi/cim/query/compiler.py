@@ -303,6 +303,8 @@ class CompiledQuery:
     - ``key_values``: ``{key property: value}`` when WHERE fixes every key of the class by equality at its
       top level (``Id = 7 AND …``), so a store can look the instance up instead of scanning; the full
       condition must still be checked on what it finds.
+    - ``key_text``: for a class with one string key fixed by ``Key = 'text'`` (any case matches), the
+      case-folded text, so a store can narrow its scan to keys equal without case before checking.
     - ``properties``: the selected property names as the class spells them (``None`` for ``SELECT *``);
       ``project(instance)`` keeps those plus the keys.
     """
@@ -321,6 +323,7 @@ class CompiledQuery:
         self.matches: Callable[[Instance], bool] = gen.instance_function(query.where)
         self.row_predicate: Callable[[Mapping[str, Any], str], bool] | None = gen.row_function(query.where)
         self.key_values: dict[str, Any] | None = gen.key_values(query.where)
+        self.key_text: str | None = None if self.key_values is not None else gen.key_text(query.where)
         self.source = gen.source
 
     def _select_list(self, q: SelectQuery) -> tuple[str, ...] | None:
@@ -650,6 +653,20 @@ class _Generator:
             found[p.name] = v
         if all(k.name in found for k in keys):
             return {k.name: found[k.name] for k in keys}
+        return None
+
+    def key_text(self, where: Expr | None) -> str | None:
+        keys = self.cls.key_properties
+        if where is None or len(keys) != 1 or keys[0].type != MIType.STRING:
+            return None
+        key = keys[0].name.lower()
+        for c in (where.operands if isinstance(where, And) else (where,)):
+            if not isinstance(c, Comparison) or c.op != "=":
+                continue
+            a, b = (c.left, c.right) if isinstance(c.left, PropertyRef) else (c.right, c.left)
+            if isinstance(a, PropertyRef) and not a.steps and a.name.lower() == key and isinstance(b, Literal) \
+                    and b.kind == "string":
+                return str(b.value).casefold()
         return None
 
 
