@@ -22,6 +22,7 @@ from .cim import (
     ResponseType,
     WriteMessageChannel,
 )
+from .cim.query import MI_QUERY_DIALECT_CQL, MI_QUERY_DIALECT_SELECTOR, MI_QUERY_DIALECT_WQL, QueryError
 from .client import (
     Application,
     AuthType,
@@ -33,11 +34,14 @@ from .client import (
     OperationOptions,
     Session,
 )
-from .engine import Context, Server
+from .engine import Context, ProviderQuery, Server
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MI_QUERY_DIALECT_CQL",
+    "MI_QUERY_DIALECT_SELECTOR",
+    "MI_QUERY_DIALECT_WQL",
     "Application",
     "AuthType",
     "CancellationReason",
@@ -62,8 +66,10 @@ __all__ = [
     "Parameter",
     "PromptType",
     "Property",
+    "ProviderQuery",
     "Qualifier",
     "QualifierDecl",
+    "QueryError",
     "Reference",
     "ResponseType",
     "Server",

@@ -147,6 +147,14 @@ class Session:
         return self._start(rq.EnumerateInstances(namespace, class_name=class_name, keys_only=keys_only),
                            options, callbacks, flags)
 
+    def query_instances(self, namespace: str | None, dialect: str, query: str, *,
+                        options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
+                        flags: int = 0) -> Operation:
+        """MI_Session_QueryInstances: ``dialect`` is "WQL" or "CQL" (MI_QUERY_DIALECT_*); results stream like
+        an enumeration's. An unknown dialect ends with QUERY_LANGUAGE_NOT_SUPPORTED, a bad query with
+        INVALID_QUERY (the message names the column)."""
+        return self._start(rq.QueryInstances(namespace, dialect=dialect, query=query), options, callbacks, flags)
+
     def get_class(self, namespace: str | None, class_name: str, *, options: OperationOptions | None = None,
                   callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
         return self._start(rq.GetClass(namespace, class_name=class_name), options, callbacks, flags)
@@ -242,6 +250,11 @@ class Session:
         """The association instances referring to ``instance``, as a list (raises MIError)."""
         ns = namespace if namespace is not None else instance.namespace if isinstance(instance, Instance) else None
         return self._run(self.reference_instances(ns, instance, result_class, role, keys_only, options=options))
+
+    def query(self, query: str, *, namespace: str | None = None, dialect: str = "WQL",
+              options: OperationOptions | None = None, flags: int = 0) -> list[Instance]:
+        """Run a WQL (or CQL) query to the end: the matching instances, or MIError."""
+        return self._run(self.query_instances(namespace, dialect, query, options=options, flags=flags))
 
     def invoke_method(self, target: Instance | str, method_name: str,
                       parameters: Instance | Mapping[str, Any] | None = None, *, namespace: str | None = None,

@@ -4,7 +4,8 @@ of results out. Stands on ``openmi.cim`` only."""
 from . import requests
 from .context import Context, Host
 from .names import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
+from .query import ProviderQuery
 from .server import Server, default_repository_path
 
-__all__ = ["DEFAULT_NAMESPACE", "INTEROP_NAMESPACE", "Context", "Host", "Server", "default_repository_path",
-           "normalize_namespace", "requests"]
+__all__ = ["DEFAULT_NAMESPACE", "INTEROP_NAMESPACE", "Context", "Host", "ProviderQuery", "Server",
+           "default_repository_path", "normalize_namespace", "requests"]

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
+from ..cim.query import AssocQuery, CompiledQuery, QueryError, compile_query, dialect_name, parse
 from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
 from ..cim.values import coerce, infer_type
 from . import requests as rq
 from .context import Context
 from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
+from .query import ProviderQuery
 from .refindex import check_references, index_entries, instance_target
 from .schema import ClassInfo, Namespace
 
@@ -279,6 +281,117 @@ def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstance
             yield out
 
 
+def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> tuple[str, CompiledQuery]:
+    """Parse and check a QueryInstances query in a namespace: (dialect, compiled query) or MIError
+    (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text)."""
+    d = dialect_name(dialect)
+    if d is None or d == "selectorFilter":
+        raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
+                      f"query dialect {dialect!r} is not supported; use WQL or CQL")
+    if not text or not isinstance(text, str):
+        raise MIError(MIResult.INVALID_QUERY, "QueryInstances needs a query expression")
+    q = parse(text, d)
+    if isinstance(q, AssocQuery):
+        raise MIError(MIResult.NOT_SUPPORTED, f"{q.kind.upper()} OF queries are answered by "
+                      f"{'AssociatorInstances' if q.kind == 'associators' else 'ReferenceInstances'}, "
+                      "not QueryInstances")
+    if q.is_event_query:
+        raise MIError(MIResult.INVALID_QUERY, "WITHIN and GROUP WITHIN belong to event queries (Subscribe), "
+                      "not QueryInstances")
+    info = ns.classes.get(q.class_name.lower())
+    if info is None:
+        raise QueryError(f"unknown class '{q.class_name}' in namespace {ns.name}", q.class_column)
+
+    def lookup(name: str) -> Class | None:
+        found = ns.classes.get(name.lower())
+        return found.cls if found is not None else None
+
+    return d, compile_query(q, info.cls, lookup=lookup)
+
+
+def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: Context) -> Iterator[Instance]:
+    """Dispatch like EnumerateInstances (polymorphism, providers, repository), filtering with one compiled
+    predicate: key equality is a keyed lookup, other conditions run on stored rows before an instance is
+    built; the selected properties plus the keys come back."""
+    dialect, cq = compile_for(ns, req.dialect, req.query)
+    info = ns.get(cq.class_name)
+    classes = [info]
+    if not req.flags & _SHALLOW or (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY:
+        classes.extend(ns.descendants(info.low))
+    base_only = (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY
+    project = cq.project
+    for c in classes:
+        if c.provider is not None:
+            for inst in _provider_query(c, ns, dialect, cq, ctx):
+                yield project(inst)
+            continue
+        layout = info.layout if base_only else c.layout
+        for out in _repository_query(server, ns, c, cq, layout, ctx):
+            if base_only:
+                out.class_name = c.name
+            yield project(out)
+
+
+def _provider_query(c: ClassInfo, ns: Namespace, dialect: str, cq: CompiledQuery, ctx: Context) -> Iterator[Instance]:
+    matches = cq.matches
+    fn = getattr(c.provider, "query_instances", None)
+    if fn is not None:
+        pq = ProviderQuery(dialect, cq.query.text, cq.query, cq)
+        first = True
+        try:
+            result = fn(ctx, ns.name, c.name, pq)
+            for item in _run_provider(ctx, result):
+                first = False
+                inst = _provided_instance(c, ns, item, "query_instances")
+                if pq.filtered or matches(inst):
+                    yield inst
+            if result is not None:
+                return
+        except MIError as exc:
+            if exc.result != MIResult.NOT_SUPPORTED or not first:
+                raise
+    enum = _provider_method(c, "enumerate_instances")
+    assert enum is not None
+    for item in _run_provider(ctx, enum(ctx, ns.name, c.name, False)):
+        inst = _provided_instance(c, ns, item, "enumerate_instances")
+        if matches(inst):
+            yield inst
+
+
+def _repository_query(server: Server, ns: Namespace, c: ClassInfo, cq: CompiledQuery,
+                      layout: list[tuple[str, str, MIType, int, bool]], ctx: Context) -> Iterator[Instance]:
+    repo = server.repository
+    rows: Any
+    if cq.key_values is not None:
+        try:
+            key = key_string([(cq.key_values[p.name], int(p.type)) for p in c.keys])
+        except KeyError:      # a subclass with other keys than the FROM class: scan it
+            rows = repo.scan(ns.key, c.low)
+        else:
+            data = repo.get(ns.key, c.low, key)
+            rows = () if data is None else ((key, data),)
+    elif cq.key_text is not None and len(c.keys) == 1:
+        rows = repo.scan_key_nocase(ns.key, c.low, cq.key_text)
+    else:
+        rows = repo.scan(ns.key, c.low)
+    row_ok = cq.row_predicate
+    matches = cq.matches
+    name = c.name
+    nsname = ns.name
+    from_row = c.from_row
+    for _key, data in rows:
+        if ctx.cancelled:
+            raise ctx.cancellation_error()
+        values = decode_values(data)
+        if row_ok is not None:
+            if row_ok(values, name):
+                yield from_row(nsname, values, False, layout)
+        else:
+            inst = from_row(nsname, values, False, layout)
+            if matches(inst):
+                yield inst
+
+
 def invoke(server: Server, ns: Namespace, req: rq.Invoke, ctx: Context) -> Iterator[Instance]:
     class_name = req.class_name or (req.instance.class_name if isinstance(req.instance, Instance) else None)
     if not class_name or not req.method_name:
@@ -405,6 +518,7 @@ HANDLERS: dict[type, Handler] = {
     rq.ModifyInstance: modify_instance,
     rq.DeleteInstance: delete_instance,
     rq.EnumerateInstances: enumerate_instances,
+    rq.QueryInstances: query_instances,
     rq.Invoke: invoke,
     rq.TestConnection: test_connection,
     rq.GetClass: get_class,

@@ -233,6 +233,15 @@ class Repository:
                 return
             last = rows[-1][0]
 
+    def scan_key_nocase(self, ns: str, cls: str, folded: str) -> list[tuple[str, str]]:
+        """The rows whose (single, string) key may equal ``folded`` without case: every key equal to it under
+        ASCII case folding, plus every key holding a non-ASCII character (whose folding SQLite does not
+        know). A superset; the caller checks each row. Read in SQLite, without decoding any row."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT key, data FROM instances WHERE ns=? AND cls=? AND (key=? COLLATE NOCASE "
+                "OR key GLOB '*[^ -~]*')", (ns, cls, folded)).fetchall()
+
     def count(self, ns: str, cls: str) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM instances WHERE ns=? AND cls=?", (ns, cls)).fetchone()[0])

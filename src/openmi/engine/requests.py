@@ -59,6 +59,16 @@ class EnumerateInstances(Request):
 
 
 @dataclass(slots=True)
+class QueryInstances(Request):
+    """MI_Session_QueryInstances: ``dialect`` "WQL"/"CQL" (or a WS-Man dialect URI) and the query text."""
+
+    dialect: str | None = None
+    query: str | None = None
+    single: ClassVar[bool] = False
+    name: ClassVar[str] = "QueryInstances"
+
+
+@dataclass(slots=True)
 class Invoke(Request):
     class_name: str | None = None
     method_name: str | None = None

@@ -140,7 +140,8 @@ WMI_RULES = [
     ("__SUPERCLASS IS NULL", 0), ("__PROPERTY_COUNT = 16", 0),
     # references compare with = and <> against a path
     ("Other = 'CIM_StorageVolume.Id=3'", 0), ("Other = 'root/cimv2:cim_storagevolume.id=3'", 0),
-    ("Other <> 'CIM_StorageVolume.Id=4'", 0),
+    ("Other <> 'CIM_StorageVolume.Id=4'", 0), ("Other = '\\\\\\\\srv\\\\root\\\\cimv2:CIM_StorageVolume.Id=3'", 0),
+    ("Other = 'root/other:CIM_StorageVolume.Id=3'", 1),
     # LIKE on a number without wildcards is "="
     ("Uint8S LIKE '8'", 0),
 ]
@@ -162,6 +163,7 @@ def test_wmi_rules(where: str, expected: int) -> None:
     ("Tags = 'a'", 33, "is an array; WQL does not compare arrays"),
     ("SourceInstance = 'x'", 43, "is an embedded object"),
     ("Other < 'x'", 34, "reference; it compares with = or <> only"),
+    ("Other = 'X.'", 34, "is not an object path: no key bindings"),
     ("DatetimeS = 'yesterday'", 38, "is not a DMTF datetime"),
     ("DatetimeS = 5", 38, "compare it with a DMTF datetime string"),
     ("StringS LIKE 5", None, "expected a quoted pattern"),

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..classes import Class, Property
 from ..instance import Instance
+from ..objectpath import Reference, parse_object_path, relative_path
 from ..types import MIFlag, MIType
 from ..values import parse_datetime
 from .errors import QueryError
@@ -93,24 +94,12 @@ def datetime_key(v: Any) -> tuple[int, Any]:
 
 
 def _relpath(inst: Instance) -> str:
-    ns = inst.namespace
-    inst.namespace = None
-    try:
-        return inst.path
-    finally:
-        inst.namespace = ns
+    return relative_path(inst, "wmi")
 
 
-def _ref_texts(v: Any) -> tuple[str, ...]:
-    """The spellings a reference value may be compared with: relative path, and namespace:path."""
-    if isinstance(v, Instance):
-        rel = _relpath(v)
-        out = [rel.casefold()]
-        if v.namespace:
-            out.append(f"{v.namespace}:{rel}".casefold())
-            out.append(f"{v.namespace.replace('/', chr(92))}:{rel}".casefold())
-        return tuple(out)
-    return (str(v).casefold(),)
+def _same_reference(v: Any, ref: Reference) -> bool:
+    """Whether a reference value names the instance ``ref`` names (class and keys; namespace when both have one)."""
+    return isinstance(v, Instance) and Reference.of(v) == ref
 
 
 class _Missing:
@@ -196,7 +185,10 @@ def _convert(lit: Literal, category: str, op: str, what: str) -> Any:
         if op not in ("=", "<>"):
             raise _Mismatch(f"{what} is a reference; it compares with = or <> only")
         if k == "string":
-            return str(v).casefold()
+            try:
+                return parse_object_path(str(v))
+            except ValueError as exc:
+                raise _Mismatch(f"{what} is a reference; {exc}") from None
         raise _Mismatch(f"{what} is a reference; compare it with an object path in quotes")
     if category == _STRING:
         if k == "string":
@@ -278,7 +270,7 @@ def dynamic_compare(op: str, negated: bool, value: Any, mitype: MIType | None, l
     except _Mismatch:
         return False
     if cat == _REF:
-        hit = c in _ref_texts(value)
+        hit = _same_reference(value, c)
         return hit if op == "=" else not hit
     return _compare(op, _normalize(value, cat), c)
 
@@ -303,6 +295,8 @@ class CompiledQuery:
     - ``key_values``: ``{key property: value}`` when WHERE fixes every key of the class by equality at its
       top level (``Id = 7 AND …``), so a store can look the instance up instead of scanning; the full
       condition must still be checked on what it finds.
+    - ``key_text``: for a class with one string key fixed by ``Key = 'text'`` (any case matches), the
+      case-folded text, so a store can narrow its scan to keys equal without case before checking.
     - ``properties``: the selected property names as the class spells them (``None`` for ``SELECT *``);
       ``project(instance)`` keeps those plus the keys.
     """
@@ -321,6 +315,7 @@ class CompiledQuery:
         self.matches: Callable[[Instance], bool] = gen.instance_function(query.where)
         self.row_predicate: Callable[[Mapping[str, Any], str], bool] | None = gen.row_function(query.where)
         self.key_values: dict[str, Any] | None = gen.key_values(query.where)
+        self.key_text: str | None = None if self.key_values is not None else gen.key_text(query.where)
         self.source = gen.source
 
     def _select_list(self, q: SelectQuery) -> tuple[str, ...] | None:
@@ -370,7 +365,7 @@ class _Generator:
         self.cq = cq
         self.cls = cq.cls
         self.consts: dict[str, Any] = {
-            "_MISSING": MISSING, "_dtk": datetime_key, "_reftexts": _ref_texts, "_dyn": dynamic_compare,
+            "_MISSING": MISSING, "_dtk": datetime_key, "_sameref": _same_reference, "_dyn": dynamic_compare,
             "_dynlike": dynamic_like, "_pdt": parse_datetime, "_Instance": Instance,
         }
         self.refs: dict[str, _Ref] = {}
@@ -545,7 +540,7 @@ class _Generator:
             raise QueryError(str(exc), lit.column) from None
         v = lref.var
         if cat == _REF:
-            hit = f"({self.const(c)} in _reftexts({v}))"
+            hit = f"_sameref({v}, {self.const(c)})"
             return f"({v} is not None and {hit})" if op == "=" else f"({v} is None or not {hit})"
         cname = self.const(c)
         if cat == _STRING:
@@ -652,6 +647,20 @@ class _Generator:
             return {k.name: found[k.name] for k in keys}
         return None
 
+    def key_text(self, where: Expr | None) -> str | None:
+        keys = self.cls.key_properties
+        if where is None or len(keys) != 1 or keys[0].type != MIType.STRING:
+            return None
+        key = keys[0].name.lower()
+        for c in (where.operands if isinstance(where, And) else (where,)):
+            if not isinstance(c, Comparison) or c.op != "=":
+                continue
+            a, b = (c.left, c.right) if isinstance(c.left, PropertyRef) else (c.right, c.left)
+            if isinstance(a, PropertyRef) and not a.steps and a.name.lower() == key and isinstance(b, Literal) \
+                    and b.kind == "string":
+                return str(b.value).casefold()
+        return None
+
 
 _NO_KEY: Any = object()
 
@@ -734,7 +743,7 @@ def _system_getter(name: str, cq: CompiledQuery) -> Callable[[Instance], Any]:
             if inst.namespace is None:
                 return None
             ns = inst.namespace.replace("/", "\\")
-            return f"\\\\{inst.server_name or '.'}\\{ns}:{_relpath(inst)}"
+            return f"\\\\{inst.server_name or '.'}\\{ns}:{relative_path(inst, 'wmi')}"
         return path
     if name == "__GENUS":
         return lambda inst: 2
