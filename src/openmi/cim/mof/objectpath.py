@@ -51,7 +51,7 @@ def parse_object_path(text: str) -> Instance:
         value, mitype = _key_value(raw, text)
         elements[name.lower()] = Element(name, value, mitype, MIFlag.KEY)
         pos = m.end()
-    inst = Instance._trusted(class_name, namespace, elements)
+    inst = Instance.from_elements(class_name, elements, namespace=namespace)
     inst.server_name = server
     return inst
 
