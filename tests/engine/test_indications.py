@@ -182,8 +182,8 @@ def test_builtin_classes_form_both_hierarchies() -> None:
 
 from openmi import Class, Property, Server  # noqa: E402
 from openmi.cim import MIType  # noqa: E402
+from openmi.cim import requests as rq  # noqa: E402
 from openmi.cim.classes import Method, Parameter  # noqa: E402
-from openmi.engine import requests as rq  # noqa: E402
 
 
 def _server() -> Server:

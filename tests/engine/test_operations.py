@@ -11,9 +11,9 @@ import pytest
 
 import openmi
 from openmi import MIError, MIResult, MIType
+from openmi.cim import requests as rq
 from openmi.cim.classes import Class, Method, Parameter, Property
 from openmi.cim.types import CancellationReason, OperationFlags
-from openmi.engine import requests as rq
 from openmi.engine.context import Context
 from openmi.engine.operations import HANDLERS
 

@@ -111,7 +111,7 @@ def test_not_found_styles() -> None:
 
 
 def test_provider_error_instance_is_kept_and_comes_first() -> None:
-    details = Instance._trusted("MSFT_MyError", None, {})
+    details = Instance.from_elements("MSFT_MyError")
     details.add_element("CIMStatusCode", 6)
     details.add_element("Message", "no such widget")
     details.add_element("Extra", "x")
@@ -191,10 +191,10 @@ def test_fault_to_result_fallbacks() -> None:
     assert fault_to_result(Fault(subcode=None)) == MIResult.FAILED
     assert fault_to_result(Fault(subcode=("urn:unknown", "Weird"))) == MIResult.FAILED
     assert fault_to_result(Fault(subcode=("", "InvalidEnumerationContext"))) == MIResult.INVALID_ENUMERATION_CONTEXT
-    omi = Instance._trusted("OMI_Error", None, {})
+    omi = Instance.from_elements("OMI_Error")
     omi.add_element("MessageID", "OMI:MI_Result:15")
     assert fault_to_result(Fault(subcode=None, cim_errors=[omi])) == MIResult.INVALID_QUERY
-    mi_typed = Instance._trusted("OpenMI_Error", None, {})
+    mi_typed = Instance.from_elements("OpenMI_Error")
     mi_typed.add_element("error_Code", 5)
     mi_typed.add_element("error_Type", "MI")
     assert fault_to_result(Fault(subcode=None, cim_errors=[mi_typed])) == MIResult.FAILED

@@ -88,7 +88,7 @@ def test_headers_round_trip(style: UriStyle) -> None:
 
 
 def test_reference_selector_round_trip() -> None:
-    ref = Instance._trusted("X_Person", "root/people", {})
+    ref = Instance.from_elements("X_Person", namespace="root/people")
     ref.add_element("Name", "Ada", MIType.STRING, MIFlag.KEY)
     got = server_sees(DeleteRequest(selectors={"Owner": ref, "Id": "1"}, **common()))  # type: ignore[arg-type]
     owner = got.selectors["Owner"]
@@ -107,7 +107,7 @@ def test_instance_bodies_typed_by_the_server(kind: type[PutRequest] | type[Creat
 
 
 def test_enumerate_round_trip() -> None:
-    ref = Instance._trusted("X_Person", "root/people", {})
+    ref = Instance.from_elements("X_Person", namespace="root/people")
     ref.add_element("Name", "Ada", MIType.STRING, MIFlag.KEY)
     for flt in (Filter(dialect=ns.DIALECT_WQL, query="SELECT * FROM X_Widget WHERE Id > 3"),
                 Filter(dialect=ns.DIALECT_SELECTOR, selectors={"Label": "left"}),
@@ -137,7 +137,7 @@ def test_pull_release_invoke_identify_round_trip() -> None:
     assert (pull.context, pull.max_elements, pull.max_time, pull.max_characters) == ("uuid:C", 5, 2.5, 1000)
     rel = server_sees(ReleaseRequest(context="17", **common()))  # type: ignore[arg-type]
     assert isinstance(rel, ReleaseRequest) and rel.context == "17"
-    params = Instance._trusted("__parameters", None, {})
+    params = Instance.from_elements("__parameters")
     params.add_element("Grit", "120", MIType.STRING)
     inv = server_sees(InvokeRequest(method="Polish", parameters=params, selectors={"Id": "1"},
                                     **common(UriStyle.WMI)))  # type: ignore[arg-type]
@@ -214,7 +214,7 @@ def test_unoptimized_enumerate_then_pulls() -> None:
 
 
 def test_invoke_response() -> None:
-    out = Instance._trusted("__parameters", None, {})
+    out = Instance.from_elements("__parameters")
     out.add_element("Done", True, MIType.BOOLEAN)
     out.add_element("ReturnValue", 0, MIType.UINT32)
     req = InvokeRequest(method="Polish", selectors={"Id": "1"}, **common(UriStyle.WMI))  # type: ignore[arg-type]

@@ -188,7 +188,7 @@ def test_undeclared_properties_are_kept_for_the_caller() -> None:
 
 
 def test_write_read_round_trip_typed() -> None:
-    owner = Instance._trusted("X_Person", "root/people", {})
+    owner = Instance.from_elements("X_Person", namespace="root/people")
     owner.add_element("Name", "Ada", MIType.STRING, 1 << 12)
     spec = Instance("X_Spec", {"Weight": -5})
     src = Instance("X_Widget", cls=WIDGET)

@@ -10,7 +10,7 @@ import pytest
 
 import openmi
 from openmi import MIResult
-from openmi.engine.context import Context
+from openmi.cim.cancel import CancelToken
 from openmi.protocol import wsman
 from openmi.wsman_server.config import ServeConfig
 from openmi.wsman_server.service import EnumerationStore, _Enumeration
@@ -37,7 +37,8 @@ def test_config_file(tmp_path: Path) -> None:
 
 
 def _enum(user: str) -> _Enumeration:
-    return _Enumeration(f"uuid:{time.monotonic_ns()}", user, iter([]), Context(), wsman.EnumerationMode.OBJECTS, None)
+    return _Enumeration(f"uuid:{time.monotonic_ns()}", user, iter([]), CancelToken(), wsman.EnumerationMode.OBJECTS,
+                        None)
 
 
 def test_enumeration_contexts_are_bounded_and_expire() -> None:

@@ -47,7 +47,7 @@ def error_instance(result: int, message: str, *, source: str | None = None) -> I
         r: MIResult | None = MIResult(result)
     except ValueError:
         r = None
-    inst = Instance._trusted("OpenMI_Error", "root/interop", {})
+    inst = Instance.from_elements("OpenMI_Error", {}, namespace="root/interop")
     add = inst.add_element
     add("OwningEntity", OWNING_ENTITY, MIType.STRING)
     add("MessageID", message_id(result), MIType.STRING)

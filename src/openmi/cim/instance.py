@@ -7,7 +7,7 @@ starts with the class's properties and their defaults and takes only those.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import MIError
@@ -87,15 +87,22 @@ class Instance(MutableMapping[str, Any]):
                 self[name] = value
 
     @classmethod
-    def _trusted(cls, class_name: str, namespace: str | None, elements: dict[str, Element]) -> Instance:
-        """Build from elements already checked (the repository's and codec's fast path)."""
+    def from_elements(cls, class_name: str, elements: Iterable[Element] | dict[str, Element] = (), *,
+                      namespace: str | None = None) -> Instance:
+        """A dynamic instance holding ``elements`` as they are: already typed, so nothing is coerced.
+
+        The fast path of the repository and the codecs. ``elements`` may be a dict keyed by each
+        element's lower-cased name, which the instance then adopts (no copy): pass one nobody else
+        changes. An element named twice keeps the last.
+        """
         inst = cls.__new__(cls)
         inst.class_name = class_name
         inst.namespace = namespace
         inst.server_name = None
-        inst._elements = elements
+        inst._elements = elements if isinstance(elements, dict) else {el.name.lower(): el for el in elements}
         inst._cls = None
         return inst
+
 
     # --- MI_Instance functions ----------------------------------------------------------------
     def add_element(self, name: str, value: Any, type: MIType | int | None = None, flags: int = 0) -> None:
@@ -109,6 +116,15 @@ class Instance(MutableMapping[str, Any]):
             raise MIError(MIResult.NO_SUCH_PROPERTY, f"class {self._cls.name} has no property {name!r}")
         t = MIType(type) if type is not None else self._type_for(name, value)
         self._elements[low] = Element(name, coerce(value, t, name), t, int(flags))
+
+    def put_element(self, element: Element) -> None:
+        """Add an element, or replace the one of the same name, as given (typed already; not coerced).
+
+        An instance made from a class still takes only the class's properties (NO_SUCH_PROPERTY).
+        """
+        if self._cls is not None and element.name not in self._cls.properties:
+            raise MIError(MIResult.NO_SUCH_PROPERTY, f"class {self._cls.name} has no property {element.name!r}")
+        self._elements[element.name.lower()] = element
 
     def set_element(self, name: str, value: Any, type: MIType | int | None = None) -> None:
         """Change an existing element's value (MI_Instance_SetElement); the type must match if given."""
@@ -178,10 +194,11 @@ class Instance(MutableMapping[str, Any]):
 
     def keys_only(self) -> Instance:
         """A copy holding only the key elements (an instance name)."""
-        return Instance._trusted(
-            self.class_name, self.namespace,
+        return Instance.from_elements(
+            self.class_name,
             {k: Element(el.name, _copy_value(el.value), el.type, el._flags)
              for k, el in self._elements.items() if el._flags & MIFlag.KEY},
+            namespace=self.namespace,
         )
 
     @property
@@ -192,9 +209,10 @@ class Instance(MutableMapping[str, Any]):
         return f"{self.namespace}:{rel}" if self.namespace else rel
 
     def clone(self) -> Instance:
-        inst = Instance._trusted(
-            self.class_name, self.namespace,
+        inst = Instance.from_elements(
+            self.class_name,
             {k: Element(el.name, _copy_value(el.value), el.type, el._flags) for k, el in self._elements.items()},
+            namespace=self.namespace,
         )
         inst.server_name = self.server_name
         inst._cls = self._cls

@@ -13,13 +13,13 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..cim.cancel import CancelToken, Host
 from ..cim.cimerror import error_instance
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
+from ..cim.requests import Request
 from ..cim.types import CancellationReason, MIResult, PromptType, ResponseType
-from ..engine.context import Context, Host
-from ..engine.requests import Request
 from .options import OperationCallbacks
 
 if TYPE_CHECKING:
@@ -116,8 +116,7 @@ class Operation:
         self._single = request.single
         self.kind = request.result_kind
         self._callbacks = callbacks
-        self._ctx = Context(timeout=timeout, host=_CallbackHost(self, callbacks) if callbacks is not None else None,
-                            options=request.options)
+        self._ctx = CancelToken(timeout, host=_CallbackHost(self, callbacks) if callbacks is not None else None)
         self._setup_error = setup_error
         self._source: Iterator[Any] | None = None
         self._asource: Any = None  # an async iterator, when read from asyncio over WS-Man

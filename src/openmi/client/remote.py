@@ -1,7 +1,8 @@
 """Remote sessions: the MI operations carried over WS-Management (to openmi serve, OMI or WinRM).
 
-An engine request becomes a *plan*: a generator that asks for WS-Man exchanges and hands back results,
-written once. ``execute`` drives it over blocking connections, ``execute_async`` over asyncio streams
+A request record becomes a *plan* (:func:`openmi.protocol.wsman.operations.plan`, driven by the table of
+operation kinds that the WS-Man server uses too): a generator that asks for WS-Man exchanges and hands
+back results, written once. ``execute`` drives it over blocking connections, ``execute_async`` over asyncio streams
 (no thread per operation). Enumerations are Enumerate (optimized) then Pull, handed on as they arrive
 so memory stays flat; a stream closed early sends Release. Connections are pooled per session and
 authenticated once each; only idempotent requests (Get, Enumerate, Pull, Identify) are retried, once,
@@ -14,26 +15,20 @@ import asyncio
 import http.client
 import ssl
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from ..cim import requests as rq
+from ..cim.cancel import CancelToken
 from ..cim.errors import MIError
-from ..cim.instance import Instance
-from ..cim.types import MIResult, OperationFlags
-from ..engine import requests as rq
-from ..engine.context import Context
-from ..engine.names import normalize_namespace
+from ..cim.types import MIResult
 from ..protocol import wsman
-from ..protocol.wsman.values import instance_selectors
+from ..protocol.wsman import operations as kinds
 from .options import AuthType, DestinationOptions
 from .wire import RETRYABLE, AsyncConnection, Connection, Endpoint
 
 # What a connection may raise: MIError from authentication, the rest from the wire or a garbled answer.
 _WIRE_ERRORS = (MIError, OSError, TimeoutError, ValueError, EOFError, http.client.HTTPException)
-_IDEMPOTENT = (wsman.GetRequest, wsman.EnumerateRequest, wsman.PullRequest, wsman.IdentifyRequest)
-
-# A plan yields ("send", request) and receives the response, or yields ("item", result).
-Plan = Generator[tuple[str, Any], "wsman.Response | None", None]
 
 
 class WSManTransport:
@@ -109,7 +104,7 @@ class WSManTransport:
             a.close()
 
     # --- building a request and reading its answer (shared by both drivers) -------------------------
-    def _prepare(self, req: wsman.Request, ctx: Context | None) -> tuple[bytes, dict[str, str]]:
+    def _prepare(self, req: wsman.Request, ctx: CancelToken | None) -> tuple[bytes, dict[str, str]]:
         o = self.options
         req.to = self.to
         req.uri_style = self.style
@@ -120,12 +115,6 @@ class WSManTransport:
             left = ctx.seconds_left
             if left is not None:
                 req.operation_timeout = max(left, 0.001)
-            if ctx.options:
-                if not req.option_set:
-                    req.option_set = {k: v for k, v in ctx.options.items() if not k.startswith("__MI_")}
-                uri = ctx.options.get("__MI_OPERATIONOPTIONS_RESOURCE_URI")
-                if uri:
-                    req.resource_uri = uri
         body = wsman.build_request(req, wrap_datetimes=self.style == wsman.UriStyle.WMI)
         headers = wsman.request_headers(req)
         if o.packet_encoding == "utf-16":
@@ -163,10 +152,10 @@ class WSManTransport:
             return
         raise self.endpoint.io_error(exc) from None
 
-    def send(self, req: wsman.Request, ctx: Context | None = None) -> wsman.Response:
+    def send(self, req: wsman.Request, ctx: CancelToken | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled blocking connection."""
         body, headers = self._prepare(req, ctx)
-        attempts = 2 if isinstance(req, _IDEMPOTENT) else 1
+        attempts = 2 if kinds.is_idempotent(req) else 1
         for attempt in range(attempts):
             conn = self._take()
             reused = conn.used
@@ -179,10 +168,10 @@ class WSManTransport:
             return self._answer(req, status, ctype, data)
         raise AssertionError("unreachable")
 
-    async def send_async(self, req: wsman.Request, ctx: Context | None = None) -> wsman.Response:
+    async def send_async(self, req: wsman.Request, ctx: CancelToken | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled asyncio connection."""
         body, headers = self._prepare(req, ctx)
-        attempts = 2 if isinstance(req, _IDEMPOTENT) else 1
+        attempts = 2 if kinds.is_idempotent(req) else 1
         for attempt in range(attempts):
             with self._lock:
                 if self._closed:
@@ -217,8 +206,8 @@ class WSManTransport:
         return r
 
     # --- the two drivers of a plan ---------------------------------------------------------------
-    def execute(self, request: rq.Request, ctx: Context) -> Iterator[Any]:
-        plan = self._plan(request, ctx)
+    def execute(self, request: rq.Request, ctx: CancelToken) -> Iterator[Any]:
+        plan = kinds.plan(request, ctx, self.options.max_elements)
         reply: wsman.Response | None = None
         open_enum: wsman.ReleaseRequest | None = None
         try:
@@ -230,7 +219,7 @@ class WSManTransport:
                 reply = None
                 if kind == "send":
                     reply = self.send(obj, ctx)
-                    open_enum = _still_open(obj, reply, open_enum)
+                    open_enum = kinds.still_open(obj, reply, open_enum)
                 else:
                     yield obj
         finally:
@@ -241,8 +230,8 @@ class WSManTransport:
                 except MIError:
                     pass
 
-    async def execute_async(self, request: rq.Request, ctx: Context) -> AsyncIterator[Any]:
-        plan = self._plan(request, ctx)
+    async def execute_async(self, request: rq.Request, ctx: CancelToken) -> AsyncIterator[Any]:
+        plan = kinds.plan(request, ctx, self.options.max_elements)
         reply: wsman.Response | None = None
         open_enum: wsman.ReleaseRequest | None = None
         try:
@@ -254,7 +243,7 @@ class WSManTransport:
                 reply = None
                 if kind == "send":
                     reply = await self.send_async(obj, ctx)
-                    open_enum = _still_open(obj, reply, open_enum)
+                    open_enum = kinds.still_open(obj, reply, open_enum)
                 else:
                     yield obj
         finally:
@@ -264,90 +253,6 @@ class WSManTransport:
                     await self.send_async(open_enum)
                 except MIError:
                     pass
-
-    # --- the plan: one engine request as WS-Man exchanges ------------------------------------------
-    def _plan(self, request: rq.Request, ctx: Context) -> Plan:
-        ctx.check()
-        if isinstance(request, rq.TestConnection):
-            if request.flags:
-                raise MIError(MIResult.INVALID_PARAMETER, "TestConnection takes no flags")
-            yield "send", wsman.IdentifyRequest()
-            return
-        if isinstance(request, (rq.GetClass, rq.EnumerateClasses)):
-            raise MIError(MIResult.NOT_SUPPORTED, f"{request.name} is not available over WS-Management")
-        if isinstance(request, rq.DeleteInstance) and request.flags:
-            raise MIError(MIResult.INVALID_PARAMETER, f"DeleteInstance takes no flags (got {request.flags:#x})")
-        ns = normalize_namespace(request.namespace)
-        if isinstance(request, rq.EnumerateInstances):
-            yield from self._enumerate_plan(request, ns, ctx)
-            return
-        if isinstance(request, rq.Invoke):
-            target = request.instance
-            class_name = request.class_name or (target.class_name if target is not None else None)
-            if not class_name or not request.method_name:
-                raise MIError(MIResult.INVALID_PARAMETER, "Invoke needs a class name and a method name")
-            params = request.parameters
-            if isinstance(params, dict):
-                params = Instance("__parameters", params)
-            r = yield "send", wsman.InvokeRequest(
-                namespace=ns, class_name=class_name, method=request.method_name,
-                selectors=instance_selectors(target) if target is not None else {}, parameters=params)
-            assert isinstance(r, wsman.InvokeResponse)
-            yield "item", r.parameters if r.parameters is not None else Instance("__parameters")
-            return
-        inst = getattr(request, "instance", None)
-        if not isinstance(inst, Instance):
-            raise MIError(MIResult.INVALID_PARAMETER, f"{request.name} needs an openmi.Instance")
-        sel = instance_selectors(inst)
-        if isinstance(request, rq.GetInstance):
-            r = yield "send", wsman.GetRequest(namespace=ns, class_name=inst.class_name, selectors=sel)
-            assert isinstance(r, wsman.GetResponse)
-            yield "item", _in(r.instance, ns)
-        elif isinstance(request, rq.DeleteInstance):
-            yield "send", wsman.DeleteRequest(namespace=ns, class_name=inst.class_name, selectors=sel)
-        elif isinstance(request, rq.CreateInstance):
-            r = yield "send", wsman.CreateRequest(namespace=ns, class_name=inst.class_name, instance=inst)
-            assert isinstance(r, wsman.CreateResponse)
-            yield "item", _in(r.instance_name, ns) if r.instance_name is not None else inst.keys_only()
-        elif isinstance(request, rq.ModifyInstance):
-            r = yield "send", wsman.PutRequest(namespace=ns, class_name=inst.class_name, selectors=sel, instance=inst)
-            assert isinstance(r, wsman.PutResponse)
-            yield "item", _in(r.instance, ns) if r.instance is not None else inst
-        else:
-            raise MIError(MIResult.NOT_SUPPORTED, f"{request.name} is not available over WS-Management")
-
-    def _enumerate_plan(self, request: rq.EnumerateInstances, ns: str | None, ctx: Context) -> Plan:
-        if not request.class_name:
-            raise MIError(MIResult.INVALID_PARAMETER, "EnumerateInstances needs a class name")
-        poly = None
-        base_only = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
-        if request.flags & base_only == base_only:
-            poly = wsman.PolymorphismMode.EXCLUDE_SUBCLASS_PROPERTIES
-        elif request.flags & OperationFlags.POLYMORPHISM_SHALLOW:
-            poly = wsman.PolymorphismMode.NONE
-        batch = max(1, self.options.max_elements)
-        mode = wsman.EnumerationMode.EPR if request.keys_only else wsman.EnumerationMode.OBJECTS
-        r = yield "send", wsman.EnumerateRequest(namespace=ns, class_name=request.class_name, optimize=True,
-                                                 max_elements=batch, mode=mode, polymorphism=poly)
-        while True:
-            assert isinstance(r, wsman.EnumerateResponse)
-            for item in (r.items if r.items else r.eprs):
-                yield "item", _in(item, ns)
-            if r.end_of_sequence or not r.context:
-                return
-            ctx.check()
-            r = yield "send", wsman.PullRequest(namespace=ns, class_name=request.class_name, context=r.context,
-                                                max_elements=batch)
-
-
-def _still_open(req: wsman.Request, reply: wsman.Response | None,
-                current: wsman.ReleaseRequest | None) -> wsman.ReleaseRequest | None:
-    """The Release to send if the stream stops now (None once the enumeration has ended)."""
-    if isinstance(reply, wsman.EnumerateResponse):
-        if reply.end_of_sequence or not reply.context:
-            return None
-        return wsman.ReleaseRequest(namespace=req.namespace, class_name=req.class_name, context=reply.context)
-    return current
 
 
 def _proxy(proxy: str | None) -> tuple[str, int] | None:
@@ -362,12 +267,6 @@ def _proxy(proxy: str | None) -> tuple[str, int] | None:
     if u.username or u.password:
         raise MIError(MIResult.NOT_SUPPORTED, "proxy credentials are not supported")
     return u.hostname, u.port or 8080
-
-
-def _in(inst: Instance, ns: str | None) -> Instance:
-    if inst.namespace is None and ns:
-        inst.namespace = ns
-    return inst
 
 
 def _to_utf16(body: bytes) -> bytes:

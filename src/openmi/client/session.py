@@ -11,12 +11,12 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..cim import requests as rq
+from ..cim.cancel import CancelToken
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.types import MIResult
-from ..engine import requests as rq
-from ..engine.context import Context
+from ..cim.types import MIResult, OperationFlags
 from .operation import Operation
 from .options import OperationCallbacks, OperationOptions
 
@@ -24,16 +24,11 @@ if TYPE_CHECKING:
     from ..engine.server import Server
     from .application import Application
 
-# Every MI_OPERATIONFLAGS_* bit (0x100 only occurs within POLYMORPHISM_DEEP_BASE_PROPS_ONLY).
-_KNOWN_FLAGS = 0x0FCF
-# mi.h: MI_Session_DeleteInstance and MI_Session_TestConnection take flags = 0 and nothing else.
-_FLAGS_MUST_BE_ZERO = (rq.DeleteInstance, rq.TestConnection)
-
 
 class Transport(Protocol):
     """Carries requests to a destination and streams the results back."""
 
-    def execute(self, request: rq.Request, ctx: Context) -> Iterator[Any]: ...
+    def execute(self, request: rq.Request, token: CancelToken) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
 
@@ -45,12 +40,24 @@ class LocalTransport:
         self.server = server
         self.owned = owned
 
-    def execute(self, request: rq.Request, ctx: Context) -> Iterator[Any]:
-        return self.server.execute(request, ctx)
+    def execute(self, request: rq.Request, token: CancelToken) -> Iterator[Any]:
+        return self.server.execute(request, token)
 
     def close(self) -> None:
         if self.owned:
             self.server.close()
+
+
+def _option_fields(options: OperationOptions) -> dict[str, Any]:
+    """What OperationOptions put into a request record (the timeout goes to the operation's token)."""
+    fields: dict[str, Any] = {}
+    if options.custom_options:
+        fields["options"] = {name: o.value for name, o in options.custom_options.items()}
+    if options.resource_uri:
+        fields["resource_uri"] = options.resource_uri
+    if options.resource_uri_prefix:
+        fields["resource_uri_prefix"] = options.resource_uri_prefix
+    return fields
 
 
 class Session:
@@ -68,45 +75,43 @@ class Session:
         self._closed = False
 
     # --- the operation factory -------------------------------------------------------------------
-    def _start(self, request: rq.Request, options: OperationOptions | None, callbacks: OperationCallbacks | None,
-               flags: int) -> Operation:
+    def _start(self, kind: type[rq.Request], options: OperationOptions | None, callbacks: OperationCallbacks | None,
+               flags: int, **fields: Any) -> Operation:
+        """Build the request record in one step (flags and options included) and start it.
+
+        A CIM-level problem (a closed session, bad flags or options) does not raise: it becomes the
+        operation's final result.
+        """
         if options is None and callbacks is None and flags == 0:  # the common case
-            op = Operation(self, request, self._timeout, None)
+            op = Operation(self, kind(**fields), self._timeout, None)
             with self._lock:
                 if not self._closed:
                     self._operations.add(op)
                     return op
             op.close()
-            return Operation(self, request, None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
-        setup_error: MIError | None = None
+            return Operation(self, kind(), None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
         timeout = self._timeout
         with self._lock:
             closed = self._closed
-        if closed:
-            setup_error = MIError(MIResult.INVALID_PARAMETER, "the session is closed")
-        elif flags != 0 and isinstance(request, _FLAGS_MUST_BE_ZERO):
-            setup_error = MIError(MIResult.INVALID_PARAMETER,
-                                  f"{request.name} takes no flags (flags must be 0, got {flags!r})")
-        elif options is not None and not isinstance(options, OperationOptions):
-            setup_error = MIError(MIResult.INVALID_PARAMETER,
-                                  f"options must be openmi.OperationOptions, not {type(options).__name__}")
-        elif callbacks is not None and not isinstance(callbacks, OperationCallbacks):
-            setup_error = MIError(MIResult.INVALID_PARAMETER,
-                                  f"callbacks must be openmi.OperationCallbacks, not {type(callbacks).__name__}")
-        elif not isinstance(flags, int) or flags & ~_KNOWN_FLAGS:
-            setup_error = MIError(MIResult.INVALID_PARAMETER, f"unknown operation flags {flags!r}")
-        elif flags & 0x0001:  # MI_OPERATIONFLAGS_MANUAL_ACK_RESULTS
-            setup_error = MIError(MIResult.NOT_SUPPORTED, "manual acknowledgement of results is not supported")
-        else:
-            request.flags = int(flags)
+        try:
+            if closed:
+                raise MIError(MIResult.INVALID_PARAMETER, "the session is closed")
+            if options is not None and not isinstance(options, OperationOptions):
+                raise MIError(MIResult.INVALID_PARAMETER,
+                              f"options must be openmi.OperationOptions, not {type(options).__name__}")
+            if callbacks is not None and not isinstance(callbacks, OperationCallbacks):
+                raise MIError(MIResult.INVALID_PARAMETER,
+                              f"callbacks must be openmi.OperationCallbacks, not {type(callbacks).__name__}")
             if options is not None:
+                fields.update(_option_fields(options))
                 if options.timeout is not None:
                     timeout = options.timeout
-                request.options = {name: o.value for name, o in options.custom_options.items()}
-                if options.resource_uri:
-                    request.options["__MI_OPERATIONOPTIONS_RESOURCE_URI"] = options.resource_uri
-                if options.resource_uri_prefix:
-                    request.options["__MI_OPERATIONOPTIONS_RESOURCE_URI_PREFIX"] = options.resource_uri_prefix
+            request = kind(flags=flags, **fields)
+            if request.flags & OperationFlags.MANUAL_ACK_RESULTS:
+                raise MIError(MIResult.NOT_SUPPORTED, "manual acknowledgement of results is not supported")
+            setup_error: MIError | None = None
+        except MIError as exc:
+            request, setup_error = kind(), exc
         op = Operation(self, request, timeout, callbacks if isinstance(callbacks, OperationCallbacks) else None,
                        setup_error)
         with self._lock:
@@ -123,29 +128,29 @@ class Session:
     # --- MI_Session_* ----------------------------------------------------------------------------
     def get_instance(self, namespace: str | None, instance: Instance | None, *, options: OperationOptions | None = None,
                      callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
-        return self._start(rq.GetInstance(namespace, instance=instance), options, callbacks, flags)
+        return self._start(rq.GetInstance, options, callbacks, flags, namespace=namespace, instance=instance)
 
     def create_instance(self, namespace: str | None, instance: Instance | None, *,
                         options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
                         flags: int = 0) -> Operation:
-        return self._start(rq.CreateInstance(namespace, instance=instance), options, callbacks, flags)
+        return self._start(rq.CreateInstance, options, callbacks, flags, namespace=namespace, instance=instance)
 
     def modify_instance(self, namespace: str | None, instance: Instance | None, *,
                         options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
                         flags: int = 0) -> Operation:
-        return self._start(rq.ModifyInstance(namespace, instance=instance), options, callbacks, flags)
+        return self._start(rq.ModifyInstance, options, callbacks, flags, namespace=namespace, instance=instance)
 
     def delete_instance(self, namespace: str | None, instance: Instance | None, *,
                         options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
                         flags: int = 0) -> Operation:
         """MI_Session_DeleteInstance: flags must be 0; the final result carries no instance."""
-        return self._start(rq.DeleteInstance(namespace, instance=instance), options, callbacks, flags)
+        return self._start(rq.DeleteInstance, options, callbacks, flags, namespace=namespace, instance=instance)
 
     def enumerate_instances(self, namespace: str | None, class_name: str, keys_only: bool = False, *,
                             options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
                             flags: int = 0) -> Operation:
-        return self._start(rq.EnumerateInstances(namespace, class_name=class_name, keys_only=keys_only),
-                           options, callbacks, flags)
+        return self._start(rq.EnumerateInstances, options, callbacks, flags, namespace=namespace, class_name=class_name,
+                           keys_only=keys_only)
 
     def query_instances(self, namespace: str | None, dialect: str, query: str, *,
                         options: OperationOptions | None = None, callbacks: OperationCallbacks | None = None,
@@ -153,17 +158,18 @@ class Session:
         """MI_Session_QueryInstances: ``dialect`` is "WQL" or "CQL" (MI_QUERY_DIALECT_*); results stream like
         an enumeration's. An unknown dialect ends with QUERY_LANGUAGE_NOT_SUPPORTED, a bad query with
         INVALID_QUERY (the message names the column)."""
-        return self._start(rq.QueryInstances(namespace, dialect=dialect, query=query), options, callbacks, flags)
+        return self._start(rq.QueryInstances, options, callbacks, flags, namespace=namespace, dialect=dialect,
+                           query=query)
 
     def get_class(self, namespace: str | None, class_name: str, *, options: OperationOptions | None = None,
                   callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
-        return self._start(rq.GetClass(namespace, class_name=class_name), options, callbacks, flags)
+        return self._start(rq.GetClass, options, callbacks, flags, namespace=namespace, class_name=class_name)
 
     def enumerate_classes(self, namespace: str | None, class_name: str | None = None,
                           class_names_only: bool = False, *, options: OperationOptions | None = None,
                           callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
-        return self._start(rq.EnumerateClasses(namespace, class_name=class_name, class_names_only=class_names_only),
-                           options, callbacks, flags)
+        return self._start(rq.EnumerateClasses, options, callbacks, flags, namespace=namespace, class_name=class_name,
+                           class_names_only=class_names_only)
 
     def invoke(self, namespace: str | None, class_name: str | None, method_name: str,
                instance: Instance | None = None, parameters: Instance | Mapping[str, Any] | None = None, *,
@@ -172,8 +178,8 @@ class Session:
         """Run an extrinsic method; the result instance holds ``ReturnValue`` and the out-parameters."""
         params = dict(parameters) if isinstance(parameters, Mapping) and not isinstance(parameters, Instance) \
             else parameters
-        return self._start(rq.Invoke(namespace, class_name=class_name, method_name=method_name, instance=instance,
-                                     parameters=params), options, callbacks, flags)
+        return self._start(rq.Invoke, options, callbacks, flags, namespace=namespace, class_name=class_name,
+                           method_name=method_name, instance=instance, parameters=params)
 
     def associator_instances(self, namespace: str | None, instance: Instance | None, assoc_class: str | None = None,
                              result_class: str | None = None, role: str | None = None,
@@ -182,9 +188,9 @@ class Session:
                              flags: int = 0) -> Operation:
         """MI_Session_AssociatorInstances: the instances linked to ``instance`` by association instances;
         every filter is optional (None or "" for any)."""
-        return self._start(rq.AssociatorInstances(namespace, instance=instance, assoc_class=assoc_class,
-                                                  result_class=result_class, role=role, result_role=result_role,
-                                                  keys_only=keys_only), options, callbacks, flags)
+        return self._start(rq.AssociatorInstances, options, callbacks, flags, namespace=namespace, instance=instance,
+                           assoc_class=assoc_class, result_class=result_class, role=role, result_role=result_role,
+                           keys_only=keys_only)
 
     def reference_instances(self, namespace: str | None, instance: Instance | None, result_class: str | None = None,
                             role: str | None = None, keys_only: bool = False, *,
@@ -192,11 +198,11 @@ class Session:
                             flags: int = 0) -> Operation:
         """MI_Session_ReferenceInstances: the association instances that refer to ``instance``
         (``result_class`` names an association class)."""
-        return self._start(rq.ReferenceInstances(namespace, instance=instance, result_class=result_class, role=role,
-                                                 keys_only=keys_only), options, callbacks, flags)
+        return self._start(rq.ReferenceInstances, options, callbacks, flags, namespace=namespace, instance=instance,
+                           result_class=result_class, role=role, keys_only=keys_only)
 
     def test_connection(self, *, callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
-        return self._start(rq.TestConnection(), None, callbacks, flags)
+        return self._start(rq.TestConnection, None, callbacks, flags)
 
     def identify(self) -> Instance:
         """Who the destination is: WS-Man Identify remotely (vendor, version, protocol), openmi's own locally."""

@@ -1,9 +1,9 @@
 """The engine: namespaces, the class registry, providers and the repository; one request in, a stream
-of results out. Stands on ``openmi.cim`` only."""
+of results out. Stands on ``openmi.cim`` only (request records: :mod:`openmi.cim.requests`)."""
 
-from . import requests
+from ..cim import requests
+from ..cim.namespaces import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
 from .context import Context, Host
-from .names import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
 from .query import ProviderQuery
 from .server import Server, default_repository_path
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..cim import requests as rq
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.types import MIFlag, MIResult, MIType
-from . import requests as rq
 from .context import Context
 from .encoding import decode_values
 from .operations import HANDLERS, _inbound, _locate, _run_provider, get_instance
@@ -79,8 +79,8 @@ def _source(server: Server, ns: Namespace, req: Any, ctx: Context) -> _Source:
         row = found.from_row(ns.name, decode_values(data), keys_only=True)
         return _Source(found, row, instance_target(ns, found, key))
     key, values = info.key_of(inst, ns.name)
-    key_inst = Instance._trusted(info.name, ns.name, {n.lower(): Element(n, v, MIType(t), _KEY)
-                                                      for n, (v, t) in values.items()})
+    key_inst = Instance.from_elements(info.name, {n.lower(): Element(n, v, MIType(t), _KEY)
+                                                  for n, (v, t) in values.items()}, namespace=ns.name)
     found = info
     if getattr(info.provider, "get_instance", None) is not None:  # it must exist, as for GetInstance
         got = next(get_instance(server, ns, rq.GetInstance(ns.name, instance=key_inst), ctx))

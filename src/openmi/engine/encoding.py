@@ -70,7 +70,7 @@ def instance_from_json(data: dict[str, Any]) -> Instance:
     for name, t, flags, value in data["e"]:
         mt = MIType(t)
         elements[name.lower()] = Element(name, None if value is None else value_from_json(value, mt), mt, flags)
-    return Instance._trusted(data["c"], data.get("n"), elements)
+    return Instance.from_elements(data["c"], elements, namespace=data.get("n"))
 
 
 def reference_from_json(data: dict[str, Any]) -> Reference:

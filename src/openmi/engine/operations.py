@@ -11,13 +11,13 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..cim import requests as rq
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.query import AssocQuery, CompiledQuery, QueryError, compile_query, dialect_name, parse
 from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
 from ..cim.values import coerce, infer_type
-from . import requests as rq
 from .context import Context
 from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
@@ -82,7 +82,7 @@ def _provided_instance(info: ClassInfo, ns: Namespace, item: Any, what: str) -> 
 
 def _key_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, int]]) -> Instance:
     elements = {n.lower(): Element(n, v, MIType(t), MIFlag.KEY) for n, (v, t) in values.items()}
-    return Instance._trusted(info.name, ns.name, elements)
+    return Instance.from_elements(info.name, elements, namespace=ns.name)
 
 
 def _locate(server: Server, ns: Namespace, info: ClassInfo, inst: Instance) -> tuple[ClassInfo, str, str]:
@@ -232,7 +232,7 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
     with repo.transaction():
         found, key, data = _locate(server, ns, info, inst)
         current = found.from_row(ns.name, decode_values(data))
-        values = {el.name: (el.value, int(el.type)) for el in current._elements.values()}
+        values = {el.name: (el.value, int(el.type)) for el in current.elements}
         for name, (v, t) in changes.items():
             prop = found.props[name.lower()]
             if prop.key:
@@ -418,7 +418,7 @@ def invoke(server: Server, ns: Namespace, req: rq.Invoke, ctx: Context) -> Itera
     results = list(_run_provider(ctx, fn(ctx, ns.name, info.name, method.name, target, params)))
     out = _out_parameters(info, method.name, results[-1] if results else None)
     if server.indications.watching(ns.key):
-        source = target if target is not None else Instance._trusted(info.name, ns.name, {})
+        source = target if target is not None else Instance.from_elements(info.name, namespace=ns.name)
         server.indications.publish(ns.key, Event(
             ns.name, change=Lifecycle.METHODCALL, source=source.clone(), method=method.name,
             parameters=params.clone(), return_value=out["ReturnValue"] if "ReturnValue" in out else None))
@@ -427,12 +427,12 @@ def invoke(server: Server, ns: Namespace, req: rq.Invoke, ctx: Context) -> Itera
 
 def _in_parameters(info: ClassInfo, method_name: str, parameters: Instance | Mapping[str, Any] | None) -> Instance:
     method = info.cls.methods[method_name]
-    out = Instance._trusted("__PARAMETERS", None, {})
+    out = Instance.from_elements("__PARAMETERS", {})
     if parameters is None:
         return out
     items: list[tuple[str, Any, MIType | None]]
     if isinstance(parameters, Instance):
-        items = [(el.name, el.value, el.type) for el in parameters._elements.values()]
+        items = [(el.name, el.value, el.type) for el in parameters.elements]
     elif isinstance(parameters, Mapping):
         items = [(n, v, None) for n, v in parameters.items()]
     else:
@@ -444,15 +444,15 @@ def _in_parameters(info: ClassInfo, method_name: str, parameters: Instance | Map
                           f"method {info.name}.{method.name} has no input parameter {name!r}")
         el = Element(name, value, t if t is not None else (infer_type(value) if value is not None else param.type))
         prop = Property(param.name, param.type)
-        out._elements[param.name.lower()] = Element(param.name, info.convert(el, prop), param.type, 0)
+        out.put_element(Element(param.name, info.convert(el, prop), param.type, 0))
     return out
 
 
 def _out_parameters(info: ClassInfo, method_name: str, result: Any) -> Instance:
     method = info.cls.methods[method_name]
-    out = Instance._trusted("__PARAMETERS", None, {})
+    out = Instance.from_elements("__PARAMETERS", {})
     if isinstance(result, Instance):
-        items: list[tuple[str, Any]] = [(el.name, el.value) for el in result._elements.values()]
+        items: list[tuple[str, Any]] = [(el.name, el.value) for el in result.elements]
     elif isinstance(result, Mapping):
         items = list(result.items())
     else:
@@ -474,7 +474,7 @@ def _out_parameters(info: ClassInfo, method_name: str, result: Any) -> Instance:
         except (TypeError, ValueError) as exc:
             raise MIError(MIResult.FAILED, f"the provider of {info.name}.{method.name} returned a bad value: {exc}"
                           ) from None
-        out._elements[name.lower()] = Element(name, v, t, MIFlag.OUT)
+        out.put_element(Element(name, v, t, MIFlag.OUT))
     return out
 
 
@@ -551,7 +551,7 @@ def _typed_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any,
     for name, (v, t) in values.items():
         prop = info.props[name.lower()]
         elements[name.lower()] = Element(prop.name, v, MIType(t), int(prop.flags & MIFlag.KEY))
-    return Instance._trusted(info.name, ns.name, elements)
+    return Instance.from_elements(info.name, elements, namespace=ns.name)
 
 
 def _plain_layout(info: ClassInfo) -> list[tuple[str, str, MIType, int, bool]]:

@@ -84,7 +84,7 @@ class ClassInfo:
             if v is not None and decode:
                 v = value_from_json(v, t)
             elements[low] = Element(name, v, t, flags)
-        return Instance._trusted(self.name, namespace, elements)
+        return Instance.from_elements(self.name, elements, namespace=namespace)
 
     # --- inbound instances -----------------------------------------------------------------------
     def convert(self, el: Element, prop: Property) -> Any:

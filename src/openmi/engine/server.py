@@ -14,23 +14,22 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..cim import requests as rq
+from ..cim.cancel import CancelToken
 from ..cim.cimerror import error_instance
 from ..cim.classes import Class, QualifierDecl, resolve_class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
+from ..cim.namespaces import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
 from ..cim.types import MIResult
 from . import associations as _associations  # noqa: F401  (registers its handlers)
 from . import refindex
-from . import requests as rq
 from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
 from .indications import IndicationHub
-from .names import DEFAULT_NAMESPACE, INTEROP_NAMESPACE, normalize_namespace
 from .operations import HANDLERS
 from .repository import Repository
 from .schema import Namespace
-
-_DELETE_FLAGS_MUST_BE_ZERO = (rq.DeleteInstance, rq.TestConnection)
 
 
 def default_repository_path() -> Path:
@@ -287,18 +286,23 @@ class Server:
             info.provider = None
 
     # --- serving requests -----------------------------------------------------------------------
-    def execute(self, request: rq.Request, ctx: Context | None = None) -> Iterator[Any]:
-        """Run a request: yields its results; raises MIError (with details) when it fails."""
-        ctx = ctx or Context()
+    def execute(self, request: rq.Request, token: CancelToken | Context | None = None, *,
+                user: str | None = None) -> Iterator[Any]:
+        """Run a request: yields its results; raises MIError (with details) when it fails.
+
+        ``token`` is the operation's cancellation token (its ``host`` hears the provider's messages);
+        the provider sees it wrapped in a :class:`Context` with the request's options and ``user``.
+        """
+        if isinstance(token, Context):
+            ctx = token
+        else:
+            ctx = Context(token, options=request.options, user=user)
         try:
             if self._closed:
                 raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is closed")
             handler = HANDLERS.get(type(request))
             if handler is None:
                 raise MIError(MIResult.NOT_SUPPORTED, f"{type(request).__name__} is not an operation this server knows")
-            if request.flags and isinstance(request, _DELETE_FLAGS_MUST_BE_ZERO):
-                raise MIError(MIResult.INVALID_PARAMETER,
-                              f"{request.name} takes no flags (flags must be 0, got {request.flags:#x})")
             ns = self.namespace(request.namespace) if not isinstance(request, rq.TestConnection) else None
             ctx.server = self
             ctx.namespace = ns.name if ns is not None else None

@@ -1,9 +1,10 @@
 """The WS-Management service: HTTP requests in, the engine's answers out, through the shared codec.
 
-Each WS-Man request becomes one engine request (Get → GetInstance, Delete → DeleteInstance, …);
-Enumerate/Pull/Release keep the engine's result stream open in an enumeration context that expires
-and is bounded per user. Authentication and message encryption belong to :mod:`openmi.wsman_server.auth`;
-who may read or write which namespace is checked here, before the engine runs anything.
+Each WS-Man request becomes one engine request record through the table of operation kinds that remote
+sessions use too (:mod:`openmi.protocol.wsman.operations`); Enumerate/Pull/Release keep the engine's
+result stream open in an enumeration context that expires and is bounded per user. Authentication and
+message encryption belong to :mod:`openmi.wsman_server.auth`; who may read or write which namespace is
+checked here, before the engine runs anything.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..cim import requests as rq
+from ..cim.cancel import CancelToken
 from ..cim.classes import Class
 from ..cim.errors import MIError
-from ..cim.instance import Element, Instance
-from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
-from ..cim.values import coerce_scalar
-from ..engine import requests as rq
-from ..engine.context import Context
-from ..engine.names import DEFAULT_NAMESPACE
+from ..cim.instance import Instance
+from ..cim.namespaces import DEFAULT_NAMESPACE
+from ..cim.types import MIResult, MIType, OperationFlags
 from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import namespaces as wns
+from ..protocol.wsman import operations as kinds
 from ..protocol.wsman.values import WireError, parse_wire_scalar
 from .http import HTTPRequest, HTTPResponse
 
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("openmi.wsman_server")
 
-_READ_ONLY = (wsman.GetRequest, wsman.EnumerateRequest, wsman.PullRequest, wsman.ReleaseRequest,
-              wsman.IdentifyRequest)
 _PATHS = ("/wsman", "/wsman/", "/wsman-anon/identify")
 _PROFILES = (  # DSP0226 security profile URIs
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic",
@@ -64,7 +63,7 @@ class _Enumeration:
     id: str
     user: str | None
     results: Iterator[Any]  # instances, or classes when ``class_options`` is set
-    ctx: Context
+    ctx: CancelToken
     mode: wsman.EnumerationMode
     namespace: str | None
     pending: list[Any] = field(default_factory=list)
@@ -186,7 +185,7 @@ class WSManService:
         if user is None or isinstance(req, wsman.IdentifyRequest):
             return
         namespace = req.namespace or DEFAULT_NAMESPACE
-        write = not isinstance(req, _READ_ONLY)
+        write = not kinds.is_read_only(req)
         if not user.can(namespace, write):
             what = "write to" if write else "read"
             raise MIError(MIResult.ACCESS_DENIED, f"user {user.name} may not {what} namespace {namespace}")
@@ -202,89 +201,23 @@ class WSManService:
             self.enumerations.take(req.context, _name(user))
             self.enumerations.remove(req.context)
             return wsman.ReleaseResponse()
-        ctx = Context(timeout=req.operation_timeout, options=dict(req.option_set), user=_name(user))
+        token = CancelToken(req.operation_timeout)
         if isinstance(req, wsman.GetClassRequest):
-            return self._get_class(req, ctx)
+            return self._get_class(req, token, user)
         if isinstance(req, wsman.EnumerateClassesRequest):
-            return self._enumerate_classes(req, user, ctx)
-        if isinstance(req, wsman.EnumerateRequest):
-            return self._enumerate(req, user, ctx)
-        engine_req = self._engine_request(req)
-        results = list(self.engine.execute(engine_req, ctx))
-        first = results[0] if results else None
-        if isinstance(req, wsman.GetRequest):
-            assert isinstance(first, Instance)
-            return wsman.GetResponse(instance=first)
-        if isinstance(req, wsman.DeleteRequest):
-            return wsman.DeleteResponse()
-        if isinstance(req, wsman.PutRequest):
-            return wsman.PutResponse(instance=first)
-        if isinstance(req, wsman.CreateRequest):
-            assert isinstance(first, Instance)
-            return wsman.CreateResponse(instance_name=first.keys_only())
-        if isinstance(req, wsman.InvokeRequest):
-            return wsman.InvokeResponse(method=req.method, parameters=first)
-        raise MIError(MIResult.NOT_SUPPORTED, f"{type(req).__name__} is not supported")
-
-    def _engine_request(self, req: wsman.Request) -> rq.Request:
-        ns = req.namespace
-        if isinstance(req, (wsman.GetRequest, wsman.DeleteRequest)):
-            key = self._key_instance(req)
-            return rq.GetInstance(ns, instance=key) if isinstance(req, wsman.GetRequest) \
-                else rq.DeleteInstance(ns, instance=key)
-        if isinstance(req, wsman.PutRequest):
-            inst = self._body_instance(req, req.instance)
-            for el in self._key_instance(req).elements:
-                inst._elements[el.name.lower()] = el
-            return rq.ModifyInstance(ns, instance=inst)
-        if isinstance(req, wsman.CreateRequest):
-            return rq.CreateInstance(ns, instance=self._body_instance(req, req.instance))
-        if isinstance(req, wsman.InvokeRequest):
-            target = self._key_instance(req) if req.selectors else None
-            return rq.Invoke(ns, class_name=req.class_name, method_name=req.method, instance=target,
-                             parameters=req.parameters)
-        raise MIError(MIResult.NOT_SUPPORTED, f"{type(req).__name__} is not supported")
-
-    def _class_name(self, req: wsman.Request) -> str:
-        if not req.class_name:
-            raise MIError(MIResult.INVALID_CLASS, f"the resource URI {req.resource_uri!r} names no class")
-        return req.class_name
-
-    def _key_instance(self, req: wsman.Request) -> Instance:
-        """The selectors as an instance name, typed by the class where the text allows."""
-        class_name = self._class_name(req)
-        cls = self.lookup_class(req.namespace, class_name)
-        elements: dict[str, Element] = {}
-        for name, value in req.selectors.items():
-            if isinstance(value, Instance):
-                elements[name.lower()] = Element(name, value, MIType.REFERENCE, MIFlag.KEY)
-                continue
-            prop = cls.properties.get(name) if cls is not None else None
-            typed: Any = value
-            t = MIType.STRING
-            if prop is not None and not prop.type.is_array and prop.type.scalar not in (
-                    MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
-                try:
-                    if prop.type.is_integer and value.isascii() and value.isdigit():  # the common key: fast
-                        typed = coerce_scalar(int(value), prop.type, name)
-                    else:
-                        typed = parse_wire_scalar(value, prop.type, name)
-                    t = prop.type
-                except (WireError, ValueError, TypeError):
-                    typed, t = value, MIType.STRING  # the engine answers TYPE_MISMATCH naming the key
-            elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
-        return Instance._trusted(class_name, req.namespace, elements)
-
-    def _body_instance(self, req: wsman.Request, inst: Instance | None) -> Instance:
-        if inst is None:
-            raise MIError(MIResult.INVALID_PARAMETER, f"the {type(req).__name__[:-7]} request has no instance body")
-        if not inst.class_name or inst.class_name.lower() != self._class_name(req).lower():
-            inst.class_name = self._class_name(req)
-        return inst
+            return self._enumerate_classes(req, user, token)
+        kind = kinds.for_wsman(req)
+        assert kind.record is not None
+        record = kind.record(req, self.lookup_class)
+        if kind.streamed:
+            return self._enumerate(req, record, user, token)
+        assert kind.response is not None
+        return kind.response(req, list(self.engine.execute(record, token, user=_name(user))))
 
     # --- classes ----------------------------------------------------------------------------------
-    def _get_class(self, req: wsman.GetClassRequest, ctx: Context) -> wsman.GetClassResponse:
-        results = list(self.engine.execute(rq.GetClass(req.namespace, class_name=req.class_name), ctx))
+    def _get_class(self, req: wsman.GetClassRequest, token: CancelToken, user: User | None) -> wsman.GetClassResponse:
+        results = list(self.engine.execute(rq.GetClass(req.namespace, class_name=req.class_name), token,
+                                           user=_name(user)))
         cls = results[0]
         assert isinstance(cls, Class)
         options = wsman.ClassOptions.from_option_set(req.option_set)
@@ -304,11 +237,12 @@ class WSManService:
         return out
 
     def _enumerate_classes(self, req: wsman.EnumerateClassesRequest, user: User | None,
-                           ctx: Context) -> wsman.EnumerateResponse:
+                           token: CancelToken) -> wsman.EnumerateResponse:
         flags = 0 if req.deep else int(OperationFlags.POLYMORPHISM_SHALLOW)
-        engine_req = rq.EnumerateClasses(req.namespace, flags, class_name=req.class_name,
+        engine_req = rq.EnumerateClasses(req.namespace, flags=flags, class_name=req.class_name,
                                          class_names_only=req.names_only)
-        e = _Enumeration(uuid.uuid4().urn, _name(user), self.engine.execute(engine_req, ctx), ctx,
+        e = _Enumeration(uuid.uuid4().urn, _name(user), self.engine.execute(engine_req, token, user=_name(user)),
+                         token,
                          wsman.EnumerationMode.OBJECTS, req.namespace,
                          class_options=wsman.ClassOptions.from_option_set(req.option_set))
         return self._start(req, e)
@@ -324,19 +258,13 @@ class WSManService:
             response.derivations = {c.name.lower(): self._derivation(e.namespace, c) for c in items}
 
     # --- enumerations ---------------------------------------------------------------------------
-    def _enumerate(self, req: wsman.EnumerateRequest, user: User | None, ctx: Context) -> wsman.EnumerateResponse:
-        flags = 0
-        if req.polymorphism == wsman.PolymorphismMode.NONE:
-            flags = int(OperationFlags.POLYMORPHISM_SHALLOW)
-        elif req.polymorphism == wsman.PolymorphismMode.EXCLUDE_SUBCLASS_PROPERTIES:
-            flags = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
-        keys_only = req.mode == wsman.EnumerationMode.EPR
-        engine_req = rq.EnumerateInstances(req.namespace, flags, class_name=self._class_name(req),
-                                           keys_only=keys_only)
-        results: Iterator[Instance] = self.engine.execute(engine_req, ctx)
-        if req.filter is not None:
+    def _enumerate(self, req: wsman.Request, record: rq.Request, user: User | None,
+                   token: CancelToken) -> wsman.EnumerateResponse:
+        assert isinstance(req, wsman.EnumerateRequest)
+        results: Iterator[Instance] = self.engine.execute(record, token, user=_name(user))
+        if req.filter is not None and req.filter.dialect == wns.DIALECT_SELECTOR:
             results = self._filtered(req.filter, results)
-        e = _Enumeration(uuid.uuid4().urn, _name(user), results, ctx, req.mode, req.namespace)
+        e = _Enumeration(uuid.uuid4().urn, _name(user), results, token, req.mode, req.namespace)
         return self._start(req, e)
 
     def _start(self, req: wsman.EnumerateRequest, e: _Enumeration) -> wsman.EnumerateResponse:
@@ -366,16 +294,11 @@ class WSManService:
         e.pending.append(first)
 
     def _filtered(self, f: wsman.Filter, results: Iterator[Instance]) -> Iterator[Instance]:
-        if f.dialect == wns.DIALECT_SELECTOR and f.selectors is not None:
-            wanted = {k.lower(): v for k, v in f.selectors.items()}
-            for inst in results:
-                if all(_matches(inst, k, v) for k, v in wanted.items()):
-                    yield inst
-            return
-        if f.dialect in (wns.DIALECT_WQL, wns.DIALECT_CQL):
-            raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
-                          f"query filters ({f.dialect}) are not supported by this server yet")
-        raise MIError(MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED, f"the filter dialect {f.dialect} is not supported")
+        """The instances matching a selector filter (DSP0226 §8.3: every selector equals the property)."""
+        wanted = {k.lower(): v for k, v in (f.selectors or {}).items()}
+        for inst in results:
+            if all(_matches(inst, k, v) for k, v in wanted.items()):
+                yield inst
 
     def _take(self, e: _Enumeration, max_elements: int, max_time: float | None) -> tuple[list[Any], bool]:
         n = max(1, min(max_elements, self.config.max_elements_cap))

@@ -104,7 +104,7 @@ class _Reader:
                 raise self.fail("a property name or '}'")
             if not t[1] and t[0] == "}":
                 self.i += 1
-                return Instance._trusted(class_name, None, elements)
+                return Instance.from_elements(class_name, elements)
             if t[1] or t[0] in _SPECIAL:
                 raise self.fail("a property name or '}'")
             name = t[0]

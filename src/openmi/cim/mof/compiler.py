@@ -988,7 +988,7 @@ class _Compiler:
                                               f"{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)} "
                                               f"{'have' if len(missing) > 1 else 'has'} no value")
                 return None
-        return Instance._trusted(view.cls.name, ns, elements)
+        return Instance.from_elements(view.cls.name, elements, namespace=ns)
 
     def _pending(self, el: Element) -> bool:
         return any(f.element is el for f in self.fixups)

@@ -340,7 +340,7 @@ class CompiledQuery:
         if keep is None:
             return inst
         elements = {k: el for k, el in inst._elements.items() if k in keep or el._flags & MIFlag.KEY}
-        out = Instance._trusted(inst.class_name, inst.namespace, elements)
+        out = Instance.from_elements(inst.class_name, elements, namespace=inst.namespace)
         out.server_name = inst.server_name
         return out
 

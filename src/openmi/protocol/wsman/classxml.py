@@ -195,7 +195,7 @@ def _reference(vr: _Elem, where: str) -> Instance | None:
                 kv = next((c for c in _children(kb) if _local(c) == "KEYVALUE"), None)
                 elements[key.lower()] = Element(key, kv.text if kv is not None else None, MIType.STRING,
                                                 int(MIFlag.KEY))
-        return Instance._trusted(_required(name, "CLASSNAME", where), None, elements)
+        return Instance.from_elements(_required(name, "CLASSNAME", where), elements)
     return None
 
 

@@ -284,7 +284,7 @@ def _typed_request(
         params = element_to_instance(first, pcls, namespace=namespace, class_lookup=lookup,
                                      class_name="__parameters")
     else:
-        params = Instance._trusted("__parameters", namespace, {})
+        params = Instance.from_elements("__parameters", {}, namespace=namespace)
     return InvokeRequest(method=method, parameters=params, action_uri=action, **common)
 
 
@@ -562,7 +562,7 @@ def _append_request_body(body: _Elem, request: Request, uri: str, style: Any, wr
     elif isinstance(request, ReleaseRequest):
         _SubElement(_SubElement(body, ns.N_RELEASE), ns.N_ENUMERATION_CONTEXT).text = request.context
     elif isinstance(request, InvokeRequest):
-        params = request.parameters or Instance._trusted("__parameters", request.namespace, {})
+        params = request.parameters or Instance.from_elements("__parameters", {}, namespace=request.namespace)
         instance_to_element(params, style=style, namespace=request.namespace, parent=body,
                             tag=f"{request.method}_INPUT", uri=uri, wrap_datetimes=wrap)
 

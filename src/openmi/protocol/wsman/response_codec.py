@@ -133,12 +133,12 @@ def build_response(
             if name is None:
                 raise ValueError("a CreateResponse needs instance_name")
             if name.namespace is None and namespace:
-                name = Instance._trusted(name.class_name, namespace, {e.name.lower(): e for e in name.elements})
+                name = Instance.from_elements(name.class_name, name.elements, namespace=namespace)
             append_epr(_SubElement(body, ns.X_RESOURCE_CREATED), name, style, response.address)
         elif isinstance(response, EnumerateResponse):
             _enumeration(body, request, response, wrap_datetimes)
         elif isinstance(response, InvokeResponse):
-            params = response.parameters or Instance._trusted("__parameters", namespace, {})
+            params = response.parameters or Instance.from_elements("__parameters", {}, namespace=namespace)
             method = response.method or (request.method if isinstance(request, InvokeRequest) else "")
             instance_to_element(params, style=style, namespace=namespace, parent=body, tag=f"{method}_OUTPUT",
                                 uri=request.effective_resource_uri(), wrap_datetimes=wrap_datetimes)
@@ -210,7 +210,7 @@ def _enumeration(body: _Elem, request: Request, response: EnumerateResponse, wra
 def _named(inst: Instance, namespace: str | None) -> Instance:
     if inst.namespace or not namespace:
         return inst
-    return Instance._trusted(inst.class_name, namespace, {e.name.lower(): e for e in inst.elements})
+    return Instance.from_elements(inst.class_name, inst.elements, namespace=namespace)
 
 
 def build_fault(
@@ -344,7 +344,7 @@ def _typed_response(
             pcls = parameters_class(m, output=True) if m is not None else None
         params = (element_to_instance(first, pcls, namespace=namespace, class_lookup=lookup,
                                       class_name="__parameters")
-                  if first is not None else Instance._trusted("__parameters", namespace, {}))
+                  if first is not None else Instance.from_elements("__parameters", {}, namespace=namespace))
         return InvokeResponse(method=expected.method, parameters=params, **meta)
     raise TypeError(f"no response is known for {type(expected).__name__}")
 

@@ -302,7 +302,7 @@ def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int 
     for name, value in selectors.items():
         t = MIType.REFERENCE if isinstance(value, Instance) else MIType.STRING
         elements[name.lower()] = Element(name, value, t, MIFlag.KEY)
-    return Instance._trusted(ref.class_name or "", namespace, elements)
+    return Instance.from_elements(ref.class_name or "", elements, namespace=namespace)
 
 
 def _class_of(el: _Elem, fallback: str) -> str:
@@ -371,7 +371,7 @@ def element_to_instance(
             value, t = _read_untyped(items, pname, namespace, class_lookup, depth)
             low = pname.lower()
             elements[low] = Element(pname, value, t, MIFlag.KEY if low in keys else 0)
-    return Instance._trusted(name, namespace, elements)
+    return Instance.from_elements(name, elements, namespace=namespace)
 
 
 def _read_typed(
@@ -475,7 +475,7 @@ def apply_class(inst: Instance, cls: Class, class_lookup: ClassLookup | None = N
             continue
         value = _retype(el.value, el.type, prop, inst.namespace, class_lookup)
         elements[prop.name.lower()] = Element(prop.name, value, prop.type, prop.flags & MIFlag.KEY)
-    return Instance._trusted(inst.class_name, inst.namespace, elements)
+    return Instance.from_elements(inst.class_name, elements, namespace=inst.namespace)
 
 
 def _retype(value: Any, have: MIType, prop: Property, namespace: str | None, lookup: ClassLookup | None) -> Any:
@@ -662,7 +662,7 @@ def _write_value(
 
 
 def _with_namespace(inst: Instance, namespace: str) -> Instance:
-    out = Instance._trusted(inst.class_name, namespace, {el.name.lower(): el for el in inst.elements})
+    out = Instance.from_elements(inst.class_name, inst.elements, namespace=namespace)
     return out
 
 

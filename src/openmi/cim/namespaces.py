@@ -1,11 +1,14 @@
-"""Namespace names: what mi.h accepts (``root/cimv2``) and what it refuses (machine names, empty segments)."""
+"""Namespace names: what mi.h accepts (``root/cimv2``) and what it refuses (machine names, empty segments).
+
+The one rule for every front end: the engine, a remote session and the WS-Man server all normalize here.
+"""
 
 from __future__ import annotations
 
 import re
 
-from ..cim.errors import MIError
-from ..cim.types import MIResult
+from .errors import MIError
+from .types import MIResult
 
 DEFAULT_NAMESPACE = "root/cimv2"
 INTEROP_NAMESPACE = "root/interop"

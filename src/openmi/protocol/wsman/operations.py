@@ -1,0 +1,409 @@
+"""The table of operation kinds over WS-Management: one declaration per kind, used by both ends.
+
+A remote session (``openmi.client.remote``) turns a request record into WS-Man requests and their
+answers into results with :func:`plan`; the WS-Man server (``openmi.wsman_server.service``) finds the
+declaration of a parsed request with :func:`for_wsman`, builds the engine's request record with
+``kind.record`` and answers with ``kind.response``. Each translation is written once, here, and the
+two directions of a kind sit side by side so that one is visibly the inverse of the other.
+
+Adding an operation kind:
+
+1. its frozen request record in :mod:`openmi.cim.requests`;
+2. its engine handler in ``openmi.engine.operations.HANDLERS``;
+3. one :class:`OperationKind` below, added to ``KINDS``: the record type, the WS-Man request and
+   response types, ``read_only``/``idempotent``, and the four translations —
+   ``request`` (record → WS-Man request, client), ``results`` (WS-Man response → results, client),
+   ``record`` (WS-Man request → record, server), ``response`` (results → WS-Man response, server).
+   ``accepts`` tells kinds apart that share a WS-Man request type (Enumerate with different filters).
+   A ``streamed`` kind's request is an Enumerate: both ends run Enumerate/Pull/Release for it
+   generically, and ``results`` reads each Enumerate and Pull response.
+
+The round trip of every declaration is tested in ``tests/protocol/test_wsman_operations.py``.
+Identify, Pull and Release are protocol messages rather than operation kinds: the server answers them
+itself; the client's TestConnection is Identify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from openmi.cim import requests as rq
+from openmi.cim.cancel import CancelToken
+from openmi.cim.errors import MIError
+from openmi.cim.instance import Element, Instance
+from openmi.cim.namespaces import normalize_namespace
+from openmi.cim.types import MIFlag, MIResult, MIType, OperationFlags
+from openmi.cim.values import coerce_scalar
+
+from . import namespaces as wns
+from .requests import (
+    CreateRequest,
+    DeleteRequest,
+    EnumerateRequest,
+    EnumerationMode,
+    GetRequest,
+    IdentifyRequest,
+    InvokeRequest,
+    PolymorphismMode,
+    PullRequest,
+    PutRequest,
+    ReleaseRequest,
+    Request,
+)
+from .responses import (
+    CreateResponse,
+    DeleteResponse,
+    EnumerateResponse,
+    GetResponse,
+    IdentifyResponse,
+    InvokeResponse,
+    PutResponse,
+    Response,
+)
+from .values import ClassLookup, WireError, instance_selectors, parse_wire_scalar
+
+# A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result).
+Plan = Generator[tuple[str, Any], "Response | None", None]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationKind:
+    """One operation kind over WS-Man (see the module's docstring for the recipe)."""
+
+    record_type: type[rq.Request]
+    request_type: type[Request]
+    response_type: type[Response]
+    read_only: bool
+    idempotent: bool
+    #: client: the record (namespace already normalized to ``ns``) → the WS-Man request to send
+    request: Callable[[Any, str | None], Request]
+    #: client: one WS-Man response → the results it holds
+    results: Callable[[Any, Any, str | None], Iterable[Any]]
+    #: server: the parsed WS-Man request → the engine's record (None: the server answers it itself)
+    record: Callable[[Any, ClassLookup | None], rq.Request] | None
+    #: server: the engine's results → the WS-Man response (unused for streamed kinds)
+    response: Callable[[Any, list[Any]], Response] | None
+    #: results arrive through Enumerate/Pull (handled generically by both ends)
+    streamed: bool = False
+    #: server: whether this kind serves a request of ``request_type`` (filters tell Enumerates apart)
+    accepts: Callable[[Any], bool] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.record_type.name
+
+    @property
+    def single(self) -> bool:
+        return self.record_type.single
+
+
+# --- shared pieces of the translations ---------------------------------------------------------
+
+
+def _base(req: Request) -> dict[str, Any]:
+    """What every record built from a WS-Man request carries."""
+    return {"namespace": req.namespace, "options": req.option_set}
+
+
+def _instance_of(record: Any) -> Instance:
+    inst = record.instance
+    if not isinstance(inst, Instance):
+        what = "none was given" if inst is None else f"not {type(inst).__name__}"
+        raise MIError(MIResult.INVALID_PARAMETER, f"{record.name} needs an openmi.Instance ({what})")
+    return inst
+
+
+def _in(inst: Instance, ns: str | None) -> Instance:
+    """A result read from the wire, with the namespace the request addressed when it names none."""
+    if inst.namespace is None and ns:
+        inst.namespace = ns
+    return inst
+
+
+def class_name_of(req: Request) -> str:
+    """The class a WS-Man request addresses, or INVALID_CLASS naming its resource URI."""
+    if not req.class_name:
+        raise MIError(MIResult.INVALID_CLASS, f"the resource URI {req.resource_uri!r} names no class")
+    return req.class_name
+
+
+def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
+    """The selectors of a WS-Man request as an instance name, typed by the class where the text allows.
+
+    A value the class's type cannot read stays text: the engine answers TYPE_MISMATCH naming the key.
+    """
+    class_name = class_name_of(req)
+    cls = lookup(req.namespace, class_name) if lookup is not None else None
+    inst = Instance.from_elements(class_name, namespace=req.namespace)
+    for name, value in req.selectors.items():
+        if isinstance(value, Instance):
+            inst.put_element(Element(name, value, MIType.REFERENCE, MIFlag.KEY))
+            continue
+        prop = cls.properties.get(name) if cls is not None else None
+        typed: Any = value
+        t = MIType.STRING
+        if prop is not None and not prop.type.is_array and prop.type.scalar not in (
+                MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
+            try:
+                if prop.type.is_integer and value.isascii() and value.isdigit():  # the common key: fast
+                    typed = coerce_scalar(int(value), prop.type, name)
+                else:
+                    typed = parse_wire_scalar(value, prop.type, name)
+                t = prop.type
+            except (WireError, ValueError, TypeError):
+                typed, t = value, MIType.STRING
+        inst.put_element(Element(name, typed, t, MIFlag.KEY))
+    return inst
+
+
+def _body_instance(req: PutRequest | CreateRequest) -> Instance:
+    inst: Instance | None = req.instance
+    if inst is None:
+        raise MIError(MIResult.INVALID_PARAMETER, f"the {type(req).__name__[:-7]} request has no instance body")
+    class_name = class_name_of(req)
+    if not inst.class_name or inst.class_name.lower() != class_name.lower():
+        inst.class_name = class_name
+    return inst
+
+
+def _first(results: list[Any]) -> Any:
+    return results[0] if results else None
+
+
+# --- the declarations -----------------------------------------------------------------------------
+
+GET_INSTANCE = OperationKind(
+    rq.GetInstance, GetRequest, GetResponse, read_only=True, idempotent=True,
+    request=lambda r, ns: GetRequest(namespace=ns, class_name=_instance_of(r).class_name,
+                                     selectors=instance_selectors(_instance_of(r))),
+    results=lambda r, resp, ns: (_in(resp.instance, ns),),
+    record=lambda req, lookup: rq.GetInstance(instance=selector_instance(req, lookup), **_base(req)),
+    response=lambda req, results: GetResponse(instance=_first(results)),
+)
+
+DELETE_INSTANCE = OperationKind(
+    rq.DeleteInstance, DeleteRequest, DeleteResponse, read_only=False, idempotent=False,
+    request=lambda r, ns: DeleteRequest(namespace=ns, class_name=_instance_of(r).class_name,
+                                        selectors=instance_selectors(_instance_of(r))),
+    results=lambda r, resp, ns: (),
+    record=lambda req, lookup: rq.DeleteInstance(instance=selector_instance(req, lookup), **_base(req)),
+    response=lambda req, results: DeleteResponse(),
+)
+
+CREATE_INSTANCE = OperationKind(
+    rq.CreateInstance, CreateRequest, CreateResponse, read_only=False, idempotent=False,
+    request=lambda r, ns: CreateRequest(namespace=ns, class_name=_instance_of(r).class_name,
+                                        instance=_instance_of(r)),
+    # the new instance's name (a peer that sends no EPR back: the keys the client gave)
+    results=lambda r, resp, ns: (_in(resp.instance_name, ns) if resp.instance_name is not None
+                                 else _instance_of(r).keys_only(),),
+    record=lambda req, lookup: rq.CreateInstance(instance=_body_instance(req), **_base(req)),
+    response=lambda req, results: CreateResponse(instance_name=_first(results).keys_only()),
+)
+
+
+def _modify_record(req: PutRequest, lookup: ClassLookup | None) -> rq.ModifyInstance:
+    inst = _body_instance(req)
+    for el in selector_instance(req, lookup).elements:  # the selectors name the instance: they win
+        inst.put_element(el)
+    return rq.ModifyInstance(instance=inst, **_base(req))
+
+
+MODIFY_INSTANCE = OperationKind(
+    rq.ModifyInstance, PutRequest, PutResponse, read_only=False, idempotent=False,
+    request=lambda r, ns: PutRequest(namespace=ns, class_name=_instance_of(r).class_name,
+                                     selectors=instance_selectors(_instance_of(r)), instance=_instance_of(r)),
+    # OMI answers an empty body when its provider posts no instance: the client's instance stands
+    results=lambda r, resp, ns: (_in(resp.instance, ns) if resp.instance is not None else _instance_of(r),),
+    record=_modify_record,
+    response=lambda req, results: PutResponse(instance=_first(results)),
+)
+
+
+def _invoke_request(r: rq.Invoke, ns: str | None) -> InvokeRequest:
+    target = r.instance
+    if target is not None and not isinstance(target, Instance):
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"the instance to invoke a method on must be an openmi.Instance, not {type(target).__name__}")
+    class_name = r.class_name or (target.class_name if target is not None else None)
+    if not class_name or not r.method_name:
+        raise MIError(MIResult.INVALID_PARAMETER, "Invoke needs a class name (or an instance) and a method name")
+    params = r.parameters
+    if params is not None and not isinstance(params, Instance):
+        params = Instance("__parameters", params)
+    return InvokeRequest(namespace=ns, class_name=class_name, method=r.method_name,
+                         selectors=instance_selectors(target) if target is not None else {}, parameters=params)
+
+
+INVOKE = OperationKind(
+    rq.Invoke, InvokeRequest, InvokeResponse, read_only=False, idempotent=False,
+    request=_invoke_request,
+    results=lambda r, resp, ns: (resp.parameters if resp.parameters is not None else Instance("__parameters"),),
+    record=lambda req, lookup: rq.Invoke(
+        class_name=req.class_name, method_name=req.method, parameters=req.parameters,
+        instance=selector_instance(req, lookup) if req.selectors else None, **_base(req)),
+    response=lambda req, results: InvokeResponse(method=req.method, parameters=_first(results)),
+)
+
+_SHALLOW = int(OperationFlags.POLYMORPHISM_SHALLOW)
+_BASE_ONLY = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
+
+
+def _polymorphism(flags: int) -> PolymorphismMode | None:
+    if flags & _BASE_ONLY == _BASE_ONLY:
+        return PolymorphismMode.EXCLUDE_SUBCLASS_PROPERTIES
+    if flags & _SHALLOW:
+        return PolymorphismMode.NONE
+    return None
+
+
+def _polymorphism_flags(mode: PolymorphismMode | None) -> int:
+    if mode == PolymorphismMode.NONE:
+        return _SHALLOW
+    if mode == PolymorphismMode.EXCLUDE_SUBCLASS_PROPERTIES:
+        return _BASE_ONLY
+    return 0
+
+
+def _enumerate_request(r: rq.EnumerateInstances, ns: str | None) -> EnumerateRequest:
+    if not r.class_name or not isinstance(r.class_name, str):
+        raise MIError(MIResult.INVALID_PARAMETER, "EnumerateInstances needs a class name")
+    return EnumerateRequest(namespace=ns, class_name=r.class_name, polymorphism=_polymorphism(r.flags),
+                            mode=EnumerationMode.EPR if r.keys_only else EnumerationMode.OBJECTS)
+
+
+def stream_items(r: Any, resp: EnumerateResponse, ns: str | None) -> Iterable[Instance]:
+    """The instances of one Enumerate or Pull response (key-only ones in EPR mode)."""
+    return (_in(item, ns) for item in (resp.items if resp.items else resp.eprs))
+
+
+ENUMERATE_INSTANCES = OperationKind(
+    rq.EnumerateInstances, EnumerateRequest, EnumerateResponse, read_only=True, idempotent=True,
+    request=_enumerate_request,
+    results=stream_items,
+    record=lambda req, lookup: rq.EnumerateInstances(
+        class_name=class_name_of(req), keys_only=req.mode == EnumerationMode.EPR,
+        flags=_polymorphism_flags(req.polymorphism), **_base(req)),
+    response=None,
+    streamed=True,
+    # a selector filter is applied to the stream by the server; query and association filters are other kinds
+    accepts=lambda req: req.filter is None or req.filter.dialect == wns.DIALECT_SELECTOR,
+)
+
+TEST_CONNECTION = OperationKind(
+    rq.TestConnection, IdentifyRequest, IdentifyResponse, read_only=True, idempotent=True,
+    request=lambda r, ns: IdentifyRequest(),
+    results=lambda r, resp, ns: (),
+    record=None,  # Identify describes the server, not a CIM operation: the server answers it itself
+    response=None,
+)
+
+KINDS: tuple[OperationKind, ...] = (
+    GET_INSTANCE, DELETE_INSTANCE, CREATE_INSTANCE, MODIFY_INSTANCE, INVOKE, ENUMERATE_INSTANCES, TEST_CONNECTION,
+)
+
+_BY_RECORD: dict[type[rq.Request], OperationKind] = {k.record_type: k for k in KINDS}
+_BY_REQUEST: dict[type[Request], list[OperationKind]] = {}
+for _k in KINDS:
+    if _k.record is not None:
+        _BY_REQUEST.setdefault(_k.request_type, []).append(_k)
+del _k
+
+# What the server's access check and the client's retry need of every WS-Man message, including the
+# protocol messages that are not operation kinds.
+_READ_ONLY: dict[type[Request], bool] = {PullRequest: True, ReleaseRequest: True, IdentifyRequest: True}
+_IDEMPOTENT: dict[type[Request], bool] = {PullRequest: True, ReleaseRequest: False, IdentifyRequest: True}
+for _k in KINDS:
+    _READ_ONLY[_k.request_type] = _READ_ONLY.get(_k.request_type, True) and _k.read_only
+    _IDEMPOTENT[_k.request_type] = _IDEMPOTENT.get(_k.request_type, True) and _k.idempotent
+del _k
+
+
+def for_record(record: rq.Request) -> OperationKind:
+    """The declaration of a request record; NOT_SUPPORTED for a kind WS-Man does not carry."""
+    kind = _BY_RECORD.get(type(record))
+    if kind is None:
+        raise MIError(MIResult.NOT_SUPPORTED, f"{record.name} is not available over WS-Management")
+    return kind
+
+
+def for_wsman(req: Request) -> OperationKind:
+    """The declaration serving a parsed WS-Man request; the MI error to answer when none does."""
+    for kind in _BY_REQUEST.get(type(req), ()):
+        if kind.accepts is None or kind.accepts(req):
+            return kind
+    f = getattr(req, "filter", None)
+    if f is not None:
+        if f.dialect in (wns.DIALECT_WQL, wns.DIALECT_CQL):
+            raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
+                          f"query filters ({f.dialect}) are not supported by this server yet")
+        raise MIError(MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED, f"the filter dialect {f.dialect} is not supported")
+    raise MIError(MIResult.NOT_SUPPORTED, f"{type(req).__name__} is not supported")
+
+
+def is_read_only(req: Request) -> bool:
+    """Whether a WS-Man request only reads (a user with read access may send it)."""
+    return _READ_ONLY.get(type(req), False)
+
+
+def is_idempotent(req: Request) -> bool:
+    """Whether sending a WS-Man request twice is harmless (a client may retry it on a dead connection)."""
+    return _IDEMPOTENT.get(type(req), False)
+
+
+# --- the client's plan: one record as WS-Man exchanges ----------------------------------------------
+
+
+def _address(wreq: Request, record: rq.Request) -> Request:
+    """Options and resource URI overrides every request of an operation carries."""
+    if record.options:
+        wreq.option_set = dict(record.options)
+    if record.resource_uri:
+        wreq.resource_uri = record.resource_uri
+    elif record.resource_uri_prefix and wreq.class_name:
+        wreq.resource_uri = f"{record.resource_uri_prefix.rstrip('/')}/{wreq.class_name}"
+    return wreq
+
+
+def plan(record: rq.Request, token: CancelToken, batch: int = 1) -> Plan:
+    """Run ``record`` as WS-Man exchanges: yields ``("send", request)`` and expects the response back,
+    and ``("item", result)`` for each result. ``batch`` is the MaxElements of an enumeration.
+
+    Stopped early (closed) in the middle of an enumeration, the driver sends the Release of the
+    enumeration context still open (see :func:`still_open`).
+    """
+    token.check()
+    kind = for_record(record)
+    ns = None if kind is TEST_CONNECTION else normalize_namespace(record.namespace)
+    wreq = _address(kind.request(record, ns), record)
+    if not kind.streamed:
+        r = yield "send", wreq
+        for item in kind.results(record, r, ns):
+            yield "item", item
+        return
+    assert isinstance(wreq, EnumerateRequest)
+    wreq.optimize = True
+    wreq.max_elements = max(1, batch)
+    r = yield "send", wreq
+    while True:
+        assert isinstance(r, EnumerateResponse)
+        for item in kind.results(record, r, ns):
+            yield "item", item
+        if r.end_of_sequence or not r.context:
+            return
+        token.check()
+        r = yield "send", PullRequest(namespace=wreq.namespace, class_name=wreq.class_name,
+                                      resource_uri=wreq.resource_uri, option_set=wreq.option_set,
+                                      context=r.context, max_elements=wreq.max_elements)
+
+
+def still_open(req: Request, reply: Response | None, current: ReleaseRequest | None) -> ReleaseRequest | None:
+    """The Release to send if the stream stops now (None once the enumeration has ended)."""
+    if isinstance(reply, EnumerateResponse):
+        if reply.end_of_sequence or not reply.context:
+            return None
+        return ReleaseRequest(namespace=req.namespace, class_name=req.class_name, resource_uri=req.resource_uri,
+                              context=reply.context)
+    return current

@@ -1,0 +1,252 @@
+"""The table of operation kinds drives both ends: for every declaration, a request record goes the
+client's way to bytes and comes back the server's way as the same record, and the engine's results go
+the server's way to bytes and come back the client's way as the same results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from openmi.cim import Class, Element, Instance, MIError, MIFlag, MIResult, MIType, OperationFlags, Property
+from openmi.cim import requests as rq
+from openmi.cim.cancel import CancelToken
+from openmi.cim.classes import Method, Parameter
+from openmi.protocol.wsman import (
+    EnumerateRequest,
+    EnumerateResponse,
+    Filter,
+    IdentifyRequest,
+    IdentifyResponse,
+    PullRequest,
+    ReleaseRequest,
+    Request,
+    Response,
+    build_request,
+    build_response,
+    parse_request,
+    parse_response,
+    request_headers,
+    response_content_type,
+)
+from openmi.protocol.wsman import namespaces as wns
+from openmi.protocol.wsman import operations as kinds
+
+WIDGET = Class("X_Widget", properties=[
+    Property("Id", MIType.UINT32, key=True),
+    Property("Label", MIType.STRING),
+    Property("When", MIType.DATETIME),
+], methods=[Method("Polish", MIType.UINT32, [Parameter("Grit", MIType.UINT16),
+                                             Parameter("Done", MIType.BOOLEAN, in_=False, out=True)])])
+NS = "root/acme"
+
+
+def lookup(namespace: str | None, name: str) -> Class | None:
+    return WIDGET if name.lower() == "x_widget" else None
+
+
+def widget(i: int = 42, label: str = "left") -> Instance:
+    inst = Instance("X_Widget", cls=WIDGET, namespace=NS)
+    inst["Id"] = i
+    inst["Label"] = label
+    inst["When"] = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone.utc)
+    return inst
+
+
+def grit(n: int) -> Instance:
+    return Instance.from_elements("__parameters", [Element("Grit", n, MIType.UINT16)])
+
+
+def epr(i: int) -> Instance:
+    """An instance name as an EPR brings it back: the selector values are text (no class types them)."""
+    return Instance.from_elements("X_Widget", [Element("Id", str(i), MIType.STRING, MIFlag.KEY)], namespace=NS)
+
+
+def out_params() -> Instance:
+    return Instance.from_elements("__parameters", [Element("ReturnValue", 0, MIType.UINT32),
+                                                   Element("Done", True, MIType.BOOLEAN)])
+
+
+OPTIONS = {"Depth": 2, "Verbose": True}
+SHALLOW = int(OperationFlags.POLYMORPHISM_SHALLOW)
+
+# One sample per operation kind: (record, the engine's results, the results the client reads back).
+SAMPLES: dict[type[rq.Request], list[tuple[rq.Request, list[Any], list[Any]]]] = {
+    rq.GetInstance: [(rq.GetInstance(namespace=NS, instance=widget().keys_only(), options=OPTIONS),
+                      [widget()], [widget()])],
+    rq.DeleteInstance: [(rq.DeleteInstance(namespace=NS, instance=widget().keys_only()), [], [])],
+    rq.CreateInstance: [(rq.CreateInstance(namespace=NS, instance=widget()), [widget()], [epr(42)])],
+    rq.ModifyInstance: [(rq.ModifyInstance(namespace=NS, instance=widget(label="right")),
+                         [widget(label="right")], [widget(label="right")])],
+    rq.Invoke: [
+        (rq.Invoke(namespace=NS, class_name="X_Widget", method_name="Polish", instance=widget().keys_only(),
+                   parameters=grit(3)), [out_params()], [out_params()]),
+        (rq.Invoke(namespace=NS, class_name="X_Widget", method_name="Polish", parameters=grit(1)),
+         [out_params()], [out_params()]),
+    ],
+    rq.EnumerateInstances: [
+        (rq.EnumerateInstances(namespace=NS, class_name="X_Widget", flags=SHALLOW, options=OPTIONS),
+         [widget(1), widget(2)], [widget(1), widget(2)]),
+        (rq.EnumerateInstances(namespace=NS, class_name="X_Widget", keys_only=True),
+         [widget(1).keys_only()], [epr(1)]),
+        (rq.EnumerateInstances(namespace=NS, class_name="X_Widget",
+                               flags=int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)), [], []),
+    ],
+    rq.TestConnection: [(rq.TestConnection(), [], [])],
+}
+
+CASES = [pytest.param(kind, sample, id=f"{kind.name}-{i}")
+         for kind in kinds.KINDS for i, sample in enumerate(SAMPLES.get(kind.record_type, []))]
+
+Plan = Generator[tuple[str, Any], "Response | None", None]
+
+
+def test_every_declaration_has_samples() -> None:
+    assert {k.record_type for k in kinds.KINDS} == set(SAMPLES)
+    assert len({k.record_type for k in kinds.KINDS}) == len(kinds.KINDS)
+
+
+def _first_send(plan: Plan) -> Request:
+    what, req = next(plan)
+    assert what == "send"
+    assert isinstance(req, Request)
+    return req
+
+
+def _over_the_wire(req: Request) -> Request:
+    data = build_request(req)
+    return parse_request(data, request_headers(req)["Content-Type"], class_lookup=lookup)
+
+
+def _read_back(plan: Plan, sent: Request, response: Response, parsed: Request) -> list[Any]:
+    data = build_response(parsed, response)
+    got = parse_response(data, response_content_type(parsed), sent, class_lookup=lookup)
+    assert isinstance(got, type(response))
+    out: list[Any] = []
+    try:
+        step = plan.send(got)
+        while True:
+            what, item = step
+            assert what == "item", f"a finished answer asked for another exchange: {item!r}"
+            out.append(item)
+            step = next(plan)
+    except StopIteration:
+        return out
+
+
+@pytest.mark.parametrize(("kind", "sample"), CASES)
+def test_declaration_round_trips(kind: kinds.OperationKind, sample: tuple[rq.Request, list[Any], list[Any]]) -> None:
+    record, results, expected = sample
+    assert kinds.for_record(record) is kind
+    plan = kinds.plan(record, CancelToken(), batch=10)
+    sent = _first_send(plan)
+    assert isinstance(sent, kind.request_type)
+    parsed = _over_the_wire(sent)
+    assert isinstance(parsed, kind.request_type)
+    if kind.record is None:  # Identify: the server answers it itself
+        assert isinstance(parsed, IdentifyRequest)
+        assert _read_back(plan, sent, IdentifyResponse(product_vendor="openmi"), parsed) == []
+        return
+    assert kinds.for_wsman(parsed) is kind
+    assert kind.record(parsed, lookup) == record
+    if kind.streamed:
+        response: Response = EnumerateResponse(items=list(results), end_of_sequence=True)
+    else:
+        assert kind.response is not None
+        response = kind.response(parsed, list(results))
+    got = _read_back(plan, sent, response, parsed)
+    assert got == expected
+    assert all(getattr(x, "namespace", NS) in (NS, None) for x in got)
+    assert [x.class_name for x in got] == [x.class_name for x in expected]
+
+
+def test_enumeration_pulls_until_the_end_and_releases_when_stopped() -> None:
+    record = rq.EnumerateInstances(namespace=NS, class_name="X_Widget", resource_uri_prefix="http://example.org/cim")
+    plan = kinds.plan(record, CancelToken(), batch=2)
+    first = _first_send(plan)
+    assert isinstance(first, EnumerateRequest) and first.optimize and first.max_elements == 2
+    assert first.resource_uri == "http://example.org/cim/X_Widget"
+    reply = EnumerateResponse(items=[widget(1), widget(2)], context="ctx-1")
+    release = kinds.still_open(first, reply, None)
+    assert isinstance(release, ReleaseRequest)
+    assert (release.namespace, release.class_name, release.resource_uri, release.context) == \
+        (NS, "X_Widget", first.resource_uri, "ctx-1")
+    assert kinds.still_open(first, EnumerateResponse(items=[], end_of_sequence=True), release) is None
+    assert plan.send(reply) == ("item", widget(1))
+    assert next(plan) == ("item", widget(2))
+    what, pull = next(plan)
+    assert what == "send" and isinstance(pull, PullRequest)
+    assert (pull.context, pull.max_elements, pull.resource_uri) == ("ctx-1", 2, first.resource_uri)
+    # the server sees the prefixed URI and still finds class and namespace
+    parsed = _over_the_wire(pull)
+    assert (parsed.class_name, parsed.namespace) == ("X_Widget", NS)
+    with pytest.raises(StopIteration):
+        plan.send(EnumerateResponse(items=[], end_of_sequence=True))
+
+
+def test_resource_uri_overrides_and_options_reach_the_wire() -> None:
+    record = rq.GetInstance(namespace=NS, instance=widget().keys_only(), options={"Depth": 2},
+                            resource_uri="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/acme/X_Widget")
+    sent = _first_send(kinds.plan(record, CancelToken()))
+    assert sent.resource_uri == record.resource_uri and sent.option_set == {"Depth": 2}
+    parsed = _over_the_wire(sent)
+    assert (parsed.namespace, parsed.class_name, parsed.option_set) == (NS, "X_Widget", {"Depth": 2})
+    # resource_uri wins over the prefix
+    both = rq.GetInstance(namespace=NS, instance=widget().keys_only(), resource_uri=record.resource_uri,
+                          resource_uri_prefix="http://example.org/cim")
+    assert _first_send(kinds.plan(both, CancelToken())).resource_uri == record.resource_uri
+
+
+@pytest.mark.parametrize(("record", "result", "words"), [
+    (rq.GetClass(namespace=NS, class_name="X_Widget"), MIResult.NOT_SUPPORTED, "GetClass is not available"),
+    (rq.GetInstance(namespace=NS), MIResult.INVALID_PARAMETER, "GetInstance needs an openmi.Instance"),
+    (rq.EnumerateInstances(namespace=NS), MIResult.INVALID_PARAMETER, "needs a class name"),
+    (rq.Invoke(namespace=NS, class_name="X_Widget"), MIResult.INVALID_PARAMETER, "method name"),
+    (rq.GetInstance(namespace="//host/root", instance=widget()), MIResult.INVALID_PARAMETER, "names a machine"),
+])
+def test_client_side_refusals(record: rq.Request, result: MIResult, words: str) -> None:
+    with pytest.raises(MIError) as info:
+        next(kinds.plan(record, CancelToken()))
+    assert info.value.result == result and words in str(info.value)
+
+
+def test_a_cancelled_token_sends_nothing() -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(MIError, match="cancelled"):
+        next(kinds.plan(rq.TestConnection(), token))
+
+
+@pytest.mark.parametrize(("flt", "result"), [
+    (Filter(dialect=wns.DIALECT_WQL, query="SELECT * FROM X_Widget"), MIResult.QUERY_LANGUAGE_NOT_SUPPORTED),
+    (Filter(dialect=wns.DIALECT_ASSOCIATION), MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED),
+])
+def test_server_side_enumerate_filters_without_a_kind(flt: Filter, result: MIResult) -> None:
+    with pytest.raises(MIError) as info:
+        kinds.for_wsman(EnumerateRequest(namespace=NS, class_name="X_Widget", filter=flt))
+    assert info.value.result == result
+
+
+def test_read_only_and_idempotent_cover_every_message() -> None:
+    for kind in kinds.KINDS:
+        req = kind.request_type()
+        assert kinds.is_read_only(req) == kind.read_only
+        assert kinds.is_idempotent(req) == kind.idempotent
+    assert kinds.is_read_only(PullRequest()) and kinds.is_idempotent(PullRequest())
+    assert kinds.is_read_only(ReleaseRequest()) and not kinds.is_idempotent(ReleaseRequest())
+    assert not kinds.is_read_only(Request())  # unknown: treated as a write, never retried
+    assert not kinds.is_idempotent(Request())
+
+
+def test_selector_keys_are_typed_once_by_the_class() -> None:
+    parsed = _over_the_wire(_first_send(kinds.plan(rq.GetInstance(namespace=NS, instance=widget()), CancelToken())))
+    name = kinds.selector_instance(parsed, lookup)
+    assert name.get_element("Id").type == MIType.UINT32 and name["Id"] == 42 and name.get_element("Id").key
+    untyped = kinds.selector_instance(parsed, None)
+    assert untyped.get_element("Id").type == MIType.STRING and untyped["Id"] == "42"
+    bad = parse_request(build_request(kinds.GET_INSTANCE.request(
+        rq.GetInstance(instance=Instance("X_Widget", {"Id": "x"})), NS)), class_lookup=lookup)
+    kept = kinds.selector_instance(bad, lookup)  # unreadable text stays text: the engine names the mismatch
+    assert kept.get_element("Id").type == MIType.STRING and kept["Id"] == "x"
