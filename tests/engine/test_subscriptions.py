@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from openmi import Class, Instance, MIError, MIResult, MIType, Property, Server
-from openmi.engine import requests as rq
+from openmi.cim import requests as rq
 from openmi.engine.indications import Event, Lifecycle
 from openmi.engine.subscriptions import ProviderContext, plan_subscription
 
