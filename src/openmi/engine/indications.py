@@ -225,6 +225,7 @@ class Subscription:
         self.dropped = 0
         self.closed = False
         self.id = next(hub._ids)
+        self.plan: Any = None  # what the subscription asked for (engine.subscriptions.SubscriptionPlan)
 
     def offer(self, event: Event) -> None:
         """Called by the hub with the hub's lock held: never blocks."""
@@ -333,6 +334,14 @@ class IndicationHub:
             if subs:
                 for s in subs:
                     s.offer(event)
+
+    def deliver(self, sub: Subscription, event: Event) -> None:
+        """Number an event meant for one subscription only (a WITHIN poll's finding) and queue it."""
+        with self._lock:
+            self._seq += 1
+            event.seq = self._seq
+            event.bookmark = f"{self.epoch}:{self._seq}"
+            sub.offer(event)
 
     def subscribe(self, namespace_key: str, accept: Accept, *, capacity: int = 10_000,
                   bookmark: str | None = None) -> Subscription:

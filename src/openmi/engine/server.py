@@ -30,6 +30,7 @@ from .indications import IndicationHub
 from .operations import HANDLERS
 from .repository import Repository
 from .schema import Namespace
+from .subscriptions import Poller, ProviderContext
 
 
 def default_repository_path() -> Path:
@@ -50,6 +51,8 @@ class Server:
         self.path = str(path) if path is not None else str(default_repository_path())
         self.repository = Repository(self.path, durability)
         self.indications = IndicationHub()
+        self.poller = Poller(self)
+        self._provider_contexts: dict[tuple[str, str], ProviderContext] = {}
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}
         self._ns_cache: dict[str, Namespace] = {}  # the names callers use, as given
@@ -97,6 +100,7 @@ class Server:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                self.poller.close()
                 self.indications.close()
                 self.repository.close()
 
@@ -276,14 +280,29 @@ class Server:
     # --- providers ------------------------------------------------------------------------------
     def register_provider(self, namespace: str | None, class_name: str, provider: Any) -> None:
         """Serve a class with a Python object instead of the repository (see the provider API in README)."""
-        info = self.namespace(namespace).get(class_name)
+        ns = self.namespace(namespace)
+        info = ns.get(class_name)
+        load = getattr(provider, "load", None)
+        if load is not None:  # OMI's Load: where a provider gets its lifecycle and indication context
+            ctx = ProviderContext(self, ns.name, info.name)
+            load(ctx)
+            self._provider_contexts[(ns.key, info.low)] = ctx
+        else:
+            self._provider_contexts.pop((ns.key, info.low), None)
         with self._lock:
             info.provider = provider
 
     def unregister_provider(self, namespace: str | None, class_name: str) -> None:
-        info = self.namespace(namespace).get(class_name)
+        ns = self.namespace(namespace)
+        info = ns.get(class_name)
         with self._lock:
             info.provider = None
+            self._provider_contexts.pop((ns.key, info.low), None)
+
+    def provider_context(self, namespace: str | None, class_name: str) -> ProviderContext | None:
+        """The context a provider got in its ``load`` (None if it has no ``load``)."""
+        ns = self.namespace(namespace)
+        return self._provider_contexts.get((ns.key, class_name.lower()))
 
     # --- serving requests -----------------------------------------------------------------------
     def execute(self, request: rq.Request, token: CancelToken | Context | None = None, *,

@@ -1,0 +1,426 @@
+"""Subscriptions: what an event query asks for, and where its events come from.
+
+:func:`plan_subscription` reads a WQL/CQL event query the way OMI and WMI do (spec §1.5, §4.2):
+
+- ``FROM CIM_InstCreation`` … / ``__InstanceCreationEvent`` … (lifecycle): the changes of the instances
+  named by the one ``SourceInstance ISA 'Class'`` (``TargetInstance`` for WMI's classes) of the WHERE
+  clause, or of every class when there is no WHERE. They come from the engine's own writes to repository
+  classes, from providers that post lifecycle events (:class:`LifecycleContext`), or, for a provider class
+  that does neither, from WMI's WITHIN polling (:class:`Poller`), which such a query must then ask for.
+- ``FROM`` an ``[Indication]`` class: what the providers of that class (and its subclasses) post with
+  ``post_indication``, between ``enable_indications`` and ``disable_indications``.
+
+The resulting :class:`SubscriptionPlan` has a cheap ``accept(event)`` for the writer's thread and the full
+filter ``instance(event)`` (WHERE and projection) for the subscriber's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..cim.classes import Class
+from ..cim.errors import MIError
+from ..cim.instance import Instance
+from ..cim.query import And, CompiledQuery, Expr, Isa, Not, Or, QueryError, SelectQuery, compile_query, parse
+from ..cim.query import dialect_name as _dialect_name
+from ..cim.types import MIResult
+from .indications import BUILTIN_CLASSES, LIFECYCLE_CLASSES, Event, IndicationHub, Lifecycle, Subscription
+
+if TYPE_CHECKING:
+    from .schema import ClassInfo, Namespace
+    from .server import Server
+
+log = logging.getLogger("openmi.engine")
+
+
+class LifecycleContext:
+    """What a provider uses to report changes to the instances of its class (OMI's
+    MI_LifecycleIndicationContext). Call ``set_supported_types`` (in ``load``) to say which changes it
+    reports; then ``post_create``/``post_modify``/``post_delete``/``post_read``/``post_method_call`` from any
+    thread. ``types`` says which of them someone currently wants (0: nobody, skip the work)."""
+
+    def __init__(self, server: Server, namespace: str, class_name: str) -> None:
+        self._server = server
+        self.namespace = namespace
+        self.class_name = class_name
+        self.supported = Lifecycle.NONE
+
+    def set_supported_types(self, types: int) -> None:
+        self.supported = Lifecycle(int(types) & int(Lifecycle.ALL))
+
+    @property
+    def types(self) -> Lifecycle:
+        hub = self._server.indications
+        if not hub.watching(self.namespace.lower()):
+            return Lifecycle.NONE
+        wanted = Lifecycle.NONE
+        for s in hub.subscriptions(self.namespace.lower()):
+            plan = getattr(s, "plan", None)
+            if isinstance(plan, SubscriptionPlan):
+                wanted |= plan.kinds
+        return wanted & self.supported
+
+    def _post(self, change: Lifecycle, source: Instance, **extra: Any) -> None:
+        if not isinstance(source, Instance):
+            raise TypeError(f"a lifecycle event is about an openmi.Instance, not {type(source).__name__}")
+        if not self.supported & change:
+            raise MIError(MIResult.NOT_SUPPORTED,
+                          f"the provider of {self.class_name} did not declare {change.name} events "
+                          f"(set_supported_types)")
+        hub = self._server.indications
+        key = self.namespace.lower()
+        if not hub.watching(key):
+            return
+        src = source.clone()
+        if src.namespace is None:
+            src.namespace = self.namespace
+        hub.publish(key, Event(self.namespace, change=change, source=src, **extra))
+
+    def post_create(self, instance: Instance) -> None:
+        self._post(Lifecycle.CREATE, instance)
+
+    def post_modify(self, original: Instance, modified: Instance) -> None:
+        self._post(Lifecycle.MODIFY, modified, previous=original.clone())
+
+    def post_delete(self, original: Instance) -> None:
+        self._post(Lifecycle.DELETE, original)
+
+    def post_read(self, instance: Instance) -> None:
+        self._post(Lifecycle.READ, instance)
+
+    def post_method_call(self, instance: Instance, method_name: str, parameters: Instance | None = None,
+                         return_value: Any = None, pre_call: bool = False) -> None:
+        self._post(Lifecycle.METHODCALL, instance, method=method_name,
+                   parameters=parameters.clone() if parameters is not None else None,
+                   return_value=return_value, pre_call=pre_call)
+
+
+class ProviderContext:
+    """The long-lived context a provider gets in ``load(ctx)``: its lifecycle context and the way to
+    post indications of an ``[Indication]`` class it serves."""
+
+    def __init__(self, server: Server, namespace: str, class_name: str) -> None:
+        self._server = server
+        self.namespace = namespace
+        self.class_name = class_name
+        self.lifecycle = LifecycleContext(server, namespace, class_name)
+
+    def post_indication(self, instance: Instance, bookmark: str | None = None) -> None:
+        """Deliver an indication to the subscriptions whose filter it passes (any thread)."""
+        if not isinstance(instance, Instance):
+            raise TypeError(f"an indication is an openmi.Instance, not {type(instance).__name__}")
+        hub = self._server.indications
+        key = self.namespace.lower()
+        if not hub.watching(key):
+            return
+        inst = instance.clone()
+        if inst.namespace is None:
+            inst.namespace = self.namespace
+        hub.publish(key, Event(self.namespace, extrinsic=inst))
+
+
+@dataclass
+class SubscriptionPlan:
+    """What one subscription wants, decided once when it starts."""
+
+    namespace: str
+    query: SelectQuery
+    compiled: CompiledQuery
+    wmi: bool                      # events as __Instance*Event (TargetInstance) rather than CIM_Inst*
+    kinds: Lifecycle               # the lifecycle changes wanted (NONE for an indication class)
+    targets: frozenset[str] | None  # lower-case source classes (None: every class)
+    indication_classes: frozenset[str] = frozenset()
+    polled: list[ClassInfo] = field(default_factory=list)
+    extrinsic_providers: list[ClassInfo] = field(default_factory=list)
+    host: str = ""
+
+    def accept(self, event: Event) -> bool:
+        """The cheap part of the filter, run by the writer: change kind and source class."""
+        if event.extrinsic is not None:
+            return event.extrinsic.class_name.lower() in self.indication_classes
+        if not event.change & self.kinds:
+            return False
+        targets = self.targets
+        return targets is None or event.source_class.lower() in targets
+
+    def instance(self, event: Event) -> Instance | None:
+        """The indication this subscription delivers for an event it accepted, or None if WHERE rejects it."""
+        inst = event.instance(self.wmi, self.host)
+        if not self.compiled.matches(inst):
+            return None
+        return self.compiled.project(inst)
+
+
+def _isa_nodes(expr: Expr | None, in_or: bool = False) -> Iterator[tuple[Isa, bool]]:
+    if expr is None:
+        return
+    if isinstance(expr, Isa):
+        yield expr, in_or
+    elif isinstance(expr, Or):
+        for e in expr.operands:
+            yield from _isa_nodes(e, True)
+    elif isinstance(expr, And):
+        for e in expr.operands:
+            yield from _isa_nodes(e, in_or)
+    elif isinstance(expr, Not):
+        yield from _isa_nodes(expr.operand, True)  # a negated ISA cannot pick a source either
+
+
+def plan_subscription(server: Server, ns: Namespace, dialect: str | None, text: str | None) -> SubscriptionPlan:
+    """Check an event query and decide where its events come from. Raises MIError: NOT_SUPPORTED for an
+    unknown dialect or an ISA inside OR, INVALID_QUERY for a bad query, NOT_FOUND when nothing can
+    produce such events."""
+    d = _dialect_name(dialect)
+    if d not in ("WQL", "CQL"):
+        raise MIError(MIResult.NOT_SUPPORTED,
+                      f"subscriptions take WQL or CQL queries, not the dialect {dialect!r}")
+    if not text or not isinstance(text, str):
+        raise MIError(MIResult.INVALID_QUERY, "a subscription needs a query")
+    try:
+        query = parse(text, d)
+    except QueryError as exc:
+        raise MIError(MIResult.INVALID_QUERY, str(exc)) from None
+    if not isinstance(query, SelectQuery):
+        raise MIError(MIResult.INVALID_QUERY, "a subscription's query is a SELECT of an indication class")
+
+    def lookup(name: str) -> Class | None:
+        info = ns.classes.get(name.lower())
+        if info is not None:
+            return info.cls
+        return BUILTIN_CLASSES.get(name.lower())
+
+    from_low = query.class_name.lower()
+    from_cls = lookup(query.class_name)
+    if from_cls is None:
+        raise MIError(MIResult.INVALID_QUERY, f"column {query.class_column}: class {query.class_name} does not "
+                      f"exist in namespace {ns.name}")
+    try:
+        compiled = compile_query(query, from_cls, lookup=lookup)
+    except QueryError as exc:
+        raise MIError(MIResult.INVALID_QUERY, str(exc)) from None
+    host = server.indications.host
+    if from_low in LIFECYCLE_CLASSES:
+        kinds, wmi = LIFECYCLE_CLASSES[from_low]
+        return _lifecycle_plan(server, ns, query, compiled, kinds, wmi, host)
+    if from_cls.qualifiers.get("Indication") is None:
+        raise MIError(MIResult.INVALID_QUERY,
+                      f"column {query.class_column}: {from_cls.name} is not an indication class")
+    classes = {from_low} | {c.low for c in ns.descendants(from_low)} if from_low in ns.classes else {from_low}
+    providers = [ns.classes[c] for c in classes if c in ns.classes and ns.classes[c].provider is not None
+                 and hasattr(ns.classes[c].provider, "enable_indications")]
+    if not providers:
+        raise MIError(MIResult.NOT_FOUND,
+                      f"no provider in namespace {ns.name} produces indications of {from_cls.name}")
+    return SubscriptionPlan(ns.name, query, compiled, False, Lifecycle.NONE, None, frozenset(classes),
+                            extrinsic_providers=providers, host=host)
+
+
+def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled: CompiledQuery,
+                    kinds: Lifecycle, wmi: bool, host: str) -> SubscriptionPlan:
+    source_names = ("targetinstance", "previousinstance") if wmi else ("sourceinstance", "previousinstance")
+    isas = list(_isa_nodes(query.where))
+    for node, in_or in isas:
+        if in_or:
+            raise MIError(MIResult.NOT_SUPPORTED, f"column {node.column}: the ISA operator within OR (or NOT) "
+                          f"cannot choose the source of lifecycle indications")
+        if node.operand.steps or node.operand.name.lower() not in source_names:
+            raise MIError(MIResult.INVALID_QUERY,
+                          f"column {node.column}: ISA applies to {'TargetInstance' if wmi else 'SourceInstance'} "
+                          f"here, not {node.operand.name}")
+        if node.operand.name.lower() == "previousinstance" and kinds != Lifecycle.MODIFY:
+            raise MIError(MIResult.INVALID_QUERY,
+                          f"column {node.column}: only modification events have a PreviousInstance")
+    if query.where is not None and not isas:
+        raise MIError(MIResult.NOT_SUPPORTED, "a lifecycle subscription with a WHERE clause names its source "
+                      f"with {'TargetInstance' if wmi else 'SourceInstance'} ISA 'Class'")
+    targets: frozenset[str] | None = None
+    infos: list[ClassInfo]
+    if isas:
+        names = {n.class_name.lower() for n, _ in isas}
+        if len(names) > 1:
+            raise MIError(MIResult.NOT_SUPPORTED, "a lifecycle subscription names exactly one source class with ISA")
+        node = isas[0][0]
+        info = ns.classes.get(node.class_name.lower())
+        if info is None:
+            raise MIError(MIResult.NOT_FOUND, f"column {node.class_column}: class {node.class_name} does not exist "
+                          f"in namespace {ns.name}, so it has no lifecycle indications")
+        infos = [info, *ns.descendants(info.low)]
+        targets = frozenset(i.low for i in infos)
+    else:
+        infos = list(ns.classes.values())
+    polled: list[ClassInfo] = []
+    for info in infos:
+        if info.provider is None:
+            continue  # the repository: the engine's own writes publish
+        lc = _provider_lifecycle(server, ns, info)
+        if lc is not None and lc.supported & kinds == kinds & (Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE
+                                                               | Lifecycle.READ | Lifecycle.METHODCALL):
+            continue
+        if not hasattr(info.provider, "enumerate_instances"):
+            if targets is not None:
+                raise MIError(MIResult.NOT_SUPPORTED,
+                              f"the provider of {info.name} reports no instance changes and cannot be polled")
+            continue
+        polled.append(info)
+    if polled and targets is not None and query.within is None:
+        listed = ", ".join(i.name for i in polled)
+        raise MIError(MIResult.NOT_SUPPORTED,
+                      f"the provider of {listed} does not report instance changes: ask for polling with WITHIN "
+                      f"(e.g. SELECT * FROM {query.class_name} WITHIN 5 WHERE …)")
+    if targets is None:
+        polled = []  # no source named: only what the engine and reporting providers publish
+    return SubscriptionPlan(ns.name, query, compiled, wmi, kinds, targets, polled=polled, host=host)
+
+
+def _provider_lifecycle(server: Server, ns: Namespace, info: ClassInfo) -> LifecycleContext | None:
+    ctx = server.provider_context(ns.name, info.name)
+    return ctx.lifecycle if ctx is not None else None
+
+
+# --- WITHIN polling --------------------------------------------------------------------------------------
+
+
+class _Polled:
+    __slots__ = ("classes", "interval", "previous", "sub")
+
+    def __init__(self, sub: Subscription, classes: list[ClassInfo], interval: float) -> None:
+        self.sub = sub
+        self.classes = classes
+        self.interval = interval
+        self.previous: dict[str, Instance] | None = None
+
+
+class Poller:
+    """WMI's polling for providers that cannot report changes: every WITHIN interval, enumerate the classes
+    again, compare with the previous round by instance path, and hand the subscription creation, deletion and
+    modification events (spec §1.5). One thread per server polls every such subscription."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._lock = threading.Condition(threading.Lock())
+        self._due: list[tuple[float, int, _Polled]] = []
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, sub: Subscription, classes: list[ClassInfo], interval: float) -> None:
+        p = _Polled(sub, classes, max(0.05, float(interval)))
+        try:
+            p.previous = self._snapshot(sub.namespace, classes)  # the baseline: what exists at subscribe time
+        except MIError:
+            raise
+        with self._lock:
+            if self._closed:
+                raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is closed")
+            heapq.heappush(self._due, (time.monotonic() + p.interval, next(self._ids), p))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="openmi-poller", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def _snapshot(self, namespace: str, classes: list[ClassInfo]) -> dict[str, Instance]:
+        from ..engine.context import Context
+
+        out: dict[str, Instance] = {}
+        for info in classes:
+            fn = getattr(info.provider, "enumerate_instances", None)
+            if fn is None:
+                continue
+            ctx = Context()
+            ctx.server = self._server
+            ctx.namespace = namespace
+            result = fn(ctx, namespace, info.name, False)
+            for inst in (result if result is not None else ()):
+                if isinstance(inst, Instance):
+                    if inst.namespace is None:
+                        inst.namespace = namespace
+                    try:  # the class's keys name the instance, whatever flags the provider set
+                        key, _ = info.key_of(inst, namespace)
+                    except MIError:
+                        key = inst.path.lower()
+                    out[f"{info.low}\0{key}"] = inst
+        return out
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closed and (not self._due or self._due[0][0] > time.monotonic()):
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._lock.wait(wait)
+                if self._closed:
+                    return
+                _, _, p = heapq.heappop(self._due)
+            if p.sub.closed:
+                continue
+            try:
+                self._poll(p)
+            except Exception:  # a provider failing one round must not stop the others
+                log.exception("polling %s failed", ", ".join(c.name for c in p.classes))
+            with self._lock:
+                if not p.sub.closed and not self._closed:
+                    heapq.heappush(self._due, (time.monotonic() + p.interval, next(self._ids), p))
+
+    def _poll(self, p: _Polled) -> None:
+        current = self._snapshot(p.sub.namespace, p.classes)
+        previous = p.previous or {}
+        ns = p.sub.namespace
+        hub: IndicationHub = self._server.indications
+        for path, inst in current.items():
+            old = previous.get(path)
+            if old is None:
+                hub.deliver(p.sub, Event(ns, change=Lifecycle.CREATE, source=inst))
+            elif old != inst:
+                hub.deliver(p.sub, Event(ns, change=Lifecycle.MODIFY, source=inst, previous=old))
+        for path, inst in previous.items():
+            if path not in current:
+                hub.deliver(p.sub, Event(ns, change=Lifecycle.DELETE, source=inst))
+        p.previous = current
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._due.clear()
+            self._lock.notify_all()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(10)
+
+
+def aggregate(plan: SubscriptionPlan, events: list[tuple[Instance, str]],
+              having: Callable[[Instance], bool] | None) -> list[Instance]:
+    """GROUP WITHIN … BY … HAVING: one __AggregateEvent per group of the window's events."""
+    groups: dict[tuple[Any, ...], list[Instance]] = {}
+    by = plan.query.group_by
+    for inst, _bookmark in events:
+        key = tuple(_path_value(inst, ref.name, [s.name for s in ref.steps]) for ref in by)
+        groups.setdefault(key, []).append(inst)
+    out = []
+    cls = BUILTIN_CLASSES["__aggregateevent"]
+    for members in groups.values():
+        agg = Instance("__AggregateEvent", namespace=plan.namespace, cls=cls)
+        agg["NumberOfEvents"] = len(members)
+        agg["Representative"] = members[0]
+        stamp = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
+        agg["TIME_CREATED"] = stamp // _dt.timedelta(microseconds=1) * 10
+        if having is None or having(agg):
+            out.append(agg)
+    return out
+
+
+def _path_value(inst: Instance, name: str, steps: list[str]) -> Any:
+    value: Any = inst[name] if name in inst else None
+    for s in steps:
+        if not isinstance(value, Instance) or s not in value:
+            return None
+        value = value[s]
+    if isinstance(value, str):
+        return value.casefold()
+    return value

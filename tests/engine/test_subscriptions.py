@@ -1,0 +1,200 @@
+"""Event queries: which events a subscription wants and where they come from (spec §1.5, §4.2)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from openmi import Class, Instance, MIError, MIResult, MIType, Property, Server
+from openmi.cim import requests as rq
+from openmi.engine.indications import Event, Lifecycle
+from openmi.engine.subscriptions import ProviderContext, plan_subscription
+
+
+def _server() -> Server:
+    srv = Server(":memory:")
+    srv.define_class("root/cimv2", Class("Sample_Base", properties=[Property("Id", MIType.UINT32, key=True),
+                                                                    Property("Name", MIType.STRING)]))
+    srv.define_class("root/cimv2", Class("Sample_Person", "Sample_Base", [Property("Age", MIType.UINT32)]))
+    srv.define_class("root/cimv2", Class("Sample_Other", properties=[Property("Id", MIType.UINT32, key=True)]))
+    return srv
+
+
+def _plan(srv: Server, text: str, dialect: str = "WQL"):  # type: ignore[no-untyped-def]
+    return plan_subscription(srv, srv.namespace("root/cimv2"), dialect, text)
+
+
+def _code(srv: Server, text: str, dialect: str = "WQL") -> MIResult:
+    with pytest.raises(MIError) as info:
+        _plan(srv, text, dialect)
+    return info.value.result
+
+
+def test_lifecycle_queries_pick_kinds_sources_and_representation() -> None:
+    srv = _server()
+    p = _plan(srv, "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Base'")
+    assert p.kinds == Lifecycle.DELETE and not p.wmi
+    assert p.targets == frozenset({"sample_base", "sample_person"})
+    w = _plan(srv, "SELECT * FROM __InstanceOperationEvent WITHIN 1 WHERE TargetInstance ISA \"Sample_Person\"")
+    assert w.wmi and w.kinds == Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE
+    assert w.targets == frozenset({"sample_person"})
+    every = _plan(srv, "select * from CIM_InstIndication")
+    assert every.targets is None and every.kinds == Lifecycle.ALL
+
+
+def test_the_filter_applies_the_where_clause_to_the_event() -> None:
+    srv = _server()
+    p = _plan(srv, "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Sample_Base' "
+                   "AND TargetInstance.Name = 'ada'")
+    ada = Event("root/cimv2", change=Lifecycle.CREATE, source=Instance("Sample_Person", {"Id": 1, "Name": "Ada"}))
+    bob = Event("root/cimv2", change=Lifecycle.CREATE, source=Instance("Sample_Person", {"Id": 2, "Name": "Bob"}))
+    other = Event("root/cimv2", change=Lifecycle.CREATE, source=Instance("Sample_Other", {"Id": 3}))
+    gone = Event("root/cimv2", change=Lifecycle.DELETE, source=Instance("Sample_Person", {"Id": 1, "Name": "Ada"}))
+    assert p.accept(ada) and p.accept(bob)
+    assert not p.accept(other) and not p.accept(gone)
+    hit = p.instance(ada)
+    assert hit is not None and hit.class_name == "__InstanceCreationEvent" and hit["TargetInstance"]["Id"] == 1
+    assert p.instance(bob) is None
+
+
+def test_the_rules_of_omi_for_lifecycle_queries() -> None:
+    srv = _server()
+    assert _code(srv, "SELECT * FROM CIM_InstRead WHERE SourceInstance ISA NON_EXIST_CLASS") == MIResult.NOT_FOUND
+    assert _code(srv, "SELECT * FROM CIM_InstRead WHERE (SourceInstance ISA Sample_Base) OR (2>1)") == \
+        MIResult.NOT_SUPPORTED
+    assert _code(srv, "SELECT * FROM CIM_InstRead WHERE (UnknownProperty ISA Sample_Base)") == MIResult.INVALID_QUERY
+    assert _code(srv, "SELECT * FROM CIM_InstCreation WHERE SourceInstanceHost <> NULL") == MIResult.NOT_SUPPORTED
+    assert _code(srv, "SELECT * FROM CIM_InstCreation WHERE PreviousInstance ISA Sample_Base") == \
+        MIResult.INVALID_QUERY
+    ok = _plan(srv, "select * from CIM_InstModification where (SourceInstance isa Sample_Base) "
+                    "AND (PreviousInstance <> NULL)", "CQL")
+    assert ok.kinds == Lifecycle.MODIFY
+
+
+def test_dialects_and_bad_queries() -> None:
+    srv = _server()
+    assert _code(srv, "SELECT * FROM CIM_InstCreation", "XPath") == MIResult.NOT_SUPPORTED
+    assert _code(srv, "SELEKT * FROM CIM_InstCreation") == MIResult.INVALID_QUERY
+    assert _code(srv, "SELECT * FROM Sample_Person") == MIResult.INVALID_QUERY  # not an indication class
+    assert _code(srv, "SELECT * FROM No_Such_Class") == MIResult.INVALID_QUERY
+    assert _code(srv, "ASSOCIATORS OF {Sample_Person.Id=1}") == MIResult.INVALID_QUERY
+
+
+class _Polled:
+    """A provider that cannot report changes: it can only be enumerated."""
+
+    def __init__(self) -> None:
+        self.items = {1: "Ada"}
+        self.lock = threading.Lock()
+
+    def enumerate_instances(self, ctx: object, ns: str, cls: str, keys_only: bool) -> list[Instance]:
+        with self.lock:
+            return [Instance(cls, {"Id": k, "Name": v}) for k, v in self.items.items()]
+
+
+def test_a_provider_class_that_cannot_report_changes_needs_within_and_is_polled() -> None:
+    srv = _server()
+    prov = _Polled()
+    srv.register_provider("root/cimv2", "Sample_Other", prov)
+    srv.define_class("root/cimv2", Class("Sample_Polled", properties=[Property("Id", MIType.UINT32, key=True),
+                                                                      Property("Name", MIType.STRING)]))
+    srv.register_provider("root/cimv2", "Sample_Polled", prov)
+    assert _code(srv, "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Sample_Polled'") == \
+        MIResult.NOT_SUPPORTED
+    p = _plan(srv, "SELECT * FROM __InstanceOperationEvent WITHIN 0.05 WHERE TargetInstance ISA 'Sample_Polled'")
+    assert [i.name for i in p.polled] == ["Sample_Polled"]
+    sub = srv.indications.subscribe("root/cimv2", p.accept)
+    srv.poller.add(sub, p.polled, 0.05)
+    with prov.lock:
+        prov.items[2] = "Bob"
+        prov.items[1] = "Ann"
+    got: dict[Lifecycle, Event] = {}
+    while len(got) < 2:
+        e = sub.get(30)
+        assert e is not None, "the poller found no change"
+        got[e.change] = e
+    assert got[Lifecycle.CREATE].source["Name"] == "Bob"  # type: ignore[index]
+    assert got[Lifecycle.MODIFY].previous["Name"] == "Ada"  # type: ignore[index]
+    with prov.lock:
+        del prov.items[2]
+    e = sub.get(30)
+    assert e is not None and e.change == Lifecycle.DELETE and e.source["Id"] == 2  # type: ignore[index]
+    sub.close()
+    srv.close()
+
+
+class _Reporting:
+    """A provider that reports its own changes through the lifecycle context it got in load()."""
+
+    def load(self, ctx: ProviderContext) -> None:
+        self.ctx = ctx
+        ctx.lifecycle.set_supported_types(Lifecycle.CREATE | Lifecycle.DELETE)
+
+    def enumerate_instances(self, ctx: object, ns: str, cls: str, keys_only: bool) -> list[Instance]:
+        return []
+
+
+def test_a_reporting_provider_needs_no_within_and_its_posts_reach_subscribers() -> None:
+    srv = _server()
+    prov = _Reporting()
+    srv.register_provider("root/cimv2", "Sample_Other", prov)
+    p = _plan(srv, "SELECT * FROM CIM_InstCreation WHERE SourceInstance ISA 'Sample_Other'")
+    assert p.polled == []
+    assert prov.ctx.lifecycle.types == Lifecycle.NONE  # nobody listens yet
+    sub = srv.indications.subscribe("root/cimv2", p.accept)
+    sub.plan = p
+    assert prov.ctx.lifecycle.types == Lifecycle.CREATE
+    prov.ctx.lifecycle.post_create(Instance("Sample_Other", {"Id": 9}))
+    e = sub.get(0)
+    assert e is not None and p.instance(e) is not None
+    with pytest.raises(MIError) as info:
+        prov.ctx.lifecycle.post_modify(Instance("Sample_Other", {"Id": 9}), Instance("Sample_Other", {"Id": 9}))
+    assert info.value.result == MIResult.NOT_SUPPORTED
+
+
+class _Alarms:
+    """An [Indication] class's provider (OMI's EnableIndications / PostIndication)."""
+
+    def load(self, ctx: ProviderContext) -> None:
+        self.ctx = ctx
+        self.enabled = 0
+
+    def enable_indications(self, ctx: object, ns: str, cls: str) -> None:
+        self.enabled += 1
+
+    def disable_indications(self, ctx: object, ns: str, cls: str) -> None:
+        self.enabled -= 1
+
+
+def test_indication_classes_need_a_provider_and_get_what_it_posts() -> None:
+    srv = _server()
+    srv.define_class("root/cimv2", Class("Sample_Alarm", properties=[Property("Severity", MIType.UINT16)],
+                                         qualifiers={"Indication": True}))
+    assert _code(srv, "SELECT * FROM Sample_Alarm") == MIResult.NOT_FOUND
+    prov = _Alarms()
+    srv.register_provider("root/cimv2", "Sample_Alarm", prov)
+    p = _plan(srv, "SELECT * FROM Sample_Alarm WHERE Severity > 2")
+    sub = srv.indications.subscribe("root/cimv2", p.accept)
+    prov.ctx.post_indication(Instance("Sample_Alarm", {"Severity": 1}))
+    prov.ctx.post_indication(Instance("Sample_Alarm", {"Severity": 5}))
+    delivered = []
+    while (e := sub.get(0)) is not None:
+        inst = p.instance(e)
+        if inst is not None:
+            delivered.append(inst["Severity"])
+    assert delivered == [5]
+
+
+def test_repository_writes_reach_a_planned_subscription() -> None:
+    srv = _server()
+    p = _plan(srv, "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Base'")
+    sub = srv.indications.subscribe("root/cimv2", p.accept)
+    list(srv.execute(rq.CreateInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 4, "Name": "x"}))))
+    list(srv.execute(rq.CreateInstance("root/cimv2", instance=Instance("Sample_Other", {"Id": 4}))))
+    list(srv.execute(rq.DeleteInstance("root/cimv2", instance=Instance("Sample_Other", {"Id": 4}))))
+    list(srv.execute(rq.DeleteInstance("root/cimv2", instance=Instance("Sample_Person", {"Id": 4}))))
+    e = sub.get(0)
+    assert e is not None and sub.get(0) is None
+    ind = p.instance(e)
+    assert ind is not None and ind.class_name == "CIM_InstDeletion" and ind["SourceInstance"]["Name"] == "x"
