@@ -206,9 +206,13 @@ def test_recorded_omi_answers(replay: Replay) -> None:
     with openmi.Application() as app:
         s = replay.session(app, "dmtf")
         item = openmi.Instance("OMIPeer_Item", {"Name": "alpha"})
-        replay.queue = [omi("05"), omi("09"), omi("04"), omi("11"), omi("02"), omi("12"), omi("13"), omi("01")]
+        getclass = FIXTURES / "omi" / "curl-getclass-omipeer_item-response.xml"
+        missing = FIXTURES / "omi" / "curl-getclass-missing-response.xml"  # OMI_Identify: values stay text
+        replay.queue = [omi("05"), getclass, omi("09"), omi("04"), omi("11"), omi("02"), missing, omi("12"),
+                        omi("13"), omi("01")]
         got = s.get(item, namespace="root/cimv2")
         assert got.class_name == "OMIPeer_Item" and got["Name"]
+        assert got.get_element("Size").type == openmi.MIType.UINT32 and isinstance(got["Size"], int)
         with s.delete_instance("root/cimv2", item) as op:
             r = op.get_instance()
         assert r.result == MIResult.NOT_FOUND and r.error_details is not None
@@ -223,16 +227,18 @@ def test_recorded_omi_answers(replay: Replay) -> None:
         assert len(ids) == 1
         with s.test_connection() as op:
             assert op.get_instance().result == MIResult.OK
-        assert b"__cimnamespace" in replay.seen[0] and b"OptimizeEnumeration" in replay.seen[4]
+        assert b"__cimnamespace" in replay.seen[1] and b"ClassName" in replay.seen[1]  # the GetClass
+        assert b"OptimizeEnumeration" in replay.seen[5] and len(replay.seen) == 10
 
 
 def test_recorded_winrm_answers(replay: Replay) -> None:
     with openmi.Application() as app:
         s = replay.session(app, "wmi")
         key = openmi.Instance("myclass", {"id": 1})
-        replay.queue = [winrm("03-get"), winrm("07-get-invalid-class"), winrm("09-put"), winrm("12-delete-config"),
-                        winrm("15-enumerate"), winrm("16-pull"), winrm("17-pull"),
-                        winrm("23-invoke-win32process-create")]
+        refused = winrm("07-get-invalid-class")  # the answer to GetClass: values stay as the wire gave them
+        replay.queue = [winrm("03-get"), refused, winrm("07-get-invalid-class"), winrm("09-put"),
+                        winrm("12-delete-config"), winrm("15-enumerate"), winrm("16-pull"), winrm("17-pull"),
+                        winrm("23-invoke-win32process-create"), refused]
         got = s.get(key, namespace="root/mynamespace")
         assert got.class_name == "myclass"
         with s.get_instance("root/cimv2", openmi.Instance("Nope", {"id": 1})) as op:
@@ -245,7 +251,7 @@ def test_recorded_winrm_answers(replay: Replay) -> None:
         assert len(items) == 2
         out = s.invoke_method("Win32_Process", "Create", {"CommandLine": "notepad.exe"}, namespace="root/cimv2")
         assert str(out["ReturnValue"]) == "0" and str(out["ProcessId"]) == "4000"
-        assert b"/wmi/root/mynamespace/myclass" in replay.seen[0]
+        assert b"/wmi/root/mynamespace/myclass" in replay.seen[0] and b"cim-xml" in replay.seen[1]
 
 
 # --- failures on the wire -----------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ class DestinationOptions:
                  skip_ca_check: bool = False, skip_cn_check: bool = False, proxy: str | None = None,
                  max_envelope_size: int = 512000, data_locale: str | None = None, ui_locale: str | None = None,
                  packet_encoding: str = "utf-8", max_elements: int = 100, cert_file: str | None = None,
-                 key_file: str | None = None, url_prefix: str = "/wsman") -> None:
+                 key_file: str | None = None, url_prefix: str = "/wsman", type_results: bool = True) -> None:
         transport = transport.lower()
         if transport not in ("http", "https"):
             raise ValueError(f"transport is 'http' or 'https', not {transport!r}")
@@ -145,6 +145,9 @@ class DestinationOptions:
         self.cert_file = cert_file
         self.key_file = key_file
         self.url_prefix = url_prefix
+        # Fetch each class once per session (GetClass) and type results with it, as Windows MI does;
+        # False leaves values as the wire gives them (text) and sends no GetClass.
+        self.type_results = bool(type_results)
         self.credentials: list[Credentials] = []
 
     def add_credentials(self, auth_type: str, username: str | None = None, password: str | None = None,

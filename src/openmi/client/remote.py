@@ -21,9 +21,11 @@ from typing import Any
 from ..cim import requests as rq
 from ..cim.cancel import CancelToken
 from ..cim.errors import MIError
+from ..cim.namespaces import normalize_namespace
 from ..cim.types import MIResult
 from ..protocol import wsman
 from ..protocol.wsman import operations as kinds
+from .classes import ClassCache, get_class_request
 from .options import AuthType, DestinationOptions
 from .wire import RETRYABLE, AsyncConnection, Connection, Endpoint
 
@@ -54,6 +56,7 @@ class WSManTransport:
         self._aidle: list[AsyncConnection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.classes = ClassCache()  # declarations that type results (options.type_results)
 
     def _tls_context(self) -> ssl.SSLContext:
         o = self.options
@@ -94,6 +97,7 @@ class WSManTransport:
             raise MIError(MIResult.INVALID_PARAMETER, f"cannot authenticate to {self.host}: {exc}") from None
 
     def close(self) -> None:
+        self.classes.clear()
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
@@ -205,6 +209,36 @@ class WSManTransport:
         assert isinstance(r, wsman.IdentifyResponse)
         return r
 
+    # --- typed results: class declarations fetched once per session ------------------------------
+    def _got_class(self, namespace: str, name: str, r: wsman.Response | None) -> None:
+        cls = r.cls if isinstance(r, wsman.GetClassResponse) else None
+        if cls is not None:
+            cls.namespace = namespace or None
+        self.classes.put(namespace, name, cls)
+
+    def _typed(self, item: Any, request: rq.Request, ctx: CancelToken) -> Any:
+        """A result typed with its class declarations, fetching the ones this session lacks."""
+        ns = None if isinstance(request, rq.TestConnection) else normalize_namespace(request.namespace)
+        while need := self.classes.missing(item, ns, request):
+            for cns, name in need:
+                try:
+                    r: wsman.Response | None = self.send(get_class_request(cns or None, name), ctx)
+                except wsman.WSManFault:  # the server will not say: values stay as the wire gave them
+                    r = None
+                self._got_class(cns, name, r)
+        return self.classes.typed(item, ns, request)
+
+    async def _typed_async(self, item: Any, request: rq.Request, ctx: CancelToken) -> Any:
+        ns = None if isinstance(request, rq.TestConnection) else normalize_namespace(request.namespace)
+        while need := self.classes.missing(item, ns, request):
+            for cns, name in need:
+                try:
+                    r: wsman.Response | None = await self.send_async(get_class_request(cns or None, name), ctx)
+                except wsman.WSManFault:
+                    r = None
+                self._got_class(cns, name, r)
+        return self.classes.typed(item, ns, request)
+
     # --- the two drivers of a plan ---------------------------------------------------------------
     def execute(self, request: rq.Request, ctx: CancelToken) -> Iterator[Any]:
         plan = kinds.plan(request, ctx, self.options.max_elements)
@@ -220,6 +254,8 @@ class WSManTransport:
                 if kind == "send":
                     reply = self.send(obj, ctx)
                     open_enum = kinds.still_open(obj, reply, open_enum)
+                elif self.options.type_results:
+                    yield self._typed(obj, request, ctx)
                 else:
                     yield obj
         finally:
@@ -244,6 +280,8 @@ class WSManTransport:
                 if kind == "send":
                     reply = await self.send_async(obj, ctx)
                     open_enum = kinds.still_open(obj, reply, open_enum)
+                elif self.options.type_results:
+                    yield await self._typed_async(obj, request, ctx)
                 else:
                     yield obj
         finally:

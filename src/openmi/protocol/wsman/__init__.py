@@ -51,10 +51,11 @@ from .responses import (
     ReleaseResponse,
     Response,
 )
-from .uri import ResourceRef, UriStyle, parse_resource_uri, resource_uri
+from .uri import CIMXML_SCHEMA_URI, ResourceRef, UriStyle, parse_resource_uri, resource_uri
 from .values import ClassLookup, apply_class, instance_selectors
 
 __all__ = [
+    "CIMXML_SCHEMA_URI",
     "CLIENT_LIMITS", "SERVER_LIMITS", "AssociationFilter", "ClassLookup", "ClassOptions", "CreateRequest",
     "CreateResponse", "DeleteRequest", "DeleteResponse", "EnumerateClassesRequest", "EnumerateRequest",
     "EnumerateResponse", "EnumerationMode", "Fault", "Filter", "GetClassRequest", "GetClassResponse", "GetRequest",
