@@ -126,6 +126,21 @@ def test_environment_settings_still_apply(cli: CLI, monkeypatch: pytest.MonkeyPa
     assert isinstance(args, argparse.Namespace) and args.encryption == "https"
 
 
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("OPENMI_PORT", "abc", "OPENMI_PORT: 'abc' is not a port number"),
+    ("OPENMI_PORT", "70000", "OPENMI_PORT: 70000 is not a port number (1-65535)"),
+    ("OPENMI_ENCRYPTION", "htps", "OPENMI_ENCRYPTION: 'htps' is not one of http, https, none; did you mean https?"),
+    ("OPENMI_NOVERIFY", "maybe", "OPENMI_NOVERIFY: 'maybe' is neither true"),
+    ("OPENMI_URI_STYLE", "cim", "OPENMI_URI_STYLE: 'cim' is not one of wmi, dmtf"),
+])
+def test_a_bad_environment_setting_is_a_usage_error(cli: CLI, monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                    value: str, message: str) -> None:
+    monkeypatch.setenv(variable, value)
+    r = cli("noop")
+    assert r.code == 4 and r.err.startswith("openmi: " + message), r.err
+    assert cli("user", "list", "--users", "/nonexistent/users.json").code == 0  # a verb without the option
+
+
 def test_serve_applies_only_the_flags_given() -> None:
     args = cli_main.parse(["serve", "--https-port", "none", "--mof-file", "a.mof", "--load-mof", "b.mof"])
     assert isinstance(args, argparse.Namespace)
