@@ -21,7 +21,7 @@ that runs it::
 - ``group`` places the verb in ``openmi --help`` (one of :data:`GROUPS`, in their order);
 - ``options`` names the shared option sets the verb accepts (:data:`OPTION_SETS`: ``connection`` — the
   destination and credentials, most also settable by an ``OPENMI_*`` variable (:data:`ENVIRONMENT`,
-  applied after parsing to whatever the command line left unset) — and ``output``); the
+  applied after parsing to whatever the command line left unset) —, ``output`` and ``repeat`` (-R)); the
   client verbs take :data:`CLIENT` (both), the server tools none, adding their own in ``arguments``;
 - the example is shown in ``openmi --help`` and ``openmi VERB --help``;
 - the function gets the parsed arguments and a :class:`Printer` for the chosen output form and returns
@@ -95,7 +95,7 @@ class Verb:
 
 VERBS: dict[str, Verb] = {}
 
-CLIENT = ("connection", "output")
+CLIENT = ("connection", "output", "repeat")
 
 
 def verb(name: str, summary: str, example: str, *, group: str = OPERATIONS, options: tuple[str, ...] = CLIENT,
@@ -147,13 +147,28 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     o.add_argument("-n", dest="nulls", action="store_true", help="show NULL properties")
     o.add_argument("-v", "--verbose", action="store_true", help="show the error-details instance on failure")
-    o.add_argument("-R", dest="repeat", type=int, default=1, metavar="N", help="repeat N times and print timing")
     o.add_argument("--timeout", type=float, default=90.0, help="operation timeout in seconds (default 90)")
+
+
+def _repeat_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-R", dest="repeat", type=_positive, default=1, metavar="N",
+                   help="run the operation N times and print the timing")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return n
 
 
 OPTION_SETS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "connection": _connection_options,
     "output": _output_options,
+    "repeat": _repeat_options,
 }
 
 
@@ -298,7 +313,10 @@ def closest(word: str, candidates: Sequence[str]) -> str | None:
     """The candidate a typo most likely meant: few edits (a swap of two letters counts as one), or a
     similar spelling (``--mof`` → ``--mof-file``); None when nothing is close."""
     best: tuple[Any, ...] | None = None
+    single = len(word.lstrip("-")) == 1  # -R is one edit from every short option: only -r may mean -R
     for c in candidates:
+        if single and c.lstrip("-").lower() != word.lstrip("-").lower():
+            continue
         d = _distance(word.lower(), c.lower())
         ratio = difflib.SequenceMatcher(None, word, c).ratio()
         if d > max(1, min(3, len(word) // 4)) and ratio < 0.6:
@@ -600,7 +618,7 @@ def cmd_noop(args: argparse.Namespace, printer: Printer) -> int:
 
 
 @verb("id", "identify the server (WS-Man Identify; the embedded server's own identity locally)",
-      "openmi id --hostname server1 -u admin")
+      "openmi id --hostname server1 -u admin", options=("connection", "output"))
 def cmd_id(args: argparse.Namespace, printer: Printer) -> int:
     if args.hostname and not args.local:
         with Application("openmi-cli") as app, _session(args, app) as session:
