@@ -51,7 +51,8 @@ def test_client_verbs_show_connection_and_output_options(cli: CLI, name: str) ->
     assert r.code == 0
     shown = options_in_help(r.out)
     assert {"--hostname", "--port", "--user", "--password", "--auth", "--encryption", "--cafile", "--json", "--mof",
-            "--quiet", "--verbose", "-R", "--timeout", "--repository"} <= shown
+            "--quiet", "--verbose", "--timeout", "--repository"} <= shown
+    assert ("-R" in shown) == (name != "id")  # identifying is not an operation to repeat
     assert not shown & {"--mof-file", "--users", "--http-port", "--password-stdin", "--cert-file", "--namespace"}
     assert f"example:\n  openmi {name} " in r.out
 
@@ -78,6 +79,11 @@ def test_server_tools_show_only_their_own_options(cli: CLI) -> None:
     (["ei", "root/cimv2", "X", "-verbose"], "unknown option -verbose for ei; did you mean --verbose?"),
     (["ei", "root/cimv2", "X", "--shalow"], "unknown option --shalow for ei; did you mean --shallow?"),
     (["gi", "root/cimv2", "--jsn", "{", "A", "K", "1", "}"], "unknown option --jsn for gi; did you mean --json?"),
+    (["id", "-R", "3"], "unknown option -R for id (it is an option of noop, gi, ci, mi, di, ei, iv, gc, ec)"),
+    (["ei", "root/cimv2", "X", "-r", "3"], "unknown option -r for ei; did you mean -R?"),
+    (["ei", "root/cimv2", "X", "-x"], "unknown option -x for ei (see openmi ei --help)"),  # no wild guess
+    (["noop", "-R", "0"], "noop: argument -R: '0' is not a positive whole number"),
+    (["noop", "--port", "99999"], "noop: argument --port: 99999 is not a port number (1-65535)"),
     (["ie", "root/cimv2", "X"], "unknown verb 'ie'; did you mean 'ei'?"),
     (["serv"], "unknown verb 'serv'; did you mean 'serve'?"),
     (["frobnicate"], "unknown verb 'frobnicate' (see openmi --help)"),
@@ -124,6 +130,21 @@ def test_environment_settings_still_apply(cli: CLI, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("OPENMI_ENCRYPTION", "none")
     args = cli_main.parse(["noop", "--ssl"])
     assert isinstance(args, argparse.Namespace) and args.encryption == "https"
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("OPENMI_PORT", "abc", "OPENMI_PORT: 'abc' is not a port number"),
+    ("OPENMI_PORT", "70000", "OPENMI_PORT: 70000 is not a port number (1-65535)"),
+    ("OPENMI_ENCRYPTION", "htps", "OPENMI_ENCRYPTION: 'htps' is not one of http, https, none; did you mean https?"),
+    ("OPENMI_NOVERIFY", "maybe", "OPENMI_NOVERIFY: 'maybe' is neither true"),
+    ("OPENMI_URI_STYLE", "cim", "OPENMI_URI_STYLE: 'cim' is not one of wmi, dmtf"),
+])
+def test_a_bad_environment_setting_is_a_usage_error(cli: CLI, monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                    value: str, message: str) -> None:
+    monkeypatch.setenv(variable, value)
+    r = cli("noop")
+    assert r.code == 4 and r.err.startswith("openmi: " + message), r.err
+    assert cli("user", "list", "--users", "/nonexistent/users.json").code == 0  # a verb without the option
 
 
 def test_serve_applies_only_the_flags_given() -> None:

@@ -20,7 +20,8 @@ that runs it::
 
 - ``group`` places the verb in ``openmi --help`` (one of :data:`GROUPS`, in their order);
 - ``options`` names the shared option sets the verb accepts (:data:`OPTION_SETS`: ``connection`` — the
-  destination and credentials, each also an ``OPENMI_*`` environment variable — and ``output``); the
+  destination and credentials, most also settable by an ``OPENMI_*`` variable (:data:`ENVIRONMENT`,
+  applied after parsing to whatever the command line left unset) —, ``output`` and ``repeat`` (-R)); the
   client verbs take :data:`CLIENT` (both), the server tools none, adding their own in ``arguments``;
 - the example is shown in ``openmi --help`` and ``openmi VERB --help``;
 - the function gets the parsed arguments and a :class:`Printer` for the chosen output form and returns
@@ -94,7 +95,7 @@ class Verb:
 
 VERBS: dict[str, Verb] = {}
 
-CLIENT = ("connection", "output")
+CLIENT = ("connection", "output", "repeat")
 
 
 def verb(name: str, summary: str, example: str, *, group: str = OPERATIONS, options: tuple[str, ...] = CLIENT,
@@ -118,28 +119,25 @@ def verb(name: str, summary: str, example: str, *, group: str = OPERATIONS, opti
 
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get
     g = p.add_argument_group("destination (default: the embedded server and your repository)")
-    g.add_argument("--hostname", default=env("OPENMI_HOSTNAME"), help="a WS-Management host (openmi serve, OMI, WinRM)")
-    g.add_argument("--port", type=int, default=_env_int("OPENMI_PORT"), help="default 5985 (http) / 5986 (https)")
-    g.add_argument("-u", "--user", default=env("OPENMI_USER"), help="user name (DOMAIN\\user or user@domain too)")
-    g.add_argument("-p", "--password", default=env("OPENMI_PASSWORD"), help="password; prompted for when omitted")
-    g.add_argument("--auth", default=env("OPENMI_AUTH", "Basic"),
-                   help="Basic, NegoWithCreds (Negotiate), NTLM or Kerberos (default Basic)")
+    g.add_argument("--hostname", help="a WS-Management host (openmi serve, OMI, WinRM) [OPENMI_HOSTNAME]")
+    g.add_argument("--port", type=_port_number, help="default 5985 (http) / 5986 (https) [OPENMI_PORT]")
+    g.add_argument("-u", "--user", help="user name (DOMAIN\\user or user@domain too) [OPENMI_USER]")
+    g.add_argument("-p", "--password", help="password; prompted for when omitted [OPENMI_PASSWORD]")
+    g.add_argument("--auth", help="Basic (the default), NegoWithCreds (Negotiate), NTLM or Kerberos [OPENMI_AUTH]")
     # --ssl and --encryption set one value, so the last flag given wins, and any flag beats the environment
-    g.add_argument("--encryption", choices=("http", "https", "none"),
-                   default=env("OPENMI_ENCRYPTION") or ("https" if _env_bool("OPENMI_SSL") else None),
-                   help="http: HTTP with message encryption; https: TLS; none: plain HTTP")
-    g.add_argument("--ssl", dest="encryption", action="store_const", const="https", help="same as --encryption https")
-    g.add_argument("--noverify", action="store_true", default=_env_bool("OPENMI_NOVERIFY"),
-                   help="do not check the server's certificate")
-    g.add_argument("--cafile", default=env("OPENMI_CAFILE"), help="CA certificate(s) to check the server against")
-    g.add_argument("--uri-style", choices=("wmi", "dmtf"), default=env("OPENMI_URI_STYLE"),
-                   help="resource URI style: dmtf (openmi, OMI; the default) or wmi (WinRM)")
+    g.add_argument("--encryption", choices=ENCRYPTIONS,
+                   help="http: HTTP with message encryption; https: TLS; none: plain HTTP [OPENMI_ENCRYPTION]")
+    g.add_argument("--ssl", dest="encryption", action="store_const", const="https",
+                   help="same as --encryption https [OPENMI_SSL]")
+    g.add_argument("--noverify", action="store_true", help="do not check the server's certificate [OPENMI_NOVERIFY]")
+    g.add_argument("--cafile", help="CA certificate(s) to check the server against [OPENMI_CAFILE]")
+    g.add_argument("--uri-style", choices=URI_STYLES,
+                   help="resource URI style: dmtf (openmi, OMI; the default) or wmi (WinRM) [OPENMI_URI_STYLE]")
     g.add_argument("--maxenvsize", type=int, default=None, help="maximum envelope size in bytes")
     g.add_argument("--maxelements", type=int, default=None, help="items per enumeration Pull")
     g.add_argument("--local", action="store_true", help="use the embedded server (the default)")
-    g.add_argument("--repository", default=env("OPENMI_REPOSITORY"), help="the embedded server's repository file")
+    g.add_argument("--repository", help="the embedded server's repository file [OPENMI_REPOSITORY]")
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -149,23 +147,88 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     o.add_argument("-n", dest="nulls", action="store_true", help="show NULL properties")
     o.add_argument("-v", "--verbose", action="store_true", help="show the error-details instance on failure")
-    o.add_argument("-R", dest="repeat", type=int, default=1, metavar="N", help="repeat N times and print timing")
     o.add_argument("--timeout", type=float, default=90.0, help="operation timeout in seconds (default 90)")
+
+
+def _repeat_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-R", dest="repeat", type=_positive, default=1, metavar="N",
+                   help="run the operation N times and print the timing")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return n
 
 
 OPTION_SETS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "connection": _connection_options,
     "output": _output_options,
+    "repeat": _repeat_options,
 }
 
 
-def _env_int(name: str) -> int | None:
-    v = os.environ.get(name)
-    return int(v) if v and v.isdigit() else None
+ENCRYPTIONS = ("http", "https", "none")
+URI_STYLES = ("wmi", "dmtf")
 
 
-def _env_bool(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+def _port_number(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a port number (1-65535)")
+    return n
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        if text.lower() not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}{_suggest(text, choices)}")
+        return text.lower()
+    return convert
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in _TRUE + _FALSE:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither true (1, yes, on) nor false (0, no, off)")
+    return text.lower() in _TRUE
+
+
+# OPENMI_* variables: (destination, variable, conversion). A variable fills its option when the command
+# line left it unset; a verb without that option ignores it.
+ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
+    ("hostname", "OPENMI_HOSTNAME", str),
+    ("port", "OPENMI_PORT", _port_number),
+    ("user", "OPENMI_USER", str),
+    ("password", "OPENMI_PASSWORD", str),
+    ("auth", "OPENMI_AUTH", str),
+    ("encryption", "OPENMI_ENCRYPTION", _choice(*ENCRYPTIONS)),
+    ("encryption", "OPENMI_SSL", lambda text: "https" if _boolean(text) else None),
+    ("noverify", "OPENMI_NOVERIFY", _boolean),
+    ("cafile", "OPENMI_CAFILE", str),
+    ("uri_style", "OPENMI_URI_STYLE", _choice(*URI_STYLES)),
+    ("repository", "OPENMI_REPOSITORY", str),
+]
+
+
+def _apply_environment(args: argparse.Namespace) -> None:
+    for dest, variable, convert in ENVIRONMENT:
+        text = os.environ.get(variable)
+        if text is None or not hasattr(args, dest) or getattr(args, dest) not in (None, False):
+            continue
+        try:
+            setattr(args, dest, convert(text))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{variable}: {exc}") from None
 
 
 def _port(text: str) -> int | None:
@@ -250,7 +313,10 @@ def closest(word: str, candidates: Sequence[str]) -> str | None:
     """The candidate a typo most likely meant: few edits (a swap of two letters counts as one), or a
     similar spelling (``--mof`` → ``--mof-file``); None when nothing is close."""
     best: tuple[Any, ...] | None = None
+    single = len(word.lstrip("-")) == 1  # -R is one edit from every short option: only -r may mean -R
     for c in candidates:
+        if single and c.lstrip("-").lower() != word.lstrip("-").lower():
+            continue
         d = _distance(word.lower(), c.lower())
         ratio = difflib.SequenceMatcher(None, word, c).ratio()
         if d > max(1, min(3, len(word) // 4)) and ratio < 0.6:
@@ -367,6 +433,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace | int:
     except SystemExit as exc:  # --help
         return 0 if exc.code in (0, None) else USAGE_ERROR
     args.verb = name
+    _apply_environment(args)
     return args
 
 
@@ -454,7 +521,7 @@ def _destination(args: argparse.Namespace) -> DestinationOptions:
     if args.user:
         auth = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate":
                 AuthType.NEGO_WITH_CREDS, "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM,
-                "kerberos": AuthType.KERBEROS}.get(args.auth.lower())
+                "kerberos": AuthType.KERBEROS}.get((args.auth or "basic").lower())
         if auth is None:
             raise UsageError(f"unknown --auth {args.auth!r}: use Basic, NegoWithCreds, NTLM or Kerberos")
         password = args.password
@@ -551,7 +618,7 @@ def cmd_noop(args: argparse.Namespace, printer: Printer) -> int:
 
 
 @verb("id", "identify the server (WS-Man Identify; the embedded server's own identity locally)",
-      "openmi id --hostname server1 -u admin")
+      "openmi id --hostname server1 -u admin", options=("connection", "output"))
 def cmd_id(args: argparse.Namespace, printer: Printer) -> int:
     if args.hostname and not args.local:
         with Application("openmi-cli") as app, _session(args, app) as session:
@@ -672,8 +739,8 @@ def _mof_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--namespace", default="root/cimv2", help="where the classes go (default root/cimv2)")
     p.add_argument("-I", "--include", action="append", default=[], help="a folder to search for #pragma include")
-    p.add_argument("--repository", default=os.environ.get("OPENMI_REPOSITORY"),
-                   help="the repository file (default ~/.local/share/openmi/repository.db)")
+    p.add_argument("--repository",
+                   help="the repository file (default ~/.local/share/openmi/repository.db) [OPENMI_REPOSITORY]")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -698,15 +765,16 @@ def cmd_mof(args: argparse.Namespace, printer: Printer) -> int:
 
 
 # serve's flags that override the configuration file: only those given are applied (default SUPPRESS)
-_SERVE_KEYS = ("repository", "http_port", "https_port", "users", "bind", "allow_unencrypted", "cert_file",
+_SERVE_KEYS = ("http_port", "https_port", "users", "bind", "allow_unencrypted", "cert_file",
                "key_file")
 
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
     none = argparse.SUPPRESS
     p.add_argument("--config", help="a file of key = value lines; flags override it")
-    p.add_argument("--repository", default=os.environ.get("OPENMI_REPOSITORY", none),
-                   help="the repository file to serve (default ~/.local/share/openmi/repository.db)")
+    p.add_argument("--repository",
+                   help="the repository file to serve (default ~/.local/share/openmi/repository.db) "
+                        "[OPENMI_REPOSITORY]")
     p.add_argument("--mof-file", "--load-mof", dest="mof_files", action="append", default=[], metavar="FILE",
                    help="MOF to load at start (repeatable)")
     p.add_argument("--bind", default=none, help="address to listen on (default 127.0.0.1)")
@@ -733,6 +801,8 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
 
     try:
         cfg = ServeConfig.load(args.config) if args.config else ServeConfig()
+        if args.repository is not None:
+            cfg.set("repository", args.repository)
         for key in _SERVE_KEYS:
             if hasattr(args, key):
                 cfg.set(key, getattr(args, key))
