@@ -290,13 +290,24 @@ def test_cancel_ends_with_failed_and_tells_the_provider(app: openmi.Application,
     op.close()
 
 
-def test_cancel_before_reading(app: openmi.Application, session: openmi.Session) -> None:
+def test_cancel_before_reading(app: openmi.Application, session: openmi.Session, server: openmi.Server) -> None:
+    # the call itself deleted from the repository (an operation runs when started): cancel comes too late
     session.create(person(app, 4))
     op = session.delete_instance(None, person(app, 4))
     op.cancel()
-    assert op.get_instance().result == MIResult.FAILED
+    assert op.get_instance().result == MIResult.OK
     op.close()
-    assert len(session.enumerate("Sample_Person")) == 1
+    assert session.enumerate("Sample_Person") == []
+    # a provider's delete is running though nobody reads: it sees the cancel
+    prov = _Blocking()
+    server.register_provider("root/cimv2", "Sample_Person", prov)
+    op = session.delete_instance(None, person(app, 4))
+    assert prov.started.wait(5)
+    op.cancel()
+    assert prov.saw_cancel.wait(5)
+    r = op.get_instance()
+    assert r.result == MIResult.FAILED and "cancel" in (r.error_message or "")
+    op.close()
 
 
 def test_timeout_ends_with_failed_and_a_timeout_message(app: openmi.Application, session: openmi.Session,

@@ -116,7 +116,8 @@ def test_close_early_sends_release(served: Running) -> None:
         first = op.get_instance()
         assert first.more_results and first.instance is not None
         assert len(served.server.service.enumerations) == 1
-        op.close()
+        op.close()  # never blocks: the producer, paused on a full buffer, is cancelled and sends Release
+        op._join(5)
         assert len(served.server.service.enumerations) == 0
         op2 = s.enumerate_instances("root/cimv2", "Sample_Person")
         op2.get_instance()

@@ -77,9 +77,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[wsman.Request]:
     log: list[wsman.Request] = []
     send, send_async = WSManTransport.send, WSManTransport.send_async
 
-    def counting(self: WSManTransport, req: wsman.Request, ctx: Any = None) -> wsman.Response:
+    def counting(self: WSManTransport, req: wsman.Request, *args: Any) -> wsman.Response:
         log.append(req)
-        return send(self, req, ctx)
+        return send(self, req, *args)
 
     async def counting_async(self: WSManTransport, req: wsman.Request, ctx: Any = None) -> wsman.Response:
         log.append(req)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from ..cim.classes import Class
@@ -11,16 +12,21 @@ from ..cim.instance import Instance
 from ..cim.types import MIResult
 from ..engine.server import Server
 from .options import DestinationOptions, OperationOptions
-from .session import LocalTransport, Session, Transport
+from .pool import DEFAULT_MAX_THREADS, WorkerPool
+from .session import CLOSE_GRACE, LocalTransport, Session, Transport
 
 _LOCAL_NAMES = (None, "", ".", "localhost")
 
 
 class Application:
-    """One per program is the intent. ``close()`` closes every session it made; a context manager."""
+    """One per program is the intent. ``close()`` closes every session it made; a context manager.
 
-    def __init__(self, app_id: str = "") -> None:
+    Operations that may block (providers, remote hosts) run on one pool of at most ``max_threads``
+    threads shared by all the application's sessions."""
+
+    def __init__(self, app_id: str = "", *, max_threads: int = DEFAULT_MAX_THREADS) -> None:
         self.app_id = app_id
+        self._pool = WorkerPool(max_threads, name="openmi-pool")
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
         self._default_server: Server | None = None
@@ -97,10 +103,19 @@ class Application:
                 return
             self._closed = True
             sessions = list(self._sessions)
-        for s in sessions:
-            s.close()
+        deadline = time.monotonic() + CLOSE_GRACE
+        stopping = [(s, s._shutdown()) for s in sessions]  # cancel everything first, then wait once
+        for s, ops in stopping:
+            if ops is not None:
+                s._finish(ops, deadline)
+        self._pool.close()
         if self._default_server is not None:
             self._default_server.close()
+
+    @property
+    def max_threads(self) -> int:
+        """The most threads the application's operations run on at once."""
+        return self._pool.max_threads
 
     @property
     def closed(self) -> bool:

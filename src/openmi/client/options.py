@@ -165,10 +165,12 @@ Callback = Callable[..., Any]
 
 @dataclass
 class OperationCallbacks:
-    """Callbacks for one operation, with mi.h's parameter order (the acknowledgement pointer omitted):
+    """Callbacks for one operation, with mi.h's parameter order:
 
     - ``instance_result(operation, context, instance, more_results, result, error_message, error_details)``
     - ``class_result(operation, context, cls, more_results, result, error_message, error_details)``
+      (with ``MANUAL_ACK_RESULTS`` both take an eighth argument, ``result_acknowledgement()``, to be called
+      before the next result comes)
     - ``write_message(operation, context, channel, message)``
     - ``write_progress(operation, context, activity, current_operation, status_description,
       percent_complete, seconds_remaining)``

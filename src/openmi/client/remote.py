@@ -22,7 +22,7 @@ from ..cim import requests as rq
 from ..cim.cancel import CancelToken
 from ..cim.errors import MIError
 from ..cim.namespaces import normalize_namespace
-from ..cim.types import MIResult
+from ..cim.types import CancellationReason, MIResult
 from ..protocol import wsman
 from ..protocol.wsman import operations as kinds
 from .classes import ClassCache, get_class_request
@@ -96,6 +96,9 @@ class WSManTransport:
         except (ClientAuthError, ValueError) as exc:
             raise MIError(MIResult.INVALID_PARAMETER, f"cannot authenticate to {self.host}: {exc}") from None
 
+    def may_block(self, request: rq.Request) -> bool:
+        return True  # every request is a network round trip
+
     def close(self) -> None:
         self.classes.clear()
         with self._lock:
@@ -156,18 +159,34 @@ class WSManTransport:
             return
         raise self.endpoint.io_error(exc) from None
 
-    def send(self, req: wsman.Request, ctx: CancelToken | None = None) -> wsman.Response:
-        """One WS-Man exchange on a pooled blocking connection."""
+    def send(self, req: wsman.Request, ctx: CancelToken | None = None,
+             inflight: list[Connection] | None = None) -> wsman.Response:
+        """One WS-Man exchange on a pooled blocking connection. The connection in use is kept in
+        ``inflight`` meanwhile, so that cancelling the operation can cut it (abandoning the request)."""
         body, headers = self._prepare(req, ctx)
         attempts = 2 if kinds.is_idempotent(req) else 1
         for attempt in range(attempts):
             conn = self._take()
             reused = conn.used
+            if inflight is not None:
+                inflight.append(conn)
             try:
+                if ctx is not None and inflight is not None:
+                    ctx.check()  # cancelled before the connection was registered: never send
                 status, ctype, data = conn.exchange(body, headers)
             except _WIRE_ERRORS as exc:
+                if ctx is not None and ctx.cancelled and ctx.reason != CancellationReason.TIMEOUT:
+                    # cut by cancel: the error is the cancellation (a timeout keeps the wire's own words)
+                    conn.close()
+                    raise ctx.cancellation_error() from exc
                 self._broken(conn, exc, attempt + 1 < attempts and reused)
                 continue
+            except BaseException:
+                conn.close()
+                raise
+            finally:
+                if inflight is not None:
+                    inflight.remove(conn)
             self._give(conn)
             return self._answer(req, status, ctype, data)
         raise AssertionError("unreachable")
@@ -196,6 +215,9 @@ class WSManTransport:
             except _WIRE_ERRORS as exc:
                 self._broken(conn, exc, attempt + 1 < attempts and reused)
                 continue
+            except BaseException:  # cancelled mid-exchange: the connection is in an unknown state
+                conn.close()
+                raise
             with self._lock:
                 if not self._closed and len(self._aidle) < 8:
                     self._aidle.append(conn)
@@ -216,13 +238,14 @@ class WSManTransport:
             cls.namespace = namespace or None
         self.classes.put(namespace, name, cls)
 
-    def _typed(self, item: Any, request: rq.Request, ctx: CancelToken) -> Any:
+    def _typed(self, item: Any, request: rq.Request, ctx: CancelToken,
+               inflight: list[Connection] | None = None) -> Any:
         """A result typed with its class declarations, fetching the ones this session lacks."""
         ns = None if isinstance(request, rq.TestConnection) else normalize_namespace(request.namespace)
         while need := self.classes.missing(item, ns, request):
             for cns, name in need:
                 try:
-                    r: wsman.Response | None = self.send(get_class_request(cns or None, name), ctx)
+                    r: wsman.Response | None = self.send(get_class_request(cns or None, name), ctx, inflight)
                 except wsman.WSManFault:  # the server will not say: values stay as the wire gave them
                     r = None
                 self._got_class(cns, name, r)
@@ -244,6 +267,13 @@ class WSManTransport:
         plan = kinds.plan(request, ctx, self.options.max_elements)
         reply: wsman.Response | None = None
         open_enum: wsman.ReleaseRequest | None = None
+        inflight: list[Connection] = []
+
+        def abandon(reason: object) -> None:  # cancel: cut the connection a request is waiting on
+            for conn in list(inflight):
+                conn.abort()
+
+        ctx.register_cancel(abandon)
         try:
             while True:
                 try:
@@ -252,10 +282,10 @@ class WSManTransport:
                     return
                 reply = None
                 if kind == "send":
-                    reply = self.send(obj, ctx)
+                    reply = self.send(obj, ctx, inflight)
                     open_enum = kinds.still_open(obj, reply, open_enum)
                 elif self.options.type_results:
-                    yield self._typed(obj, request, ctx)
+                    yield self._typed(obj, request, ctx, inflight)
                 else:
                     yield obj
         finally:

@@ -7,8 +7,10 @@ run an operation to its end and raise :class:`MIError` instead.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cim import requests as rq
@@ -16,19 +18,27 @@ from ..cim.cancel import CancelToken
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.types import MIResult, OperationFlags
-from .operation import Operation
+from ..cim.types import MIResult
+from .operation import INLINE, LOOP, POOL, READER, Operation
 from .options import OperationCallbacks, OperationOptions
+from .pool import WorkerPool, default_pool
 
 if TYPE_CHECKING:
     from ..engine.server import Server
     from .application import Application
+
+# How long closing a session (or application) waits, in all, for cancelled operations to wind down.
+CLOSE_GRACE = 5.0
 
 
 class Transport(Protocol):
     """Carries requests to a destination and streams the results back."""
 
     def execute(self, request: rq.Request, token: CancelToken) -> Iterator[Any]: ...
+
+    def may_block(self, request: rq.Request) -> bool:
+        """Whether serving ``request`` may wait (a provider, the network): it then runs on the pool."""
+        ...
 
     def close(self) -> None: ...
 
@@ -42,6 +52,9 @@ class LocalTransport:
 
     def execute(self, request: rq.Request, token: CancelToken) -> Iterator[Any]:
         return self.server.execute(request, token)
+
+    def may_block(self, request: rq.Request) -> bool:
+        return self.server.may_block(request)
 
     def close(self) -> None:
         if self.owned:
@@ -60,13 +73,19 @@ def _option_fields(options: OperationOptions) -> dict[str, Any]:
     return fields
 
 
+# set while a convenience method starts the operation it reads synchronously at once
+_blocking = threading.local()
+
+
 class Session:
     """Operations against one destination. A context manager; ``close()`` cancels what still runs."""
 
     def __init__(self, application: Application | None, transport: Transport, destination: str | None = None,
                  protocol: str | None = None, timeout: float | None = None) -> None:
         self._application = application
+        self._pool: WorkerPool = application._pool if application is not None else default_pool()
         self._transport = transport
+        self._async = getattr(transport, "execute_async", None) is not None
         self.destination = destination
         self.protocol = protocol
         self._timeout = timeout
@@ -85,11 +104,18 @@ class Session:
         if options is None and callbacks is None and flags == 0:  # the common case
             op = Operation(self, kind(**fields), self._timeout, None)
             with self._lock:
-                if not self._closed:
+                closed = self._closed
+                if not closed:
                     self._operations.add(op)
-                    return op
-            op.close()
-            return Operation(self, kind(), None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
+            if closed:
+                op = Operation(self, kind(), None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
+        else:
+            op = self._make(kind, options, callbacks, flags, fields)
+        op._launch(self._mode(op))
+        return op
+
+    def _make(self, kind: type[rq.Request], options: OperationOptions | None, callbacks: OperationCallbacks | None,
+              flags: int, fields: dict[str, Any]) -> Operation:
         timeout = self._timeout
         with self._lock:
             closed = self._closed
@@ -107,8 +133,6 @@ class Session:
                 if options.timeout is not None:
                     timeout = options.timeout
             request = kind(flags=flags, **fields)
-            if request.flags & OperationFlags.MANUAL_ACK_RESULTS:
-                raise MIError(MIResult.NOT_SUPPORTED, "manual acknowledgement of results is not supported")
             setup_error: MIError | None = None
         except MIError as exc:
             request, setup_error = kind(), exc
@@ -116,11 +140,24 @@ class Session:
                        setup_error)
         with self._lock:
             late = self._closed and not closed  # the session closed while this operation started
-            if not late and not op.closed:
+            if not late and setup_error is None:
                 self._operations.add(op)
         if late:
-            op.close()
+            return Operation(self, kind(), None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
         return op
+
+    def _mode(self, op: Operation) -> str:
+        """How the operation's results are produced (see openmi.client.operation)."""
+        if op._done:
+            return INLINE
+        if op._result_callback is not None:
+            return POOL  # callbacks are delivered from the pool, never inside the call
+        request = op._request
+        if self._async and not getattr(_blocking, "on", False) and asyncio._get_running_loop() is not None:
+            return LOOP
+        if self._transport.may_block(request):
+            return POOL
+        return INLINE if request.single else READER
 
     def _forget(self, op: Operation) -> None:
         self._operations.discard(op)  # one set operation: atomic under the GIL
@@ -218,76 +255,99 @@ class Session:
                                            "SecurityProfiles": list(r.security_profiles)})
 
     # --- convenience: run to the end, raise MIError on failure ----------------------------------------
-    def _run(self, op: Operation) -> list[Any]:
+    def _run(self, start: Callable[[], Operation]) -> list[Any]:
+        """Start an operation that this thread reads at once (so never as a task of its event loop)."""
+        _blocking.on = True
+        try:
+            op = start()
+        finally:
+            _blocking.on = False
         with op:
             return list(op)
 
     def get(self, instance: Instance, *, namespace: str | None = None,
             options: OperationOptions | None = None) -> Instance:
-        return self._run(self.get_instance(namespace, instance, options=options))[0]  # type: ignore[no-any-return]
+        out = self._run(lambda: self.get_instance(namespace, instance, options=options))
+        return out[0]  # type: ignore[no-any-return]
 
     def create(self, instance: Instance, *, namespace: str | None = None,
                options: OperationOptions | None = None) -> Instance:
-        return self._run(self.create_instance(namespace, instance, options=options))[0]  # type: ignore[no-any-return]
+        out = self._run(lambda: self.create_instance(namespace, instance, options=options))
+        return out[0]  # type: ignore[no-any-return]
 
     def modify(self, instance: Instance, *, namespace: str | None = None,
                options: OperationOptions | None = None) -> Instance:
-        return self._run(self.modify_instance(namespace, instance, options=options))[0]  # type: ignore[no-any-return]
+        out = self._run(lambda: self.modify_instance(namespace, instance, options=options))
+        return out[0]  # type: ignore[no-any-return]
 
     def delete(self, instance: Instance, *, namespace: str | None = None,
                options: OperationOptions | None = None) -> None:
-        self._run(self.delete_instance(namespace, instance, options=options))
+        self._run(lambda: self.delete_instance(namespace, instance, options=options))
 
     def enumerate(self, class_name: str, *, namespace: str | None = None, keys_only: bool = False,
                   options: OperationOptions | None = None, flags: int = 0) -> list[Instance]:
-        return self._run(self.enumerate_instances(namespace, class_name, keys_only, options=options, flags=flags))
+        return self._run(lambda: self.enumerate_instances(namespace, class_name, keys_only, options=options,
+                                                          flags=flags))
 
     def associators(self, instance: Instance, *, assoc_class: str | None = None, result_class: str | None = None,
                     role: str | None = None, result_role: str | None = None, keys_only: bool = False,
                     namespace: str | None = None, options: OperationOptions | None = None) -> list[Instance]:
         """The associated instances as a list (raises MIError); the namespace defaults to the instance's."""
         ns = namespace if namespace is not None else instance.namespace if isinstance(instance, Instance) else None
-        return self._run(self.associator_instances(ns, instance, assoc_class, result_class, role, result_role,
-                                                   keys_only, options=options))
+        return self._run(lambda: self.associator_instances(ns, instance, assoc_class, result_class, role,
+                                                           result_role, keys_only, options=options))
 
     def references(self, instance: Instance, *, result_class: str | None = None, role: str | None = None,
                    keys_only: bool = False, namespace: str | None = None,
                    options: OperationOptions | None = None) -> list[Instance]:
         """The association instances referring to ``instance``, as a list (raises MIError)."""
         ns = namespace if namespace is not None else instance.namespace if isinstance(instance, Instance) else None
-        return self._run(self.reference_instances(ns, instance, result_class, role, keys_only, options=options))
+        return self._run(lambda: self.reference_instances(ns, instance, result_class, role, keys_only,
+                                                          options=options))
 
     def query(self, query: str, *, namespace: str | None = None, dialect: str = "WQL",
               options: OperationOptions | None = None, flags: int = 0) -> list[Instance]:
         """Run a WQL (or CQL) query to the end: the matching instances, or MIError."""
-        return self._run(self.query_instances(namespace, dialect, query, options=options, flags=flags))
+        return self._run(lambda: self.query_instances(namespace, dialect, query, options=options, flags=flags))
 
     def invoke_method(self, target: Instance | str, method_name: str,
                       parameters: Instance | Mapping[str, Any] | None = None, *, namespace: str | None = None,
                       options: OperationOptions | None = None) -> Instance:
         """Invoke on an instance, or a static method when ``target`` is a class name."""
         if isinstance(target, Instance):
-            op = self.invoke(namespace, target.class_name, method_name, target, parameters, options=options)
+            out = self._run(lambda: self.invoke(namespace, target.class_name, method_name, target, parameters,
+                                                options=options))
         else:
-            op = self.invoke(namespace, target, method_name, None, parameters, options=options)
-        return self._run(op)[0]  # type: ignore[no-any-return]
+            out = self._run(lambda: self.invoke(namespace, target, method_name, None, parameters, options=options))
+        return out[0]  # type: ignore[no-any-return]
 
     def classes(self, class_name: str | None = None, *, namespace: str | None = None,
                 names_only: bool = False) -> list[Class]:
-        return self._run(self.enumerate_classes(namespace, class_name, names_only))
+        return self._run(lambda: self.enumerate_classes(namespace, class_name, names_only))
 
     # --- lifetime ------------------------------------------------------------------------------
     def close(self) -> None:
-        """Cancel and close every operation still open, wait for their threads, release the transport."""
+        """Cancel and close every operation still open, give them (all together, at most
+        ``CLOSE_GRACE`` seconds) to wind down, and release the transport. Callbacks still get their
+        final result."""
+        ops = self._shutdown()
+        if ops is not None:
+            self._finish(ops, time.monotonic() + CLOSE_GRACE)
+
+    def _shutdown(self) -> list[Operation] | None:
+        """Stop taking operations and cancel the open ones; returns them (None if already closed)."""
         with self._lock:
             if self._closed:
-                return
+                return None
             self._closed = True
             ops = list(self._operations)
         for op in ops:
             op.close()
-        for op in ops:
-            op._join(30.0)
+        return ops
+
+    def _finish(self, ops: list[Operation], deadline: float) -> None:
+        for op in ops:  # they were all cancelled together: the waits overlap
+            op._wait_settled(max(0.0, deadline - time.monotonic()))
         self._transport.close()
         if self._application is not None:
             self._application._forget(self)

@@ -147,6 +147,15 @@ class Connection:
             self.http.close()
         return resp.status, rheaders, data
 
+    def abort(self) -> None:
+        """Cut the connection from another thread: an exchange blocked on it fails at once."""
+        sock = self.http.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def close(self) -> None:
         self.http.close()
 

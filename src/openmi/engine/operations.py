@@ -201,12 +201,18 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
         raise MIError(MIResult.INVALID_CLASS, f"class {info.name} has no key properties; its instances "
                       f"could not be addressed")
     key = key_string(key_parts)
+    data = encode_values(values)
     ctx.check()
     repo = server.repository
     hub = server.indications
     watched = hub.watching(ns.key)
-    with repo.transaction() if info.is_association else repo.lock:
-        if not repo.insert(ns.key, info.low, key, encode_values(values)):
+    # delete_class counts instances under the server lock: it and this insert never interleave
+    with server._lock, repo.transaction() if info.is_association else repo.lock:
+        if ns.classes.get(info.low) is not info:
+            server._live(ns)
+            raise MIError(MIResult.INVALID_CLASS, f"class {info.name} in namespace {ns.name} was deleted or redefined "
+                          f"while the instance was being created")
+        if not repo.insert(ns.key, info.low, key, data):
             keys = ",".join(f"{p.name}={v!r}" for p, (v, _) in zip(info.keys, key_parts))
             raise MIError(MIResult.ALREADY_EXISTS,
                           f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")

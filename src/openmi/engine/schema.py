@@ -213,7 +213,11 @@ class Namespace:
 
     def descendants(self, low: str, deep: bool = True) -> Iterator[ClassInfo]:
         """Subclasses of ``low`` ("" for the roots) in definition order, depth first."""
-        for child in self.children.get(low, []):
-            yield self.classes[child]
+        # a snapshot of each level: another thread may define or delete classes meanwhile
+        for child in tuple(self.children.get(low, ())):
+            info = self.classes.get(child)
+            if info is None:
+                continue
+            yield info
             if deep:
                 yield from self.descendants(child)

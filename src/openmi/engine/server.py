@@ -8,6 +8,7 @@ success or an :class:`MIError` that always carries a CIM_Error-shaped details in
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +32,11 @@ from .operations import HANDLERS
 from .repository import Repository
 from .schema import Namespace
 from .subscriptions import Poller, ProviderContext
+
+_NEVER_BLOCK = (rq.TestConnection, rq.GetClass, rq.EnumerateClasses)
+_ONE_CLASS = (rq.GetInstance, rq.CreateInstance, rq.ModifyInstance, rq.DeleteInstance)
+
+log = logging.getLogger("openmi.engine")
 
 
 def default_repository_path() -> Path:
@@ -56,6 +62,7 @@ class Server:
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}
         self._ns_cache: dict[str, Namespace] = {}  # the names callers use, as given
+        self._provided: dict[str, int] = {}  # namespace key -> providers registered there (at most)
         self._closed = False
         self._load()
         for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
@@ -123,17 +130,24 @@ class Server:
         if ns is not None:
             return ns
         norm = normalize_namespace(name)
-        ns = self._namespaces.get(norm.lower())
-        if ns is None:
-            raise MIError(MIResult.INVALID_NAMESPACE, f"namespace {norm} does not exist")
-        if len(self._ns_cache) > 256:
-            self._ns_cache.clear()
-        self._ns_cache[name] = ns  # type: ignore[index]
+        with self._lock:  # filled under the lock that delete_namespace empties it under: no resurrection
+            ns = self._namespaces.get(norm.lower())
+            if ns is None:
+                raise MIError(MIResult.INVALID_NAMESPACE, f"namespace {norm} does not exist")
+            if len(self._ns_cache) > 256:
+                self._ns_cache.clear()
+            self._ns_cache[name] = ns  # type: ignore[index]
         return ns
+
+    def _live(self, ns: Namespace) -> None:
+        """Under the lock: the namespace a request looked up has not been deleted meanwhile."""
+        if self._namespaces.get(ns.key) is not ns:
+            raise MIError(MIResult.INVALID_NAMESPACE, f"namespace {ns.name} does not exist")
 
     @property
     def namespaces(self) -> list[str]:
-        return sorted(ns.name for ns in self._namespaces.values())
+        with self._lock:
+            return sorted(ns.name for ns in self._namespaces.values())
 
     def create_namespace(self, name: str) -> None:
         norm = normalize_namespace(name)
@@ -148,6 +162,7 @@ class Server:
         """Remove an empty namespace (NAMESPACE_NOT_EMPTY while it holds classes)."""
         ns = self.namespace(name)
         with self._lock:
+            self._live(ns)
             if ns.classes:
                 raise MIError(MIResult.NAMESPACE_NOT_EMPTY, f"namespace {ns.name} still has {len(ns.classes)} classes")
             self.repository.remove_namespace(ns.name)
@@ -156,7 +171,7 @@ class Server:
 
     def has_associations(self) -> bool:
         """True when some namespace has an association class (so deletes keep the association index)."""
-        return any(ns.associations() for ns in self._namespaces.values())
+        return any(ns.associations() for ns in list(self._namespaces.values()))
 
     # --- classes -------------------------------------------------------------------------------
     def define_class(self, namespace: str | None, cls: Class, *, replace: bool = False) -> Class:
@@ -181,6 +196,7 @@ class Server:
                 raise TypeError(f"define_class takes openmi.Class objects, not {type(c).__name__}")
         ns = self.namespace(namespace)
         with self._lock:
+            self._live(ns)
             snapshot_classes = dict(ns.classes)
             snapshot_children = {k: list(v) for k, v in ns.children.items()}
             snapshot_quals = dict(ns.qualifiers)
@@ -244,7 +260,8 @@ class Server:
 
     def delete_class(self, namespace: str | None, class_name: str) -> None:
         ns = self.namespace(namespace)
-        with self._lock:
+        with self._lock:  # create_instance inserts under this lock too: the count cannot go stale
+            self._live(ns)
             info = ns.get(class_name)
             if ns.children.get(info.low):
                 raise MIError(MIResult.CLASS_HAS_CHILDREN, f"class {info.name} has subclasses")
@@ -267,10 +284,14 @@ class Server:
         return info.cls if info is not None else None
 
     def classes(self, namespace: str | None = None) -> list[str]:
-        return [c.name for c in self.namespace(namespace).classes.values()]
+        ns = self.namespace(namespace)
+        with self._lock:
+            return [c.name for c in ns.classes.values()]
 
     def qualifier_declarations(self, namespace: str | None = None) -> list[QualifierDecl]:
-        return list(self.namespace(namespace).qualifiers.values())
+        ns = self.namespace(namespace)
+        with self._lock:
+            return list(ns.qualifiers.values())
 
     def new_instance(self, namespace: str | None, class_name: str) -> Instance:
         """An instance with the class's properties and their defaults (MI_Application_NewInstanceFromClass)."""
@@ -290,12 +311,17 @@ class Server:
         else:
             self._provider_contexts.pop((ns.key, info.low), None)
         with self._lock:
+            self._live(ns)
+            if info.provider is None:
+                self._provided[ns.key] = self._provided.get(ns.key, 0) + 1
             info.provider = provider
 
     def unregister_provider(self, namespace: str | None, class_name: str) -> None:
         ns = self.namespace(namespace)
         info = ns.get(class_name)
         with self._lock:
+            if info.provider is not None:
+                self._provided[ns.key] = self._provided.get(ns.key, 1) - 1
             info.provider = None
             self._provider_contexts.pop((ns.key, info.low), None)
 
@@ -305,6 +331,33 @@ class Server:
         return self._provider_contexts.get((ns.key, class_name.lower()))
 
     # --- serving requests -----------------------------------------------------------------------
+    def may_block(self, request: rq.Request) -> bool:
+        """Whether serving ``request`` may wait on something outside the repository: a provider serves
+        its class (or, for an enumeration, a class it covers), or it invokes a method. A client runs
+        such requests on a worker thread and the rest in the caller's own."""
+        t = type(request)
+        if t is rq.Invoke:
+            return True
+        if t in _NEVER_BLOCK:
+            return False
+        try:
+            ns = self.namespace(request.namespace)
+        except MIError:
+            return False  # it fails at once
+        if not self._provided.get(ns.key):
+            return False
+        if t in _ONE_CLASS:
+            inst = getattr(request, "instance", None)
+            info = ns.classes.get(inst.class_name.lower()) if isinstance(inst, Instance) else None
+            return info is not None and info.provider is not None
+        if t is rq.EnumerateInstances:
+            name = getattr(request, "class_name", None)
+            info = ns.classes.get(name.lower()) if isinstance(name, str) else None
+            if info is None:
+                return False
+            return info.provider is not None or any(d.provider is not None for d in ns.descendants(info.low))
+        return True  # associations, queries: any class of the namespace may answer
+
     def execute(self, request: rq.Request, token: CancelToken | Context | None = None, *,
                 user: str | None = None) -> Iterator[Any]:
         """Run a request: yields its results; raises MIError (with details) when it fails.
@@ -335,6 +388,7 @@ class Server:
             raise
         except Exception as exc:  # a provider's bug must end the operation, not the caller
             message = f"{request.name} failed: {type(exc).__name__}: {exc}"
+            log.error("%s in namespace %s failed", request.name, request.namespace, exc_info=exc)
             raise MIError(MIResult.FAILED, message, error_instance(MIResult.FAILED, message)) from exc
 
     # --- MOF --------------------------------------------------------------------------------
