@@ -142,10 +142,14 @@ def test_a_server_that_refuses_getclass(served: Running, sent: list[wsman.Reques
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from openmi.wsman_server.service import WSManService
 
-    def refuse(self: WSManService, req: Any, ctx: Any) -> Any:
-        raise openmi.MIError(MIResult.NOT_SUPPORTED, "no classes here")
+    run = WSManService._run
 
-    monkeypatch.setattr(WSManService, "_get_class", refuse)
+    def refuse(self: WSManService, req: wsman.Request, user: Any) -> wsman.Response:
+        if isinstance(req, wsman.GetClassRequest):
+            raise openmi.MIError(MIResult.NOT_SUPPORTED, "no classes here")
+        return run(self, req, user)
+
+    monkeypatch.setattr(WSManService, "_run", refuse)
     with openmi.Application() as app:
         s = app.new_session("127.0.0.1", "WINRM", options(served))
         t = s.get(openmi.Instance("X_Thing", {"Id": 7}))
