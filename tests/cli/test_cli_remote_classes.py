@@ -12,7 +12,7 @@ from .test_cli_remote import remote, served  # noqa: F401  (fixtures)
 
 
 def test_get_and_enumerate_classes_over_wsman(remote: CLI, served: WSManServer) -> None:  # noqa: F811
-    r = remote("gc", "root/cimv2", "Sample_Employee", "--mof")
+    r = remote("gc", "root/cimv2", "Sample_Employee", "--mof", "--hostname", "127.0.0.1")
     assert r.code == 0, r.err
     text = " ".join(r.out.split())
     assert text.startswith("class Sample_Employee : Sample_Person {") and "string Dept;" in text

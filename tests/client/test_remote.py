@@ -253,6 +253,7 @@ def test_recorded_winrm_answers(replay: Replay) -> None:
         out = s.invoke_method("Win32_Process", "Create", {"CommandLine": "notepad.exe"}, namespace="root/cimv2")
         assert str(out["ReturnValue"]) == "0" and str(out["ProcessId"]) == "4000"
         assert b"/wmi/root/mynamespace/myclass" in replay.seen[0] and b"cim-xml" in replay.seen[1]
+        assert b"__cimnamespace" in replay.seen[1]  # GetClass has the one shape whatever the URI style
 
 
 # --- failures on the wire -----------------------------------------------------------------------------------

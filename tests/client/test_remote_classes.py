@@ -142,10 +142,14 @@ def test_a_server_that_refuses_getclass(served: Running, sent: list[wsman.Reques
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from openmi.wsman_server.service import WSManService
 
-    def refuse(self: WSManService, req: Any, ctx: Any) -> Any:
-        raise openmi.MIError(MIResult.NOT_SUPPORTED, "no classes here")
+    run = WSManService._run
 
-    monkeypatch.setattr(WSManService, "_get_class", refuse)
+    def refuse(self: WSManService, req: wsman.Request, user: Any) -> wsman.Response:
+        if isinstance(req, wsman.GetClassRequest):
+            raise openmi.MIError(MIResult.NOT_SUPPORTED, "no classes here")
+        return run(self, req, user)
+
+    monkeypatch.setattr(WSManService, "_run", refuse)
     with openmi.Application() as app:
         s = app.new_session("127.0.0.1", "WINRM", options(served))
         t = s.get(openmi.Instance("X_Thing", {"Id": 7}))
@@ -213,3 +217,30 @@ def test_classes_without_inherited_elements_are_completed(served: Running, monke
         assert cls.properties["Id"].propagated and cls.properties["Extra"].class_origin == "X_Special"
         special = s.get(openmi.Instance("X_Special", {"Id": 8}))
         assert special["Id"] == 8 and special.get_element("Id").key
+
+
+def test_get_class_from_recorded_omi_answers() -> None:
+    from tests.client.test_remote import FIXTURES, Replay
+
+    replay = Replay()
+    try:
+        with openmi.Application() as app:
+            s = replay.session(app, "dmtf")
+            replay.queue = [FIXTURES / "omi" / "curl-getclass-omipeer_item-response.xml",
+                            FIXTURES / "omi" / "curl-getclass-missing-response.xml"]
+            with s.get_class("root/cimv2", "OMIPeer_Item") as op:
+                r = op.get_class()
+            assert r.result == MIResult.OK and r.cls is not None and r.cls.namespace == "root/cimv2"
+            assert [(p.name, p.type, p.key) for p in r.cls.properties.values()] == [
+                ("Name", MIType.STRING, True), ("Value", MIType.STRING, False), ("Size", MIType.UINT32, False)]
+            with s.get_class("root/cimv2", "No_Such_Class") as op:
+                r = op.get_class()
+            assert r.result == MIResult.INVALID_CLASS and r.error_message == "The specified class does not exist."
+            assert r.error_details is not None and r.error_details["CIMStatusCode"] == 5
+        sent = replay.seen[0]  # the shape OMI's capture has: cim-xml URI, both selectors, asking for qualifiers
+        for part in (b"http://schemas.dmtf.org/wbem/cim-xml/2/cim-schema/2/*", b'Name="__cimnamespace">root/cimv2<',
+                     b'Name="ClassName">OMIPeer_Item<', b'Name="IncludeQualifiers"',
+                     b"http://schemas.xmlsoap.org/ws/2004/09/transfer/Get<"):
+            assert part in sent, part
+    finally:
+        replay.http.shutdown(2)

@@ -140,3 +140,21 @@ def test_malformed_classes_are_refused(xml: str, says: str) -> None:
     with pytest.raises(WireError) as exc:
         class_from_xml(xml)
     assert says in str(exc.value)
+
+
+def test_getclass_response_round_trip_and_a_namespaced_class(engine: openmi.Server) -> None:
+    from openmi.protocol import wsman
+
+    req = wsman.GetClassRequest(namespace="root/cimv2", class_name="X_Widget",
+                                option_set=ClassOptions.full().option_set())
+    parsed = wsman.parse_request(wsman.build_request(req), "application/soap+xml;charset=UTF-8")
+    assert isinstance(parsed, wsman.GetClassRequest) and parsed.class_name == "X_Widget"
+    cls = engine.get_class("root/cimv2", "X_Widget")
+    data = wsman.build_response(parsed, wsman.GetClassResponse(cls=cls, derivation=["X_Part"]))
+    r = wsman.parse_response(data, "application/soap+xml;charset=UTF-8", req)
+    assert isinstance(r, wsman.GetClassResponse) and r.cls == cls and r.derivation == ["X_Part"]
+    # a peer that puts CLASS in an XML namespace is read all the same
+    odd = data.replace(b"<CLASS ", b'<c:CLASS xmlns:c="urn:example" ').replace(b"</CLASS>", b"</c:CLASS>")
+    assert odd != data
+    r = wsman.parse_response(odd, "application/soap+xml;charset=UTF-8", req)
+    assert isinstance(r, wsman.GetClassResponse) and r.cls.name == "X_Widget"

@@ -13,7 +13,8 @@ import pytest
 from openmi.cim import Class, Element, Instance, MIError, MIFlag, MIResult, MIType, OperationFlags, Property
 from openmi.cim import requests as rq
 from openmi.cim.cancel import CancelToken
-from openmi.cim.classes import Method, Parameter
+from openmi.cim.classes import Method, Parameter, resolve_class
+from openmi.cim.mof import compile_mof
 from openmi.protocol.wsman import (
     EnumerateRequest,
     EnumerateResponse,
@@ -42,9 +43,21 @@ WIDGET = Class("X_Widget", properties=[
                                              Parameter("Done", MIType.BOOLEAN, in_=False, out=True)])])
 NS = "root/acme"
 
+def _classes() -> tuple[Class, Class]:
+    """Classes as a repository holds them (declared in MOF, resolved): what GetClass carries."""
+    declared = {c.name: c for _, c in compile_mof("""
+        [Description("a widget")] class X_Widget { [Key] uint32 Id; string Label; datetime When;
+            uint32 Polish([In] uint16 Grit, [Out] boolean Done); };
+        class X_Gadget : X_Widget { [Units("lumen")] real32 Shine = 1.5; };""").classes}
+    widget = resolve_class(declared["X_Widget"], None)
+    return widget, resolve_class(declared["X_Gadget"], widget)
+
+
+CLASS_WIDGET, GADGET = _classes()
+
 
 def lookup(namespace: str | None, name: str) -> Class | None:
-    return WIDGET if name.lower() == "x_widget" else None
+    return {"x_widget": WIDGET, "x_gadget": GADGET}.get(name.lower())  # GADGET derives from X_Widget
 
 
 def widget(i: int = 42, label: str = "left") -> Instance:
@@ -95,6 +108,13 @@ SAMPLES: dict[type[rq.Request], list[tuple[rq.Request, list[Any], list[Any]]]] =
                                flags=int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)), [], []),
     ],
     rq.TestConnection: [(rq.TestConnection(), [], [])],
+    rq.GetClass: [(rq.GetClass(namespace=NS, class_name="X_Gadget", options=OPTIONS), [GADGET], [GADGET])],
+    rq.EnumerateClasses: [
+        (rq.EnumerateClasses(namespace=NS), [CLASS_WIDGET, GADGET], [CLASS_WIDGET, GADGET]),
+        (rq.EnumerateClasses(namespace=NS, class_name="X_Widget", flags=SHALLOW), [GADGET], [GADGET]),
+        (rq.EnumerateClasses(namespace=NS, class_name="X_Widget", class_names_only=True),
+         [Class("X_Gadget", "X_Widget")], [Class("X_Gadget", "X_Widget")]),
+    ],
 }
 
 CASES = [pytest.param(kind, sample, id=f"{kind.name}-{i}")
@@ -152,10 +172,14 @@ def test_declaration_round_trips(kind: kinds.OperationKind, sample: tuple[rq.Req
     assert kinds.for_wsman(parsed) is kind
     assert kind.record(parsed, lookup) == record
     if kind.streamed:
-        response: Response = EnumerateResponse(items=list(results), end_of_sequence=True)
+        page = EnumerateResponse(items=list(results), end_of_sequence=True)
+        if kind.page is not None:
+            kind.page(parsed, list(results), page, lookup)
+        response: Response = page
     else:
         assert kind.response is not None
-        response = kind.response(parsed, list(results))
+        response = (kind.response(parsed, list(results), lookup) if kind.response_lookup
+                    else kind.response(parsed, list(results)))
     got = _read_back(plan, sent, response, parsed)
     assert got == expected
     assert all(getattr(x, "namespace", NS) in (NS, None) for x in got)
@@ -200,7 +224,8 @@ def test_resource_uri_overrides_and_options_reach_the_wire() -> None:
 
 
 @pytest.mark.parametrize(("record", "result", "words"), [
-    (rq.GetClass(namespace=NS, class_name="X_Widget"), MIResult.NOT_SUPPORTED, "GetClass is not available"),
+    (rq.ReferenceInstances(namespace=NS), MIResult.NOT_SUPPORTED, "ReferenceInstances is not available"),
+    (rq.GetClass(namespace=NS), MIResult.INVALID_PARAMETER, "GetClass needs a class name"),
     (rq.GetInstance(namespace=NS), MIResult.INVALID_PARAMETER, "GetInstance needs an openmi.Instance"),
     (rq.EnumerateInstances(namespace=NS), MIResult.INVALID_PARAMETER, "needs a class name"),
     (rq.Invoke(namespace=NS, class_name="X_Widget"), MIResult.INVALID_PARAMETER, "method name"),

@@ -50,9 +50,6 @@ class ClassCache:
         self._classes: dict[Key, Class | None] = {}
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._classes)
-
     def clear(self) -> None:
         with self._lock:
             self._classes.clear()
@@ -60,16 +57,9 @@ class ClassCache:
     def get(self, namespace: str | None, name: str) -> Class | None:
         return self._classes.get(_key(namespace, name))
 
-    def known(self, namespace: str | None, name: str) -> bool:
-        return _key(namespace, name) in self._classes
-
     def put(self, namespace: str | None, name: str, cls: Class | None) -> None:
         with self._lock:
             self._classes[_key(namespace, name)] = cls
-
-    def lookup(self, namespace: str | None, name: str) -> Class | None:
-        """A :data:`~openmi.protocol.wsman.ClassLookup` over what is cached (no I/O)."""
-        return self.get(namespace, name)
 
     # --- what an item needs ------------------------------------------------------------------------
     def missing(self, item: Any, namespace: str | None, record: Any = None) -> list[Key]:

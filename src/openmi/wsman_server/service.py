@@ -26,7 +26,7 @@ from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.namespaces import DEFAULT_NAMESPACE
-from ..cim.types import MIResult, MIType, OperationFlags
+from ..cim.types import MIResult, MIType
 from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import namespaces as wns
@@ -62,7 +62,7 @@ class ServiceConfig:
 class _Enumeration:
     id: str
     user: str | None
-    results: Iterator[Any]  # instances, or classes when ``class_options`` is set
+    results: Iterator[Any]  # instances, or what the kind streams (classes)
     ctx: CancelToken
     mode: wsman.EnumerationMode
     namespace: str | None
@@ -70,7 +70,8 @@ class _Enumeration:
     expires: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: bool = False
-    class_options: wsman.ClassOptions | None = None
+    kind: kinds.OperationKind | None = None  # how a page of results goes into a response
+    request: wsman.EnumerateRequest | None = None  # the Enumerate (a Pull does not repeat its options)
 
     def close(self) -> None:
         self.ctx.cancel()
@@ -202,70 +203,32 @@ class WSManService:
             self.enumerations.remove(req.context)
             return wsman.ReleaseResponse()
         token = CancelToken(req.operation_timeout)
-        if isinstance(req, wsman.GetClassRequest):
-            return self._get_class(req, token, user)
-        if isinstance(req, wsman.EnumerateClassesRequest):
-            return self._enumerate_classes(req, user, token)
         kind = kinds.for_wsman(req)
         assert kind.record is not None
         record = kind.record(req, self.lookup_class)
         if kind.streamed:
-            return self._enumerate(req, record, user, token)
+            return self._enumerate(req, kind, record, user, token)
         assert kind.response is not None
-        return kind.response(req, list(self.engine.execute(record, token, user=_name(user))))
-
-    # --- classes ----------------------------------------------------------------------------------
-    def _get_class(self, req: wsman.GetClassRequest, token: CancelToken, user: User | None) -> wsman.GetClassResponse:
-        results = list(self.engine.execute(rq.GetClass(req.namespace, class_name=req.class_name), token,
-                                           user=_name(user)))
-        cls = results[0]
-        assert isinstance(cls, Class)
-        options = wsman.ClassOptions.from_option_set(req.option_set)
-        return wsman.GetClassResponse(cls=cls, derivation=self._derivation(req.namespace, cls) if
-                                      options.inheritance_hierarchy else [])
-
-    def _derivation(self, namespace: str | None, cls: Class) -> list[str]:
-        """The superclass chain of a class, nearest first (DSP0201 DERIVATION)."""
-        out: list[str] = []
-        sup = cls.superclass
-        while sup and len(out) < 256:
-            parent = self.lookup_class(namespace, sup)
-            if parent is None:
-                break
-            out.append(parent.name)
-            sup = parent.superclass
-        return out
-
-    def _enumerate_classes(self, req: wsman.EnumerateClassesRequest, user: User | None,
-                           token: CancelToken) -> wsman.EnumerateResponse:
-        flags = 0 if req.deep else int(OperationFlags.POLYMORPHISM_SHALLOW)
-        engine_req = rq.EnumerateClasses(req.namespace, flags=flags, class_name=req.class_name,
-                                         class_names_only=req.names_only)
-        e = _Enumeration(uuid.uuid4().urn, _name(user), self.engine.execute(engine_req, token, user=_name(user)),
-                         token,
-                         wsman.EnumerationMode.OBJECTS, req.namespace,
-                         class_options=wsman.ClassOptions.from_option_set(req.option_set))
-        return self._start(req, e)
-
-    def _class_items(self, e: _Enumeration, items: list[Any], response: wsman.EnumerateResponse) -> None:
-        """Put the classes of a page where the codec writes them as ``<CLASS>`` items."""
-        options = e.class_options
-        assert options is not None
-        response.classes = items
-        response.items = []
-        response.class_options = options
-        if options.inheritance_hierarchy:
-            response.derivations = {c.name.lower(): self._derivation(e.namespace, c) for c in items}
+        results = list(self.engine.execute(record, token, user=_name(user)))
+        if kind.response_lookup:
+            return kind.response(req, results, self.lookup_class)
+        return kind.response(req, results)
 
     # --- enumerations ---------------------------------------------------------------------------
-    def _enumerate(self, req: wsman.Request, record: rq.Request, user: User | None,
+    def _enumerate(self, req: wsman.Request, kind: kinds.OperationKind, record: rq.Request, user: User | None,
                    token: CancelToken) -> wsman.EnumerateResponse:
         assert isinstance(req, wsman.EnumerateRequest)
-        results: Iterator[Instance] = self.engine.execute(record, token, user=_name(user))
+        results: Iterator[Any] = self.engine.execute(record, token, user=_name(user))
         if req.filter is not None and req.filter.dialect == wns.DIALECT_SELECTOR:
             results = self._filtered(req.filter, results)
-        e = _Enumeration(uuid.uuid4().urn, _name(user), results, token, req.mode, req.namespace)
+        e = _Enumeration(uuid.uuid4().urn, _name(user), results, token, req.mode, req.namespace, kind=kind,
+                         request=req)
         return self._start(req, e)
+
+    def _page(self, e: _Enumeration, items: list[Any], response: wsman.EnumerateResponse) -> None:
+        """A page of results in an Enumerate or Pull response, as the kind writes them (instances: items)."""
+        if e.kind is not None and e.kind.page is not None:
+            e.kind.page(e.request, items, response, self.lookup_class)
 
     def _start(self, req: wsman.EnumerateRequest, e: _Enumeration) -> wsman.EnumerateResponse:
         items: list[Any] = []
@@ -280,8 +243,7 @@ class WSManService:
         else:
             context = self.enumerations.add(e)
             r = wsman.EnumerateResponse(context=context, items=items, end_of_sequence=False, mode=req.mode)
-        if e.class_options is not None:
-            self._class_items(e, items, r)
+        self._page(e, items, r)
         return r
 
     def _prime(self, e: _Enumeration) -> None:
@@ -329,8 +291,7 @@ class WSManService:
                 self.enumerations.touch(e)
             r = wsman.PullResponse(context=None if end else req.context, items=items, end_of_sequence=end,
                                    mode=e.mode)
-            if e.class_options is not None:
-                self._class_items(e, items, r)
+            self._page(e, items, r)
             return r
 
 

@@ -43,6 +43,10 @@ OPTION_INHERITANCE_HIERARCHY: Final = "IncludeInheritanceHierarchy"
 OPTION_PRECISE_ARRAYS: Final = "msftwinrm:UsePreciseArrays"
 
 
+_OPTION_NAMES: Final = frozenset(n.lower() for n in (OPTION_QUALIFIERS, OPTION_INHERITED_ELEMENTS, OPTION_CLASS_ORIGIN,
+                                                      OPTION_INHERITANCE_HIERARCHY, OPTION_PRECISE_ARRAYS))
+
+
 def _truth(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1")
@@ -85,6 +89,12 @@ class ClassOptions:
             if on:
                 out[name] = True
         return out
+
+    @staticmethod
+    def is_class_option(name: str) -> bool:
+        """Whether an OptionSet entry is one of these (so not a custom option for a provider)."""
+        low = name.lower()
+        return (low[4:] if low.startswith("wmi:") else low) in _OPTION_NAMES
 
     @property
     def flags(self) -> int:

@@ -16,7 +16,10 @@ Adding an operation kind:
    ``record`` (WS-Man request → record, server), ``response`` (results → WS-Man response, server).
    ``accepts`` tells kinds apart that share a WS-Man request type (Enumerate with different filters).
    A ``streamed`` kind's request is an Enumerate: both ends run Enumerate/Pull/Release for it
-   generically, and ``results`` reads each Enumerate and Pull response.
+   generically, and ``results`` reads each Enumerate and Pull response; ``page`` (server) puts a page of
+   results into an Enumerate or Pull response when they are not instances. A kind whose answer needs
+   the server's class registry (GetClass's inheritance chain) sets ``response_lookup``: its ``response``
+   then takes the class lookup as a third argument.
 
 The round trip of every declaration is tested in ``tests/protocol/test_wsman_operations.py``.
 Identify, Pull and Release are protocol messages rather than operation kinds: the server answers them
@@ -31,6 +34,7 @@ from typing import Any
 
 from openmi.cim import requests as rq
 from openmi.cim.cancel import CancelToken
+from openmi.cim.classes import Class
 from openmi.cim.errors import MIError
 from openmi.cim.instance import Element, Instance
 from openmi.cim.namespaces import normalize_namespace
@@ -38,11 +42,15 @@ from openmi.cim.types import MIFlag, MIResult, MIType, OperationFlags
 from openmi.cim.values import coerce_scalar
 
 from . import namespaces as wns
+from .classxml import ClassOptions
 from .requests import (
+    CLASS_NAMES_ONLY_OPTION,
     CreateRequest,
     DeleteRequest,
+    EnumerateClassesRequest,
     EnumerateRequest,
     EnumerationMode,
+    GetClassRequest,
     GetRequest,
     IdentifyRequest,
     InvokeRequest,
@@ -56,12 +64,14 @@ from .responses import (
     CreateResponse,
     DeleteResponse,
     EnumerateResponse,
+    GetClassResponse,
     GetResponse,
     IdentifyResponse,
     InvokeResponse,
     PutResponse,
     Response,
 )
+from .uri import CIMXML_SCHEMA_URI
 from .values import ClassLookup, WireError, instance_selectors, parse_wire_scalar
 
 # A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result).
@@ -83,12 +93,18 @@ class OperationKind:
     results: Callable[[Any, Any, str | None], Iterable[Any]]
     #: server: the parsed WS-Man request → the engine's record (None: the server answers it itself)
     record: Callable[[Any, ClassLookup | None], rq.Request] | None
-    #: server: the engine's results → the WS-Man response (unused for streamed kinds)
-    response: Callable[[Any, list[Any]], Response] | None
+    #: server: the engine's results → the WS-Man response (unused for streamed kinds); with
+    #: ``response_lookup``, ``(request, results, class lookup)``
+    response: Callable[..., Response] | None
     #: results arrive through Enumerate/Pull (handled generically by both ends)
     streamed: bool = False
     #: server: whether this kind serves a request of ``request_type`` (filters tell Enumerates apart)
     accepts: Callable[[Any], bool] | None = None
+    #: server, streamed kinds: (the Enumerate request, a page of results, the response to fill, the class
+    #: lookup) — None: the results are instances, written as items
+    page: Callable[[Any, list[Any], EnumerateResponse, ClassLookup], None] | None = None
+    #: server: ``response`` takes the class lookup as a third argument
+    response_lookup: bool = False
 
     @property
     def name(self) -> str:
@@ -300,8 +316,91 @@ TEST_CONNECTION = OperationKind(
     response=None,
 )
 
+# --- classes: the CIM-XML schema URI, a DSP0201 <CLASS> body ---------------------------------------------
+
+
+def _class_in(cls: Class, ns: str | None) -> Class:
+    if cls.namespace is None and ns:
+        cls.namespace = ns
+    return cls
+
+
+def derivation(lookup: ClassLookup, namespace: str | None, cls: Class) -> list[str]:
+    """The superclass chain of a class, nearest first (DSP0201 DERIVATION)."""
+    out: list[str] = []
+    sup = cls.superclass
+    while sup and len(out) < 256:
+        parent = lookup(namespace, sup)
+        if parent is None:
+            break
+        out.append(parent.name)
+        sup = parent.superclass
+    return out
+
+
+def _get_class_request(r: rq.GetClass, ns: str | None) -> GetClassRequest:
+    if not r.class_name or not isinstance(r.class_name, str):
+        raise MIError(MIResult.INVALID_PARAMETER, "GetClass needs a class name")
+    # all of it: the class types the results of the operations that use it, keys included
+    return GetClassRequest(namespace=ns, class_name=r.class_name, option_set=ClassOptions.full().option_set())
+
+
+def _get_class_response(req: GetClassRequest, results: list[Any], lookup: ClassLookup) -> GetClassResponse:
+    cls = _first(results)
+    chain = derivation(lookup, req.namespace, cls) \
+        if ClassOptions.from_option_set(req.option_set).inheritance_hierarchy else []
+    return GetClassResponse(cls=cls, derivation=chain)
+
+
+def _class_base(req: Request) -> dict[str, Any]:
+    """What a class record carries: the options that ask what the class body holds stay in WS-Man."""
+    return {"namespace": req.namespace,
+            "options": {k: v for k, v in req.option_set.items()
+                        if not ClassOptions.is_class_option(k) and k.lower() != CLASS_NAMES_ONLY_OPTION.lower()}}
+
+
+GET_CLASS = OperationKind(
+    rq.GetClass, GetClassRequest, GetClassResponse, read_only=True, idempotent=True,
+    request=_get_class_request,
+    results=lambda r, resp, ns: (_class_in(resp.cls, ns),),
+    record=lambda req, lookup: rq.GetClass(class_name=req.class_name, **_class_base(req)),
+    response=_get_class_response,
+    response_lookup=True,
+)
+
+
+def _enumerate_classes_request(r: rq.EnumerateClasses, ns: str | None) -> EnumerateClassesRequest:
+    return EnumerateClassesRequest(
+        namespace=ns, class_name=r.class_name or None, resource_uri=CIMXML_SCHEMA_URI,
+        deep=not r.flags & _SHALLOW, names_only=r.class_names_only,
+        option_set={} if r.class_names_only else ClassOptions.full().option_set())
+
+
+def _class_page(req: EnumerateClassesRequest, results: list[Any], response: EnumerateResponse,
+                lookup: ClassLookup) -> None:
+    options = ClassOptions.from_option_set(req.option_set)
+    response.items = []
+    response.classes = results
+    response.class_options = options
+    if options.inheritance_hierarchy:
+        response.derivations = {c.name.lower(): derivation(lookup, req.namespace, c) for c in results}
+
+
+ENUMERATE_CLASSES = OperationKind(
+    rq.EnumerateClasses, EnumerateClassesRequest, EnumerateResponse, read_only=True, idempotent=True,
+    request=_enumerate_classes_request,
+    results=lambda r, resp, ns: (_class_in(c, ns) for c in resp.classes),
+    record=lambda req, lookup: rq.EnumerateClasses(
+        class_name=req.class_name, class_names_only=req.names_only, flags=0 if req.deep else _SHALLOW,
+        **_class_base(req)),
+    response=None,
+    streamed=True,
+    page=_class_page,
+)
+
 KINDS: tuple[OperationKind, ...] = (
     GET_INSTANCE, DELETE_INSTANCE, CREATE_INSTANCE, MODIFY_INSTANCE, INVOKE, ENUMERATE_INSTANCES, TEST_CONNECTION,
+    GET_CLASS, ENUMERATE_CLASSES,
 )
 
 _BY_RECORD: dict[type[rq.Request], OperationKind] = {k.record_type: k for k in KINDS}
@@ -358,8 +457,8 @@ def is_idempotent(req: Request) -> bool:
 
 def _address(wreq: Request, record: rq.Request) -> Request:
     """Options and resource URI overrides every request of an operation carries."""
-    if record.options:
-        wreq.option_set = dict(record.options)
+    if record.options:  # the caller's options join those the kind sends (GetClass's IncludeQualifiers …)
+        wreq.option_set = {**wreq.option_set, **record.options}
     if record.resource_uri:
         wreq.resource_uri = record.resource_uri
     elif record.resource_uri_prefix and wreq.class_name:

@@ -319,7 +319,7 @@ def _typed_response(
     if isinstance(expected, IdentifyRequest):
         return _read_identify(first, meta)
     if isinstance(expected, GetClassRequest):
-        if first is None or first.tag != CLASS_TAG:
+        if first is None or _local(first) != CLASS_TAG:  # DSP0201 puts it in no namespace; tolerate one
             raise MIError(MIResult.FAILED, "The answer to GetClass holds no CLASS element.")
         return GetClassResponse(cls=class_from_element(first, namespace), derivation=derivation_of(first), **meta)
     if isinstance(expected, GetRequest):
