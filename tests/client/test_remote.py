@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import openmi
-from openmi import AuthType, DestinationOptions, MIResult
+from openmi import AuthType, DestinationOptions, MIResult, OperationOptions
 from openmi.wsman_server.http import HTTPRequest, HTTPResponse, HTTPServer, Listener
 from tests.wsman_server.conftest import PASSWORD, Running, start
 
@@ -104,6 +104,45 @@ def test_wrong_password_is_access_denied(served: Running) -> None:
         assert r.result == MIResult.ACCESS_DENIED, auth
         assert "127.0.0.1" in (r.error_message or "")
     assert served.recorder.calls == []
+
+
+class _Options:
+    """A Sample_Watched provider that keeps the options each get_instance saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, object]] = []
+
+    def get_instance(self, ctx: openmi.Context, ns: str, inst: openmi.Instance) -> openmi.Instance:
+        self.seen.append(dict(ctx.options))
+        out = ctx.new_instance("Sample_Watched")
+        out["Id"] = inst["Id"]
+        return out
+
+
+def test_operation_options_reach_the_server(served: Running) -> None:
+    provider = _Options()
+    served.engine.register_provider("root/cimv2", "Sample_Watched", provider)
+    wanted = openmi.Instance("Sample_Watched", {"Id": 5})
+    with openmi.Application() as app:
+        s = app.new_session("127.0.0.1", "WINRM", destinations(served)["basic-https"])
+        o = OperationOptions()
+        o.set_custom_option("Depth", 2)
+        o.set_custom_option("Verbose", True)
+        assert s.get(wanted, options=o)["Id"] in (5, "5")
+        assert provider.seen[-1] == {"Depth": 2, "Verbose": True}
+        # MI_OperationOptions_SetResourceUriPrefix: prefix + "/" + class, the namespace in __cimnamespace
+        for prefix in ("http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2", "http://example.org/wbem/"):
+            assert s.get(wanted, options=OperationOptions(resource_uri_prefix=prefix))["Id"] in (5, "5")
+        # a prefix is really used: one the server cannot map to a class fails as that class
+        with s.get_instance(None, wanted, options=OperationOptions(
+                resource_uri_prefix="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/nowhere")) as op:
+            assert op.get_instance().result == MIResult.INVALID_NAMESPACE
+        # SetResourceUri wins over the prefix and over the instance's class
+        uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/No_Such"
+        with s.get_instance(None, wanted, options=OperationOptions(
+                resource_uri=uri, resource_uri_prefix="http://example.org/wbem")) as op:
+            assert op.get_instance().result == MIResult.INVALID_CLASS
+    assert len(provider.seen) == 3
 
 
 def test_close_early_sends_release(served: Running) -> None:

@@ -8,9 +8,19 @@ import math
 import pytest
 from lxml import etree
 
-from openmi.cim import Class, Instance, MIType, Property
+from openmi.cim import Class, Instance, MIError, MIResult, MIType, Property
 from openmi.cim.classes import Method, Parameter
-from openmi.protocol.wsman import UriStyle, apply_class, instance_selectors, parse_resource_uri, resource_uri
+from openmi.protocol.wsman import (
+    GetRequest,
+    UriStyle,
+    WSManFault,
+    apply_class,
+    build_request,
+    instance_selectors,
+    parse_request,
+    parse_resource_uri,
+    resource_uri,
+)
 from openmi.protocol.wsman.uri import resolve_namespace
 from openmi.protocol.wsman.values import (
     WireError,
@@ -275,3 +285,27 @@ def test_resource_uri_building_and_namespace_resolution() -> None:
     assert resolve_namespace(wmi, "root/other", "interop") == "root/other"  # __cimnamespace wins
     dmtf = parse_resource_uri("http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/X")
     assert resolve_namespace(dmtf, None, "interop") == "interop"
+
+
+@pytest.mark.parametrize(("cimnamespace", "words"), [
+    ("//host/root/cimv2", "names a machine"),
+    ("\\\\host\\root", "names a machine"),
+    ("root//cimv2", "empty segment"),
+    ("root/cim v2", "illegal character"),
+])
+def test_the_one_namespace_rule_guards_the_wire(cimnamespace: str, words: str) -> None:
+    """__cimnamespace and a WMI resource URI path follow the engine's namespace rule: a refusal is a fault
+    naming the namespace, never a different namespace than the peer meant."""
+    dmtf = parse_resource_uri("http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/X")
+    with pytest.raises(MIError, match=words):
+        resolve_namespace(dmtf, cimnamespace, "interop")
+    body = build_request(GetRequest(class_name="X", selectors={"Id": "1", "__cimnamespace": cimnamespace}))
+    with pytest.raises(WSManFault) as info:
+        parse_request(body)
+    assert info.value.result == MIResult.INVALID_PARAMETER and words in str(info.value)
+    assert info.value.relates_to  # the fault answers the request
+    wmi = parse_resource_uri("http://schemas.microsoft.com/wbem/wsman/1/wmi/root//cimv2/X")
+    with pytest.raises(MIError, match="empty segment"):
+        resolve_namespace(wmi, None, "interop")
+    assert resolve_namespace(parse_resource_uri("http://schemas.microsoft.com/wbem/wsman/1/wmi/root\\cimv2/X"),
+                             None, None) == "root/cimv2"

@@ -16,6 +16,8 @@ from .names import NamedItems
 from .types import MIFlag, MIType
 from .values import coerce
 
+_KEY = int(MIFlag.KEY)
+
 
 @dataclass(slots=True)
 class Qualifier:
@@ -171,7 +173,7 @@ class Property:
 
     @property
     def key(self) -> bool:
-        return bool(int(self.flags) & 0x1000)  # MIFlag.KEY, without enum arithmetic on a hot path
+        return bool(int(self.flags) & _KEY)  # a plain int: no enum arithmetic on a hot path
 
     def clone(self) -> Property:
         return copy.deepcopy(self)

@@ -6,6 +6,7 @@ The one rule for every front end: the engine, a remote session and the WS-Man se
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .errors import MIError
 from .types import MIResult
@@ -27,6 +28,13 @@ def normalize_namespace(namespace: str | None) -> str:
         return DEFAULT_NAMESPACE
     if not isinstance(namespace, str):
         raise MIError(MIResult.INVALID_PARAMETER, f"the namespace must be a string, not {type(namespace).__name__}")
+    if type(namespace) is not str:  # a str subclass (lxml's text results hold their tree): cache plain text
+        namespace = str(namespace)
+    return _normalize(namespace)
+
+
+@lru_cache(maxsize=1024)  # every request names its namespace; a few names recur (a refusal is not cached)
+def _normalize(namespace: str) -> str:
     text = namespace.replace("\\", "/")
     if text.startswith("//"):
         raise MIError(MIResult.INVALID_PARAMETER,

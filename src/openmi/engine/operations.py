@@ -85,6 +85,12 @@ def _key_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, i
     return Instance.from_elements(info.name, elements, namespace=ns.name)
 
 
+def _not_found(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any, int]]) -> MIError:
+    """NOT_FOUND for an instance name, in words: its class, its keys and the namespace looked in."""
+    return MIError(MIResult.NOT_FOUND,
+                   f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+
+
 def _locate(server: Server, ns: Namespace, info: ClassInfo, inst: Instance) -> tuple[ClassInfo, str, str]:
     """Find the stored row an instance name addresses: its class (the named one or a subclass), key and data."""
     key, values = info.key_of(inst, ns.name)
@@ -98,8 +104,7 @@ def _locate(server: Server, ns: Namespace, info: ClassInfo, inst: Instance) -> t
             data = repo.get(nsk, sub.low, key)
             if data is not None:
                 return sub, key, data
-    raise MIError(MIResult.NOT_FOUND,
-                  f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+    raise _not_found(info, ns, values)
 
 
 # --- instance operations -------------------------------------------------------------------------
@@ -114,8 +119,7 @@ def get_instance(server: Server, ns: Namespace, req: rq.GetInstance, ctx: Contex
         for item in _run_provider(ctx, fn(ctx, ns.name, _key_instance(info, ns, values))):
             yield _provided_instance(info, ns, item, "get_instance")
             return
-        raise MIError(MIResult.NOT_FOUND,
-                      f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+        raise _not_found(info, ns, values)
     found, _key, data = _locate(server, ns, info, inst)
     yield found.from_row(ns.name, decode_values(data))
 
@@ -135,8 +139,7 @@ def delete_instance(server: Server, ns: Namespace, req: rq.DeleteInstance, ctx: 
     with repo.transaction() if server.has_associations() else repo.lock:
         if _delete_row(server, ns, info, key):
             return
-    raise MIError(MIResult.NOT_FOUND,
-                  f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+    raise _not_found(info, ns, values)
     yield  # pragma: no cover - makes this a generator
 
 

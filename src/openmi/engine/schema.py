@@ -9,11 +9,12 @@ from typing import Any
 from ..cim.classes import Class, Property, QualifierDecl
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
-from ..cim.types import INTEGER_RANGES, MIResult, MIType
+from ..cim.types import INTEGER_RANGES, MIFlag, MIResult, MIType
 from ..cim.values import coerce, parse_scalar
 from .encoding import key_string, value_from_json
 
 _INT_RANGES = INTEGER_RANGES
+_KEY = int(MIFlag.KEY)
 _DATETIME = int(MIType.DATETIME)
 _REFERENCE = int(MIType.REFERENCE)
 _INSTANCE = int(MIType.INSTANCE)
@@ -50,7 +51,7 @@ class ClassInfo:
         self.key_items: list[tuple[str, Property]] = [(p.name.lower(), p) for p in self.keys]
         # (lower name, name, type, stored flags, needs decoding) for building instances from rows
         self.layout: list[tuple[str, str, MIType, int, bool]] = [
-            (p.name.lower(), p.name, p.type, int(p.flags) & 0x1000,
+            (p.name.lower(), p.name, p.type, int(p.flags) & _KEY,
              (int(p.type) & 0x0F) in (_DATETIME, _REFERENCE, _INSTANCE))
             for p in resolved.properties.values()
         ]

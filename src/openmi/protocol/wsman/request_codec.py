@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from lxml import etree
 
+from openmi.cim.errors import MIError
 from openmi.cim.instance import Instance
 from openmi.cim.types import MIResult
 
@@ -223,6 +224,10 @@ def parse_request(
     except WSManFault as f:
         f.relates_to, f.encoding = h.message_id, encoding
         raise
+    except MIError as exc:  # a namespace the one namespace rule refuses (resource URI or __cimnamespace)
+        bad = protocol_fault("wsa:DestinationUnreachable", exc.message, "InvalidResourceURI", result=exc.result)
+        bad.relates_to, bad.encoding = h.message_id, encoding
+        raise bad from None
 
 
 def _typed_request(

@@ -3,7 +3,8 @@
 WMI style carries the namespace in the path (``…/wsman/1/wmi/root/cimv2/Win32_Service``); DMTF style
 (``…/wscim/1/cim-schema/2/CIM_Foo``) carries it in the ``__cimnamespace`` selector. Like OMI, any URI
 whose path holds ``/cim-schema/<n>/`` counts as DMTF style and only its last segment names the class.
-Namespaces are written with ``/`` (``root/cimv2``); a ``\\`` from a Windows peer is turned into ``/``.
+Namespaces follow the one rule of :func:`openmi.cim.namespaces.normalize_namespace` (``root/cimv2``; a
+``\\`` from a Windows peer is a ``/``); a namespace it refuses raises its MIError (INVALID_PARAMETER).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import enum
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
+
+from openmi.cim.namespaces import normalize_namespace
 
 WMI_PREFIX: Final = "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
 DMTF_PREFIX: Final = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
@@ -48,11 +51,6 @@ class ResourceRef:
         return self.class_name == "*"
 
 
-def normalize_namespace(namespace: str) -> str:
-    """``root\\cimv2`` or ``/root/cimv2/`` → ``root/cimv2``."""
-    return namespace.replace("\\", "/").strip("/")
-
-
 @lru_cache(maxsize=2048)
 def parse_resource_uri(uri: str) -> ResourceRef:
     """Split a resource URI into style, path namespace and class name (cached: URIs repeat)."""
@@ -60,7 +58,7 @@ def parse_resource_uri(uri: str) -> ResourceRef:
     if u.lower().startswith(_WMI_PREFIX_LOW):
         path = u[len(WMI_PREFIX):].strip("/")
         ns, _, cls = path.rpartition("/")
-        return ResourceRef(u, UriStyle.WMI, normalize_namespace(ns) or None, cls or None)
+        return ResourceRef(u, UriStyle.WMI, ns or None, cls or None)  # checked by resolve_namespace
     path = u.split("?", 1)[0].rstrip("/")
     last = path.rsplit("/", 1)[-1]
     if "/cim-schema/" in path or path.endswith("/wscim/1/*"):
@@ -81,7 +79,7 @@ def resolve_namespace(
     if cimnamespace:
         return normalize_namespace(cimnamespace)
     if ref.namespace:
-        return ref.namespace
+        return normalize_namespace(ref.namespace)
     return default_namespace
 
 
