@@ -76,6 +76,9 @@ def test_bytes_arrive_one_at_a_time() -> None:
     "9" * 5000,  # more than Python's int() accepts from text
 ])
 def test_malformed_content_length_is_a_400(value: str) -> None:
+    for raw in {value.encode("utf-8"), value.encode("latin-1", "ignore")}:
+        exc = server_refusal(HEAD + b"Content-Length: " + raw + b"\r\n\r\nhello")
+        assert exc.status == 400
     exc = server_refusal(HEAD + b"Content-Length: " + value.encode("utf-8") + b"\r\n\r\nhello")
     assert exc.status == 400
     assert "Content-Length" in str(exc)
