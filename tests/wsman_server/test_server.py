@@ -357,9 +357,10 @@ def test_captured_omi_requests(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("size", [b"-1", b"+5", b"0x5", b"1_0", b"zz", b"123456789"])
 def test_bad_chunk_sizes_are_refused_before_reading(served: Running, size: bytes) -> None:
+    status = b"413" if size == b"123456789" else b"400"  # well-formed, but 4.9 GB: over the body limit
     sock = socket.create_connection(("127.0.0.1", served.https_port))
     tls = ssl.create_default_context(cafile=str(served.cert)).wrap_socket(sock, server_hostname="127.0.0.1")
     tls.sendall(b"POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n" + b"A" * 100)
     answer = tls.recv(200)
     tls.close()
-    assert answer.startswith(b"HTTP/1.1 400")
+    assert answer.startswith(b"HTTP/1.1 " + status)

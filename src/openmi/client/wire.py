@@ -8,7 +8,6 @@ Basic on every request), then seals and opens message bodies when the scheme enc
 from __future__ import annotations
 
 import asyncio
-import http.client
 import socket
 import ssl
 from collections.abc import Generator
@@ -16,13 +15,18 @@ from typing import Any
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
+from ..protocol.http import NEED_DATA, BadResponse, ClientChannel, tunnel_answer, tunnel_request
+from ..protocol.wsman.envelope import CLIENT_LIMITS
 
 Post = tuple[bytes, dict[str, str]]  # body, headers
 Reply = tuple[int, dict[str, str], bytes]  # status, lower-case headers, body
 Answer = tuple[int, "str | None", bytes]  # status, content type, plaintext body
 
-RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
-             asyncio.IncompleteReadError)
+# a dead kept-alive connection shows as one of these when the request is written or the answer awaited
+RETRYABLE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, asyncio.IncompleteReadError)
+
+# the largest response body a client reads: the largest envelope it accepts, with room for sealing
+MAX_RESPONSE_BYTES = CLIENT_LIMITS.max_envelope + 1024 * 1024
 
 
 class Endpoint:
@@ -38,6 +42,7 @@ class Endpoint:
         self.timeout = timeout
         self.auth_factory = auth_factory
         self.auth_name = auth_name
+        self.host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def io_error(self, exc: BaseException) -> MIError:
         """A clear MIError naming the host and what went wrong on the wire."""
@@ -112,19 +117,42 @@ class _AuthState:
             raise MIError(MIResult.ACCESS_DENIED, f"authentication with {ep.host} failed: {exc}") from None
 
 
+def _tune(sock: socket.socket | Any) -> None:
+    """TCP_NODELAY, so our own request never waits on Nagle's algorithm."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not TCP (a test's socketpair), or an OS that refuses: correctness does not depend on it
+
+
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
+def quickack(sock: socket.socket | Any) -> None:
+    """Ask Linux to acknowledge what arrives next at once instead of delaying the ACK ~40 ms.
+
+    A server that writes its header and body in two writes without TCP_NODELAY (OMI does) holds the
+    body under Nagle's algorithm until the header is acknowledged; a client in delayed-ACK mode would
+    then stall each round trip. Linux drops quick-ACK mode on its own, so this is re-armed after each
+    request is sent and after each read; elsewhere there is no such switch and nothing is done.
+    """
+    if _QUICKACK is not None and QUICKACK_ENABLED:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        except (OSError, AttributeError):
+            pass
+
+
+QUICKACK_ENABLED = True  # a switch for bench/bench_splitwrite.py, to show the difference
+
+
 class Connection:
-    """A blocking kept-alive connection (http.client)."""
+    """A blocking kept-alive connection: a socket under a :class:`ClientChannel`."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        host, port = endpoint.proxy or (endpoint.host, endpoint.port)
-        if endpoint.tls is not None:
-            self.http: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=endpoint.timeout, context=endpoint.tls)
-        else:
-            self.http = http.client.HTTPConnection(host, port, timeout=endpoint.timeout)
-        if endpoint.proxy is not None:
-            self.http.set_tunnel(endpoint.host, endpoint.port)
+        self.sock: socket.socket | None = None
+        self.chan: ClientChannel | None = None
         self.state = _AuthState(endpoint)
         self.used = False
 
@@ -138,14 +166,48 @@ class Connection:
             self.used = True
             return done.value  # type: ignore[no-any-return]
 
+    def _connect(self) -> tuple[socket.socket, ClientChannel]:
+        ep = self.endpoint
+        host, port = ep.proxy or (ep.host, ep.port)
+        sock = socket.create_connection((host, port), timeout=ep.timeout)
+        try:
+            _tune(sock)
+            if ep.proxy is not None:
+                data, tunnel = tunnel_request(ep.host, ep.port)
+                sock.sendall(data)
+                while (answer := tunnel_answer(tunnel, sock.recv(65536))) is None:
+                    pass
+                _tunnel_opened(ep, answer)
+            if ep.tls is not None:
+                sock = ep.tls.wrap_socket(sock, server_hostname=ep.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.chan = ClientChannel(ep.host_header, MAX_RESPONSE_BYTES)
+        return sock, self.chan
+
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        self.http.request("POST", self.endpoint.path, body, headers)
-        resp = self.http.getresponse()
-        data = resp.read()
-        rheaders = {k.lower(): v for k, v in resp.getheaders()}
-        if resp.will_close:
-            self.http.close()
-        return resp.status, rheaders, data
+        if self.sock is None or self.chan is None:
+            sock, chan = self._connect()
+        else:
+            sock, chan = self.sock, self.chan
+        try:
+            sock.sendall(chan.request("POST", self.endpoint.path, headers, body))
+            quickack(sock)
+            while (reply := chan.next_response()) is NEED_DATA:
+                chunk = sock.recv(65536)
+                quickack(sock)
+                chan.feed(chunk)
+        except BadResponse as exc:
+            self.close()
+            raise MIError(MIResult.FAILED, f"{self.endpoint.host}: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
+        if not chan.reusable:
+            self.close()
+        return reply  # type: ignore[return-value]
 
     def abort(self) -> None:
         """Cut the connection from another thread: an exchange blocked on it fails at once."""
@@ -157,7 +219,12 @@ class Connection:
                 pass
 
     def close(self) -> None:
-        self.http.close()
+        sock, self.sock, self.chan = self.sock, None, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 class AsyncConnection:
@@ -168,6 +235,8 @@ class AsyncConnection:
         self.state = _AuthState(endpoint)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.chan: ClientChannel | None = None
+        self.sock: Any = None  # the transport's socket, for TCP options
         self.loop = asyncio.get_running_loop()  # streams belong to one event loop
         self.used = False
 
@@ -183,72 +252,62 @@ class AsyncConnection:
             return done.value  # type: ignore[no-any-return]
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        ep = self.endpoint
-        if self.writer is None or self.writer.is_closing():
+        if self.writer is None or self.writer.is_closing() or self.chan is None:
             await self._connect()
-        assert self.reader is not None and self.writer is not None
-        head = [f"POST {ep.path} HTTP/1.1", f"Host: {ep.host}:{ep.port}", f"Content-Length: {len(body)}"]
-        head.extend(f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        await self.writer.drain()
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionResetError("the server closed the connection")
-        parts = status_line.decode("latin-1").split(" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            raise MIError(MIResult.FAILED, f"{ep.host} sent a malformed HTTP status line")
-        status = int(parts[1])
-        rheaders: dict[str, str] = {}
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            k, _, v = line.decode("latin-1").partition(":")
-            key = k.strip().lower()
-            rheaders[key] = f"{rheaders[key]}, {v.strip()}" if key in rheaders else v.strip()
-        if rheaders.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int((await self.reader.readline()).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(await self.reader.readexactly(size))
-                await self.reader.readline()
-            data = b"".join(chunks)
-        else:
-            data = await self.reader.readexactly(int(rheaders.get("content-length", "0")))
-        if rheaders.get("connection", "").lower() == "close":
+        reader, writer, chan = self.reader, self.writer, self.chan
+        assert reader is not None and writer is not None and chan is not None
+        try:
+            writer.write(chan.request("POST", self.endpoint.path, headers, body))
+            await writer.drain()
+            quickack(self.sock)
+            while (reply := chan.next_response()) is NEED_DATA:
+                chunk = await reader.read(65536)
+                quickack(self.sock)
+                chan.feed(chunk)
+        except BadResponse as exc:
             self.close()
-        return status, rheaders, data
+            raise MIError(MIResult.FAILED, f"{self.endpoint.host}: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
+        if not chan.reusable:
+            self.close()
+        return reply  # type: ignore[return-value]
 
     async def _connect(self) -> None:
+        self.close()
         ep = self.endpoint
         if ep.proxy is None:
             self.reader, self.writer = await asyncio.open_connection(
                 ep.host, ep.port, ssl=ep.tls, server_hostname=ep.host if ep.tls is not None else None)
-            return
-        self.reader, self.writer = await asyncio.open_connection(*ep.proxy)
-        self.writer.write(f"CONNECT {ep.host}:{ep.port} HTTP/1.1\r\nHost: {ep.host}:{ep.port}\r\n\r\n".encode())
+        else:
+            self.reader, self.writer = await asyncio.open_connection(*ep.proxy)
+            try:
+                await self._tunnel()
+            except BaseException:
+                self.close()
+                raise
+        self.sock = self.writer.get_extra_info("socket")
+        _tune(self.sock)
+        self.chan = ClientChannel(ep.host_header, MAX_RESPONSE_BYTES)
+
+    async def _tunnel(self) -> None:
+        ep = self.endpoint
+        assert self.reader is not None and self.writer is not None
+        data, tunnel = tunnel_request(ep.host, ep.port)
+        self.writer.write(data)
         await self.writer.drain()
-        status = (await self.reader.readline()).split(b" ", 2)
-        while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+        while (answer := tunnel_answer(tunnel, await self.reader.read(65536))) is None:
             pass
-        if len(status) < 2 or status[1] != b"200":
-            self.close()
-            said = b" ".join(status[1:]).decode(errors="replace").strip()
-            raise MIError(MIResult.FAILED, f"the proxy {ep.proxy[0]}:{ep.proxy[1]} refused a tunnel to "
-                                           f"{ep.host}:{ep.port} ({said})")
+        _tunnel_opened(ep, answer)
         if ep.tls is not None:
             start_tls = getattr(self.writer, "start_tls", None)  # Python 3.11+
             if start_tls is None:
-                self.close()
                 raise MIError(MIResult.NOT_SUPPORTED, "HTTPS through a proxy from asyncio needs Python 3.11")
             await start_tls(ep.tls, server_hostname=ep.host)
 
     def close(self) -> None:
-        writer, self.writer = self.writer, None
+        writer, self.writer, self.chan = self.writer, None, None
         if writer is not None:
             if self.loop.is_closed():  # its loop is gone: the transport closes its socket when collected
                 return
@@ -256,3 +315,14 @@ class AsyncConnection:
                 writer.close()
             except RuntimeError:
                 pass
+
+
+def _tunnel_opened(ep: Endpoint, answer: tuple[int, str, bytes]) -> None:
+    status, reason, early = answer
+    assert ep.proxy is not None
+    if not 200 <= status < 300:
+        raise MIError(MIResult.FAILED, f"the proxy {ep.proxy[0]}:{ep.proxy[1]} refused a tunnel to "
+                                       f"{ep.host}:{ep.port} ({status} {reason})".rstrip())
+    if early:  # nothing may come from the far end before we speak (TLS or HTTP: the client talks first)
+        raise MIError(MIResult.FAILED, f"the proxy {ep.proxy[0]}:{ep.proxy[1]} sent bytes before the tunnel "
+                                       "was used")

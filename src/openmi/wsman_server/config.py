@@ -27,6 +27,10 @@ class ServeConfig:
     key_file: str | None = None
     max_envelope_size: int = 512_000
     max_connections: int = 256
+    max_connections_per_address: int = 64  # connections one client address may hold at once
+    reserved_connections: int = 32  # of max_connections, kept for connections that have authenticated
+    request_timeout: float = 30.0  # seconds for a whole request (head and body) from its first byte
+    idle_timeout: float = 120.0  # seconds a kept-alive connection may wait for its next request
     enumeration_expiry: float = 600.0
     max_enumerations_per_user: int = 64
     shutdown_timeout: float = 10.0
@@ -54,13 +58,17 @@ class ServeConfig:
             if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
                 raise ValueError(f"{name} must be true or false, not {text!r}")
             setattr(self, name, low in ("true", "yes", "1", "on"))
-        elif name in ("max_envelope_size", "max_connections", "max_enumerations_per_user"):
+        elif name in ("max_envelope_size", "max_connections", "max_enumerations_per_user",
+                      "max_connections_per_address", "reserved_connections"):
             setattr(self, name, _int(name, text))
-        elif name in ("enumeration_expiry", "shutdown_timeout"):
+        elif name in ("enumeration_expiry", "shutdown_timeout", "request_timeout", "idle_timeout"):
             try:
-                setattr(self, name, float(text))
+                seconds = float(text)
             except ValueError:
                 raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
+            if not seconds > 0 or seconds == float("inf"):
+                raise ValueError(f"{name} must be a positive number of seconds, not {text!r}")
+            setattr(self, name, seconds)
         else:
             setattr(self, name, text or None)
 

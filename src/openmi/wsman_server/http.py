@@ -1,52 +1,41 @@
 """A small HTTP/1.1 server for WS-Management: keep-alive, one thread per connection, TLS, limits.
 
 It knows nothing of SOAP: each connection gets a handler object from a factory, and the handler turns
-an :class:`HTTPRequest` into an :class:`HTTPResponse`. Each response is written with one ``sendall``
-on a socket with TCP_NODELAY set, so a client with delayed ACKs never waits on a split write.
+an :class:`HTTPRequest` into an :class:`HTTPResponse`. Framing is ../protocol/http.py's (h11, no I/O);
+this module moves bytes and keeps time. Each response is written with one ``sendall`` on a socket with
+TCP_NODELAY set, so a client with delayed ACKs never waits on a split write.
+
+Slow clients cannot hold the server (issue 16, Slowloris): a request must arrive whole — head and body —
+within ``request_timeout`` of its first byte, however slowly it trickles; a kept-alive connection may
+sit idle ``idle_timeout`` between requests; one client address holds at most
+``max_connections_per_address`` connections; and ``reserved_connections`` of the slots are only for
+connections that have carried an authenticated request. When the anonymous slots are full, a new
+connection takes the place of the oldest anonymous one that is not being served, so a valid client
+always gets in, and once authenticated it is never displaced.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, cast
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..protocol.http import CLOSED, BadRequest, HTTPRequest, HTTPResponse, ServerChannel, error_response
+
+__all__ = ["BadRequest", "ConnectionHandler", "HTTPRequest", "HTTPResponse", "HTTPServer", "Limits", "Listener"]
 
 log = logging.getLogger("openmi.wsman_server")
 
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
-
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
-           415: "Unsupported Media Type", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported"}
-
-
-@dataclass(slots=True)
-class HTTPRequest:
-    method: str
-    path: str
-    version: str
-    headers: dict[str, str]  # names lower-cased; repeated headers joined with ", "
-    body: bytes
-    peer: str = ""
-    secure: bool = False
-
-
-@dataclass(slots=True)
-class HTTPResponse:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    close: bool = False
-
 
 class ConnectionHandler(Protocol):
+    """One connection's request handler. It may carry ``authenticated = True`` once a request on its
+    connection passed authentication: the connection then holds a reserved slot and is never displaced."""
+
     def handle(self, request: HTTPRequest) -> HTTPResponse: ...
 
     def shutting_down(self, request: HTTPRequest) -> HTTPResponse: ...
@@ -54,19 +43,15 @@ class ConnectionHandler(Protocol):
     def closed(self) -> None: ...
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 @dataclass
 class Limits:
     max_header_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     idle_timeout: float = 120.0  # between requests on a keep-alive connection
-    read_timeout: float = 30.0  # for the rest of a request once it has started
+    request_timeout: float = 30.0  # for a whole request (head and body) from its first byte; the TLS handshake too
     max_connections: int = 256
+    max_connections_per_address: int = 64
+    reserved_connections: int = 32  # of max_connections: only for connections that have authenticated
 
 
 @dataclass
@@ -86,6 +71,19 @@ class Listener:
         return f"{self.scheme}://{host}:{self.port}/wsman"
 
 
+class _Slot:
+    """One accepted connection, as the accounting of slots sees it."""
+
+    __slots__ = ("busy", "evicted", "host", "sock", "trusted")
+
+    def __init__(self, sock: socket.socket, host: str) -> None:
+        self.sock = sock
+        self.host = host
+        self.trusted = False  # has carried an authenticated request
+        self.busy = False  # a request is being handled or answered
+        self.evicted = False
+
+
 class HTTPServer:
     """Serves the listeners until :meth:`shutdown`; ``start()`` returns once every port is bound."""
 
@@ -95,8 +93,9 @@ class HTTPServer:
         self.factory = handler_factory
         self.limits = limits or Limits()
         self._threads: list[threading.Thread] = []
-        self._conns: dict[socket.socket, threading.Thread] = {}
-        self._busy: set[socket.socket] = set()
+        self._slots: dict[_Slot, threading.Thread] = {}  # insertion order: oldest first
+        self._per_host: dict[str, int] = {}
+        self._anonymous = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._idle = threading.Condition(self._lock)
@@ -136,20 +135,22 @@ class HTTPServer:
                 lst.sock.close()
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self._busy and time.monotonic() < deadline:
+            while any(slot.busy for slot in self._slots) and time.monotonic() < deadline:
                 self._idle.wait(max(0.0, deadline - time.monotonic()))
-            conns = list(self._conns.items())
-        for sock, _ in conns:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            conns = list(self._slots.items())
+        for slot, _ in conns:
+            _hang_up(slot.sock)
         for _, t in conns:
             t.join(2)
 
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def connection_counts(self) -> tuple[int, int]:
+        """(connections held, of which anonymous): for tests and monitoring."""
+        with self._lock:
+            return len(self._slots), self._anonymous
 
     # --- accepting --------------------------------------------------------------------------
     def _accept_loop(self, lst: Listener) -> None:
@@ -165,56 +166,90 @@ class HTTPServer:
                 time.sleep(0.05)
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                too_many = len(self._conns) >= self.limits.max_connections
-            if too_many:
+            slot = _Slot(conn, addr[0])
+            admitted, victim = self._admit(slot)
+            if victim is not None:
+                _hang_up(victim.sock)  # its thread sees the connection end and leaves
+            if not admitted:
                 self._refuse(conn)
                 continue
-            t = threading.Thread(target=self._serve, args=(conn, addr, lst), name="openmi-conn", daemon=True)
+            t = threading.Thread(target=self._serve, args=(slot, addr, lst), name="openmi-conn", daemon=True)
             with self._lock:
-                self._conns[conn] = t
+                self._slots[slot] = t
             t.start()
+
+    def _admit(self, slot: _Slot) -> tuple[bool, _Slot | None]:
+        """Count a new connection in, displacing the oldest idle anonymous one when the anonymous slots
+        (or all slots) are taken; (admitted, the displaced connection)."""
+        lim = self.limits
+        with self._lock:
+            if self._per_host.get(slot.host, 0) >= lim.max_connections_per_address:
+                return False, None
+            victim = None
+            if (self._anonymous >= lim.max_connections - lim.reserved_connections
+                    or len(self._slots) >= lim.max_connections):
+                victim = next((s for s in self._slots if not s.trusted and not s.busy and not s.evicted), None)
+                if victim is None:
+                    return False, None
+                self._forget(victim)
+                victim.evicted = True
+            self._slots[slot] = threading.current_thread()  # replaced by the connection's thread
+            self._per_host[slot.host] = self._per_host.get(slot.host, 0) + 1
+            self._anonymous += 1
+            return True, victim
+
+    def _forget(self, slot: _Slot) -> None:
+        """Drop a connection from the accounting (the lock is held)."""
+        if self._slots.pop(slot, None) is None:
+            return
+        n = self._per_host.get(slot.host, 0) - 1
+        if n > 0:
+            self._per_host[slot.host] = n
+        else:
+            self._per_host.pop(slot.host, None)
+        if not slot.trusted:
+            self._anonymous -= 1
 
     def _refuse(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(1.0)
-            conn.sendall(_head(503, [("Retry-After", "1")], 0, close=True))
+            conn.sendall(error_response(503, "too many connections", [("Retry-After", "1")]))
         except OSError:
             pass
         finally:
             conn.close()
 
     # --- one connection -----------------------------------------------------------------------
-    def _serve(self, raw: socket.socket, addr: tuple[str, int] | tuple[str, int, int, int], lst: Listener) -> None:
+    def _serve(self, slot: _Slot, addr: tuple[str, int] | tuple[str, int, int, int], lst: Listener) -> None:
         peer = f"{addr[0]}:{addr[1]}"
-        sock: socket.socket = raw
+        raw = sock = slot.sock
+        lim = self.limits
         handler: ConnectionHandler | None = None
         try:
             if lst.tls is not None:
-                raw.settimeout(self.limits.read_timeout)
+                raw.settimeout(lim.request_timeout)
                 try:
                     sock = lst.tls.wrap_socket(raw, server_side=True)
                 except (ssl.SSLError, OSError) as exc:
                     log.info("TLS handshake with %s failed: %s", peer, exc)
                     return
                 with self._lock:
-                    self._conns[sock] = self._conns.pop(raw)
+                    slot.sock = sock
+                if slot.evicted:
+                    return
             handler = self.factory(peer, lst.tls is not None)
-            rfile = cast(BinaryIO, sock.makefile("rb", buffering=65536))
+            chan = ServerChannel(lim.max_header_bytes, lim.max_body_bytes)
+            secure = lst.tls is not None
             while True:
-                sock.settimeout(self.limits.idle_timeout)
-                try:
-                    request = self._read_request(rfile, sock, peer, lst.tls is not None)
-                except BadRequest as exc:
-                    self._send(sock, HTTPResponse(exc.status, str(exc).encode(), [("Content-Type", "text/plain")],
-                                                  close=True))
-                    return
-                except (TimeoutError, OSError, ValueError):
-                    return
+                request = self._read_request(sock, chan)
                 if request is None:
                     return
+                request.peer = peer
+                request.secure = secure
                 with self._lock:
-                    self._busy.add(sock)
+                    if slot.evicted:
+                        return
+                    slot.busy = True
                 try:
                     if self._stopping.is_set():
                         response = handler.shutting_down(request)
@@ -226,15 +261,23 @@ class HTTPServer:
                             log.exception("request from %s failed", peer)
                             response = HTTPResponse(500, b"internal error", [("Content-Type", "text/plain")],
                                                     close=True)
-                    keep = not response.close and _keep_alive(request) and not self._stopping.is_set()
-                    response.close = not keep
-                    self._send(sock, response)
+                        if self._stopping.is_set():
+                            response.close = True
+                    if not slot.trusted and getattr(handler, "authenticated", False):
+                        with self._lock:
+                            if not slot.evicted and slot in self._slots:
+                                self._anonymous -= 1
+                            slot.trusted = True
+                    sock.settimeout(lim.request_timeout)
+                    sock.sendall(chan.respond(response))
                 finally:
                     with self._lock:
-                        self._busy.discard(sock)
+                        slot.busy = False
                         self._idle.notify_all()
-                if not keep:
+                if not chan.reusable:
                     return
+        except OSError:
+            return  # the peer went away, or the connection was displaced or shut down
         finally:
             if handler is not None:
                 try:
@@ -242,108 +285,63 @@ class HTTPServer:
                 except Exception:
                     log.exception("closing the handler of %s failed", peer)
             with self._lock:
-                self._conns.pop(sock, None)
-                self._conns.pop(raw, None)
+                self._forget(slot)
             try:
                 sock.close()
             except OSError:
                 pass
 
-    def _read_request(self, rfile: BinaryIO, sock: socket.socket, peer: str, secure: bool) -> HTTPRequest | None:
-        limits = self.limits
-        line = rfile.readline(limits.max_header_bytes + 1)
-        while line in (b"\r\n", b"\n"):  # tolerate stray CRLF between requests (RFC 9112 §2.2)
-            line = rfile.readline(limits.max_header_bytes + 1)
-        if not line:
-            return None
-        sock.settimeout(limits.read_timeout)
-        if len(line) > limits.max_header_bytes or not line.endswith(b"\n"):
-            raise BadRequest(431, "request line too long")
-        try:
-            method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ")
-        except ValueError:
-            raise BadRequest(400, "malformed request line") from None
-        if version not in ("HTTP/1.1", "HTTP/1.0"):
-            raise BadRequest(505, f"unsupported HTTP version {version!r}")
-        headers: dict[str, str] = {}
-        total = len(line)
+    def _read_request(self, sock: socket.socket, chan: ServerChannel) -> HTTPRequest | None:
+        """The next whole request, or None when the connection should end (closed, idle too long, too
+        slow, or refused with an error response already written)."""
+        lim = self.limits
+        now = time.monotonic()
+        # a request's clock starts with its first byte; bytes already buffered (pipelining) start it now
+        ready = chan.pending
+        deadline = now + lim.request_timeout if ready else None
+        idle_until = now + lim.idle_timeout
         while True:
-            h = rfile.readline(limits.max_header_bytes + 1)
-            total += len(h)
-            if total > limits.max_header_bytes:
-                raise BadRequest(431, "request headers too large")
-            if h in (b"\r\n", b"\n"):
-                break
-            if not h:
+            if ready:  # (asking h11 about an empty buffer costs a parse attempt: skip it)
+                try:
+                    result = chan.next_request()
+                except BadRequest as exc:
+                    _reply_and_close(sock, exc.status, str(exc))
+                    return None
+                if isinstance(result, HTTPRequest):
+                    return result
+                if result is CLOSED:
+                    return None
+                if chan.wants_continue:
+                    sock.settimeout(lim.request_timeout)
+                    sock.sendall(chan.continue_bytes())
+            left = (idle_until if deadline is None else deadline) - time.monotonic()
+            if left <= 0:
+                if deadline is not None:
+                    _reply_and_close(sock, 408, "the request did not arrive in time")
                 return None
-            name, sep, value = h.decode("latin-1").partition(":")
-            if not sep or not name or name != name.strip():
-                raise BadRequest(400, "malformed header line")
-            key = name.lower()
-            value = value.strip()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        te = headers.get("transfer-encoding", "").lower()
-        if te:
-            if te != "chunked":
-                raise BadRequest(501, f"transfer encoding {te!r} is not supported")
-            body = self._read_chunked(rfile)
-        else:
-            length_text = headers.get("content-length")
-            if length_text is None:
-                if method in ("POST", "PUT"):
-                    raise BadRequest(411, "a POST needs Content-Length or chunked encoding")
-                length = 0
-            else:
-                if not length_text.isdigit():
-                    raise BadRequest(400, "bad Content-Length")
-                length = int(length_text)
-            if length > limits.max_body_bytes:
-                raise BadRequest(413, f"the body ({length} bytes) exceeds the limit of {limits.max_body_bytes}")
-            if headers.get("expect", "").lower() == "100-continue":
-                sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-            body = rfile.read(length) if length else b""
-            if len(body) != length:
+            sock.settimeout(left)  # a deadline, not a per-recv timeout: trickling bytes do not extend it
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if deadline is not None:
+                    _reply_and_close(sock, 408, "the request did not arrive in time")
                 return None
-        return HTTPRequest(method, target, version, headers, body, peer, secure)
-
-    def _read_chunked(self, rfile: BinaryIO) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            token = rfile.readline(1024).split(b";")[0].strip()
-            if not _CHUNK_SIZE.fullmatch(token):  # hex digits only: no sign, no prefix, no underscores
-                raise BadRequest(400, "bad chunk size")
-            n = int(token, 16)
-            if n == 0:
-                for _ in range(64):  # trailer lines, bounded
-                    if rfile.readline(1024) in (b"\r\n", b"\n", b""):
-                        return b"".join(parts)
-                raise BadRequest(431, "too many trailer lines")
-            size += n
-            if size > self.limits.max_body_bytes:
-                raise BadRequest(413, f"the body exceeds the limit of {self.limits.max_body_bytes} bytes")
-            chunk = rfile.read(n)
-            if len(chunk) != n or rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise BadRequest(400, "truncated or malformed chunk")
-            parts.append(chunk)
-
-    @staticmethod
-    def _send(sock: socket.socket, response: HTTPResponse) -> None:
-        data = _head(response.status, response.headers, len(response.body), response.close) + response.body
-        sock.sendall(data)
+            if deadline is None and data:
+                deadline = time.monotonic() + lim.request_timeout
+            chan.feed(data)
+            ready = True
 
 
-def _keep_alive(request: HTTPRequest) -> bool:
-    conn = request.headers.get("connection", "").lower()
-    if request.version == "HTTP/1.0":
-        return "keep-alive" in conn
-    return "close" not in conn
+def _reply_and_close(sock: socket.socket, status: int, message: str) -> None:
+    try:
+        sock.settimeout(1.0)
+        sock.sendall(error_response(status, message))
+    except OSError:
+        pass
 
 
-def _head(status: int, headers: list[tuple[str, str]], length: int, close: bool) -> bytes:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "Server: openmi"]
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    lines.append(f"Content-Length: {length}")
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _hang_up(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -45,9 +45,16 @@ class WSManServer:
                 listeners.append(Listener(cfg.bind, cfg.https_port, server_context(cert, key)))
             if not listeners:
                 raise ValueError("no listener: give an HTTP or an HTTPS port")
-            self.http = HTTPServer(listeners, self.service.connection,
-                                   Limits(max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20),
-                                          max_connections=cfg.max_connections))
+            if not 0 <= cfg.reserved_connections < cfg.max_connections:
+                raise ValueError(f"reserved_connections ({cfg.reserved_connections}) must be less than "
+                                 f"max_connections ({cfg.max_connections})")
+            if cfg.max_connections_per_address < 1:
+                raise ValueError("max_connections_per_address must be at least 1")
+            self.http = HTTPServer(listeners, self.service.connection, Limits(
+                max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20), max_connections=cfg.max_connections,
+                max_connections_per_address=cfg.max_connections_per_address,
+                reserved_connections=cfg.reserved_connections, request_timeout=cfg.request_timeout,
+                idle_timeout=cfg.idle_timeout))
         except BaseException:
             if self._own_engine:
                 self.engine.close()

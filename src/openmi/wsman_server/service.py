@@ -323,6 +323,9 @@ class WSManConnection:
         self.secure = secure
         self.server_auth = service.auth_for(secure)
         self.auth: ConnectionAuth | None = self.server_auth.connection() if self.server_auth is not None else None
+        # True once a request here passed authentication (or none is required): the HTTP layer then keeps
+        # this connection in a reserved slot, out of reach of anonymous connection floods
+        self.authenticated = self.server_auth is None
 
     def handle(self, request: HTTPRequest) -> HTTPResponse:
         path = request.path.split("?", 1)[0]
@@ -340,6 +343,7 @@ class WSManConnection:
             if step.user is None:
                 return HTTPResponse(step.status, b"", list(step.headers), close=step.status != 401)
             user = step.user
+            self.authenticated = True
             try:
                 content_type, body = self.auth.open_body(content_type, body)
             except Exception as exc:  # a body we cannot decrypt or that must have been encrypted

@@ -1,0 +1,344 @@
+"""HTTP/1.1 framing as data, for both sides: bytes in, whole requests or responses out (h11 underneath).
+
+No sockets here. The server's :class:`ServerChannel` and the clients' :class:`ClientChannel` each wrap one
+``h11.Connection`` for the life of a TCP connection; the I/O shells (wsman_server/http.py, client/wire.py)
+only move bytes and keep time. Every framing rule — Content-Length, chunked bodies, keep-alive, pipelining,
+size limits, malformed heads — is decided here and tested with plain bytes (tests/protocol/test_http_framing.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import h11
+
+REASONS: Final = {
+    100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported"}
+
+NEED_DATA: Final = h11.NEED_DATA  # "feed me more bytes"
+CLOSED: Final = h11.ConnectionClosed  # the peer closed between messages (a clean end)
+
+
+
+@dataclass(slots=True)
+class HTTPRequest:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str]  # names lower-cased; repeated headers joined with ", "
+    body: bytes
+    peer: str = ""
+    secure: bool = False
+
+
+@dataclass(slots=True)
+class HTTPResponse:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    close: bool = False
+
+
+class BadRequest(Exception):
+    """A request the server must refuse with ``status`` (and then close the connection)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BadResponse(Exception):
+    """A response a client cannot use: malformed, or larger than its limit."""
+
+
+def _headers_dict(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        prev = out.get(key)
+        out[key] = text if prev is None else f"{prev}, {text}"
+    return out
+
+
+def error_response(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> bytes:
+    """The bytes of a plain-text refusal that closes the connection (written by hand: it must work even
+    when the request was too broken for h11 to answer it)."""
+    body = message.encode("utf-8", "replace")
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers or ())
+    return (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nServer: openmi\r\nContent-Type: text/plain\r\n"
+            f"{extra}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1") + body
+
+
+class ServerChannel:
+    """One server-side connection: feed it bytes, take whole requests, hand it responses to frame.
+
+    h11 reads every request (the untrusted side). A response is written by :meth:`respond` from parts
+    the server itself made — status, its own headers, a body of known length — and each request gets a
+    fresh h11 state that inherits the bytes already buffered (pipelining): h11's writer and its
+    keep-alive cycle cost several times the whole hand-written framing, on every request.
+    """
+
+    __slots__ = ("_conn", "_continued", "_headers", "_keep", "_max_body", "_max_head", "_parts", "_request",
+                 "_reusable", "_size")
+
+    def __init__(self, max_header_bytes: int = 64 * 1024, max_body_bytes: int = 1024 * 1024) -> None:
+        self._max_head = max_header_bytes
+        self._max_body = max_body_bytes
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_bytes)
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._request: h11.Request | None = None
+        self._headers: dict[str, str] = {}
+        self._continued = False
+        self._keep = True  # the request in hand allows the connection to go on
+        self._reusable = True
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the peer; ``b""`` means it closed its side."""
+        self._conn.receive_data(data)
+
+    @property
+    def pending(self) -> bool:
+        """Bytes of a next request are already buffered (a pipelined request, or a partial one)."""
+        return self._request is not None or bool(self._conn.trailing_data[0])
+
+    @property
+    def wants_continue(self) -> bool:
+        """The client sent ``Expect: 100-continue`` and waits for the interim answer before its body."""
+        return self._conn.they_are_waiting_for_100_continue and not self._continued
+
+    def continue_bytes(self) -> bytes:
+        self._continued = True
+        return b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    def next_request(self) -> HTTPRequest | type[h11.NEED_DATA] | type[h11.ConnectionClosed]:
+        """A whole request, :data:`NEED_DATA`, or :data:`CLOSED`; raises :class:`BadRequest`. Call it
+        again only after :meth:`respond` has answered the request it returned."""
+        conn = self._conn
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise BadRequest(exc.error_status_hint, f"malformed request: {exc}") from None
+            except ValueError:  # not an h11 rule, but still the client's bytes (a number int() refuses)
+                raise BadRequest(400, "malformed request") from None
+            kind = type(event)
+            if kind is h11.Data:
+                data = event.data  # type: ignore[union-attr]
+                self._size += len(data)
+                if self._size > self._max_body:
+                    raise BadRequest(413, f"the body exceeds the limit of {self._max_body} bytes")
+                self._parts.append(data)
+            elif kind is h11.Request:
+                self._start(event)  # type: ignore[arg-type]
+            elif kind is h11.EndOfMessage:
+                req = self._request
+                assert req is not None
+                body = b"".join(self._parts)  # bytes, even from h11's bytearray slices
+                self._parts = []
+                self._size = 0
+                self._request = None
+                return HTTPRequest(req.method.decode("ascii"), req.target.decode("latin-1"),
+                                   "HTTP/" + req.http_version.decode("ascii"), self._headers, body)
+            elif event is h11.NEED_DATA:
+                if self._request is not None:
+                    self._check_chunk()
+                return h11.NEED_DATA
+            elif kind is h11.ConnectionClosed:
+                return CLOSED
+            elif event is h11.PAUSED:  # the request before this one has not been answered yet
+                raise RuntimeError("answer the request before reading the next one")
+
+    def _check_chunk(self) -> None:
+        """Refuse a chunk whose declared size alone passes the limit, before waiting for its bytes.
+        h11 keeps the size of the chunk being read in its reader and has no public word for it."""
+        left = getattr(self._conn._reader, "_bytes_in_chunk", 0)
+        if isinstance(left, int) and self._size + left > self._max_body:
+            raise BadRequest(413, f"a chunk of the body passes the limit of {self._max_body} bytes")
+
+    def _start(self, req: h11.Request) -> None:
+        if req.http_version not in (b"1.1", b"1.0"):
+            raise BadRequest(505, f"unsupported HTTP version {req.http_version.decode('latin-1')}")
+        length = None
+        chunked = False
+        keep = req.http_version == b"1.1"  # HTTP/1.0 keep-alive is not offered (as h11)
+        size = len(req.method) + len(req.target) + 12  # h11 bounds only a head that arrives in pieces
+        headers: dict[str, str] = {}
+        for raw, value in req.headers.raw_items():  # (iterating Headers itself is several times slower)
+            size += len(raw) + len(value) + 4
+            lname = raw.lower()
+            if lname == b"content-length":
+                length = int(value)  # h11 has checked: ASCII digits only, at most 20 of them, no disagreement
+            elif lname == b"transfer-encoding":
+                chunked = True  # h11 accepts "chunked" alone and answers 501 for the rest
+            elif lname == b"connection" and b"close" in (t.strip() for t in value.lower().split(b",")):
+                keep = False
+            key = lname.decode("latin-1")
+            text = value.decode("latin-1")
+            prev = headers.get(key)
+            headers[key] = text if prev is None else f"{prev}, {text}"
+        if size > self._max_head:
+            raise BadRequest(431, f"the request head passes the limit of {self._max_head} bytes")
+        if length is not None and length > self._max_body:
+            raise BadRequest(413, f"the body ({length} bytes) exceeds the limit of {self._max_body}")
+        if length is None and not chunked and req.method in (b"POST", b"PUT"):
+            raise BadRequest(411, "a POST needs Content-Length or chunked encoding")
+        self._request = req
+        self._headers = headers
+        self._keep = keep
+
+    def respond(self, response: HTTPResponse) -> bytes:
+        """The bytes of ``response`` to the request :meth:`next_request` returned; afterwards
+        :attr:`reusable` says whether the connection goes on."""
+        if self._conn.their_state not in (h11.DONE, h11.MUST_CLOSE):
+            raise RuntimeError("no whole request to answer")
+        close = response.close or not self._keep
+        fields = "".join(f"{k}: {v}\r\n" for k, v in response.headers)
+        n = len(response.headers)
+        if fields.count("\n") != n or fields.count("\r") != n or "\0" in fields:  # never split a header
+            raise ValueError(f"a response header holds a line break or NUL: {response.headers!r}")
+        ending = "Connection: close\r\n\r\n" if close else "\r\n"
+        head = (f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}\r\nServer: openmi\r\n"
+                f"{fields}Content-Length: {len(response.body)}\r\n{ending}")
+        self._reusable = not close
+        if not close:  # the next request starts from the bytes left over, on a fresh h11 state
+            left, eof = self._conn.trailing_data
+            self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+            if left:
+                self._conn.receive_data(bytes(left))
+            if eof:
+                self._conn.receive_data(b"")
+            self._continued = False
+        return head.encode("latin-1") + response.body
+
+    @property
+    def reusable(self) -> bool:
+        """The last exchange left the connection open for another request."""
+        return self._reusable
+
+
+class ClientChannel:
+    """One client-side connection: frame requests, feed it bytes, take whole responses.
+
+    A response without Content-Length or chunked encoding runs to the end of the connection (RFC 9112
+    §6.3), and no response may declare or carry more than ``max_body_bytes``.
+    """
+
+    __slots__ = ("_conn", "_eof", "_host", "_max_body", "_parts", "_response", "_size")
+
+    def __init__(self, host: str, max_body_bytes: int, max_header_bytes: int = 64 * 1024) -> None:
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_bytes)
+        self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
+        self._max_body = max_body_bytes
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._response: h11.Response | None = None
+        self._eof = False
+
+    def request(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bytes:
+        """The bytes of one request (Host and Content-Length added; a caller's Content-Length is ignored)."""
+        conn = self._conn
+        raw = [(b"Host", self._host)]
+        raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+                   if k.lower() not in ("content-length", "host"))
+        raw.append((b"Content-Length", str(len(body)).encode("ascii")))
+        out = conn.send(h11.Request(method=method, target=target, headers=raw)) or b""
+        if body:
+            out += conn.send(h11.Data(data=body)) or b""
+        return out + (conn.send(h11.EndOfMessage()) or b"")
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+        self._conn.receive_data(data)
+
+    @property
+    def started(self) -> bool:
+        """Some bytes of the response have arrived (a close before that means a dead kept-alive connection)."""
+        return self._response is not None or bool(self._conn.trailing_data[0])
+
+    def next_response(self) -> tuple[int, dict[str, str], bytes] | type[h11.NEED_DATA]:
+        """(status, lower-case headers, body) or :data:`NEED_DATA`; raises :class:`BadResponse`, or
+        ``ConnectionResetError`` when the server closed before answering at all."""
+        conn = self._conn
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if self._eof and not self.started:
+                    raise ConnectionResetError("the server closed the connection") from None
+                raise BadResponse(f"malformed HTTP response: {exc}") from None
+            except ValueError:
+                raise BadResponse("malformed HTTP response") from None
+            kind = type(event)
+            if kind is h11.Data:
+                data = event.data  # type: ignore[union-attr]
+                self._size += len(data)
+                if self._size > self._max_body:
+                    raise BadResponse(f"the response body exceeds the client's limit of {self._max_body} bytes")
+                self._parts.append(data)
+            elif kind is h11.Response:
+                self._start(event)  # type: ignore[arg-type]
+            elif kind is h11.EndOfMessage:
+                resp = self._response
+                assert resp is not None
+                parts = self._parts
+                body = b"".join(parts)  # bytes, even from h11's bytearray slices
+                self._parts = []
+                self._size = 0
+                self._response = None
+                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+                return resp.status_code, _headers_dict(resp.headers.raw_items()), body
+            elif event is h11.NEED_DATA:
+                return h11.NEED_DATA
+            elif kind is h11.ConnectionClosed:
+                if self._response is None:
+                    raise ConnectionResetError("the server closed the connection")
+                raise BadResponse("the connection closed in the middle of the response")
+            # InformationalResponse (100 Continue) and PAUSED need nothing
+
+    def _start(self, resp: h11.Response) -> None:
+        for name, value in resp.headers.raw_items():
+            if name.lower() == b"content-length" and int(value) > self._max_body:
+                raise BadResponse(f"the response declares {int(value)} bytes, over the client's limit "
+                                  f"of {self._max_body}")
+        self._response = resp
+
+    @property
+    def reusable(self) -> bool:
+        """The last exchange left the connection open for another request."""
+        return not self._eof and self._conn.our_state is h11.IDLE and self._conn.their_state is h11.IDLE
+
+
+def tunnel_request(host: str, port: int) -> tuple[bytes, h11.Connection]:
+    """The CONNECT request that opens a tunnel through an HTTP proxy, and the h11 state that reads the
+    proxy's answer (see :func:`tunnel_answer`)."""
+    conn = h11.Connection(h11.CLIENT)
+    target = f"{host}:{port}".encode("idna" if not host.isascii() else "ascii")
+    data = conn.send(h11.Request(method="CONNECT", target=target, headers=[(b"Host", target)])) or b""
+    data += conn.send(h11.EndOfMessage()) or b""
+    return data, conn
+
+
+def tunnel_answer(conn: h11.Connection, data: bytes) -> tuple[int, str, bytes] | None:
+    """Feed the proxy's bytes: None until its answer is complete, then (status, reason, bytes that
+    already belong to the tunnel)."""
+    conn.receive_data(data)
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise BadResponse(f"the proxy sent a malformed answer: {exc}") from None
+    if event is h11.NEED_DATA:
+        if data == b"":
+            raise ConnectionResetError("the proxy closed the connection")
+        return None
+    if isinstance(event, h11.Response):
+        return event.status_code, event.reason.decode("latin-1"), conn.trailing_data[0]
+    raise BadResponse(f"the proxy sent {type(event).__name__} instead of an answer")
