@@ -211,7 +211,7 @@ class Connection:
 
     def abort(self) -> None:
         """Cut the connection from another thread: an exchange blocked on it fails at once."""
-        sock = self.http.sock
+        sock = self.sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
