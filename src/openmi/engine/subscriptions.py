@@ -484,7 +484,8 @@ def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) ->
     :class:`IndicationItem` per matching event until cancelled or expired."""
     plan = plan_subscription(server, ns, req.dialect, req.query)
     if req.queue_size < 1:
-        raise MIError(MIResult.INVALID_PARAMETER, f"a subscription's queue holds at least 1 event, not {req.queue_size}")
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"a subscription's queue holds at least 1 event, not {req.queue_size}")
     hub = server.indications
     sub = hub.subscribe(ns.key, plan.accept, capacity=req.queue_size, bookmark=req.bookmark)
     sub.plan = plan
