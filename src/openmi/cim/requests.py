@@ -194,6 +194,12 @@ class Subscribe(Request):
     name: ClassVar[str] = "Subscribe"
 
 
+#: mi.h's reserved bookmarks (MI_SUBSCRIBE_BOOKMARK_OLDEST / _NEWEST): every event a server still keeps,
+#: or only those that come next
+BOOKMARK_OLDEST = "MI_SUBSCRIBE_BOOKMARK_OLDEST"
+BOOKMARK_NEWEST = "MI_SUBSCRIBE_BOOKMARK_NEWEST"
+
+
 class IndicationItem(NamedTuple):
     """One result of a subscription: the indication, the bookmark to resume after it, and the machine
     that raised it."""
