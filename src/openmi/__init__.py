@@ -24,21 +24,28 @@ from .cim import (
 )
 from .cim.query import MI_QUERY_DIALECT_CQL, MI_QUERY_DIALECT_SELECTOR, MI_QUERY_DIALECT_WQL, QueryError
 from .client import (
+    BOOKMARK_NEWEST,
+    BOOKMARK_OLDEST,
     Application,
     AuthType,
     ClassResult,
+    DeliveryType,
     DestinationOptions,
+    IndicationResult,
     InstanceResult,
     Operation,
     OperationCallbacks,
     OperationOptions,
     Session,
+    SubscriptionDeliveryOptions,
 )
 from .engine import Context, ProviderQuery, Server
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BOOKMARK_NEWEST",
+    "BOOKMARK_OLDEST",
     "MI_QUERY_DIALECT_CQL",
     "MI_QUERY_DIALECT_SELECTOR",
     "MI_QUERY_DIALECT_WQL",
@@ -48,8 +55,10 @@ __all__ = [
     "Class",
     "ClassResult",
     "Context",
+    "DeliveryType",
     "DestinationOptions",
     "Element",
+    "IndicationResult",
     "Instance",
     "InstanceResult",
     "MIError",
@@ -74,6 +83,7 @@ __all__ = [
     "ResponseType",
     "Server",
     "Session",
+    "SubscriptionDeliveryOptions",
     "WriteMessageChannel",
     "__version__",
 ]

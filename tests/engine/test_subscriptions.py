@@ -198,3 +198,90 @@ def test_repository_writes_reach_a_planned_subscription() -> None:
     assert e is not None and sub.get(0) is None
     ind = p.instance(e)
     assert ind is not None and ind.class_name == "CIM_InstDeletion" and ind["SourceInstance"]["Name"] == "x"
+
+
+# --- the engine's Subscribe handler --------------------------------------------------------------------
+
+from openmi.cim.cancel import CancelToken  # noqa: E402
+
+
+def test_subscribe_streams_started_then_matching_indications_until_cancelled() -> None:
+    srv = _server()
+    token = CancelToken()
+    stream = srv.execute(rq.Subscribe("root/cimv2", dialect="WQL", query=(
+        "SELECT * FROM CIM_InstCreation WHERE SourceInstance ISA 'Sample_Base' AND SourceInstance.Name <> 'skip'")),
+        token)
+    assert next(stream) is rq.STARTED  # live: events from now on are delivered
+    for i, name in ((1, "skip"), (2, "Ada")):
+        list(srv.execute(rq.CreateInstance("root/cimv2", instance=Instance("Sample_Person",
+                                                                              {"Id": i, "Name": name}))))
+    item = next(stream)
+    assert isinstance(item, rq.IndicationItem)
+    assert item.instance.class_name == "CIM_InstCreation" and item.instance["SourceInstance"]["Name"] == "Ada"
+    assert item.bookmark and item.machine_id
+    got: list[object] = []
+    t = threading.Thread(target=lambda: got.append(_final(stream)))
+    t.start()
+    token.cancel()
+    t.join(30)
+    assert not t.is_alive()
+    assert isinstance(got[0], MIError) and got[0].result == MIResult.FAILED and "cancelled" in str(got[0])
+    assert srv.indications.subscriptions() == []  # closed with the stream
+
+
+def _final(stream: object) -> object:
+    try:
+        for _ in stream:  # type: ignore[attr-defined]
+            pass
+    except MIError as exc:
+        return exc
+    return None
+
+
+def test_subscribe_expires_with_ok_and_resumes_from_a_bookmark() -> None:
+    srv = _server()
+    q = "SELECT * FROM __InstanceDeletionEvent WHERE TargetInstance ISA 'Sample_Base'"
+    first = srv.execute(rq.Subscribe("root/cimv2", dialect="WQL", query=q), CancelToken())
+    assert next(first) is rq.STARTED
+    for i in (1, 2, 3):
+        list(srv.execute(rq.CreateInstance("root/cimv2", instance=Instance("Sample_Base", {"Id": i}))))
+        list(srv.execute(rq.DeleteInstance("root/cimv2", instance=Instance("Sample_Base", {"Id": i}))))
+    one = next(first)
+    first.close()  # the subscriber went away after the first event
+    again = srv.execute(rq.Subscribe("root/cimv2", dialect="WQL", query=q, bookmark=one.bookmark,
+                                     expiration=0.2), CancelToken())
+    items = [x for x in again if x is not rq.STARTED]
+    assert [x.instance["TargetInstance"]["Id"] for x in items] == [2, 3]
+    assert all(x.instance.class_name == "__InstanceDeletionEvent" for x in items)
+
+
+def test_group_within_gives_aggregate_events_that_pass_having() -> None:
+    srv = _server()
+    stream = srv.execute(rq.Subscribe("root/cimv2", dialect="WQL", query=(
+        "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Sample_Base' "
+        "GROUP WITHIN 0.3 BY TargetInstance.Name HAVING NumberOfEvents > 1")), CancelToken())
+    assert next(stream) is rq.STARTED
+    for i, name in ((1, "a"), (2, "A"), (3, "b")):
+        list(srv.execute(rq.CreateInstance("root/cimv2", instance=Instance("Sample_Base", {"Id": i, "Name": name}))))
+    agg = next(stream)
+    stream.close()
+    assert agg.instance.class_name == "__AggregateEvent" and agg.instance["NumberOfEvents"] == 2
+    assert agg.instance["Representative"]["TargetInstance"]["Name"] == "a"
+
+
+def test_indication_class_providers_are_enabled_once_and_disabled_after_the_last() -> None:
+    srv = _server()
+    srv.define_class("root/cimv2", Class("Sample_Alarm", properties=[Property("Severity", MIType.UINT16)],
+                                         qualifiers={"Indication": True}))
+    prov = _Alarms()
+    srv.register_provider("root/cimv2", "Sample_Alarm", prov)
+    a = srv.execute(rq.Subscribe("root/cimv2", dialect="CQL", query="SELECT * FROM Sample_Alarm"), CancelToken())
+    b = srv.execute(rq.Subscribe("root/cimv2", dialect="WQL", query="SELECT * FROM Sample_Alarm"), CancelToken())
+    next(a), next(b)
+    assert prov.enabled == 1
+    prov.ctx.post_indication(Instance("Sample_Alarm", {"Severity": 4}))
+    assert next(a).instance["Severity"] == 4 and next(b).instance["Severity"] == 4
+    a.close()
+    assert prov.enabled == 1
+    b.close()
+    assert prov.enabled == 0

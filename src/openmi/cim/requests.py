@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from .errors import MIError
 from .instance import Instance
@@ -173,3 +173,50 @@ class TestConnection(Request):
     takes_no_flags: ClassVar[bool] = True
 
     __test__ = False  # not a pytest test class
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscribe(Request):
+    """MI_Session_Subscribe: a WQL/CQL event query; the stream of indications runs until cancelled, until
+    ``expiration`` seconds have passed (then it ends with OK), or until a final error.
+
+    ``bookmark`` resumes after an event delivered before (or BOOKMARK_OLDEST / BOOKMARK_NEWEST);
+    ``queue_size`` bounds the events held for a subscriber that reads slower than they come."""
+
+    dialect: str | None = None
+    query: str | None = None
+    bookmark: str | None = None
+    expiration: float | None = None
+    heartbeat: float | None = None
+    queue_size: int = 10_000
+    result_kind: ClassVar[str] = "indication"
+    single: ClassVar[bool] = False
+    name: ClassVar[str] = "Subscribe"
+
+
+#: mi.h's reserved bookmarks (MI_SUBSCRIBE_BOOKMARK_OLDEST / _NEWEST): every event a server still keeps,
+#: or only those that come next
+BOOKMARK_OLDEST = "MI_SUBSCRIBE_BOOKMARK_OLDEST"
+BOOKMARK_NEWEST = "MI_SUBSCRIBE_BOOKMARK_NEWEST"
+
+
+class IndicationItem(NamedTuple):
+    """One result of a subscription: the indication, the bookmark to resume after it, and the machine
+    that raised it."""
+
+    instance: Instance
+    bookmark: str | None
+    machine_id: str | None
+
+
+class _Started:
+    """What a producer yields first to say its request was accepted and is live
+    (MI_OPERATIONFLAGS_REPORT_OPERATION_STARTED); readers never see it as a result."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "STARTED"
+
+
+STARTED = _Started()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,7 +35,7 @@ from ..cim.cimerror import error_instance
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.requests import Request
+from ..cim.requests import STARTED, IndicationItem, Request
 from ..cim.types import CancellationReason, MIResult, OperationFlags, PromptType, ResponseType
 from .options import OperationCallbacks
 
@@ -69,6 +70,26 @@ class ClassResult(NamedTuple):
     result: MIResult
     error_message: str | None
     error_details: Instance | None
+
+
+class IndicationResult(NamedTuple):
+    """A subscription's result (MI_Operation_GetIndication): the indication, the bookmark to resume after
+    it, the machine that raised it, and the MI result triple."""
+
+    instance: Instance | None
+    bookmark: str | None
+    machine_id: str | None
+    more_results: bool
+    result: MIResult
+    error_message: str | None
+    error_details: Instance | None
+
+
+def _indication(raw: _Raw) -> IndicationResult:
+    item = raw[0]
+    if isinstance(item, IndicationItem):
+        return IndicationResult(item.instance, item.bookmark, item.machine_id, *raw[1:])
+    return IndicationResult(None, None, None, *raw[1:])
 
 
 _Raw = tuple[Any, bool, MIResult, "str | None", "Instance | None"]
@@ -207,7 +228,7 @@ class Operation:
         self._delivered = 0  # how many results went to the callback; -1 once the final one has
         result_cb = None
         if callbacks is not None:
-            result_cb = callbacks.class_result if self.kind == "class" else callbacks.instance_result
+            result_cb = getattr(callbacks, self._cb_name())
         self._result_callback = result_cb
         if setup_error is not None:
             self._end(None, setup_error)
@@ -225,7 +246,7 @@ class Operation:
                 self._busy = True
                 pool.submit(self._pump)
             return
-        if flags & _REPORT_STARTED:
+        if flags & _REPORT_STARTED and self.kind != "indication":  # a subscription says so once it is live
             self._buf.append(_STARTED)
         if mode == INLINE:
             self._run_inline()
@@ -286,6 +307,10 @@ class Operation:
                 return
             n = 0
             for item in src:
+                if item is STARTED:  # the producer's own "accepted and live" (a subscription)
+                    if not self._request.flags & _REPORT_STARTED:
+                        continue
+                    item = None
                 buf.append((item, True, MIResult.OK, None, None))
                 if self._waiting:  # a reader waits for this one: wake it now, not at the end of the chunk
                     with self._lock:
@@ -354,7 +379,7 @@ class Operation:
         self._runner = threading.get_ident()
         try:
             if not self._done and (len(self._buf) < BUFFER or self._ctx.cancelled):
-                self._produce(CHUNK)
+                self._produce(1 if self.kind == "indication" else CHUNK)  # an event goes out as it comes
             if self._result_callback is not None:
                 self._deliver()
         finally:
@@ -407,6 +432,10 @@ class Operation:
             ctx.check()
             agen = self._transport.execute_async(self._request, ctx)
             async for item in agen:
+                if item is STARTED:
+                    if not self._request.flags & _REPORT_STARTED:
+                        continue
+                    item = None
                 if self._single:
                     if first is None:
                         first = item
@@ -469,7 +498,7 @@ class Operation:
                 self._delivered = -1 if final else seq
                 if self._manual_ack:
                     self._awaiting_ack = True
-            args: tuple[Any, ...] = (self, context, *raw)
+            args: tuple[Any, ...] = (self, context, *(_indication(raw) if self.kind == "indication" else raw))
             if self._manual_ack:
                 args = (*args, self._acknowledgement(seq))
             try:
@@ -486,7 +515,7 @@ class Operation:
                 return
 
     def _cb_name(self) -> str:
-        return "class_result" if self.kind == "class" else "instance_result"
+        return {"class": "class_result", "indication": "indication_result"}.get(self.kind, "instance_result")
 
     def _acknowledgement(self, seq: int) -> Callable[[], MIResult]:
         def result_acknowledgement() -> MIResult:
@@ -516,24 +545,25 @@ class Operation:
         self.cancel()
 
     # --- the synchronous reader ------------------------------------------------------------------
-    def _next(self) -> _Raw:
+    def _next(self, timeout: float | None = None) -> _Raw:
         buf = self._buf
         if not buf:
             final = self._final
             if final is not None:  # set once, never changed: no lock needed to read it
                 self._final_read = True
                 return final
-            return self._next_slow()
+            return self._next_slow(timeout)
         try:
             raw = buf.popleft()  # the common case: a result is waiting (deque ops are atomic)
         except IndexError:
-            return self._next_slow()
+            return self._next_slow(timeout)
         if len(buf) <= _LOW and not self._busy and not self._done and self._mode != READER:
             with self._lock:
                 self._schedule_locked()
         return raw
 
-    def _next_slow(self) -> _Raw:
+    def _next_slow(self, timeout: float | None = None) -> _Raw:
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
                 if self._buf:
@@ -556,7 +586,13 @@ class Operation:
                     self._cond = threading.Condition(self._lock)
                 self._waiting += 1
                 try:
-                    self._cond.wait()
+                    if deadline is None:
+                        self._cond.wait()
+                    else:
+                        left = deadline - time.monotonic()
+                        if left <= 0 or not self._cond.wait(left):
+                            if not self._buf and self._final is None:
+                                raise TimeoutError(f"no result of {self._request.name} within {timeout:g} s")
                 finally:
                     self._waiting -= 1
 
@@ -579,9 +615,9 @@ class Operation:
             raise MIError(MIResult.INVALID_PARAMETER,
                           "this operation delivers its results to callbacks; it cannot also be read with get_*()")
         if self.kind != kind:
-            other = "get_class" if self.kind == "class" else "get_instance"
-            raise MIError(MIResult.INVALID_PARAMETER, f"this operation returns {self.kind}es; read it with {other}()"
-                          if self.kind == "class" else f"this operation returns instances; read it with {other}()")
+            what = {"class": "classes", "indication": "indications"}.get(self.kind, "instances")
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"this operation returns {what}; read it with get_{self.kind}()")
 
     def _item(self, raw: _Raw) -> tuple[Any, bool]:
         """A result as the iterators hand it on: (item, more), or the final error raised with its cause."""
@@ -600,6 +636,12 @@ class Operation:
         self._check_sync("class")
         return ClassResult(*self._next())
 
+    def get_indication(self, timeout: float | None = None) -> IndicationResult:
+        """A subscription's next result (MI_Operation_GetIndication); waits for one, or for ``timeout``
+        seconds and then raises TimeoutError (the subscription goes on)."""
+        self._check_sync("indication")
+        return _indication(self._next(timeout))
+
     @property
     def more_results(self) -> bool:
         """False once the final result has been read."""
@@ -614,10 +656,12 @@ class Operation:
         return self._failure if self._final is not None and self._result_callback is not None else None
 
     def __iter__(self) -> Iterator[Any]:
-        """Yield every instance (or class); raise MIError if the operation fails."""
+        """Yield every instance (or class, or indication instance); raise MIError if the operation fails."""
         self._check_sync(self.kind)
         while True:
             item, more = self._item(self._next())
+            if isinstance(item, IndicationItem):
+                item = item.instance
             if item is not None:
                 yield item
             if not more:
@@ -656,10 +700,16 @@ class Operation:
         self._check_sync("class")
         return ClassResult(*(await self._anext()))
 
+    async def get_indication_async(self) -> IndicationResult:
+        self._check_sync("indication")
+        return _indication(await self._anext())
+
     async def __aiter__(self) -> AsyncIterator[Any]:
         self._check_sync(self.kind)
         while True:
             item, more = self._item(await self._anext())
+            if isinstance(item, IndicationItem):
+                item = item.instance
             if item is not None:
                 yield item
             if not more:

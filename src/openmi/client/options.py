@@ -4,6 +4,7 @@ MI_DestinationOptions, MI_OperationCallbacks)."""
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,6 +170,8 @@ class OperationCallbacks:
 
     - ``instance_result(operation, context, instance, more_results, result, error_message, error_details)``
     - ``class_result(operation, context, cls, more_results, result, error_message, error_details)``
+    - ``indication_result(operation, context, instance, bookmark, machine_id, more_results, result,
+      error_message, error_details)``
       (with ``MANUAL_ACK_RESULTS`` both take an eighth argument, ``result_acknowledgement()``, to be called
       before the next result comes)
     - ``write_message(operation, context, channel, message)``
@@ -182,8 +185,63 @@ class OperationCallbacks:
 
     instance_result: Callback | None = None
     class_result: Callback | None = None
+    indication_result: Callback | None = None
     write_message: Callback | None = None
     write_progress: Callback | None = None
     write_error: Callback | None = None
     prompt_user: Callback | None = None
     context: Any = None
+
+
+class DeliveryType(enum.IntEnum):
+    """MI_SubscriptionDeliveryType: how a remote server hands over events (Pull, or Push to a listener)."""
+
+    PULL = 1
+    PUSH = 2
+
+
+
+
+class SubscriptionDeliveryOptions:
+    """MI_SubscriptionDeliveryOptions: delivery mode, heartbeat interval, expiration, bookmark, and the
+    bound on events held for a subscriber that reads slower than they come.
+
+    ``expiration`` is seconds from the start, a ``timedelta``, or an absolute ``datetime``;
+    ``heartbeat`` is seconds (remote Pull: how long a Pull waits before an empty answer says "still here");
+    ``bookmark`` resumes after an event a subscription delivered before, or BOOKMARK_OLDEST/NEWEST.
+    """
+
+    def __init__(self, delivery_type: DeliveryType = DeliveryType.PULL, *,
+                 heartbeat: float | _dt.timedelta | None = None,
+                 expiration: float | _dt.timedelta | _dt.datetime | None = None, bookmark: str | None = None,
+                 max_latency: float | _dt.timedelta | None = None, queue_size: int = 10_000,
+                 destination: str | None = None, port: int | None = None) -> None:
+        self.delivery_type = DeliveryType(delivery_type)
+        self.heartbeat = _seconds(heartbeat, "the heartbeat interval")
+        self.expiration = expiration
+        self.bookmark = bookmark
+        self.max_latency = _seconds(max_latency, "the maximum latency")
+        if not isinstance(queue_size, int) or isinstance(queue_size, bool) or queue_size < 1:
+            raise ValueError(f"queue_size is a positive number of events, not {queue_size!r}")
+        self.queue_size = queue_size
+        self.destination = destination
+        self.port = port
+
+    def expiration_seconds(self) -> float | None:
+        """Seconds from now until the subscription expires (None: never)."""
+        e = self.expiration
+        if e is None:
+            return None
+        if isinstance(e, _dt.datetime):
+            now = _dt.datetime.now(e.tzinfo) if e.tzinfo is not None else _dt.datetime.now()
+            return max(0.0, (e - now).total_seconds())
+        return _seconds(e, "the expiration")
+
+    def clone(self) -> SubscriptionDeliveryOptions:
+        import copy
+
+        return copy.copy(self)
+
+    def __repr__(self) -> str:
+        return (f"SubscriptionDeliveryOptions({self.delivery_type.name}, heartbeat={self.heartbeat}, "
+                f"expiration={self.expiration!r}, bookmark={self.bookmark!r})")

@@ -20,7 +20,7 @@ from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.types import MIResult
 from .operation import INLINE, LOOP, POOL, READER, Operation
-from .options import OperationCallbacks, OperationOptions
+from .options import OperationCallbacks, OperationOptions, SubscriptionDeliveryOptions
 from .pool import WorkerPool, default_pool
 
 if TYPE_CHECKING:
@@ -237,6 +237,23 @@ class Session:
         (``result_class`` names an association class)."""
         return self._start(rq.ReferenceInstances, options, callbacks, flags, namespace=namespace, instance=instance,
                            result_class=result_class, role=role, keys_only=keys_only)
+
+    def subscribe(self, namespace: str | None, dialect: str, query: str, *,
+                  delivery_options: SubscriptionDeliveryOptions | None = None, options: OperationOptions | None = None,
+                  callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
+        """MI_Session_Subscribe: a WQL/CQL event query; the operation streams indications (read them with
+        ``get_indication()``, ``indication_result`` callbacks, iteration or ``async for``) until it is
+        cancelled or closed, its delivery options' expiration passes, or it fails. With
+        MI_OPERATIONFLAGS_REPORT_OPERATION_STARTED the first result, with no instance, says it is live."""
+        d = delivery_options
+        if d is not None and not isinstance(d, SubscriptionDeliveryOptions):
+            raise TypeError(f"delivery_options must be openmi.SubscriptionDeliveryOptions, not {type(d).__name__}")
+        fields: dict[str, Any] = {}
+        if d is not None:
+            fields = {"bookmark": d.bookmark, "expiration": d.expiration_seconds(), "heartbeat": d.heartbeat,
+                      "queue_size": d.queue_size}
+        return self._start(rq.Subscribe, options, callbacks, flags, namespace=namespace, dialect=dialect, query=query,
+                           **fields)
 
     def test_connection(self, *, callbacks: OperationCallbacks | None = None, flags: int = 0) -> Operation:
         return self._start(rq.TestConnection, None, callbacks, flags)

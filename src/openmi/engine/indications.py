@@ -29,13 +29,11 @@ from typing import Any
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
 from ..cim.instance import Instance
+from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
 from ..cim.types import MIResult, MIType
 
 log = logging.getLogger("openmi.engine")
 
-#: mi.h's reserved bookmarks (MI_SUBSCRIBE_BOOKMARK_OLDEST / _NEWEST)
-BOOKMARK_OLDEST = "MI_SUBSCRIBE_BOOKMARK_OLDEST"
-BOOKMARK_NEWEST = "MI_SUBSCRIBE_BOOKMARK_NEWEST"
 
 
 class Lifecycle(enum.IntFlag):

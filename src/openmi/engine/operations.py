@@ -18,6 +18,7 @@ from ..cim.instance import Element, Instance
 from ..cim.query import AssocQuery, CompiledQuery, QueryError, compile_query, dialect_name, parse
 from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
 from ..cim.values import coerce, infer_type
+from . import subscriptions
 from .context import Context
 from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
@@ -532,6 +533,7 @@ HANDLERS: dict[type, Handler] = {
     rq.TestConnection: test_connection,
     rq.GetClass: get_class,
     rq.EnumerateClasses: enumerate_classes,
+    rq.Subscribe: subscriptions.subscribe,
 }
 
 

@@ -336,7 +336,7 @@ class Server:
         its class (or, for an enumeration, a class it covers), or it invokes a method. A client runs
         such requests on a worker thread and the rest in the caller's own."""
         t = type(request)
-        if t is rq.Invoke:
+        if t is rq.Invoke or t is rq.Subscribe:  # a subscription waits for events
             return True
         if t in _NEVER_BLOCK:
             return False

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..cim import requests as rq
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
@@ -35,6 +36,7 @@ from ..cim.types import MIResult
 from .indications import BUILTIN_CLASSES, LIFECYCLE_CLASSES, Event, IndicationHub, Lifecycle, Subscription
 
 if TYPE_CHECKING:
+    from .context import Context
     from .schema import ClassInfo, Namespace
     from .server import Server
 
@@ -424,3 +426,114 @@ def _path_value(inst: Instance, name: str, steps: list[str]) -> Any:
     if isinstance(value, str):
         return value.casefold()
     return value
+
+
+# --- the Subscribe operation ------------------------------------------------------------------------------
+
+
+class _Enabled:
+    """How many subscriptions use each indication-class provider (EnableIndications on the first,
+    DisableIndications after the last), per server."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count: dict[tuple[str, str], int] = {}
+
+
+def _enable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context) -> list[ClassInfo]:
+    state: _Enabled = server.__dict__.setdefault("_indication_providers", _Enabled())
+    done: list[ClassInfo] = []
+    try:
+        for info in infos:
+            key = (ns.key, info.low)
+            with state.lock:
+                first = state.count.get(key, 0) == 0
+                state.count[key] = state.count.get(key, 0) + 1
+            done.append(info)
+            if first:
+                pctx = server.provider_context(ns.name, info.name)
+                info.provider.enable_indications(pctx if pctx is not None else ctx, ns.name, info.name)
+    except BaseException:
+        _disable(server, ns, done, ctx)
+        raise
+    return done
+
+
+def _disable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context) -> None:
+    state: _Enabled = server.__dict__.setdefault("_indication_providers", _Enabled())
+    for info in infos:
+        key = (ns.key, info.low)
+        with state.lock:
+            n = state.count.get(key, 0) - 1
+            if n <= 0:
+                state.count.pop(key, None)
+            else:
+                state.count[key] = n
+        if n <= 0:
+            fn = getattr(info.provider, "disable_indications", None)
+            if fn is not None:
+                try:
+                    pctx = server.provider_context(ns.name, info.name)
+                    fn(pctx if pctx is not None else ctx, ns.name, info.name)
+                except Exception:  # the subscription is over whatever the provider says
+                    log.exception("disable_indications of %s failed", info.name)
+
+
+def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) -> Iterator[Any]:
+    """The engine's handler for Subscribe: STARTED once the subscription is live, then one
+    :class:`IndicationItem` per matching event until cancelled or expired."""
+    plan = plan_subscription(server, ns, req.dialect, req.query)
+    if req.queue_size < 1:
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"a subscription's queue holds at least 1 event, not {req.queue_size}")
+    hub = server.indications
+    sub = hub.subscribe(ns.key, plan.accept, capacity=req.queue_size, bookmark=req.bookmark)
+    sub.plan = plan
+    enabled: list[ClassInfo] = []
+    try:
+        enabled = _enable(server, ns, plan.extrinsic_providers, ctx)
+        if plan.polled and plan.query.within is not None:
+            server.poller.add(sub, plan.polled, plan.query.within)
+        ctx.register_cancel(lambda _reason: sub.wake())
+        yield rq.STARTED
+        machine = hub.host
+        deadline = None if req.expiration is None else time.monotonic() + req.expiration
+        group = plan.query.group_within
+        having = _having(plan) if group is not None else None
+        window: list[tuple[Instance, str]] = []
+        window_end = None if group is None else time.monotonic() + group
+        while True:
+            if ctx.cancelled:
+                raise ctx.cancellation_error()
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            waits = [t - now for t in (deadline, window_end) if t is not None]
+            wait = min([*waits, 1.0]) if waits else 1.0  # a cancel wakes it earlier
+            event = sub.get(max(0.0, wait))
+            if event is not None:
+                inst = plan.instance(event)
+                if inst is not None:
+                    if group is None:
+                        yield rq.IndicationItem(inst, event.bookmark, machine)
+                    else:
+                        window.append((inst, event.bookmark))
+            if window_end is not None and time.monotonic() >= window_end:
+                for agg in aggregate(plan, window, having):
+                    yield rq.IndicationItem(agg, window[-1][1] if window else None, machine)
+                window = []
+                window_end = time.monotonic() + (group or 0)
+    finally:
+        sub.close()
+        _disable(server, ns, enabled, ctx)
+
+
+def _having(plan: SubscriptionPlan) -> Callable[[Instance], bool] | None:
+    q = plan.query
+    if q.having is None:
+        return None
+    agg = SelectQuery(q.dialect, q.text, None, "__AggregateEvent", q.class_column, where=q.having)
+    try:
+        return compile_query(agg, BUILTIN_CLASSES["__aggregateevent"]).matches
+    except QueryError as exc:
+        raise MIError(MIResult.INVALID_QUERY, f"HAVING: {exc}") from None
