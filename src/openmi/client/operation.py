@@ -285,9 +285,12 @@ class Operation:
                 self._end(first, None)
                 return
             n = 0
+            deliver = self._result_callback is not None
             for item in src:
                 buf.append((item, True, MIResult.OK, None, None))
-                if self._waiting:  # a reader waits for this one: wake it now, not at the end of the chunk
+                if deliver:  # callbacks hear each result as it comes (unless one awaits its acknowledgement)
+                    self._deliver()
+                elif self._waiting:  # a reader waits for this one: wake it now, not at the end of the chunk
                     with self._lock:
                         self._notify_locked()
                 n += 1
