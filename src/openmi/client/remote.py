@@ -22,7 +22,7 @@ from ..cim import requests as rq
 from ..cim.cancel import CancelToken
 from ..cim.errors import MIError
 from ..cim.namespaces import normalize_namespace
-from ..cim.types import CancellationReason, MIResult
+from ..cim.types import MIResult
 from ..protocol import wsman
 from ..protocol.wsman import operations as kinds
 from .classes import ClassCache, get_class_request
@@ -174,10 +174,9 @@ class WSManTransport:
                     inflight.add(conn)  # raises the cancellation if the operation was already cut
                 status, ctype, data = conn.exchange(body, headers)
             except _WIRE_ERRORS as exc:
-                if ctx is not None and ctx.cancelled and ctx.reason != CancellationReason.TIMEOUT:
-                    # cut by cancel: the error is the cancellation (a timeout keeps the wire's own words)
+                if inflight is not None and inflight.is_cut:  # cut by cancel or timeout: that is the error
                     conn.close()
-                    raise ctx.cancellation_error() from exc
+                    raise inflight.error() from exc
                 self._broken(conn, exc, attempt + 1 < attempts and reused)
                 continue
             except BaseException:
@@ -334,7 +333,14 @@ class _InFlight:
             if not self._cut:
                 self._conns.append(conn)
                 return
-        raise self._token.cancellation_error()  # cancelled before it was sent: never send it
+        raise self.error()  # cancelled before it was sent: never send it
+
+    @property
+    def is_cut(self) -> bool:
+        return self._cut
+
+    def error(self) -> MIError:
+        return self._token.cancellation_error()
 
     def remove(self, conn: Connection) -> bool:
         """Done with ``conn``; False if cancel cut it meanwhile (it must not be reused)."""
