@@ -148,12 +148,14 @@ def test_operation_options_reach_the_server(served: Running) -> None:
 def test_close_early_sends_release(served: Running) -> None:
     with openmi.Application() as app:
         local = app.new_session(server=served.engine)
-        for i in range(20):
+        for i in range(400):  # more than an operation buffers for a reader that lags: its Pulls pause
             local.create(openmi.Instance("Sample_Person", {"Id": i}))
         s = app.new_session("127.0.0.1", "WINRM", destinations(served)["basic-https"])
         op = s.enumerate_instances("root/cimv2", "Sample_Person")
         first = op.get_instance()
         assert first.more_results and first.instance is not None
+        while op._busy:  # the producer fills the buffer, then pauses with the enumeration still open
+            time.sleep(0.005)
         assert len(served.server.service.enumerations) == 1
         op.close()  # never blocks: the producer, paused on a full buffer, is cancelled and sends Release
         op._join(5)
@@ -322,7 +324,9 @@ def test_silent_server_times_out() -> None:
         t0 = time.monotonic()
         r = _noop_result(listener.getsockname()[1], timeout=0.5)
         assert time.monotonic() - t0 < 5
-    assert r.result == MIResult.FAILED and "did not answer" in (r.error_message or "")
+    # the socket's timeout and the operation's (the session's timeout) are the same here: either may say it
+    assert r.result == MIResult.FAILED and ("did not answer" in (r.error_message or "")
+                                            or "timed out" in (r.error_message or ""))
 
 
 def test_reset_connection() -> None:

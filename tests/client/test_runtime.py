@@ -122,6 +122,24 @@ def test_timeout_counts_from_the_start(app: openmi.Application, session: openmi.
     op.close()
 
 
+def test_the_timeout_fires_though_nobody_polls(app: openmi.Application, session: openmi.Session,
+                                               server: openmi.Server) -> None:
+    heard: list[openmi.CancellationReason] = []
+
+    class Deaf:  # never looks at ctx.cancelled: only its cancel callback can stop it
+        def delete_instance(self, ctx: openmi.Context, ns: str, inst: openmi.Instance) -> None:
+            stop = threading.Event()
+            ctx.register_cancel(lambda reason: (heard.append(reason), stop.set()))
+            stop.wait(HANG_GUARD)
+
+    server.register_provider("root/cimv2", "Sample_Person", Deaf())
+    op = session.delete_instance(None, person(app, 1), options=openmi.OperationOptions(timeout=0.2))
+    r = _in_thread(op.get_instance)
+    op.close()
+    assert r.result == MIResult.FAILED and "timed out" in (r.error_message or "")
+    assert heard == [openmi.CancellationReason.TIMEOUT]
+
+
 def test_progress_restarts_the_timeout(app: openmi.Application, session: openmi.Session,
                                        server: openmi.Server) -> None:
     seen: list[float] = []
@@ -445,6 +463,20 @@ def test_cancel_abandons_a_remote_request_in_flight(peers: list[Peer]) -> None:
         r = _in_thread(op.get_instance)
         hold.set()
     assert r.result == MIResult.FAILED and "cancel" in (r.error_message or "")
+
+
+def test_a_timeout_abandons_a_remote_request_in_flight(peers: list[Peer]) -> None:
+    got, hold = threading.Event(), threading.Event()
+    peers.append(Peer(_held_get(got, hold)))
+    with openmi.Application() as app:
+        s = peers[0].session(app)  # the connection itself would wait 60 s for an answer
+        op = s.get_instance(None, openmi.Instance("Sample_Person", {"Id": 1}),
+                            options=openmi.OperationOptions(timeout=0.3))
+        r = _in_thread(op.get_instance)
+        hold.set()
+        op.close()
+    assert got.is_set()
+    assert r.result == MIResult.FAILED and "timed out" in (r.error_message or "")
 
 
 def test_cancel_from_asyncio_abandons_the_request(peers: list[Peer]) -> None:

@@ -38,6 +38,7 @@ from ..cim.instance import Instance
 from ..cim.requests import STARTED, IndicationItem, Request
 from ..cim.types import CancellationReason, MIResult, OperationFlags, PromptType, ResponseType
 from .options import OperationCallbacks
+from .pool import deadlines
 
 if TYPE_CHECKING:
     from .pool import WorkerPool
@@ -189,6 +190,7 @@ class Operation:
         "_waiters",
         "_waiting",
         "_wake_task",
+        "_watched",
         "kind",
     )
 
@@ -222,6 +224,7 @@ class Operation:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._runner: int | None = None  # the thread stepping the producer right now
         self._closed = False
+        self._watched = False  # its deadline is on the deadline watch
         self._manual_ack = False
         self._awaiting_ack = False
         self._acked = 0  # how many results the callback has acknowledged (manual ack)
@@ -248,6 +251,10 @@ class Operation:
             return
         if flags & _REPORT_STARTED and self.kind != "indication":  # a subscription says so once it is live
             self._buf.append(_STARTED)
+        deadline = self._ctx.deadline
+        if deadline is not None and mode != INLINE:  # the timeout fires even if nobody polls it
+            self._watched = True
+            deadlines.watch(self, deadline)
         if mode == INLINE:
             self._run_inline()
         elif mode == READER:
@@ -306,13 +313,16 @@ class Operation:
                 self._end(first, None)
                 return
             n = 0
+            deliver = self._result_callback is not None
             for item in src:
                 if item is STARTED:  # the producer's own "accepted and live" (a subscription)
                     if not self._request.flags & _REPORT_STARTED:
                         continue
                     item = None
                 buf.append((item, True, MIResult.OK, None, None))
-                if self._waiting:  # a reader waits for this one: wake it now, not at the end of the chunk
+                if deliver:  # callbacks hear each result as it comes (unless one awaits its acknowledgement)
+                    self._deliver()
+                elif self._waiting:  # a reader waits for this one: wake it now, not at the end of the chunk
                     with self._lock:
                         self._notify_locked()
                 n += 1
@@ -332,6 +342,8 @@ class Operation:
                 log.warning("closing the result stream of %s failed: %s", self._request.name, close_exc)
         with self._lock:
             self._done = True
+            if self._watched:
+                deadlines.forget()  # the watch may let go of it now
             if self._final is not None:  # closed while it ran: the result was already decided
                 self._settle_locked()
                 return
@@ -356,6 +368,17 @@ class Operation:
                 self._final = (None, False, result, error.message, details)
             self._notify_locked()
             self._settle_locked()
+
+    def _deadline_passed(self) -> None:
+        """The deadline watch: time is up, unless progress restarted the timeout meanwhile."""
+        if self._done:
+            return
+        if self._ctx.cancelled:  # cancels with TIMEOUT: the provider's callbacks, a request in flight
+            with self._lock:
+                if not self._done:
+                    self._schedule_locked()
+        elif self._ctx.deadline is not None:
+            deadlines.watch(self, self._ctx.deadline)
 
     # --- scheduling -------------------------------------------------------------------------------
     def _schedule_locked(self) -> None:
@@ -422,8 +445,11 @@ class Operation:
         ctx = self._ctx
 
         def on_cancel(reason: CancellationReason) -> None:
-            if task is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(task.cancel)
+            if task is not None:
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:  # its loop is closed: the task is gone with it
+                    pass
 
         ctx.register_cancel(on_cancel)
         first = None
@@ -760,6 +786,8 @@ class Operation:
         """Wait until the producer is done (and the final callback delivered); False on timeout."""
         if self._runner == threading.get_ident():
             return self._settled
+        if self._mode == LOOP and self._loop is not None and _running_loop() is self._loop:
+            return self._settled  # it needs this very thread's loop to finish: waiting would only stall
         with self._lock:
             if self._cond is None:
                 self._cond = threading.Condition(self._lock)

@@ -7,11 +7,15 @@ end after a short idle time, or as soon as the queue is empty once the pool is c
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import threading
+import time
+import weakref
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("openmi.client")
 
@@ -89,3 +93,59 @@ def default_pool() -> WorkerPool:
         if _default is None:
             _default = WorkerPool(name="openmi-pool-default")
         return _default
+
+
+class DeadlineWatch:
+    """One thread that fires operations' timeouts when nobody is polling them (a provider waiting on
+    its cancel callback, a request in flight): at each deadline it asks the operation's token, which
+    cancels with TIMEOUT if progress has not restarted it. The thread ends when nothing is watched."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, weakref.ref[Any]]] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._running = False
+        self._seq = itertools.count()
+
+    def watch(self, op: Any, deadline: float) -> None:
+        """Call ``op._deadline_passed()`` at ``deadline`` (unless ``op._done`` by then)."""
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, next(self._seq), weakref.ref(op)))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="openmi-deadlines", daemon=True).start()
+            else:
+                self._cond.notify()
+
+    def forget(self) -> None:
+        """An operation ended: drop the entries of finished operations (so an idle thread can end)."""
+        with self._cond:
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                live = [e for e in self._heap if (op := e[2]()) is not None and not op._done]
+                if len(live) != len(self._heap):
+                    heapq.heapify(live)
+                    self._heap = live
+                if not self._heap:
+                    self._cond.wait(_IDLE_SECONDS)
+                    if not self._heap:
+                        self._running = False
+                        return
+                    continue
+                due, _, ref = self._heap[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            op = ref()
+            if op is not None:
+                try:
+                    op._deadline_passed()
+                except Exception:  # a bug in openmi: the watch must go on for the others
+                    log.exception("firing the timeout of %r failed", op)
+
+
+deadlines = DeadlineWatch()

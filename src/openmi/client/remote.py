@@ -22,7 +22,7 @@ from ..cim import requests as rq
 from ..cim.cancel import CancelToken
 from ..cim.errors import MIError
 from ..cim.namespaces import normalize_namespace
-from ..cim.types import CancellationReason, MIResult
+from ..cim.types import MIResult
 from ..protocol import wsman
 from ..protocol.wsman import operations as kinds
 from .classes import ClassCache, get_class_request
@@ -160,7 +160,7 @@ class WSManTransport:
         raise self.endpoint.io_error(exc) from None
 
     def send(self, req: wsman.Request, ctx: CancelToken | None = None,
-             inflight: list[Connection] | None = None) -> wsman.Response:
+             inflight: _InFlight | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled blocking connection. The connection in use is kept in
         ``inflight`` meanwhile, so that cancelling the operation can cut it (abandoning the request)."""
         body, headers = self._prepare(req, ctx)
@@ -168,17 +168,15 @@ class WSManTransport:
         for attempt in range(attempts):
             conn = self._take()
             reused = conn.used
-            if inflight is not None:
-                inflight.append(conn)
+            healthy = True
             try:
-                if ctx is not None and inflight is not None:
-                    ctx.check()  # cancelled before the connection was registered: never send
+                if inflight is not None:
+                    inflight.add(conn)  # raises the cancellation if the operation was already cut
                 status, ctype, data = conn.exchange(body, headers)
             except _WIRE_ERRORS as exc:
-                if ctx is not None and ctx.cancelled and ctx.reason != CancellationReason.TIMEOUT:
-                    # cut by cancel: the error is the cancellation (a timeout keeps the wire's own words)
+                if inflight is not None and inflight.is_cut:  # cut by cancel or timeout: that is the error
                     conn.close()
-                    raise ctx.cancellation_error() from exc
+                    raise inflight.error() from exc
                 self._broken(conn, exc, attempt + 1 < attempts and reused)
                 continue
             except BaseException:
@@ -186,8 +184,11 @@ class WSManTransport:
                 raise
             finally:
                 if inflight is not None:
-                    inflight.remove(conn)
-            self._give(conn)
+                    healthy = inflight.remove(conn)
+            if healthy:
+                self._give(conn)
+            else:  # cut by a cancel as the answer came: never reuse it
+                conn.close()
             return self._answer(req, status, ctype, data)
         raise AssertionError("unreachable")
 
@@ -239,7 +240,7 @@ class WSManTransport:
         self.classes.put(namespace, name, cls)
 
     def _typed(self, item: Any, request: rq.Request, ctx: CancelToken,
-               inflight: list[Connection] | None = None) -> Any:
+               inflight: _InFlight | None = None) -> Any:
         """A result typed with its class declarations, fetching the ones this session lacks."""
         ns = None if isinstance(request, rq.TestConnection) else normalize_namespace(request.namespace)
         while need := self.classes.missing(item, ns, request):
@@ -267,13 +268,8 @@ class WSManTransport:
         plan = kinds.plan(request, ctx, self.options.max_elements)
         reply: wsman.Response | None = None
         open_enum: wsman.ReleaseRequest | None = None
-        inflight: list[Connection] = []
-
-        def abandon(reason: object) -> None:  # cancel: cut the connection a request is waiting on
-            for conn in list(inflight):
-                conn.abort()
-
-        ctx.register_cancel(abandon)
+        inflight = _InFlight(ctx)
+        ctx.register_cancel(inflight.cut)
         try:
             while True:
                 try:
@@ -321,6 +317,44 @@ class WSManTransport:
                     await self.send_async(open_enum)
                 except MIError:
                     pass
+
+
+class _InFlight:
+    """The connection one operation's request is waiting on, so that cancel can cut it."""
+
+    def __init__(self, token: CancelToken) -> None:
+        self._token = token
+        self._lock = threading.Lock()
+        self._conns: list[Connection] = []
+        self._cut = False
+
+    def add(self, conn: Connection) -> None:
+        with self._lock:
+            if not self._cut:
+                self._conns.append(conn)
+                return
+        raise self.error()  # cancelled before it was sent: never send it
+
+    @property
+    def is_cut(self) -> bool:
+        return self._cut
+
+    def error(self) -> MIError:
+        return self._token.cancellation_error()
+
+    def remove(self, conn: Connection) -> bool:
+        """Done with ``conn``; False if cancel cut it meanwhile (it must not be reused)."""
+        with self._lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+            return not self._cut
+
+    def cut(self, reason: object = None) -> None:
+        with self._lock:
+            self._cut = True
+            conns = list(self._conns)
+        for conn in conns:
+            conn.abort()
 
 
 def _proxy(proxy: str | None) -> tuple[str, int] | None:
