@@ -120,7 +120,7 @@ class OperationKind:
 
 def _base(req: Request) -> dict[str, Any]:
     """What every record built from a WS-Man request carries."""
-    return {"namespace": req.namespace, "options": req.option_set}
+    return {"namespace": req.namespace, "options": req.option_set or rq.NO_OPTIONS}
 
 
 def _instance_of(record: Any) -> Instance:
@@ -148,30 +148,37 @@ def class_name_of(req: Request) -> str:
 def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
     """The selectors of a WS-Man request as an instance name, typed by the class where the text allows.
 
-    A value the class's type cannot read stays text: the engine answers TYPE_MISMATCH naming the key.
+    This is the one place wire text becomes typed key values (the engine then sees values already in
+    their property's type). A value the class's type cannot read stays text: the engine answers
+    TYPE_MISMATCH naming the key and its type.
     """
     class_name = class_name_of(req)
     cls = lookup(req.namespace, class_name) if lookup is not None else None
-    inst = Instance.from_elements(class_name, namespace=req.namespace)
+    props = cls.properties if cls is not None else None
+    elements: dict[str, Element] = {}
     for name, value in req.selectors.items():
         if isinstance(value, Instance):
-            inst.put_element(Element(name, value, MIType.REFERENCE, MIFlag.KEY))
+            elements[name.lower()] = Element(name, value, MIType.REFERENCE, MIFlag.KEY)
             continue
-        prop = cls.properties.get(name) if cls is not None else None
+        prop = props.get(name) if props is not None else None
         typed: Any = value
         t = MIType.STRING
-        if prop is not None and not prop.type.is_array and prop.type.scalar not in (
-                MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
+        pt = prop.type if prop is not None else None
+        if pt is not None and pt not in _TEXT_KEYS and not pt.is_array:
             try:
-                if prop.type.is_integer and value.isascii() and value.isdigit():  # the common key: fast
-                    typed = coerce_scalar(int(value), prop.type, name)
+                if pt.is_integer and value.isascii() and value.isdigit():  # the common key: fast
+                    typed = coerce_scalar(int(value), pt, name)
                 else:
-                    typed = parse_wire_scalar(value, prop.type, name)
-                t = prop.type
+                    typed = parse_wire_scalar(value, pt, name)
+                t = pt
             except (WireError, ValueError, TypeError):
-                typed, t = value, MIType.STRING
-        inst.put_element(Element(name, typed, t, MIFlag.KEY))
-    return inst
+                typed = value
+        elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
+    return Instance.from_elements(class_name, elements, namespace=req.namespace)
+
+
+# Keys whose wire text is already their value (strings) or that no text can give (references, instances).
+_TEXT_KEYS = frozenset({MIType.STRING, MIType.REFERENCE, MIType.INSTANCE})
 
 
 def _body_instance(req: PutRequest | CreateRequest) -> Instance:
