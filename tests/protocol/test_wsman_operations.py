@@ -34,6 +34,7 @@ from openmi.protocol.wsman import (
 )
 from openmi.protocol.wsman import namespaces as wns
 from openmi.protocol.wsman import operations as kinds
+from openmi.protocol.wsman.uri import CIMXML_SCHEMA_URI
 
 WIDGET = Class("X_Widget", properties=[
     Property("Id", MIType.UINT32, key=True),
@@ -178,8 +179,7 @@ def test_declaration_round_trips(kind: kinds.OperationKind, sample: tuple[rq.Req
         response: Response = page
     else:
         assert kind.response is not None
-        response = (kind.response(parsed, list(results), lookup) if kind.response_lookup
-                    else kind.response(parsed, list(results)))
+        response = kind.response(parsed, list(results), lookup)
     got = _read_back(plan, sent, response, parsed)
     assert got == expected
     assert all(getattr(x, "namespace", NS) in (NS, None) for x in got)
@@ -275,3 +275,20 @@ def test_selector_keys_are_typed_once_by_the_class() -> None:
         rq.GetInstance(instance=Instance("X_Widget", {"Id": "x"})), NS)), class_lookup=lookup)
     kept = kinds.selector_instance(bad, lookup)  # unreadable text stays text: the engine names the mismatch
     assert kept.get_element("Id").type == MIType.STRING and kept["Id"] == "x"
+
+
+def test_class_kinds_keep_the_schema_uri_and_pull_from_it() -> None:
+    prefix = "http://example.org/wbem"
+    get = _first_send(kinds.plan(rq.GetClass(namespace=NS, class_name="X_Widget", resource_uri_prefix=prefix,
+                                             resource_uri=f"{prefix}/X_Other"), CancelToken()))
+    assert get.effective_resource_uri() == CIMXML_SCHEMA_URI  # the resource URI options are for instances
+    plan = kinds.plan(rq.EnumerateClasses(namespace=NS, class_name="X_Widget", resource_uri_prefix=prefix),
+                      CancelToken(), batch=1)
+    first = _first_send(plan)
+    assert first.effective_resource_uri() == CIMXML_SCHEMA_URI
+    reply = EnumerateResponse(context="c-1")
+    release = kinds.still_open(first, reply, None)
+    assert release is not None and release.effective_resource_uri() == CIMXML_SCHEMA_URI
+    what, pull = plan.send(reply)
+    assert what == "send" and isinstance(pull, PullRequest)
+    assert pull.effective_resource_uri() == CIMXML_SCHEMA_URI and pull.context == "c-1"

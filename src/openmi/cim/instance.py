@@ -8,7 +8,7 @@ starts with the class's properties and their defaults and takes only those.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import MIError
 from .types import MIFlag, MIResult, MIType
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 
 _NOT_NULL = ~int(MIFlag.NULL)
+_I = TypeVar("_I", bound="Instance")
 
 
 class Element:
@@ -87,8 +88,8 @@ class Instance(MutableMapping[str, Any]):
                 self[name] = value
 
     @classmethod
-    def from_elements(cls, class_name: str, elements: Iterable[Element] | dict[str, Element] = (), *,
-                      namespace: str | None = None) -> Instance:
+    def from_elements(cls: type[_I], class_name: str, elements: Iterable[Element] | dict[str, Element] = (), *,
+                      namespace: str | None = None) -> _I:
         """A dynamic instance holding ``elements`` as they are: already typed, so nothing is coerced.
 
         The fast path of the repository and the codecs. ``elements`` may be a dict keyed by each

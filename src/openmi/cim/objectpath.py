@@ -134,13 +134,7 @@ class Reference(Instance):
 
 def new_reference(class_name: str, namespace: str | None, elements: dict[str, Element]) -> Reference:
     """A Reference from elements already checked (``{lower name: Element}``, each a key)."""
-    ref = Reference.__new__(Reference)
-    ref.class_name = class_name
-    ref.namespace = namespace
-    ref.server_name = None
-    ref._elements = elements
-    ref._cls = None
-    return ref
+    return Reference.from_elements(class_name, elements, namespace=namespace)
 
 
 def _ref_value(value: Any, t: int) -> Any:

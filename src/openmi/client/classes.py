@@ -10,8 +10,8 @@ without its inherited elements (a server that ignores IncludeInheritedElements) 
 superclasses, fetched the same way.
 
 The cache does no I/O itself: :meth:`ClassCache.missing` names the classes an item needs, the session's
-driver (blocking or asyncio) fetches them with :func:`get_class_request`, and :meth:`ClassCache.typed`
-applies them.
+driver (blocking or asyncio) fetches them with :func:`openmi.protocol.wsman.operations.get_class_request`,
+and :meth:`ClassCache.typed` applies them.
 """
 
 from __future__ import annotations
@@ -23,23 +23,16 @@ from ..cim.classes import Class, resolve_class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.types import MIResult
-from ..protocol import wsman
-from ..protocol.wsman.classxml import ClassOptions, has_inherited_elements
+from ..protocol.wsman.classxml import has_inherited_elements
 from ..protocol.wsman.values import WireError, apply_class, parameters_class
 
 MAX_DEPTH: Final = 16  # nesting of embedded instances and references followed when typing
-_FULL: Final = ClassOptions.full()
 
 Key = tuple[str, str]
 
 
 def _key(namespace: str | None, name: str) -> Key:
     return ((namespace or "").lower(), name.lower())
-
-
-def get_class_request(namespace: str | None, class_name: str) -> wsman.GetClassRequest:
-    """The GetClass that fetches a full class: qualifiers, inherited elements, class origins."""
-    return wsman.GetClassRequest(namespace=namespace, class_name=class_name, option_set=_FULL.option_set())
 
 
 class ClassCache:

@@ -25,7 +25,7 @@ from ..cim.namespaces import normalize_namespace
 from ..cim.types import MIResult
 from ..protocol import wsman
 from ..protocol.wsman import operations as kinds
-from .classes import ClassCache, get_class_request
+from .classes import ClassCache
 from .options import AuthType, DestinationOptions
 from .wire import RETRYABLE, AsyncConnection, Connection, Endpoint
 
@@ -246,7 +246,7 @@ class WSManTransport:
         while need := self.classes.missing(item, ns, request):
             for cns, name in need:
                 try:
-                    r: wsman.Response | None = self.send(get_class_request(cns or None, name), ctx, inflight)
+                    r: wsman.Response | None = self.send(kinds.get_class_request(cns or None, name), ctx, inflight)
                 except wsman.WSManFault:  # the server will not say: values stay as the wire gave them
                     r = None
                 self._got_class(cns, name, r)
@@ -257,7 +257,7 @@ class WSManTransport:
         while need := self.classes.missing(item, ns, request):
             for cns, name in need:
                 try:
-                    r: wsman.Response | None = await self.send_async(get_class_request(cns or None, name), ctx)
+                    r: wsman.Response | None = await self.send_async(kinds.get_class_request(cns or None, name), ctx)
                 except wsman.WSManFault:
                     r = None
                 self._got_class(cns, name, r)

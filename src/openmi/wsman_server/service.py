@@ -210,9 +210,7 @@ class WSManService:
             return self._enumerate(req, kind, record, user, token)
         assert kind.response is not None
         results = list(self.engine.execute(record, token, user=_name(user)))
-        if kind.response_lookup:
-            return kind.response(req, results, self.lookup_class)
-        return kind.response(req, results)
+        return kind.response(req, results, self.lookup_class)
 
     # --- enumerations ---------------------------------------------------------------------------
     def _enumerate(self, req: wsman.Request, kind: kinds.OperationKind, record: rq.Request, user: User | None,

@@ -17,9 +17,10 @@ Adding an operation kind:
    ``accepts`` tells kinds apart that share a WS-Man request type (Enumerate with different filters).
    A ``streamed`` kind's request is an Enumerate: both ends run Enumerate/Pull/Release for it
    generically, and ``results`` reads each Enumerate and Pull response; ``page`` (server) puts a page of
-   results into an Enumerate or Pull response when they are not instances. A kind whose answer needs
-   the server's class registry (GetClass's inheritance chain) sets ``response_lookup``: its ``response``
-   then takes the class lookup as a third argument.
+   results into an Enumerate or Pull response when they are not instances. Both server translations
+   get the server's class lookup (keys are typed with it; GetClass's answer reads the inheritance
+   chain from it). ``fixed_uri`` marks a kind whose requests address a fixed resource URI (the
+   CIM-XML schema URI of the class operations), which the resource URI options then leave alone.
 
 The round trip of every declaration is tested in ``tests/protocol/test_wsman_operations.py``.
 Identify, Pull and Release are protocol messages rather than operation kinds: the server answers them
@@ -93,9 +94,9 @@ class OperationKind:
     results: Callable[[Any, Any, str | None], Iterable[Any]]
     #: server: the parsed WS-Man request → the engine's record (None: the server answers it itself)
     record: Callable[[Any, ClassLookup | None], rq.Request] | None
-    #: server: the engine's results → the WS-Man response (unused for streamed kinds); with
-    #: ``response_lookup``, ``(request, results, class lookup)``
-    response: Callable[..., Response] | None
+    #: server: (the request, the engine's results, the class lookup) → the WS-Man response (unused for
+    #: streamed kinds)
+    response: Callable[[Any, list[Any], ClassLookup], Response] | None
     #: results arrive through Enumerate/Pull (handled generically by both ends)
     streamed: bool = False
     #: server: whether this kind serves a request of ``request_type`` (filters tell Enumerates apart)
@@ -103,8 +104,8 @@ class OperationKind:
     #: server, streamed kinds: (the Enumerate request, a page of results, the response to fill, the class
     #: lookup) — None: the results are instances, written as items
     page: Callable[[Any, list[Any], EnumerateResponse, ClassLookup], None] | None = None
-    #: server: ``response`` takes the class lookup as a third argument
-    response_lookup: bool = False
+    #: client: the requests address a fixed resource URI: OperationOptions' resource URI (prefix) does not apply
+    fixed_uri: bool = False
 
     @property
     def name(self) -> str:
@@ -120,7 +121,7 @@ class OperationKind:
 
 def _base(req: Request) -> dict[str, Any]:
     """What every record built from a WS-Man request carries."""
-    return {"namespace": req.namespace, "options": req.option_set}
+    return {"namespace": req.namespace, "options": req.option_set or rq.NO_OPTIONS}
 
 
 def _instance_of(record: Any) -> Instance:
@@ -148,30 +149,37 @@ def class_name_of(req: Request) -> str:
 def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
     """The selectors of a WS-Man request as an instance name, typed by the class where the text allows.
 
-    A value the class's type cannot read stays text: the engine answers TYPE_MISMATCH naming the key.
+    This is the one place wire text becomes typed key values (the engine then sees values already in
+    their property's type). A value the class's type cannot read stays text: the engine answers
+    TYPE_MISMATCH naming the key and its type.
     """
     class_name = class_name_of(req)
     cls = lookup(req.namespace, class_name) if lookup is not None else None
-    inst = Instance.from_elements(class_name, namespace=req.namespace)
+    props = cls.properties if cls is not None else None
+    elements: dict[str, Element] = {}
     for name, value in req.selectors.items():
         if isinstance(value, Instance):
-            inst.put_element(Element(name, value, MIType.REFERENCE, MIFlag.KEY))
+            elements[name.lower()] = Element(name, value, MIType.REFERENCE, MIFlag.KEY)
             continue
-        prop = cls.properties.get(name) if cls is not None else None
+        prop = props.get(name) if props is not None else None
         typed: Any = value
         t = MIType.STRING
-        if prop is not None and not prop.type.is_array and prop.type.scalar not in (
-                MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
+        pt = prop.type if prop is not None else None
+        if pt is not None and pt not in _TEXT_KEYS and not pt.is_array:
             try:
-                if prop.type.is_integer and value.isascii() and value.isdigit():  # the common key: fast
-                    typed = coerce_scalar(int(value), prop.type, name)
+                if pt.is_integer and value.isascii() and value.isdigit():  # the common key: fast
+                    typed = coerce_scalar(int(value), pt, name)
                 else:
-                    typed = parse_wire_scalar(value, prop.type, name)
-                t = prop.type
+                    typed = parse_wire_scalar(value, pt, name)
+                t = pt
             except (WireError, ValueError, TypeError):
-                typed, t = value, MIType.STRING
-        inst.put_element(Element(name, typed, t, MIFlag.KEY))
-    return inst
+                typed = value
+        elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
+    return Instance.from_elements(class_name, elements, namespace=req.namespace)
+
+
+# Keys whose wire text is already their value (strings) or that no text can give (references, instances).
+_TEXT_KEYS = frozenset({MIType.STRING, MIType.REFERENCE, MIType.INSTANCE})
 
 
 def _body_instance(req: PutRequest | CreateRequest) -> Instance:
@@ -196,7 +204,7 @@ GET_INSTANCE = OperationKind(
                                      selectors=instance_selectors(_instance_of(r))),
     results=lambda r, resp, ns: (_in(resp.instance, ns),),
     record=lambda req, lookup: rq.GetInstance(instance=selector_instance(req, lookup), **_base(req)),
-    response=lambda req, results: GetResponse(instance=_first(results)),
+    response=lambda req, results, lookup: GetResponse(instance=_first(results)),
 )
 
 DELETE_INSTANCE = OperationKind(
@@ -205,7 +213,7 @@ DELETE_INSTANCE = OperationKind(
                                         selectors=instance_selectors(_instance_of(r))),
     results=lambda r, resp, ns: (),
     record=lambda req, lookup: rq.DeleteInstance(instance=selector_instance(req, lookup), **_base(req)),
-    response=lambda req, results: DeleteResponse(),
+    response=lambda req, results, lookup: DeleteResponse(),
 )
 
 CREATE_INSTANCE = OperationKind(
@@ -216,7 +224,7 @@ CREATE_INSTANCE = OperationKind(
     results=lambda r, resp, ns: (_in(resp.instance_name, ns) if resp.instance_name is not None
                                  else _instance_of(r).keys_only(),),
     record=lambda req, lookup: rq.CreateInstance(instance=_body_instance(req), **_base(req)),
-    response=lambda req, results: CreateResponse(instance_name=_first(results).keys_only()),
+    response=lambda req, results, lookup: CreateResponse(instance_name=_first(results).keys_only()),
 )
 
 
@@ -234,7 +242,7 @@ MODIFY_INSTANCE = OperationKind(
     # OMI answers an empty body when its provider posts no instance: the client's instance stands
     results=lambda r, resp, ns: (_in(resp.instance, ns) if resp.instance is not None else _instance_of(r),),
     record=_modify_record,
-    response=lambda req, results: PutResponse(instance=_first(results)),
+    response=lambda req, results, lookup: PutResponse(instance=_first(results)),
 )
 
 
@@ -260,7 +268,7 @@ INVOKE = OperationKind(
     record=lambda req, lookup: rq.Invoke(
         class_name=req.class_name, method_name=req.method, parameters=req.parameters,
         instance=selector_instance(req, lookup) if req.selectors else None, **_base(req)),
-    response=lambda req, results: InvokeResponse(method=req.method, parameters=_first(results)),
+    response=lambda req, results, lookup: InvokeResponse(method=req.method, parameters=_first(results)),
 )
 
 _SHALLOW = int(OperationFlags.POLYMORPHISM_SHALLOW)
@@ -338,11 +346,16 @@ def derivation(lookup: ClassLookup, namespace: str | None, cls: Class) -> list[s
     return out
 
 
+def get_class_request(namespace: str | None, class_name: str) -> GetClassRequest:
+    """The GetClass that fetches all of a class (qualifiers, inherited elements, class origins): one round
+    trip gives a class that types the results of the operations that use it, keys included."""
+    return GetClassRequest(namespace=namespace, class_name=class_name, option_set=ClassOptions.full().option_set())
+
+
 def _get_class_request(r: rq.GetClass, ns: str | None) -> GetClassRequest:
     if not r.class_name or not isinstance(r.class_name, str):
         raise MIError(MIResult.INVALID_PARAMETER, "GetClass needs a class name")
-    # all of it: the class types the results of the operations that use it, keys included
-    return GetClassRequest(namespace=ns, class_name=r.class_name, option_set=ClassOptions.full().option_set())
+    return get_class_request(ns, r.class_name)
 
 
 def _get_class_response(req: GetClassRequest, results: list[Any], lookup: ClassLookup) -> GetClassResponse:
@@ -365,7 +378,7 @@ GET_CLASS = OperationKind(
     results=lambda r, resp, ns: (_class_in(resp.cls, ns),),
     record=lambda req, lookup: rq.GetClass(class_name=req.class_name, **_class_base(req)),
     response=_get_class_response,
-    response_lookup=True,
+    fixed_uri=True,
 )
 
 
@@ -396,6 +409,7 @@ ENUMERATE_CLASSES = OperationKind(
     response=None,
     streamed=True,
     page=_class_page,
+    fixed_uri=True,
 )
 
 KINDS: tuple[OperationKind, ...] = (
@@ -455,10 +469,12 @@ def is_idempotent(req: Request) -> bool:
 # --- the client's plan: one record as WS-Man exchanges ----------------------------------------------
 
 
-def _address(wreq: Request, record: rq.Request) -> Request:
+def _address(kind: OperationKind, wreq: Request, record: rq.Request) -> Request:
     """Options and resource URI overrides every request of an operation carries."""
     if record.options:  # the caller's options join those the kind sends (GetClass's IncludeQualifiers …)
         wreq.option_set = {**wreq.option_set, **record.options}
+    if kind.fixed_uri:
+        return wreq
     if record.resource_uri:
         wreq.resource_uri = record.resource_uri
     elif record.resource_uri_prefix and wreq.class_name:
@@ -476,7 +492,7 @@ def plan(record: rq.Request, token: CancelToken, batch: int = 1) -> Plan:
     token.check()
     kind = for_record(record)
     ns = None if kind is TEST_CONNECTION else normalize_namespace(record.namespace)
-    wreq = _address(kind.request(record, ns), record)
+    wreq = _address(kind, kind.request(record, ns), record)
     if not kind.streamed:
         r = yield "send", wreq
         for item in kind.results(record, r, ns):
@@ -493,8 +509,10 @@ def plan(record: rq.Request, token: CancelToken, batch: int = 1) -> Plan:
         if r.end_of_sequence or not r.context:
             return
         token.check()
+        # wreq has been sent, so its URI style is the session's: Pull (and Release, see still_open) address
+        # the resource the Enumerate addressed, as WinRM requires
         r = yield "send", PullRequest(namespace=wreq.namespace, class_name=wreq.class_name,
-                                      resource_uri=wreq.resource_uri, option_set=wreq.option_set,
+                                      resource_uri=wreq.effective_resource_uri(), option_set=wreq.option_set,
                                       context=r.context, max_elements=wreq.max_elements)
 
 
@@ -503,6 +521,6 @@ def still_open(req: Request, reply: Response | None, current: ReleaseRequest | N
     if isinstance(reply, EnumerateResponse):
         if reply.end_of_sequence or not reply.context:
             return None
-        return ReleaseRequest(namespace=req.namespace, class_name=req.class_name, resource_uri=req.resource_uri,
-                              context=reply.context)
+        return ReleaseRequest(namespace=req.namespace, class_name=req.class_name,
+                              resource_uri=req.effective_resource_uri(), context=reply.context)
     return current
