@@ -22,7 +22,7 @@ that runs it::
 - ``options`` names the shared option sets the verb accepts (:data:`OPTION_SETS`: ``connection`` — the
   destination and credentials, most also settable by an ``OPENMI_*`` variable (:data:`ENVIRONMENT`,
   applied after parsing to whatever the command line left unset) —, ``output`` and ``repeat`` (-R)); the
-  client verbs take :data:`CLIENT` (both), the server tools none, adding their own in ``arguments``;
+  client verbs take :data:`CLIENT` (all three), the server tools none, adding their own in ``arguments``;
 - the example is shown in ``openmi --help`` and ``openmi VERB --help``;
 - the function gets the parsed arguments and a :class:`Printer` for the chosen output form and returns
   the exit status (an ``MIResult``); it raises :class:`UsageError` for bad input, ``MIError`` to fail.
