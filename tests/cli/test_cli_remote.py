@@ -73,7 +73,10 @@ def test_access_denied_wrong_password_and_refused(remote: CLI, served: WSManServ
     r = remote("noop", "--port", "1")
     assert r.code == 1 and "refused" in r.err
     r = remote("noop", "--auth", "Digest")
-    assert r.code == 4 and "unknown --auth 'Digest'" in r.err
+    assert r.code == 4 and "argument --auth: 'Digest' is not one of basic, negowithcreds" in r.err
+    r = remote("noop", "--auth", "ntlmm")
+    assert r.code == 4 and "did you mean ntlm?" in r.err
+    assert remote("noop", "--auth", "BASIC", "-p", PASSWORD).code == 0  # any case
 
 
 def test_no_password_and_no_terminal(remote: CLI, monkeypatch: pytest.MonkeyPatch) -> None:

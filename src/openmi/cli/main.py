@@ -124,7 +124,8 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--port", type=_port_number, help="default 5985 (http) / 5986 (https) [OPENMI_PORT]")
     g.add_argument("-u", "--user", help="user name (DOMAIN\\user or user@domain too) [OPENMI_USER]")
     g.add_argument("-p", "--password", help="password; prompted for when omitted [OPENMI_PASSWORD]")
-    g.add_argument("--auth", help="Basic (the default), NegoWithCreds (Negotiate), NTLM or Kerberos [OPENMI_AUTH]")
+    g.add_argument("--auth", type=_choice(*AUTHS),
+                   help="Basic (the default), NegoWithCreds (Negotiate), NTLM or Kerberos [OPENMI_AUTH]")
     # --ssl and --encryption set one value, so the last flag given wins, and any flag beats the environment
     g.add_argument("--encryption", choices=ENCRYPTIONS,
                    help="http: HTTP with message encryption; https: TLS; none: plain HTTP [OPENMI_ENCRYPTION]")
@@ -173,6 +174,8 @@ OPTION_SETS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 
 ENCRYPTIONS = ("http", "https", "none")
+AUTHS = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate": AuthType.NEGO_WITH_CREDS,
+         "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM, "kerberos": AuthType.KERBEROS}
 URI_STYLES = ("wmi", "dmtf")
 
 
@@ -210,7 +213,7 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("port", "OPENMI_PORT", _port_number),
     ("user", "OPENMI_USER", str),
     ("password", "OPENMI_PASSWORD", str),
-    ("auth", "OPENMI_AUTH", str),
+    ("auth", "OPENMI_AUTH", _choice(*AUTHS)),
     ("encryption", "OPENMI_ENCRYPTION", _choice(*ENCRYPTIONS)),
     ("encryption", "OPENMI_SSL", lambda text: "https" if _boolean(text) else None),
     ("noverify", "OPENMI_NOVERIFY", _boolean),
@@ -519,11 +522,7 @@ def _destination(args: argparse.Namespace) -> DestinationOptions:
                               timeout=args.timeout, ca_file=args.cafile, skip_ca_check=args.noverify,
                               skip_cn_check=args.noverify, **kw)
     if args.user:
-        auth = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate":
-                AuthType.NEGO_WITH_CREDS, "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM,
-                "kerberos": AuthType.KERBEROS}.get((args.auth or "basic").lower())
-        if auth is None:
-            raise UsageError(f"unknown --auth {args.auth!r}: use Basic, NegoWithCreds, NTLM or Kerberos")
+        auth = AUTHS[args.auth or "basic"]
         password = args.password
         if password is None:
             password = _prompt_password(args.user, args.hostname)
