@@ -120,11 +120,12 @@ def verb(name: str, summary: str, example: str, *, group: str = OPERATIONS, opti
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("destination (default: the embedded server and your repository)")
-    g.add_argument("--hostname", help="a WS-Management host (openmi serve, OMI, WinRM) [OPENMI_HOSTNAME]")
+    g.add_argument("--hostname", metavar="HOST",
+                   help="a WS-Management host (openmi serve, OMI, WinRM) [OPENMI_HOSTNAME]")
     g.add_argument("--port", type=_port_number, help="default 5985 (http) / 5986 (https) [OPENMI_PORT]")
     g.add_argument("-u", "--user", help="user name (DOMAIN\\user or user@domain too) [OPENMI_USER]")
     g.add_argument("-p", "--password", help="password; prompted for when omitted [OPENMI_PASSWORD]")
-    g.add_argument("--auth", type=_choice(*AUTHS),
+    g.add_argument("--auth", type=_choice(*AUTHS), metavar="METHOD",
                    help="Basic (the default), NegoWithCreds (Negotiate), NTLM or Kerberos [OPENMI_AUTH]")
     # --ssl and --encryption set one value, so the last flag given wins, and any flag beats the environment
     g.add_argument("--encryption", choices=ENCRYPTIONS,
@@ -132,13 +133,13 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ssl", dest="encryption", action="store_const", const="https",
                    help="same as --encryption https [OPENMI_SSL]")
     g.add_argument("--noverify", action="store_true", help="do not check the server's certificate [OPENMI_NOVERIFY]")
-    g.add_argument("--cafile", help="CA certificate(s) to check the server against [OPENMI_CAFILE]")
+    g.add_argument("--cafile", metavar="FILE", help="CA certificate(s) to check the server against [OPENMI_CAFILE]")
     g.add_argument("--uri-style", choices=URI_STYLES,
                    help="resource URI style: dmtf (openmi, OMI; the default) or wmi (WinRM) [OPENMI_URI_STYLE]")
-    g.add_argument("--maxenvsize", type=int, default=None, help="maximum envelope size in bytes")
-    g.add_argument("--maxelements", type=int, default=None, help="items per enumeration Pull")
+    g.add_argument("--maxenvsize", type=int, default=None, metavar="BYTES", help="maximum envelope size in bytes")
+    g.add_argument("--maxelements", type=int, default=None, metavar="N", help="items per enumeration Pull")
     g.add_argument("--local", action="store_true", help="use the embedded server (the default)")
-    g.add_argument("--repository", help="the embedded server's repository file [OPENMI_REPOSITORY]")
+    g.add_argument("--repository", metavar="FILE", help="the embedded server's repository file [OPENMI_REPOSITORY]")
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -148,7 +149,8 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     o.add_argument("-n", dest="nulls", action="store_true", help="show NULL properties")
     o.add_argument("-v", "--verbose", action="store_true", help="show the error-details instance on failure")
-    o.add_argument("--timeout", type=float, default=90.0, help="operation timeout in seconds (default 90)")
+    o.add_argument("--timeout", type=float, default=90.0, metavar="SECONDS",
+                   help="operation timeout in seconds (default 90)")
 
 
 def _repeat_options(p: argparse.ArgumentParser) -> None:
