@@ -42,6 +42,7 @@ import getpass
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -276,7 +277,9 @@ def verb_parser(name: str) -> argparse.ArgumentParser:
 
 
 def _option_strings(p: argparse.ArgumentParser) -> dict[str, bool]:
-    """Every option string of a parser → whether it takes a value."""
+    """Every option string of a parser → whether it takes a value. (An option string must mean the same in
+    every verb that has it — a flag, or an option with a value — since the verb is found among options
+    given before it: tests/cli/test_cli_parser.py checks this for every registered verb.)"""
     return {s: a.nargs != 0 for a in p._actions for s in a.option_strings}
 
 
@@ -399,9 +402,8 @@ def root_help() -> str:
         lines.append("")
     lines += ["The exit status is the MI_Result: 0 OK, 1 FAILED, 2 ACCESS_DENIED, 3 INVALID_NAMESPACE,",
               "4 INVALID_PARAMETER (also a usage error), 5 INVALID_CLASS, 6 NOT_FOUND, 7 NOT_SUPPORTED …",
-              "Connection options also come from OPENMI_HOSTNAME, OPENMI_PORT, OPENMI_USER, OPENMI_PASSWORD,",
-              "OPENMI_AUTH, OPENMI_ENCRYPTION, OPENMI_SSL, OPENMI_NOVERIFY, OPENMI_CAFILE, OPENMI_URI_STYLE and",
-              "OPENMI_REPOSITORY."]
+              *textwrap.wrap("Connection options also come from " + ", ".join(dict.fromkeys(
+                  variable for _, variable, _ in ENVIRONMENT)) + " (a flag given beats them).", 100)]
     return "\n".join(lines)
 
 
