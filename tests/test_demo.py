@@ -24,5 +24,7 @@ def test_demo_shows_the_embedded_server_and_wsman(capsys: pytest.CaptureFixture[
     assert "left on the server: Ada, Barbara" in part2
     assert "WS-Man fault" in part2 and "result=MIResult.NOT_FOUND (6)" in part2
     assert "error_details: instance of" in part2 and "CIMStatusCode = 6" in part2
+    cli = part2[part2.index("13. The same delete from the command line"):]
+    assert "MI_RESULT_NOT_FOUND" in cli and "CIMStatusCode=6" in cli and "\n   6\n" in cli  # the exit status
     assert "openmi serve exited with 0" in part2
     assert out.rstrip().endswith("Demo finished.")

@@ -6,13 +6,15 @@ delete one with ``delete_instance`` and show the NOT_FOUND that a second delete 
 Part 2, the same over WS-Management: make a user and a self-signed certificate with the ``openmi``
 command, start ``openmi serve`` on a free loopback HTTPS port, connect a remote session that checks the
 server's certificate against the one just made, run the same steps through WS-Man, show the
-NOT_FOUND fault arriving as ``MIResult.NOT_FOUND`` with its CIM_Error details, and stop the server.
+NOT_FOUND fault arriving as ``MIResult.NOT_FOUND`` with its CIM_Error details, get the same NOT_FOUND
+from ``openmi di --hostname …`` (exit status 6), and stop the server.
 
 Everything lives in a temporary folder that is removed at the end.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import subprocess
@@ -160,8 +162,9 @@ def served(console: Console, tmp: Path) -> bool:
                                                         "WSManFault code, CIM_Error detail); the remote "
                                                         "operation ends with the same NOT_FOUND:")
             session.close()
+        ok = command_line(console, port, cert, password) and ok
     finally:
-        say("\n13. Stop the server (SIGTERM: requests in flight finish, then it exits):")
+        say("\n14. Stop the server (SIGTERM: requests in flight finish, then it exits):")
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(30)
@@ -172,6 +175,24 @@ def served(console: Console, tmp: Path) -> bool:
         proc.stderr.close()
         say(f"   openmi serve exited with {code}")
     return ok and code == 0
+
+
+def command_line(console: Console, port: int, cert: Path, password: str) -> bool:
+    """The same NOT_FOUND from the ``openmi`` command: its exit status is the MI_Result."""
+    say = console.print
+    say("\n13. The same delete from the command line (the exit status is the MI_Result):")
+    args = ["di", "root/cimv2", "{", "Sample_Person", "Id", "2", "}", "--hostname", "127.0.0.1", "--port", str(port),
+            "--ssl", "-u", "demo", "--verbose"]
+    say(f"   [dim]$[/] OPENMI_PASSWORD=… openmi {escape(' '.join(args))} --cafile server.crt; echo $?")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENMI_")}
+    env["OPENMI_PASSWORD"] = password
+    r = subprocess.run([sys.executable, "-m", "openmi", *args, "--cafile", str(cert)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    for line in lines[:2] + (["   …"] if len(lines) > 4 else []) + [ln for ln in lines if "CIMStatusCode=" in ln]:
+        say(f"   {escape(line.strip())}")
+    say(f"   {r.returncode}")
+    return r.returncode == int(openmi.MIResult.NOT_FOUND) and "MI_RESULT_NOT_FOUND" in r.stderr
 
 
 def main() -> int:

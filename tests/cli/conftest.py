@@ -8,20 +8,25 @@ import io
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import openmi
 from openmi.cli.main import main
+from openmi.wsman_server.config import ServeConfig
+from openmi.wsman_server.run import WSManServer
+from openmi.wsman_server.tls import create_self_signed
+from openmi.wsman_server.users import UserStore
 
 MOF = """
-Qualifier Key : boolean = false, Scope(property, reference), Flavor(DisableOverride, ToSubclass);
-Qualifier Static : boolean = false, Scope(method), Flavor(DisableOverride, ToSubclass);
 class Sample_Person { [Key] uint32 Id; string Name; string Tags[]; datetime Born; };
 class Sample_Employee : Sample_Person { string Dept; };
 """
+
+PASSWORD = "Cli-pa55word"
 
 
 @dataclass
@@ -75,4 +80,33 @@ def sample(cli: CLI, tmp_path: Path) -> CLI:
     r = cli("mof", "compile", str(mof))
     assert r.code == 0, r.err
     assert "2 classes" in r.out
+    return cli
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[WSManServer]:
+    users = tmp_path / "users.json"
+    store = UserStore(users)
+    store.add("alice", PASSWORD)
+    store.add("reader", PASSWORD, rights={"root/cimv2": "r"})
+    create_self_signed(tmp_path / "server.crt", tmp_path / "server.key", ["localhost", "127.0.0.1"])
+    engine = openmi.Server(tmp_path / "served.db")
+    engine.compile_mof(MOF)
+    server = WSManServer(ServeConfig(http_port=0, https_port=0, users=str(users), allow_unencrypted=True,
+                                     cert_file=str(tmp_path / "server.crt"), key_file=str(tmp_path / "server.key"),
+                                     shutdown_timeout=5.0), engine=engine)
+    server.start()
+    yield server
+    server.stop()
+    engine.close()
+
+
+@pytest.fixture
+def remote(cli: CLI, served: WSManServer, monkeypatch: pytest.MonkeyPatch) -> CLI:
+    """``cli`` with OPENMI_* pointing at the served host over plain HTTP as alice."""
+    monkeypatch.setenv("OPENMI_HOSTNAME", "127.0.0.1")
+    monkeypatch.setenv("OPENMI_PORT", str(served.port("http")))
+    monkeypatch.setenv("OPENMI_USER", "alice")
+    monkeypatch.setenv("OPENMI_PASSWORD", PASSWORD)
+    monkeypatch.setenv("OPENMI_ENCRYPTION", "none")
     return cli

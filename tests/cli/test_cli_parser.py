@@ -40,6 +40,16 @@ def test_root_help_groups_the_verbs_with_an_example_each(cli: CLI) -> None:
     assert r.code == 4 and "operations (" in r.out
 
 
+def test_an_option_is_a_flag_or_takes_a_value_in_every_verb_alike() -> None:
+    """The verb is found after options that may precede it, so ``-u user noop`` needs -u to take a value
+    everywhere it exists; a new verb must not reuse an option string the other way round."""
+    kinds: dict[str, set[bool]] = {}
+    for name in cli_main.VERBS:
+        for option, takes_value in cli_main._option_strings(cli_main.verb_parser(name)).items():
+            kinds.setdefault(option, set()).add(takes_value)
+    assert {o: k for o, k in kinds.items() if len(k) > 1} == {}
+
+
 def test_version(cli: CLI) -> None:
     assert cli("--version").out == f"openmi {__version__}\n"
     assert cli("ei", "--version").out == f"openmi {__version__}\n"

@@ -8,10 +8,9 @@ import json
 from openmi.wsman_server.run import WSManServer
 
 from .conftest import CLI
-from .test_cli_remote import remote, served  # noqa: F401  (fixtures)
 
 
-def test_get_and_enumerate_classes_over_wsman(remote: CLI, served: WSManServer) -> None:  # noqa: F811
+def test_get_and_enumerate_classes_over_wsman(remote: CLI, served: WSManServer) -> None:
     r = remote("gc", "root/cimv2", "Sample_Employee", "--mof", "--hostname", "127.0.0.1")
     assert r.code == 0, r.err
     text = " ".join(r.out.split())
@@ -26,7 +25,7 @@ def test_get_and_enumerate_classes_over_wsman(remote: CLI, served: WSManServer) 
     assert r.code == 3
 
 
-def test_remote_json_is_typed_by_the_class(remote: CLI) -> None:  # noqa: F811
+def test_remote_json_is_typed_by_the_class(remote: CLI) -> None:
     r = remote("ci", "root/cimv2", "{", "Sample_Person", "Id", "7", "*Name", "Ada", "*Tags", "[", "a", "b", "]",
                "*Born", "20240102030405.000000+000", "}")
     assert r.code == 0, r.err

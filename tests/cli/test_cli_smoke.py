@@ -16,9 +16,7 @@ import pytest
 
 from openmi.wsman_server.users import UserStore
 
-from .conftest import MOF, clean_env, openmi_exe
-
-PASSWORD = "Cli-pa55word"
+from .conftest import MOF, PASSWORD, clean_env, openmi_exe
 
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ that runs it::
 - ``options`` names the shared option sets the verb accepts (:data:`OPTION_SETS`: ``connection`` — the
   destination and credentials, most also settable by an ``OPENMI_*`` variable (:data:`ENVIRONMENT`,
   applied after parsing to whatever the command line left unset) —, ``output`` and ``repeat`` (-R)); the
-  client verbs take :data:`CLIENT` (both), the server tools none, adding their own in ``arguments``;
+  client verbs take :data:`CLIENT` (all three), the server tools none, adding their own in ``arguments``;
 - the example is shown in ``openmi --help`` and ``openmi VERB --help``;
 - the function gets the parsed arguments and a :class:`Printer` for the chosen output form and returns
   the exit status (an ``MIResult``); it raises :class:`UsageError` for bad input, ``MIError`` to fail.
@@ -42,6 +42,7 @@ import getpass
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -120,24 +121,26 @@ def verb(name: str, summary: str, example: str, *, group: str = OPERATIONS, opti
 
 def _connection_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("destination (default: the embedded server and your repository)")
-    g.add_argument("--hostname", help="a WS-Management host (openmi serve, OMI, WinRM) [OPENMI_HOSTNAME]")
+    g.add_argument("--hostname", metavar="HOST",
+                   help="a WS-Management host (openmi serve, OMI, WinRM) [OPENMI_HOSTNAME]")
     g.add_argument("--port", type=_port_number, help="default 5985 (http) / 5986 (https) [OPENMI_PORT]")
     g.add_argument("-u", "--user", help="user name (DOMAIN\\user or user@domain too) [OPENMI_USER]")
     g.add_argument("-p", "--password", help="password; prompted for when omitted [OPENMI_PASSWORD]")
-    g.add_argument("--auth", help="Basic (the default), NegoWithCreds (Negotiate), NTLM or Kerberos [OPENMI_AUTH]")
+    g.add_argument("--auth", type=_choice(*AUTHS), metavar="METHOD",
+                   help="Basic (the default), NegoWithCreds (Negotiate), NTLM or Kerberos [OPENMI_AUTH]")
     # --ssl and --encryption set one value, so the last flag given wins, and any flag beats the environment
     g.add_argument("--encryption", choices=ENCRYPTIONS,
                    help="http: HTTP with message encryption; https: TLS; none: plain HTTP [OPENMI_ENCRYPTION]")
     g.add_argument("--ssl", dest="encryption", action="store_const", const="https",
                    help="same as --encryption https [OPENMI_SSL]")
     g.add_argument("--noverify", action="store_true", help="do not check the server's certificate [OPENMI_NOVERIFY]")
-    g.add_argument("--cafile", help="CA certificate(s) to check the server against [OPENMI_CAFILE]")
+    g.add_argument("--cafile", metavar="FILE", help="CA certificate(s) to check the server against [OPENMI_CAFILE]")
     g.add_argument("--uri-style", choices=URI_STYLES,
                    help="resource URI style: dmtf (openmi, OMI; the default) or wmi (WinRM) [OPENMI_URI_STYLE]")
-    g.add_argument("--maxenvsize", type=int, default=None, help="maximum envelope size in bytes")
-    g.add_argument("--maxelements", type=int, default=None, help="items per enumeration Pull")
+    g.add_argument("--maxenvsize", type=int, default=None, metavar="BYTES", help="maximum envelope size in bytes")
+    g.add_argument("--maxelements", type=int, default=None, metavar="N", help="items per enumeration Pull")
     g.add_argument("--local", action="store_true", help="use the embedded server (the default)")
-    g.add_argument("--repository", help="the embedded server's repository file [OPENMI_REPOSITORY]")
+    g.add_argument("--repository", metavar="FILE", help="the embedded server's repository file [OPENMI_REPOSITORY]")
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -147,7 +150,8 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     o.add_argument("-n", dest="nulls", action="store_true", help="show NULL properties")
     o.add_argument("-v", "--verbose", action="store_true", help="show the error-details instance on failure")
-    o.add_argument("--timeout", type=float, default=90.0, help="operation timeout in seconds (default 90)")
+    o.add_argument("--timeout", type=float, default=90.0, metavar="SECONDS",
+                   help="operation timeout in seconds (default 90)")
 
 
 def _repeat_options(p: argparse.ArgumentParser) -> None:
@@ -173,6 +177,8 @@ OPTION_SETS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 
 ENCRYPTIONS = ("http", "https", "none")
+AUTHS = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate": AuthType.NEGO_WITH_CREDS,
+         "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM, "kerberos": AuthType.KERBEROS}
 URI_STYLES = ("wmi", "dmtf")
 
 
@@ -210,7 +216,7 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("port", "OPENMI_PORT", _port_number),
     ("user", "OPENMI_USER", str),
     ("password", "OPENMI_PASSWORD", str),
-    ("auth", "OPENMI_AUTH", str),
+    ("auth", "OPENMI_AUTH", _choice(*AUTHS)),
     ("encryption", "OPENMI_ENCRYPTION", _choice(*ENCRYPTIONS)),
     ("encryption", "OPENMI_SSL", lambda text: "https" if _boolean(text) else None),
     ("noverify", "OPENMI_NOVERIFY", _boolean),
@@ -271,7 +277,9 @@ def verb_parser(name: str) -> argparse.ArgumentParser:
 
 
 def _option_strings(p: argparse.ArgumentParser) -> dict[str, bool]:
-    """Every option string of a parser → whether it takes a value."""
+    """Every option string of a parser → whether it takes a value. (An option string must mean the same in
+    every verb that has it — a flag, or an option with a value — since the verb is found among options
+    given before it: tests/cli/test_cli_parser.py checks this for every registered verb.)"""
     return {s: a.nargs != 0 for a in p._actions for s in a.option_strings}
 
 
@@ -394,9 +402,8 @@ def root_help() -> str:
         lines.append("")
     lines += ["The exit status is the MI_Result: 0 OK, 1 FAILED, 2 ACCESS_DENIED, 3 INVALID_NAMESPACE,",
               "4 INVALID_PARAMETER (also a usage error), 5 INVALID_CLASS, 6 NOT_FOUND, 7 NOT_SUPPORTED …",
-              "Connection options also come from OPENMI_HOSTNAME, OPENMI_PORT, OPENMI_USER, OPENMI_PASSWORD,",
-              "OPENMI_AUTH, OPENMI_ENCRYPTION, OPENMI_SSL, OPENMI_NOVERIFY, OPENMI_CAFILE, OPENMI_URI_STYLE and",
-              "OPENMI_REPOSITORY."]
+              *textwrap.wrap("Connection options also come from " + ", ".join(dict.fromkeys(
+                  variable for _, variable, _ in ENVIRONMENT)) + " (a flag given beats them).", 100)]
     return "\n".join(lines)
 
 
@@ -519,11 +526,7 @@ def _destination(args: argparse.Namespace) -> DestinationOptions:
                               timeout=args.timeout, ca_file=args.cafile, skip_ca_check=args.noverify,
                               skip_cn_check=args.noverify, **kw)
     if args.user:
-        auth = {"basic": AuthType.BASIC, "negowithcreds": AuthType.NEGO_WITH_CREDS, "negotiate":
-                AuthType.NEGO_WITH_CREDS, "ntlm": AuthType.NTLM, "ntlmdomain": AuthType.NTLM,
-                "kerberos": AuthType.KERBEROS}.get((args.auth or "basic").lower())
-        if auth is None:
-            raise UsageError(f"unknown --auth {args.auth!r}: use Basic, NegoWithCreds, NTLM or Kerberos")
+        auth = AUTHS[args.auth or "basic"]
         password = args.password
         if password is None:
             password = _prompt_password(args.user, args.hostname)
