@@ -31,6 +31,7 @@ from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import namespaces as wns
 from ..protocol.wsman import operations as kinds
+from ..protocol.wsman.faults import protocol_fault
 from ..protocol.wsman.values import WireError, parse_wire_scalar
 from .http import HTTPRequest, HTTPResponse
 
@@ -46,6 +47,10 @@ _PROFILES = (  # DSP0226 security profile URIs
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic",
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos",
 )
+
+
+_NOT_AN_IDENTIFY = protocol_fault("wsman:SchemaValidationError",
+                                  "The unauthenticated request is not a readable Identify.")
 
 
 @dataclass
@@ -322,12 +327,22 @@ class WSManConnection:
         self.peer = peer
         self.secure = secure
         self.server_auth = service.auth_for(secure)
-        self.auth: ConnectionAuth | None = self.server_auth.connection() if self.server_auth is not None else None
+        self.auth: ConnectionAuth | None = self.server_auth.connection(peer) if self.server_auth is not None else None
         # True once a request here passed authentication (or none is required): the HTTP layer then keeps
         # this connection in a reserved slot, out of reach of anonymous connection floods
         self.authenticated = self.server_auth is None
 
     def handle(self, request: HTTPRequest) -> HTTPResponse:
+        try:
+            return self._handle(request)
+        except Exception as exc:  # last resort: a SOAP fault, one log line (a client must not flood the log)
+            log.error("request from %s failed: %s: %s", self.peer, type(exc).__name__, str(exc)[:200])
+            log.debug("request from %s failed", self.peer, exc_info=True)
+            err = MIError(MIResult.FAILED, "the service could not process the request (internal error)")
+            return HTTPResponse(500, self.service.fault(None, err), [("Content-Type", wsman.content_type())],
+                                close=True)
+
+    def _handle(self, request: HTTPRequest) -> HTTPResponse:
         path = request.path.split("?", 1)[0]
         if path not in _PATHS:
             return HTTPResponse(404, b"", [])
@@ -341,7 +356,7 @@ class WSManConnection:
         if self.auth is not None and not anonymous:
             step = self.auth.authenticate(headers)
             if step.user is None:
-                return HTTPResponse(step.status, b"", list(step.headers), close=step.status != 401)
+                return HTTPResponse(step.status, b"", list(step.headers), close=step.status not in (401, 503))
             user = step.user
             self.authenticated = True
             try:
@@ -358,14 +373,23 @@ class WSManConnection:
             return HTTPResponse(400, b"", [])
         if content_type is None or not content_type.lower().startswith("application/soap+xml"):
             return HTTPResponse(415, b"", reply_headers)
+        req: wsman.Request | None
         try:
-            req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
-                                      class_lookup=self.service.lookup_class, limits=self.service.limits)
-        except wsman.WSManFault as fault:
+            if anonymous and self.server_auth is not None:
+                # Without credentials only an Identify is read, and no more of it than an Identify needs:
+                # anything else is refused before the envelope is parsed (no cache, no class lookup).
+                req = wsman.parse_identify(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
+                                           limits=self.service.limits)
+                if req is None:
+                    return HTTPResponse(401, b"", list(self.server_auth.challenge()))
+            else:
+                anonymous = False
+                req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
+                                          class_lookup=self.service.lookup_class, limits=self.service.limits)
+        except wsman.WSManFault as exc:
+            # to an anonymous client one fixed answer: nothing it sends is echoed or cached
+            fault = _NOT_AN_IDENTIFY if anonymous else exc
             return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
-        if anonymous and self.server_auth is not None and not isinstance(req, wsman.IdentifyRequest):
-            # only Identify may come without credentials; anything else is never executed
-            return HTTPResponse(401, b"", list(self.server_auth.challenge()))
         status, data = self.service.dispatch(req, user)
         return self._reply(req, status, data, reply_headers, None)
 

@@ -95,11 +95,14 @@ def parse_duration(text: str) -> _dt.timedelta:
     if neg:
         raise ValueError(f"{text!r} is negative")
     whole, _, frac = (seconds or "0").partition(".")
-    return _dt.timedelta(
-        days=int(years or 0) * 365 + int(months or 0) * 30 + int(days or 0),
-        hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(whole or 0),
-        microseconds=_micro(frac),
-    )
+    try:
+        return _dt.timedelta(
+            days=int(years or 0) * 365 + int(months or 0) * 30 + int(days or 0),
+            hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(whole or 0),
+            microseconds=_micro(frac),
+        )
+    except OverflowError:  # past timedelta.max (about 2.7 million years): a value error like any other
+        raise ValueError(f"{text.strip()[:64]!r} is longer than the longest interval (999999999 days)") from None
 
 
 def format_duration(value: _dt.timedelta) -> str:
