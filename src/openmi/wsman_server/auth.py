@@ -63,7 +63,7 @@ _CACHE_KEY = secrets.token_bytes(32)  # per process: cached Basic credentials ar
 # per user. A success is cached, so a client that has logged in keeps being served during a flood.
 HASH_WORKERS = 2  # scrypt computations at once (memory: HASH_WORKERS × 16 MiB)
 HASH_WAIT = 2.0  # seconds an attempt waits for a hashing slot before it is answered 503
-FREE_FAILURES = 5  # failures (per address, per user) before backoff starts
+FREE_FAILURES = 5  # the failure (per address, per user) that starts the backoff
 BACKOFF_FIRST = 1.0  # seconds of the first backoff; doubled per further failure …
 BACKOFF_MAX = 30.0  # … up to this
 FAILURE_MEMORY = 600.0  # seconds after the last failure when an address or user is forgotten
@@ -106,8 +106,8 @@ class FailureThrottle:
             if now - last > self.memory:
                 count = 0
             count += 1
-            over = count - self.free
-            until = now + min(self.longest, self.first * 2 ** min(over - 1, 16)) if over > 0 else now
+            over = count - self.free  # the free-th failure earns the first backoff
+            until = now + min(self.longest, self.first * 2 ** min(over, 16)) if over >= 0 else now
             self._failures[key] = (count, now, until)
             while len(self._failures) > self.size:
                 self._failures.popitem(last=False)
