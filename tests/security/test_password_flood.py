@@ -172,3 +172,26 @@ def test_128_wrong_password_clients_against_a_running_server(tmp_path: Path) -> 
         assert peak < 300 * 2**20, f"server RSS peaked at {peak / 2**20:.0f} MB"
     finally:
         server.stop()
+
+
+def test_the_same_credentials_at_once_are_hashed_once(store: UserStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = 0
+    real = users_module.check_password
+
+    def counting(password: str, stored: str) -> bool:
+        nonlocal calls
+        calls += 1
+        time.sleep(0.2)  # hold the first check so that the others arrive while it runs
+        return real(password, stored)
+
+    monkeypatch.setattr(users_module, "check_password", counting)
+    server = ServerAuth(store, https=True, allow_unencrypted=False)
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(server.verify_basic("alice", "Secret1!", "10.0.0.1")))
+               for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 16 and all(u is not None for u in got)
+    assert calls < 16  # a burst of new connections by one client costs about one hash, not sixteen

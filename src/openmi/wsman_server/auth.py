@@ -62,7 +62,7 @@ _CACHE_KEY = secrets.token_bytes(32)  # per process: cached Basic credentials ar
 # milliseconds per attempt), so it runs in a small pool, and repeated failures back off per client address and
 # per user. A success is cached, so a client that has logged in keeps being served during a flood.
 HASH_WORKERS = 2  # scrypt computations at once (memory: HASH_WORKERS × 16 MiB)
-HASH_WAIT = 2.0  # seconds an attempt waits for a hashing slot before it is answered 503
+HASH_WAIT = 5.0  # seconds an attempt waits for a hashing slot before it is answered 503
 FREE_FAILURES = 5  # the failure (per address, per user) that starts the backoff
 BACKOFF_FIRST = 1.0  # seconds of the first backoff; doubled per further failure …
 BACKOFF_MAX = 30.0  # … up to this
@@ -118,6 +118,17 @@ class FailureThrottle:
 
     def __len__(self) -> int:
         return len(self._failures)
+
+
+class _Flight:
+    """One password check in progress, and its outcome for the attempts with the same credentials."""
+
+    __slots__ = ("done", "throttled", "user")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.user: User | None = None
+        self.throttled: Throttled | None = None
 
 
 class AuthError(Exception):
@@ -179,6 +190,7 @@ class ServerAuth:
         self._cache: dict[bytes, tuple[float, str, str]] = {}
         self._cache_lock = threading.Lock()
         self._hashing = threading.BoundedSemaphore(HASH_WORKERS)
+        self._inflight: dict[bytes, _Flight] = {}  # credentials being hashed now → their outcome, when known
         self.throttle = FailureThrottle()  # per client address
         self.user_throttle = FailureThrottle()  # per user name (any name, hashed: no user enumeration, bounded)
         if any(s in _SPNEGO_PROTOCOLS for s in self.usable):
@@ -213,9 +225,34 @@ class ServerAuth:
             user = self.users.get(hit[1])
             if user is not None and hmac.compare_digest(user.password, hit[2]):
                 return user
+        # The same credentials arriving together (a client opening several connections at once) are hashed once:
+        # the first attempt leads, the others wait for its outcome.
+        with self._cache_lock:
+            flight = self._inflight.get(key)
+            leading = flight is None
+            if flight is None:
+                flight = self._inflight[key] = _Flight()
+        if not leading:
+            if not flight.done.wait(HASH_WAIT + 60.0):
+                raise Throttled("another attempt with these credentials is still being checked", 1.0)
+            if flight.throttled is not None:
+                raise flight.throttled
+            return flight.user
+        try:
+            flight.user = self._verify(name, password, address, key, now)
+            return flight.user
+        except Throttled as exc:
+            flight.throttled = exc
+            raise
+        finally:
+            with self._cache_lock:
+                self._inflight.pop(key, None)
+            flight.done.set()
+
+    def _verify(self, name: str, password: str, address: str, key: bytes, now: float) -> User | None:
         # Every name is tracked, existing or not (a backoff must not tell which users exist), under a digest:
         # a key is 32 bytes whatever the client sent.
-        user_key = hashlib.sha256(n).hexdigest()[:32]
+        user_key = hashlib.sha256(name.lower().encode("utf-8")).hexdigest()[:32]
         self._check_backoff(address, user_key, name)
         if not self._hashing.acquire(timeout=HASH_WAIT):
             raise Throttled("every password-hashing slot is busy", 1.0)

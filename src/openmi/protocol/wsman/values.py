@@ -257,7 +257,8 @@ def is_nil(el: _Elem) -> bool:
 
 
 def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
-    """``w:SelectorSet`` → ``{name: text}``; a selector wrapping an EPR gives a key-only Instance."""
+    """``w:SelectorSet`` → ``{name: text}`` (the text exactly as sent); a selector wrapping an EPR gives a
+    key-only Instance."""
     out: Selectors = {}
     if el is None:
         return out
@@ -277,8 +278,13 @@ def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
                 raise WireError(f"selector {name!r} holds elements but no EndpointReference", "selectors",
                                 "InvalidValue")
             out[name] = epr_to_instance(epr, depth=depth + 1)
+        elif name == CIMNAMESPACE_SELECTOR:
+            out[name] = (s.text or "").strip()  # a namespace, not a key: spacing around it means nothing
         else:
-            out[name] = (s.text or "").strip()
+            # DSP0226: a selector's value is the key property's value, so it is kept exactly as sent (an
+            # instance body keeps ' x ' too, and both must name the same instance); numbers and the like
+            # ignore the spacing when they are parsed for their type.
+            out[name] = s.text or ""
     return out
 
 
@@ -667,6 +673,11 @@ def _write_value(
 def _with_namespace(inst: Instance, namespace: str) -> Instance:
     out = Instance.from_elements(inst.class_name, inst.elements, namespace=namespace)
     return out
+
+
+def instance_wire_size(inst: Instance, style: UriStyle = UriStyle.DMTF, namespace: str | None = None) -> int:
+    """Octets of the instance as written in a response body (UTF-8, escaped), without the envelope around it."""
+    return len(etree.tostring(instance_to_element(inst, style=style, namespace=namespace)))
 
 
 def instances_to_elements(
