@@ -136,7 +136,8 @@ class Server:
                 raise MIError(MIResult.INVALID_NAMESPACE, f"namespace {norm} does not exist")
             if len(self._ns_cache) > 256:
                 self._ns_cache.clear()
-            self._ns_cache[name] = ns  # type: ignore[index]
+            if name is None or len(name) <= 256:  # bounded in bytes too: a client's odd spellings are not kept
+                self._ns_cache[name] = ns  # type: ignore[index]
         return ns
 
     def _live(self, ns: Namespace) -> None:

@@ -26,10 +26,12 @@ import contextlib
 import contextvars
 import hashlib
 import hmac
+import math
 import secrets
 import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +40,10 @@ import spnego
 from spnego import NegotiateOptions
 
 from ..protocol.wsman import encryption
-from .users import User, UserStore
+from .users import User, UserStore, password_problem
 
-__all__ = ["AuthError", "AuthStep", "ConnectionAuth", "ServerAuth", "unauthenticated_identify"]
+__all__ = ["AuthError", "AuthStep", "ConnectionAuth", "FailureThrottle", "ServerAuth", "Throttled",
+           "unauthenticated_identify"]
 
 SCHEMES = ("Negotiate", "NTLM", "Basic")  # the default; "CredSSP" may be added (it delegates the password to us)
 _CANONICAL = {s.lower(): s for s in (*SCHEMES, "CredSSP")}
@@ -54,6 +57,78 @@ _SPNEGO_PROTOCOLS = {"Negotiate": ("negotiate", NegotiateOptions.use_negotiate, 
 BASIC_CACHE_TTL = 300.0
 BASIC_CACHE_SIZE = 4096
 _CACHE_KEY = secrets.token_bytes(32)  # per process: cached Basic credentials are never stored in a usable form
+
+# Password hashing is the one thing an unauthenticated client can make expensive (scrypt: ~16 MiB and tens of
+# milliseconds per attempt), so it runs in a small pool, and repeated failures back off per client address and
+# per user. A success is cached, so a client that has logged in keeps being served during a flood.
+HASH_WORKERS = 2  # scrypt computations at once (memory: HASH_WORKERS × 16 MiB)
+HASH_WAIT = 5.0  # seconds an attempt waits for a hashing slot before it is answered 503
+FREE_FAILURES = 5  # the failure (per address, per user) that starts the backoff
+BACKOFF_FIRST = 1.0  # seconds of the first backoff; doubled per further failure …
+BACKOFF_MAX = 30.0  # … up to this
+FAILURE_MEMORY = 600.0  # seconds after the last failure when an address or user is forgotten
+TRACKED_MAX = 10_000  # addresses and users tracked at most (the oldest are forgotten first)
+
+
+class Throttled(Exception):
+    """Too many recent failures, or every hashing slot busy: answer 503 with ``Retry-After``."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class FailureThrottle:
+    """Failures per key (a client address, a user name) and the backoff they earn; bounded, thread-safe."""
+
+    def __init__(self, free: int = FREE_FAILURES, first: float = BACKOFF_FIRST, longest: float = BACKOFF_MAX,
+                 memory: float = FAILURE_MEMORY, size: int = TRACKED_MAX) -> None:
+        self.free, self.first, self.longest, self.memory, self.size = free, first, longest, memory, size
+        self._failures: OrderedDict[str, tuple[int, float, float]] = OrderedDict()  # key → (count, last, until)
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        """Seconds ``key`` must still wait before its next attempt is looked at (0: go ahead)."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._failures.get(key)
+            if entry is None:
+                return 0.0
+            if now - entry[1] > self.memory:
+                del self._failures[key]
+                return 0.0
+            return max(0.0, entry[2] - now)
+
+    def failed(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            count, last, _ = self._failures.pop(key, (0, now, now))
+            if now - last > self.memory:
+                count = 0
+            count += 1
+            over = count - self.free  # the free-th failure earns the first backoff
+            until = now + min(self.longest, self.first * 2 ** min(over, 16)) if over >= 0 else now
+            self._failures[key] = (count, now, until)
+            while len(self._failures) > self.size:
+                self._failures.popitem(last=False)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+class _Flight:
+    """One password check in progress, and its outcome for the attempts with the same credentials."""
+
+    __slots__ = ("done", "throttled", "user")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.user: User | None = None
+        self.throttled: Throttled | None = None
 
 
 class AuthError(Exception):
@@ -114,6 +189,10 @@ class ServerAuth:
             raise ValueError("no usable authentication scheme: Basic over plain HTTP needs allow_unencrypted")
         self._cache: dict[bytes, tuple[float, str, str]] = {}
         self._cache_lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(HASH_WORKERS)
+        self._inflight: dict[bytes, _Flight] = {}  # credentials being hashed now → their outcome, when known
+        self.throttle = FailureThrottle()  # per client address
+        self.user_throttle = FailureThrottle()  # per user name (any name, hashed: no user enumeration, bounded)
         if any(s in _SPNEGO_PROTOCOLS for s in self.usable):
             _install_ntlm_hook()
 
@@ -122,18 +201,20 @@ class ServerAuth:
         """Whether a request body on this server must arrive sealed (plain HTTP without allow_unencrypted)."""
         return not self.https and not self.allow_unencrypted
 
-    def connection(self) -> ConnectionAuth:
-        return ConnectionAuth(self)
+    def connection(self, peer: str = "") -> ConnectionAuth:
+        """The authentication state of a new connection from ``peer`` (``host:port``; the host is throttled)."""
+        return ConnectionAuth(self, peer)
 
     def challenge(self) -> tuple[tuple[str, str], ...]:
         """The ``WWW-Authenticate`` headers of a 401 that starts a handshake."""
         return tuple(("WWW-Authenticate", f'Basic realm="{self.realm}"' if s == "Basic" else s) for s in self.usable)
 
-    def verify_basic(self, name: str, password: str) -> User | None:
+    def verify_basic(self, name: str, password: str, address: str = "") -> User | None:
         """The user if the password is right; a success is remembered for BASIC_CACHE_TTL seconds.
 
         The cache key is an HMAC of (name, password) under a per-process random key; an entry is honoured only
-        while the user still exists with the same stored password hash.
+        while the user still exists with the same stored password hash. Anything not in the cache is hashed in
+        the bounded pool, after the backoff of ``address`` and of the user: raises :class:`Throttled` instead.
         """
         n, p = name.lower().encode("utf-8"), password.encode("utf-8")
         key = hmac.new(_CACHE_KEY, struct.pack(">I", len(n)) + n + p, hashlib.sha256).digest()
@@ -144,9 +225,48 @@ class ServerAuth:
             user = self.users.get(hit[1])
             if user is not None and hmac.compare_digest(user.password, hit[2]):
                 return user
-        user = self.users.verify(name, password)
+        # The same credentials arriving together (a client opening several connections at once) are hashed once:
+        # the first attempt leads, the others wait for its outcome.
+        with self._cache_lock:
+            flight = self._inflight.get(key)
+            leading = flight is None
+            if flight is None:
+                flight = self._inflight[key] = _Flight()
+        if not leading:
+            if not flight.done.wait(HASH_WAIT + 60.0):
+                raise Throttled("another attempt with these credentials is still being checked", 1.0)
+            if flight.throttled is not None:
+                raise flight.throttled
+            return flight.user
+        try:
+            flight.user = self._verify(name, password, address, key, now)
+            return flight.user
+        except Throttled as exc:
+            flight.throttled = exc
+            raise
+        finally:
+            with self._cache_lock:
+                self._inflight.pop(key, None)
+            flight.done.set()
+
+    def _verify(self, name: str, password: str, address: str, key: bytes, now: float) -> User | None:
+        # Every name is tracked, existing or not (a backoff must not tell which users exist), under a digest:
+        # a key is 32 bytes whatever the client sent.
+        user_key = hashlib.sha256(name.lower().encode("utf-8")).hexdigest()[:32]
+        self._check_backoff(address, user_key, name)
+        if not self._hashing.acquire(timeout=HASH_WAIT):
+            raise Throttled("every password-hashing slot is busy", 1.0)
+        try:
+            self._check_backoff(address, user_key, name)  # failures recorded while this attempt waited count too
+            user = self.users.verify(name, password)
+        finally:
+            self._hashing.release()
         if user is None:
+            self.throttle.failed(address)
+            self.user_throttle.failed(user_key)
             return None
+        self.throttle.succeeded(address)
+        self.user_throttle.succeeded(user_key)
         with self._cache_lock:
             if len(self._cache) >= BASIC_CACHE_SIZE:
                 stale = [k for k, v in self._cache.items() if v[0] <= now]
@@ -154,6 +274,11 @@ class ServerAuth:
                     del self._cache[k]
             self._cache[key] = (now + BASIC_CACHE_TTL, user.name, user.password)
         return user
+
+    def _check_backoff(self, address: str, user_key: str, name: str) -> None:
+        wait = max(self.throttle.wait(address), self.user_throttle.wait(user_key))
+        if wait > 0:
+            raise Throttled(f"backing off after repeated failures (user {name[:64]!r}, address {address})", wait)
 
     def _new_context(self, scheme: str) -> spnego.ContextProxy:
         protocol, options, _ = _SPNEGO_PROTOCOLS[scheme]
@@ -163,8 +288,9 @@ class ServerAuth:
 class ConnectionAuth:
     """The authentication state of one connection. Not thread-safe: one request at a time, in order."""
 
-    def __init__(self, server: ServerAuth) -> None:
+    def __init__(self, server: ServerAuth, peer: str = "") -> None:
         self._server = server
+        self._address = peer.rpartition(":")[0] if ":" in peer else peer  # host without the port
         self._context: spnego.ContextProxy | None = None
         self._scheme: str | None = None
         self._lookup: _NTLMLookup | None = None
@@ -181,8 +307,8 @@ class ConnectionAuth:
         """Check one request's credentials (``headers`` keyed by lower-case name)."""
         value = headers.get("authorization")
         if value is None:
-            if self._user is not None:  # NTLM/Negotiate: the connection stays authenticated
-                return AuthStep(200, (), f"{self._scheme} connection", self._user)
+            if self._user is not None:  # NTLM/Negotiate: the connection stays authenticated …
+                return self._connection_user()
             self._reset()
             return self._deny("no Authorization header")
         # New credentials replace whatever this connection had (as OMI does), unless they continue a handshake.
@@ -232,6 +358,20 @@ class ConnectionAuth:
     def _sealing_protocol(self) -> str:
         return _SPNEGO_PROTOCOLS[self._scheme][2] if self._scheme in _SPNEGO_PROTOCOLS else encryption.SPNEGO
 
+    def _connection_user(self) -> AuthStep:
+        """… as the user is now: removed, or given a new password, it loses the connection; its rights are
+        whatever the users file says at this request (the file is re-read within a second of a change)."""
+        assert self._user is not None
+        was = self._user
+        user = self._server.users.get(was.name)
+        if user is None or user.nt_hash != was.nt_hash:
+            scheme = self._scheme
+            self._reset()
+            why = "was removed" if user is None else "has a new password"
+            return self._deny(f"{scheme} connection of {was.name}: the user {why}")
+        self._user = user
+        return AuthStep(200, (), f"{self._scheme} connection", user)
+
     def _deny(self, reason: str, status: int = 401) -> AuthStep:
         return AuthStep(status, self._server.challenge() if status == 401 else (), reason)
 
@@ -261,7 +401,14 @@ class ConnectionAuth:
             return self._deny("Basic credentials lack a colon", 400)
         if not name or not password:
             return self._deny("Basic credentials with an empty user or password")
-        user = self._server.verify_basic(name, password)
+        problem = password_problem(password)
+        if problem:  # never hashed: see users.password_problem
+            self._server.throttle.failed(self._address)
+            return self._deny(f"Basic: {problem} ({name[:64]!r})")
+        try:
+            user = self._server.verify_basic(name, password, self._address)
+        except Throttled as exc:
+            return AuthStep(503, (("Retry-After", str(max(1, math.ceil(exc.retry_after)))),), f"Basic: {exc}")
         if user is None:
             return self._deny(f"Basic: wrong user name or password for {name[:64]!r}")
         self._scheme, self._basic = "Basic", (token, user)

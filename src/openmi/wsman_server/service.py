@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,8 @@ from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import namespaces as wns
 from ..protocol.wsman import operations as kinds
-from ..protocol.wsman.values import WireError, parse_wire_scalar
+from ..protocol.wsman.faults import protocol_fault
+from ..protocol.wsman.values import WireError, instance_wire_size, parse_wire_scalar
 from .http import HTTPRequest, HTTPResponse
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ _PROFILES = (  # DSP0226 security profile URIs
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic",
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos",
 )
+
+
+_NOT_AN_IDENTIFY = protocol_fault("wsman:SchemaValidationError",
+                                  "The unauthenticated request is not a readable Identify.")
 
 
 @dataclass
@@ -173,7 +178,11 @@ class WSManService:
         """HTTP status and body answering a parsed request (faults included); never raises for CIM errors."""
         try:
             self._authorize(req, user)
+            if isinstance(req, (wsman.CreateRequest, wsman.PutRequest)) and req.instance is not None:
+                self._check_servable(req, req.instance)
             response = self._run(req, user)
+            if isinstance(response, bytes):  # an enumeration's page, built while its items were fitted
+                return 200, response
             return 200, wsman.build_response(req, response, limits=self.limits)
         except MIError as err:
             return 500, self.fault(req, err)
@@ -181,6 +190,22 @@ class WSManService:
     def fault(self, req: wsman.Request | None, err: MIError) -> bytes:
         _, body = wsman.build_fault(req, err, machine=self.machine, limits=self.limits)
         return body
+
+    def _check_servable(self, req: wsman.Request, inst: Instance) -> None:
+        """Refuse up front a write of an instance that no response could carry (it could never be read back).
+
+        The measure is the instance as a Get would write it (UTF-8) plus room for the envelope and its key
+        EPR, against the server's envelope cap. A cheap bound skips the measuring for ordinary instances.
+        """
+        cap = self.limits.max_envelope
+        if _rough_wire_bound(inst) + _ENVELOPE_ROOM <= cap:
+            return
+        size = instance_wire_size(inst, req.uri_style, req.namespace) + _ENVELOPE_ROOM
+        if size > cap:
+            raise protocol_fault(
+                "wsman:EncodingLimit",
+                f"{_describe(inst)} would take {size} octets in a response, over this service's envelope limit "
+                f"of {cap}: it could never be read back, so it is not written.", "MaxEnvelopeSizeExceeded")
 
     def _authorize(self, req: wsman.Request, user: User | None) -> None:
         if user is None or isinstance(req, wsman.IdentifyRequest):
@@ -191,7 +216,7 @@ class WSManService:
             what = "write to" if write else "read"
             raise MIError(MIResult.ACCESS_DENIED, f"user {user.name} may not {what} namespace {namespace}")
 
-    def _run(self, req: wsman.Request, user: User | None) -> wsman.Response:
+    def _run(self, req: wsman.Request, user: User | None) -> wsman.Response | bytes:
         if isinstance(req, wsman.IdentifyRequest):
             return wsman.IdentifyResponse(
                 product_vendor="openmi", product_version=None if req.unauthenticated else f"openmi {__version__}",
@@ -214,7 +239,7 @@ class WSManService:
 
     # --- enumerations ---------------------------------------------------------------------------
     def _enumerate(self, req: wsman.Request, kind: kinds.OperationKind, record: rq.Request, user: User | None,
-                   token: CancelToken) -> wsman.EnumerateResponse:
+                   token: CancelToken) -> wsman.Response | bytes:
         assert isinstance(req, wsman.EnumerateRequest)
         results: Iterator[Any] = self.engine.execute(record, token, user=_name(user))
         if req.filter is not None and req.filter.dialect == wns.DIALECT_SELECTOR:
@@ -228,21 +253,55 @@ class WSManService:
         if e.kind is not None and e.kind.page is not None:
             e.kind.page(e.request, items, response, self.lookup_class)
 
-    def _start(self, req: wsman.EnumerateRequest, e: _Enumeration) -> wsman.EnumerateResponse:
-        items: list[Any] = []
-        end = False
-        if req.optimize:
-            items, end = self._take(e, req.max_elements or self.config.default_max_elements, None)
-        else:
+    def _start(self, req: wsman.EnumerateRequest, e: _Enumeration) -> wsman.Response | bytes:
+        if not req.optimize:
             self._prime(e)
+            return self._make_page(req, e, [], False, self.enumerations.add(e))
+        try:
+            items, end = self._take(e, req.max_elements or self.config.default_max_elements, None)
+            data, end = self._fitted(req, e, items, end,
+                                     lambda its, last: self._make_page(req, e, its, last, None if last else e.id))
+        except BaseException:
+            e.close()
+            raise
         if end:
             e.close()
-            r = wsman.EnumerateResponse(context=None, items=items, end_of_sequence=True, mode=req.mode)
         else:
-            context = self.enumerations.add(e)
-            r = wsman.EnumerateResponse(context=context, items=items, end_of_sequence=False, mode=req.mode)
+            self.enumerations.add(e)
+        return data
+
+    def _make_page(self, req: wsman.Request, e: _Enumeration, items: list[Any], end: bool,
+                   context: str | None) -> wsman.EnumerateResponse:
+        """One page of an enumeration: an EnumerateResponse, or a PullResponse answering a Pull."""
+        if isinstance(req, wsman.PullRequest):
+            r: wsman.EnumerateResponse = wsman.PullResponse(context=context, items=items, end_of_sequence=end,
+                                                            mode=e.mode)
+        else:
+            assert isinstance(req, wsman.EnumerateRequest)
+            r = wsman.EnumerateResponse(context=context, items=items, end_of_sequence=end, mode=req.mode)
         self._page(e, items, r)
         return r
+
+    def _fitted(self, req: wsman.Request, e: _Enumeration, items: list[Any], end: bool,
+                make: Callable[[list[Any], bool], wsman.Response]) -> tuple[bytes, bool]:
+        """The bytes of the page carrying as many of ``items`` as fit the envelope, and whether it ends the
+        enumeration. Items that do not fit go back to the front of the enumeration for the next Pull; an item
+        that cannot be sent even alone fails the request with a fault naming it (never dropped silently)."""
+        while True:
+            try:
+                return wsman.build_response(req, make(items, end), limits=self.limits), end
+            except wsman.WSManFault as fault:
+                if fault.fault.subcode is None or fault.fault.subcode[1] != "EncodingLimit" or not items:
+                    raise
+                if len(items) == 1:
+                    raise protocol_fault(
+                        "wsman:EncodingLimit",
+                        f"{_describe(items[0])} cannot be sent: alone it makes a response over the maximum envelope "
+                        f"size ({fault.fault.reason}). The enumeration ends here.", "MaxEnvelopeSizeExceeded",
+                    ) from None
+                keep = len(items) // 2
+                e.pending[:0] = items[keep:]
+                items, end = items[:keep], False
 
     def _prime(self, e: _Enumeration) -> None:
         """Run the request up to its first result, so that errors (bad class …) fail the Enumerate."""
@@ -275,11 +334,13 @@ class WSManService:
                 e.done = True
         return items, e.done and not e.pending
 
-    def _pull(self, req: wsman.PullRequest, user: User | None) -> wsman.PullResponse:
+    def _pull(self, req: wsman.PullRequest, user: User | None) -> bytes:
         e = self.enumerations.take(req.context, _name(user))
         with e.lock:
             try:
                 items, end = self._take(e, req.max_elements or self.config.default_max_elements, req.max_time)
+                data, end = self._fitted(req, e, items, end, lambda its, last: self._make_page(
+                    req, e, its, last, None if last else req.context))
             except MIError:
                 self.enumerations.remove(req.context)
                 raise
@@ -287,10 +348,33 @@ class WSManService:
                 self.enumerations.remove(req.context)
             else:
                 self.enumerations.touch(e)
-            r = wsman.PullResponse(context=None if end else req.context, items=items, end_of_sequence=end,
-                                   mode=e.mode)
-            self._page(e, items, r)
-            return r
+            return data
+
+
+_ENVELOPE_ROOM = 4096  # the envelope's headers, the Items wrapper, an EPR of the keys next to the object
+
+
+def _rough_wire_bound(inst: Instance) -> int:
+    """An upper bound of the instance's size on the wire, without writing it: 6 octets a character covers the
+    worst escape (``\\r`` → ``&#13;``) and 4-octet UTF-8; each element adds its tags and attributes."""
+    def chars(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value)
+        if isinstance(value, list):
+            return sum(chars(v) for v in value) + 64 * len(value)
+        if isinstance(value, Instance):
+            return sum(chars(el.value) + 2 * len(el.name) + 128 for el in value.elements) + 256
+        return 64
+    return 6 * chars(inst)
+
+
+def _describe(item: Any) -> str:
+    """``the instance Class.Key='value'`` (values cut short), or ``the class Name``, to name an item in a fault."""
+    if not isinstance(item, Instance):
+        return f"the class {getattr(item, 'name', item)}"
+    keys = item.key_elements or item.elements[:3]
+    named = ",".join(f"{el.name}={str(el.value)[:64]!r}" for el in keys)
+    return f"the instance {item.class_name}{'.' + named if named else ''}"
 
 
 def _name(user: User | None) -> str | None:
@@ -320,12 +404,22 @@ class WSManConnection:
         self.peer = peer
         self.secure = secure
         self.server_auth = service.auth_for(secure)
-        self.auth: ConnectionAuth | None = self.server_auth.connection() if self.server_auth is not None else None
+        self.auth: ConnectionAuth | None = self.server_auth.connection(peer) if self.server_auth is not None else None
         # True once a request here passed authentication (or none is required): the HTTP layer then keeps
         # this connection in a reserved slot, out of reach of anonymous connection floods
         self.authenticated = self.server_auth is None
 
     def handle(self, request: HTTPRequest) -> HTTPResponse:
+        try:
+            return self._handle(request)
+        except Exception as exc:  # last resort: a SOAP fault, one log line (a client must not flood the log)
+            log.error("request from %s failed: %s: %s", self.peer, type(exc).__name__, str(exc)[:200])
+            log.debug("request from %s failed", self.peer, exc_info=True)
+            err = MIError(MIResult.FAILED, "the service could not process the request (internal error)")
+            return HTTPResponse(500, self.service.fault(None, err), [("Content-Type", wsman.content_type())],
+                                close=True)
+
+    def _handle(self, request: HTTPRequest) -> HTTPResponse:
         path = request.path.split("?", 1)[0]
         if path not in _PATHS:
             return HTTPResponse(404, b"", [])
@@ -339,7 +433,7 @@ class WSManConnection:
         if self.auth is not None and not anonymous:
             step = self.auth.authenticate(headers)
             if step.user is None:
-                return HTTPResponse(step.status, b"", list(step.headers), close=step.status != 401)
+                return HTTPResponse(step.status, b"", list(step.headers), close=step.status not in (401, 503))
             user = step.user
             self.authenticated = True
             try:
@@ -356,14 +450,23 @@ class WSManConnection:
             return HTTPResponse(400, b"", [])
         if content_type is None or not content_type.lower().startswith("application/soap+xml"):
             return HTTPResponse(415, b"", reply_headers)
+        req: wsman.Request | None
         try:
-            req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
-                                      class_lookup=self.service.lookup_class, limits=self.service.limits)
-        except wsman.WSManFault as fault:
+            if anonymous and self.server_auth is not None:
+                # Without credentials only an Identify is read, and no more of it than an Identify needs:
+                # anything else is refused before the envelope is parsed (no cache, no class lookup).
+                req = wsman.parse_identify(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
+                                           limits=self.service.limits)
+                if req is None:
+                    return HTTPResponse(401, b"", list(self.server_auth.challenge()))
+            else:
+                anonymous = False
+                req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
+                                          class_lookup=self.service.lookup_class, limits=self.service.limits)
+        except wsman.WSManFault as exc:
+            # to an anonymous client one fixed answer: nothing it sends is echoed or cached
+            fault = _NOT_AN_IDENTIFY if anonymous else exc
             return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
-        if anonymous and self.server_auth is not None and not isinstance(req, wsman.IdentifyRequest):
-            # only Identify may come without credentials; anything else is never executed
-            return HTTPResponse(401, b"", list(self.server_auth.challenge()))
         status, data = self.service.dispatch(req, user)
         return self._reply(req, status, data, reply_headers, None)
 

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -31,6 +32,23 @@ def default_users_path() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "openmi" / "users.json"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be a password here, or None.
+
+    Control characters are refused (NUL above all: scrypt's HMAC pads its key with NULs, so ``pw`` and
+    ``pw\\0`` would verify alike); they cannot be typed at a prompt anyway.
+    """
+    if not password:
+        return "the password is empty"
+    m = _CONTROL.search(password)
+    if m:
+        return f"the password contains a control character (U+{ord(m.group()):04X})"
+    return None
 
 
 def hash_password(password: str) -> str:
@@ -83,7 +101,7 @@ class UserStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_users_path()
         self._users: dict[str, User] = {}
-        self._mtime: float | None = None
+        self._stamp: tuple[int, int, int] | None = None  # (mtime_ns, size, inode) of the file last read
         self._checked: float | None = None
         self._lock = threading.Lock()
         self._load()
@@ -96,15 +114,16 @@ class UserStore:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._users, self._mtime = {}, None
+            self._users, self._stamp = {}, None
             return
-        if self._mtime == st.st_mtime:
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._stamp == stamp:
             return
         data = json.loads(self.path.read_text("utf-8") or "{}")
         users = {}
         for name, u in data.get("users", {}).items():
             users[name.lower()] = User(name, u["password"], u.get("nt_hash"), dict(u.get("rights", {"*": "rw"})))
-        self._users, self._mtime = users, st.st_mtime
+        self._users, self._stamp = users, stamp
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +138,8 @@ class UserStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._mtime = self.path.stat().st_mtime
+        st = self.path.stat()
+        self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         self._checked = time.monotonic()
 
     def get(self, name: str) -> User | None:
@@ -141,8 +161,9 @@ class UserStore:
             replace: bool = False) -> User:
         if not name or ":" in name or any(c.isspace() for c in name):
             raise ValueError(f"{name!r} is not a valid user name (no spaces or colons)")
-        if not password:
-            raise ValueError("the password is empty")
+        problem = password_problem(password)
+        if problem:
+            raise ValueError(problem)
         for ns, right in (rights or {}).items():
             if right not in RIGHTS:
                 raise ValueError(f"right {right!r} for {ns} must be 'r' or 'rw'")
@@ -165,7 +186,12 @@ class UserStore:
             self._save()
 
     def verify(self, name: str, password: str) -> User | None:
-        """The user if the password is right, else None (constant work either way)."""
+        """The user if the password is right, else None (constant work either way).
+
+        A password with control characters is refused without hashing (it can never have been stored).
+        """
+        if password_problem(password):
+            return None
         user = self.get(name)
         if user is None:
             check_password(password, _DUMMY)  # same cost as a real check: no user enumeration by timing

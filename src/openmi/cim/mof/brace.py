@@ -93,7 +93,7 @@ class _Reader:
             raise self.fail("'{'")
         self.i += 1
         t = self.peek()
-        if t is None or t[1] or t[0] in _SPECIAL or not (t[0][0].isalpha() or t[0][0] == "_"):
+        if t is None or t[1] or not t[0] or t[0] in _SPECIAL or not (t[0][0].isalpha() or t[0][0] == "_"):
             raise self.fail("a class name")
         class_name = t[0]
         self.i += 1

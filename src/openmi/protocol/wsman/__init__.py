@@ -13,6 +13,7 @@ from .codec import (
     build_request,
     build_response,
     content_type,
+    parse_identify,
     parse_request,
     parse_response,
     request_headers,
@@ -63,6 +64,6 @@ __all__ = [
     "PolymorphismMode", "PullRequest", "PullResponse", "PutRequest", "PutResponse", "ReleaseRequest",
     "ReleaseResponse", "Request", "ResourceRef", "Response", "UriStyle", "WSManFault", "apply_class", "build_fault",
     "build_request", "build_response", "class_from_element", "class_to_element", "content_type", "fault_to_result",
-    "instance_selectors", "new_message_id", "parse_request", "parse_resource_uri", "parse_response",
+    "instance_selectors", "new_message_id", "parse_identify", "parse_request", "parse_resource_uri", "parse_response",
     "request_headers", "resource_uri", "response_content_type",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .envelope import CLIENT_LIMITS, SERVER_LIMITS, Limits, content_type
 from .faults import WSManFault
-from .request_codec import build_request, parse_request, request_headers
+from .request_codec import MAX_IDENTIFY_ENVELOPE, build_request, parse_identify, parse_request, request_headers
 from .requests import Request
 from .response_codec import build_fault, build_response, parse_response
 
@@ -25,6 +25,7 @@ def response_content_type(request: Request | None, error: Exception | None = Non
 
 
 __all__ = [
-    "CLIENT_LIMITS", "SERVER_LIMITS", "Limits", "WSManFault", "build_fault", "build_request", "build_response",
-    "content_type", "parse_request", "parse_response", "request_headers", "response_content_type",
+    "CLIENT_LIMITS", "MAX_IDENTIFY_ENVELOPE", "SERVER_LIMITS", "Limits", "WSManFault", "build_fault",
+    "build_request", "build_response", "content_type", "parse_identify", "parse_request", "parse_response",
+    "request_headers", "response_content_type",
 ]

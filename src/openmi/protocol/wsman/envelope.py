@@ -174,14 +174,33 @@ def must_understand(el: _Elem) -> bool:
     return el.get(ns.S_MUST_UNDERSTAND) in ("true", "1")
 
 
+MAX_TIMEOUT_TEXT: Final = 64
+"""The longest xs:duration text read for OperationTimeout and MaxTime (``P99999999DT23H59M59.999999S`` is 27)."""
+MAX_TIMEOUT_SECONDS: Final = 100_000_000.0
+"""Longer timeouts (about three years) are taken as this: past it a timer would overflow the OS wait."""
+
+
+def parse_timeout(text: str, what: str = "OperationTimeout") -> float:
+    """An xs:duration header value in seconds; a fault if it is not one.
+
+    Valid short texts are cached (clients repeat theirs); nothing longer than MAX_TIMEOUT_TEXT is read or cached,
+    and a fault quotes at most that much of the text.
+    """
+    text = text.strip()
+    if len(text) > MAX_TIMEOUT_TEXT:
+        raise protocol_fault("wsa:InvalidMessageInformationHeader",
+                             f"{what} must be a non-negative xs:duration, not a text of {len(text)} "
+                             f"characters ({text[:MAX_TIMEOUT_TEXT]!r}…).", "InvalidTimeout")
+    return _parse_timeout(text, what)
+
+
 @lru_cache(maxsize=256)
-def parse_timeout(text: str) -> float:
-    """An xs:duration header value in seconds; a fault if it is not one (cached: clients repeat theirs)."""
+def _parse_timeout(text: str, what: str) -> float:
     try:
-        return parse_duration(text).total_seconds()
+        return min(parse_duration(text).total_seconds(), MAX_TIMEOUT_SECONDS)
     except ValueError:
         raise protocol_fault("wsa:InvalidMessageInformationHeader",
-                             f"OperationTimeout must be a non-negative xs:duration, not {text.strip()!r}.",
+                             f"{what} must be a non-negative xs:duration, not {text!r}.",
                              "InvalidTimeout") from None
 
 

@@ -228,6 +228,44 @@ def parse_request(
         bad = protocol_fault("wsa:DestinationUnreachable", exc.message, "InvalidResourceURI", result=exc.result)
         bad.relates_to, bad.encoding = h.message_id, encoding
         raise bad from None
+    except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as exc:
+        # A value no reader above anticipated (a number past a C limit, …): still the client's input, so a
+        # fault, never an exception escaping the codec. MemoryError and the like are not the client's doing.
+        unread = protocol_fault("wxf:InvalidRepresentation",
+                                f"The request could not be read: {type(exc).__name__}: {str(exc)[:200]}",
+                                "InvalidValues", result=MIResult.INVALID_PARAMETER)
+        unread.relates_to, unread.encoding = h.message_id, encoding
+        raise unread from None
+
+
+MAX_IDENTIFY_ENVELOPE: Final = 16 * 1024
+"""The largest body read from a client that has not authenticated (an Identify is under 1 KB)."""
+
+
+def parse_identify(body: bytes, content_type: str | None = None, *, wsmanidentify: str | None = None,
+                   limits: Limits = SERVER_LIMITS) -> IdentifyRequest | None:
+    """An unauthenticated request → its IdentifyRequest, or None if it is anything else.
+
+    Reads no more than an Identify needs: bodies over MAX_IDENTIFY_ENVELOPE are not parsed at all, and of the
+    headers only the Action and MessageID are looked at, so nothing a client without credentials sends reaches
+    a cache or a class lookup. Raises :class:`WSManFault` for an Identify-sized body that is not SOAP.
+    """
+    if len(body) > MAX_IDENTIFY_ENVELOPE:
+        return None
+    small = Limits(max_envelope=min(MAX_IDENTIFY_ENVELOPE, limits.max_envelope), min_envelope=limits.min_envelope,
+                   default_namespace=limits.default_namespace, not_found=limits.not_found)
+    _, header, body_el, encoding = parse_envelope(body, content_type, small)
+    action = message_id = None
+    for child in header if header is not None else ():
+        if child.tag == ns.A_ACTION:
+            action = _text(child)
+        elif child.tag == ns.A_MESSAGE_ID:
+            message_id = _text(child)
+    first = _first_child(body_el)
+    if (action is not None and action != ns.ACTION_IDENTIFY) or first is None or first.tag != ns.ID_IDENTIFY:
+        return None
+    unauth = (wsmanidentify or "").strip().lower() == "unauthenticated"
+    return IdentifyRequest(message_id=message_id or "", unauthenticated=unauth, encoding=encoding)
 
 
 def _typed_request(
@@ -384,7 +422,7 @@ def _max_time(parent: _Elem | None) -> float | None:
     el = parent.find(ns.N_MAX_TIME) if parent is not None else None
     if el is None:
         return None
-    seconds = parse_timeout(el.text or "")
+    seconds = parse_timeout(el.text or "", "MaxTime")
     if seconds <= 0:
         raise protocol_fault("wsen:InvalidExpirationTime", "MaxTime must be greater than zero.")
     return seconds

@@ -8,6 +8,7 @@ without ``Response``, UTF-16 bodies; a fault from any peer becomes a :class:`WSM
 
 from __future__ import annotations
 
+import dataclasses
 from copy import deepcopy
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
@@ -218,14 +219,14 @@ def build_fault(
 ) -> tuple[int, bytes]:
     """``(HTTP status, body)`` of the fault answering ``request`` (or a request that could not be
     parsed: a WSManFault from ``parse_request`` knows its MessageID and encoding)."""
-    fault = fault_for_error(error, not_found=limits.not_found)
+    fault = _clipped(fault_for_error(error, not_found=limits.not_found))
     relates_to: str | None
     if request is not None:
         relates_to, encoding = request.message_id, request.encoding
     else:
         relates_to = error.relates_to if isinstance(error, WSManFault) else None
         encoding = error.encoding if isinstance(error, WSManFault) else "utf-8"
-    if fault.cim_errors:
+    if fault.cim_errors or len(fault.reason) + len(fault.wsman_message or "") > MAX_CACHED_FAULT_TEXT:
         root = _fault_envelope(fault, machine)
     else:  # the common faults repeat: build each once, then copy it
         root = deepcopy(_cached_fault_envelope(
@@ -238,6 +239,23 @@ def build_fault(
     else:
         del header[3]
     return 500, serialize(root, encoding)
+
+
+MAX_FAULT_TEXT: Final = 2048
+"""A fault's Reason and Message are cut to this many characters: they may quote what a client sent."""
+MAX_CACHED_FAULT_TEXT: Final = 1024
+"""Faults whose texts are longer than this are built each time: the cache holds 256 small envelopes at most."""
+
+
+def _clipped(fault: Fault) -> Fault:
+    """The fault with its Reason and Message cut to MAX_FAULT_TEXT characters (a copy if it changes)."""
+    def clip(text: str) -> str:
+        return text if len(text) <= MAX_FAULT_TEXT else f"{text[:MAX_FAULT_TEXT]}… ({len(text)} characters)"
+
+    if len(fault.reason) <= MAX_FAULT_TEXT and len(fault.wsman_message or "") <= MAX_FAULT_TEXT:
+        return fault
+    message = clip(fault.wsman_message) if fault.wsman_message is not None else None
+    return dataclasses.replace(fault, reason=clip(fault.reason), wsman_message=message)
 
 
 def _fault_envelope(fault: Fault, machine: str | None) -> _Elem:

@@ -51,9 +51,18 @@ class ResourceRef:
         return self.class_name == "*"
 
 
-@lru_cache(maxsize=2048)
+MAX_CACHED_URI: Final = 512
+"""Resource URIs up to this length are cached (2048 of them: at most ~1 MB); longer ones are parsed each time."""
+
+
 def parse_resource_uri(uri: str) -> ResourceRef:
     """Split a resource URI into style, path namespace and class name (cached: URIs repeat)."""
+    if len(uri) > MAX_CACHED_URI:
+        return _parse_resource_uri(uri)
+    return _cached_resource_uri(uri)
+
+
+def _parse_resource_uri(uri: str) -> ResourceRef:
     u = uri.strip()
     if u.lower().startswith(_WMI_PREFIX_LOW):
         path = u[len(WMI_PREFIX):].strip("/")
@@ -64,6 +73,9 @@ def parse_resource_uri(uri: str) -> ResourceRef:
     if "/cim-schema/" in path or path.endswith("/wscim/1/*"):
         return ResourceRef(u, UriStyle.DMTF, None, last or None)
     return ResourceRef(u, UriStyle.OTHER, None, last or None)
+
+
+_cached_resource_uri = lru_cache(maxsize=2048)(_parse_resource_uri)
 
 
 def is_class_schema_uri(uri: str | None) -> bool:

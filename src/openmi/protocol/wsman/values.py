@@ -95,11 +95,14 @@ def parse_duration(text: str) -> _dt.timedelta:
     if neg:
         raise ValueError(f"{text!r} is negative")
     whole, _, frac = (seconds or "0").partition(".")
-    return _dt.timedelta(
-        days=int(years or 0) * 365 + int(months or 0) * 30 + int(days or 0),
-        hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(whole or 0),
-        microseconds=_micro(frac),
-    )
+    try:
+        return _dt.timedelta(
+            days=int(years or 0) * 365 + int(months or 0) * 30 + int(days or 0),
+            hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(whole or 0),
+            microseconds=_micro(frac),
+        )
+    except OverflowError:  # past timedelta.max (about 2.7 million years): a value error like any other
+        raise ValueError(f"{text.strip()[:64]!r} is longer than the longest interval (999999999 days)") from None
 
 
 def format_duration(value: _dt.timedelta) -> str:
@@ -254,7 +257,8 @@ def is_nil(el: _Elem) -> bool:
 
 
 def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
-    """``w:SelectorSet`` → ``{name: text}``; a selector wrapping an EPR gives a key-only Instance."""
+    """``w:SelectorSet`` → ``{name: text}`` (the text exactly as sent); a selector wrapping an EPR gives a
+    key-only Instance."""
     out: Selectors = {}
     if el is None:
         return out
@@ -274,8 +278,13 @@ def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
                 raise WireError(f"selector {name!r} holds elements but no EndpointReference", "selectors",
                                 "InvalidValue")
             out[name] = epr_to_instance(epr, depth=depth + 1)
+        elif name == CIMNAMESPACE_SELECTOR:
+            out[name] = (s.text or "").strip()  # a namespace, not a key: spacing around it means nothing
         else:
-            out[name] = (s.text or "").strip()
+            # DSP0226: a selector's value is the key property's value, so it is kept exactly as sent (an
+            # instance body keeps ' x ' too, and both must name the same instance); numbers and the like
+            # ignore the spacing when they are parsed for their type.
+            out[name] = s.text or ""
     return out
 
 
@@ -664,6 +673,11 @@ def _write_value(
 def _with_namespace(inst: Instance, namespace: str) -> Instance:
     out = Instance.from_elements(inst.class_name, inst.elements, namespace=namespace)
     return out
+
+
+def instance_wire_size(inst: Instance, style: UriStyle = UriStyle.DMTF, namespace: str | None = None) -> int:
+    """Octets of the instance as written in a response body (UTF-8, escaped), without the envelope around it."""
+    return len(etree.tostring(instance_to_element(inst, style=style, namespace=namespace)))
 
 
 def instances_to_elements(
