@@ -121,8 +121,11 @@ class ServeProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def connection(self, timeout: float = 30, source: str | None = None) -> http.client.HTTPConnection:
+        """A connection to the server; ``source`` is another loopback address to come from (another
+        client machine, as far as the per-address connection cap can tell)."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (what a crash or the OOM killer does)."""
