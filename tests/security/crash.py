@@ -2,10 +2,10 @@
 
 A round starts ``openmi serve`` (or an embedded-API writer process), lets writers create and delete
 instances, kills the process with SIGKILL at a random moment, and checks, on the repository file it left:
-``PRAGMA integrity_check`` is ok; every acknowledged create is there (unless its delete was sent: a delete the
-kill cut short may or may not have committed); every acknowledged delete is gone; every instance present is whole (its Name is exactly what its writer
-wrote for its Id); nothing appears that no writer sent. Used by test_crash.py (a few rounds) and
-``make stress`` (many).
+``PRAGMA integrity_check`` is ok; every acknowledged create is there (unless its delete was sent: a delete
+the kill cut short may or may not have committed); every acknowledged delete is gone; every instance present
+is whole (its Name is exactly what its writer wrote for its Id); nothing appears that no writer sent. Used by
+test_crash.py (a few rounds) and ``make stress`` (many).
 """
 
 from __future__ import annotations
