@@ -22,11 +22,12 @@ from typing import Any, Final
 from ..cim.classes import Class, resolve_class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.types import MIResult
+from ..cim.types import MIFlag, MIResult
 from ..protocol import wsman
 from ..protocol.wsman.classxml import ClassOptions, has_inherited_elements
 from ..protocol.wsman.values import WireError, apply_class, parameters_class
 
+_KEY: Final = int(MIFlag.KEY)
 MAX_DEPTH: Final = 16  # nesting of embedded instances and references followed when typing
 _FULL: Final = ClassOptions.full()
 
@@ -87,10 +88,14 @@ class ClassCache:
                 return
             here = inst.namespace or ns
             want(here, inst.class_name)
-            for el in inst.elements:
-                for v in (el.value if isinstance(el.value, list) else (el.value,)):
-                    if isinstance(v, Instance):
-                        walk(v, here, depth + 1)
+            for el in inst._elements.values():
+                v = el.value
+                if isinstance(v, Instance):
+                    walk(v, here, depth + 1)
+                elif type(v) is list:
+                    for x in v:
+                        if isinstance(x, Instance):
+                            walk(x, here, depth + 1)
 
         if isinstance(item, Class):
             if getattr(record, "class_names_only", False):
@@ -141,10 +146,12 @@ class ClassCache:
     def _instance(self, inst: Instance, namespace: str | None, depth: int) -> Instance:
         here = inst.namespace or namespace
         if depth < MAX_DEPTH:
-            for el in inst.elements:  # nested ones first: apply_class keeps instance values as they are
-                el.value = self._nested(el.value, here, depth)
+            for el in inst._elements.values():  # nested ones first: apply_class keeps instance values as they are
+                v = el.value
+                if isinstance(v, Instance) or (type(v) is list and v and isinstance(v[0], Instance)):
+                    el.value = self._nested(v, here, depth)
         cls = self._class(here, inst.class_name)
-        if cls is None:
+        if cls is None or _typed_already(inst, cls):
             return inst
         out = apply_class(inst, cls)
         out.server_name = inst.server_name
@@ -165,6 +172,16 @@ class ClassCache:
         if method is None:
             return params
         return apply_class(params, parameters_class(method, output=True))
+
+
+def _typed_already(inst: Instance, cls: Class) -> bool:
+    """Whether every element has its property's type and key flag (the codec read it with the class)."""
+    props = cls.properties._items  # a hot path: the raw {lower name: property} dict, int flags
+    for low, el in inst._elements.items():
+        p = props.get(low)
+        if p is None or el.type is not p.type or (el._flags & _KEY) != (int(p.flags) & _KEY):
+            return False
+    return True
 
 
 def _target_class(record: Any) -> str | None:
