@@ -120,6 +120,20 @@ class ClassCache:
         out.namespace = cls.namespace
         return out
 
+    def ready(self, item: Any, namespace: str | None) -> bool:
+        """Whether ``item`` is already what :meth:`typed` would make of it: an instance the codec read
+        with its (complete) class, holding no nested instances. The common case, checked cheaply."""
+        if not isinstance(item, Instance):
+            return False
+        cls = self._classes.get(_key(item.namespace or namespace, item.class_name))
+        if cls is None or not has_inherited_elements(cls):
+            return False
+        for el in item._elements.values():
+            v = el.value
+            if isinstance(v, Instance) or (type(v) is list and v and isinstance(v[0], Instance)):
+                return False
+        return _typed_already(item, cls)
+
     # --- typing ------------------------------------------------------------------------------------
     def typed(self, item: Any, namespace: str | None, record: Any = None) -> Any:
         """``item`` typed with the cached classes: an instance's values in their declared types and its
