@@ -228,3 +228,11 @@ def test_enumerate_classes_of_an_unknown_root(served_classes: Running) -> None:
                                                                      "ClassName": "No_Such"}, None,
                                                          "<n:Enumerate/>"))
     assert status == 500 and isinstance(r, wsman.WSManFault) and r.result == MIResult.INVALID_CLASS
+
+
+def test_getclass_in_the_ws_cim_format_is_not_supported(served_classes: Running) -> None:
+    body = envelope(GET, {"__cimnamespace": "root/cimv2", "ClassName": "X_Part"}).replace(
+        CIMXML.encode(), b"http://schemas.dmtf.org/wbem/ws-cim/1/cim-schema/2/*")
+    status, r = exchange(https(served_classes), body)
+    assert status == 500 and isinstance(r, wsman.WSManFault)
+    assert r.fault.subcode == (wsman.namespaces.WSMAN, "UnsupportedFeature") and "WS-CIM" in r.message

@@ -22,10 +22,11 @@ from typing import Any, Final
 from ..cim.classes import Class, resolve_class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.types import MIResult
+from ..cim.types import MIFlag, MIResult
 from ..protocol.wsman.classxml import has_inherited_elements
 from ..protocol.wsman.values import WireError, apply_class, parameters_class
 
+_KEY: Final = int(MIFlag.KEY)
 MAX_DEPTH: Final = 16  # nesting of embedded instances and references followed when typing
 
 Key = tuple[str, str]
@@ -80,10 +81,14 @@ class ClassCache:
                 return
             here = inst.namespace or ns
             want(here, inst.class_name)
-            for el in inst.elements:
-                for v in (el.value if isinstance(el.value, list) else (el.value,)):
-                    if isinstance(v, Instance):
-                        walk(v, here, depth + 1)
+            for el in inst._elements.values():
+                v = el.value
+                if isinstance(v, Instance):
+                    walk(v, here, depth + 1)
+                elif type(v) is list:
+                    for x in v:
+                        if isinstance(x, Instance):
+                            walk(x, here, depth + 1)
 
         if isinstance(item, Class):
             if getattr(record, "class_names_only", False):
@@ -107,6 +112,20 @@ class ClassCache:
         out = resolve_class(cls, parent)
         out.namespace = cls.namespace
         return out
+
+    def ready(self, item: Any, namespace: str | None) -> bool:
+        """Whether ``item`` is already what :meth:`typed` would make of it: an instance the codec read
+        with its (complete) class, holding no nested instances. The common case, checked cheaply."""
+        if not isinstance(item, Instance):
+            return False
+        cls = self._classes.get(_key(item.namespace or namespace, item.class_name))
+        if cls is None or not has_inherited_elements(cls):
+            return False
+        for el in item._elements.values():
+            v = el.value
+            if isinstance(v, Instance) or (type(v) is list and v and isinstance(v[0], Instance)):
+                return False
+        return _typed_already(item, cls)
 
     # --- typing ------------------------------------------------------------------------------------
     def typed(self, item: Any, namespace: str | None, record: Any = None) -> Any:
@@ -134,10 +153,12 @@ class ClassCache:
     def _instance(self, inst: Instance, namespace: str | None, depth: int) -> Instance:
         here = inst.namespace or namespace
         if depth < MAX_DEPTH:
-            for el in inst.elements:  # nested ones first: apply_class keeps instance values as they are
-                el.value = self._nested(el.value, here, depth)
+            for el in inst._elements.values():  # nested ones first: apply_class keeps instance values as they are
+                v = el.value
+                if isinstance(v, Instance) or (type(v) is list and v and isinstance(v[0], Instance)):
+                    el.value = self._nested(v, here, depth)
         cls = self._class(here, inst.class_name)
-        if cls is None:
+        if cls is None or _typed_already(inst, cls):
             return inst
         out = apply_class(inst, cls)
         out.server_name = inst.server_name
@@ -158,6 +179,16 @@ class ClassCache:
         if method is None:
             return params
         return apply_class(params, parameters_class(method, output=True))
+
+
+def _typed_already(inst: Instance, cls: Class) -> bool:
+    """Whether every element has its property's type and key flag (the codec read it with the class)."""
+    props = cls.properties._items  # a hot path: the raw {lower name: property} dict, int flags
+    for low, el in inst._elements.items():
+        p = props.get(low)
+        if p is None or el.type is not p.type or (el._flags & _KEY) != (int(p.flags) & _KEY):
+            return False
+    return True
 
 
 def _target_class(record: Any) -> str | None:

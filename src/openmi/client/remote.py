@@ -132,7 +132,9 @@ class WSManTransport:
     def _answer(self, req: wsman.Request, status: int, ctype: str | None, data: bytes) -> wsman.Response:
         if not data:
             raise MIError(MIResult.FAILED, f"{self.host} answered HTTP {status} with no body")
-        return wsman.parse_response(data, ctype, req)
+        # classes this session already holds type the answer as it is read (the rest are typed after)
+        return wsman.parse_response(data, ctype, req,
+                                    class_lookup=self.classes.get if self.options.type_results else None)
 
     def _take(self) -> Connection:
         with self._lock:

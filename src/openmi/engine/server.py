@@ -73,13 +73,15 @@ class Server:
             self.repository.set_meta("refs", "1")
         self._add_standard_qualifiers()
 
-    def _add_standard_qualifiers(self) -> None:
+    def _add_standard_qualifiers(self, namespaces: Iterable[Namespace] | None = None) -> None:
         """Every namespace holds the standard qualifier declarations (DSP0004), as WMI's do: one made
-        before openmi declared them gets those it lacks (its own declarations stay as they are)."""
+        before openmi declared them gets those it lacks (its own declarations stay as they are).
+        ``namespaces`` None checks them all (on open)."""
         from ..cim.mof.standard import standard_qualifiers
 
         with self._lock:
-            missing = [(ns, q) for ns in self._namespaces.values() for q in standard_qualifiers()
+            targets = list(self._namespaces.values()) if namespaces is None else list(namespaces)
+            missing = [(ns, q) for ns in targets for q in standard_qualifiers()
                        if q.name.lower() not in ns.qualifiers]
             if not missing:
                 return
@@ -156,8 +158,8 @@ class Server:
             if norm.lower() in self._namespaces:
                 return
             self.repository.add_namespace(norm)
-            self._namespaces[norm.lower()] = Namespace(norm)
-            self._add_standard_qualifiers()
+            created = self._namespaces[norm.lower()] = Namespace(norm)
+            self._add_standard_qualifiers([created])
 
     def delete_namespace(self, name: str) -> None:
         """Remove an empty namespace (NAMESPACE_NOT_EMPTY while it holds classes)."""

@@ -52,6 +52,7 @@ from .requests import (
 )
 from .uri import (
     CIMNAMESPACE_SELECTOR,
+    CIMXML_SCHEMA_URI,
     UriStyle,
     is_class_schema_uri,
     needs_cimnamespace_selector,
@@ -297,6 +298,10 @@ def _typed_request(
     kind = REQUEST_TYPES.get(action)
     if is_class_schema_uri(h.resource_uri):
         return _class_request(kind, action, first, namespace, common)
+    if kind is GetRequest and CLASS_NAME_SELECTOR in h.selectors and h.resource_uri.rstrip().endswith(
+            "/cim-schema/2/*"):  # GetClass in the WS-CIM format, as OMI answers it
+        raise protocol_fault("wsman:UnsupportedFeature", "GetClass is not supported in the WS-CIM format; use the "
+                             f"resource URI {CIMXML_SCHEMA_URI}.")
     if kind is GetRequest or kind is DeleteRequest:
         return kind(**common)
     if kind is PutRequest or kind is CreateRequest:

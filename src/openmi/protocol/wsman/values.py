@@ -20,7 +20,7 @@ from lxml import etree
 
 from openmi.cim.classes import Class, Method, Property
 from openmi.cim.instance import Element, Instance
-from openmi.cim.types import MIFlag, MIType
+from openmi.cim.types import INTEGER_RANGES, MIFlag, MIType
 from openmi.cim.values import coerce_scalar, parse_datetime, parse_scalar
 
 from . import namespaces as ns
@@ -165,10 +165,25 @@ def format_wire_datetime(value: _dt.datetime | _dt.timedelta) -> str:
     return f"{base}{sign}{hh:02d}:{mm:02d}"
 
 
+_STRING_CODE: Final = int(MIType.STRING)
+_KEY_BIT: Final = int(MIFlag.KEY)
+_INT_CODES: Final = {int(t): r for t, r in INTEGER_RANGES.items()}
+
+
 def parse_wire_scalar(text: str, mitype: MIType, name: str | None = None) -> Any:
     """Text of one scalar value → its Python form for ``mitype`` (booleans in any case, reals in
     xs:double spelling, char16 also as OMI's numeric code point). Raises :class:`WireError`."""
-    t = MIType(mitype & 0x0F)
+    code = int(mitype) & 0x0F
+    if code == _STRING_CODE:
+        return text
+    rng = _INT_CODES.get(code)
+    if rng is not None:  # the common case of a typed answer: a plain decimal integer (no enum arithmetic)
+        digits = text.strip()
+        if digits.isascii() and (digits.isdigit() or (digits[:1] == "-" and digits[1:].isdigit())):
+            v = int(digits)
+            if rng[0] <= v <= rng[1]:
+                return v
+    t = MIType(code)
     try:
         if t == MIType.STRING:
             return text
@@ -374,7 +389,7 @@ def element_to_instance(
         prop = props.get(pname) if props is not None else None
         if prop is not None:
             value = _read_typed(items, prop.type, prop.name, prop.embedded_class, namespace, class_lookup, depth)
-            key = MIFlag.KEY if pname.lower() in keys else prop.flags & MIFlag.KEY
+            key = _KEY_BIT if pname.lower() in keys else int(prop.flags) & _KEY_BIT  # ints: a hot path
             elements[prop.name.lower()] = Element(prop.name, value, prop.type, key)
         else:
             value, t = _read_untyped(items, pname, namespace, class_lookup, depth)
