@@ -225,3 +225,22 @@ def test_persistent_repository_and_async(tmp_path: Path, app: openmi.Application
         assert ids(asyncio.run(run())) == [1, 2, 3]
     finally:
         srv.close()
+
+
+def test_compiled_queries_follow_class_changes(app: openmi.Application, server: openmi.Server,
+                                               session: openmi.Session) -> None:
+    text = "SELECT * FROM Sample_Thing WHERE Extra = 1"
+    server.define_class("root/cimv2", openmi.Class("Sample_Thing", properties=[
+        openmi.Property("Id", MIType.UINT32, key=True)]))
+    with pytest.raises(openmi.MIError, match="unknown property 'Extra'"):
+        session.query(text)
+    server.define_class("root/cimv2", openmi.Class("Sample_Thing", properties=[
+        openmi.Property("Id", MIType.UINT32, key=True), openmi.Property("Extra", MIType.UINT32)]), replace=True)
+    assert session.query(text) == []
+    session.create(openmi.Instance("Sample_Thing", {"Id": 1, "Extra": 1}))
+    assert ids(session.query(text)) == [1]
+    assert ids(session.query(text)) == [1]          # asked again: the namespace's compiled copy
+    session.delete(openmi.Instance("Sample_Thing", {"Id": 1}))
+    server.delete_class("root/cimv2", "Sample_Thing")
+    with pytest.raises(openmi.MIError, match="unknown class 'Sample_Thing'"):
+        session.query(text)

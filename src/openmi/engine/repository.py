@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
@@ -213,21 +214,23 @@ class Repository:
             cur = self._db.execute("DELETE FROM instances WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
             return cur.rowcount == 1
 
-    def scan(self, ns: str, cls: str) -> Iterator[tuple[str, str]]:
-        """All (key, data) rows of one class, read a page at a time so memory stays flat."""
+    def scan(self, ns: str, cls: str, where: str = "", params: tuple[Any, ...] = ()) -> Iterator[tuple[str, str]]:
+        """All (key, data) rows of one class, read a page at a time so memory stays flat. ``where`` is an
+        extra SQL condition on the row (the query engine's pre-filter, over ``data``) with its parameters."""
+        cond = f" AND {where}" if where else ""
         last = ""
         first = True
         while True:
             with self._lock:
                 if first:
                     rows = self._db.execute(
-                        "SELECT key, data FROM instances WHERE ns=? AND cls=? ORDER BY key LIMIT ?",
-                        (ns, cls, PAGE)).fetchall()
+                        f"SELECT key, data FROM instances WHERE ns=? AND cls=?{cond} ORDER BY key LIMIT ?",
+                        (ns, cls, *params, PAGE)).fetchall()
                     first = False
                 else:
                     rows = self._db.execute(
-                        "SELECT key, data FROM instances WHERE ns=? AND cls=? AND key>? ORDER BY key LIMIT ?",
-                        (ns, cls, last, PAGE)).fetchall()
+                        f"SELECT key, data FROM instances WHERE ns=? AND cls=? AND key>?{cond} ORDER BY key LIMIT ?",
+                        (ns, cls, last, *params, PAGE)).fetchall()
             yield from rows
             if len(rows) < PAGE:
                 return

@@ -64,8 +64,7 @@ _STRING, _INT, _REAL, _BOOL, _DATETIME, _REF, _OBJECT, _ARRAY = (
     "string", "integer", "real", "boolean", "datetime", "reference", "object", "array")
 
 
-def _category(t: MIType) -> str:
-    t = MIType(t)
+def _category_of(t: MIType) -> str:
     if t.is_array:
         return _ARRAY
     if t in (MIType.STRING, MIType.CHAR16):
@@ -81,6 +80,13 @@ def _category(t: MIType) -> str:
     if t == MIType.REFERENCE:
         return _REF
     return _OBJECT
+
+
+_CATEGORIES = {int(t): _category_of(t) for t in MIType}
+
+
+def _category(t: MIType | int) -> str:
+    return _CATEGORIES[int(t)]
 
 
 # --- runtime helpers the generated code calls --------------------------------------------------------
@@ -312,11 +318,37 @@ class CompiledQuery:
                       else frozenset(p.lower() for p in self.properties))
         self.condition: Expr | None = query.where
         gen = _Generator(self)
-        self.matches: Callable[[Instance], bool] = gen.instance_function(query.where)
-        self.row_predicate: Callable[[Mapping[str, Any], str], bool] | None = gen.row_function(query.where)
+        gen._body(query.where)             # checks every leaf against the class now; compiling waits for use
+        self._gen = gen
+        self._matches: Callable[[Instance], bool] | None = None
+        self._row: Callable[[Mapping[str, Any], str], bool] | None = None
         self.key_values: dict[str, Any] | None = gen.key_values(query.where)
         self.key_text: str | None = None if self.key_values is not None else gen.key_text(query.where)
-        self.source = gen.source
+        #: True when WHERE is nothing but the key equalities of ``key_values``: the looked-up row matches
+        self.key_exhaustive = self.key_values is not None and gen.key_exhaustive
+
+    @property
+    def matches(self) -> Callable[[Instance], bool]:
+        """``f(instance) -> bool``, compiled on first use."""
+        fn = self._matches
+        if fn is None:
+            fn = self._matches = self._gen.instance_function(self.condition)
+        return fn
+
+    @property
+    def row_predicate(self) -> Callable[[Mapping[str, Any], str], bool] | None:
+        """``f(row, class_name) -> bool`` over stored rows, compiled on first use; None when rows cannot say."""
+        if not self._gen.row_ok:
+            return None
+        fn = self._row
+        if fn is None:
+            fn = self._row = self._gen.row_function(self.condition)
+        return fn
+
+    @property
+    def source(self) -> str:
+        """The Python source compiled so far (for debugging and tests)."""
+        return self._gen.source
 
     def _select_list(self, q: SelectQuery) -> tuple[str, ...] | None:
         if q.properties is None:
@@ -372,6 +404,7 @@ class _Generator:
         self.row_ok = True
         self.source = ""
         self.body: str | None = None
+        self.key_exhaustive = False
 
     def const(self, value: Any) -> str:
         name = f"_c{len(self.consts)}"
@@ -620,25 +653,30 @@ class _Generator:
         return scope[name]  # type: ignore[no-any-return]
 
     def key_values(self, where: Expr | None) -> dict[str, Any] | None:
-        keys = self.cls.key_properties
+        keys = [p for p in self.cls.properties.values() if p.flags & MIFlag.KEY]
         if where is None or not keys:
             return None
         conjuncts = where.operands if isinstance(where, And) else (where,)
         found: dict[str, Any] = {}
+        self.key_exhaustive = True
         for c in conjuncts:
             if not isinstance(c, Comparison) or c.op != "=":
+                self.key_exhaustive = False
                 continue
             prop_side, lit_side = c.left, c.right
             if isinstance(prop_side, Literal):
                 prop_side, lit_side = lit_side, prop_side
             if not isinstance(prop_side, PropertyRef) or not isinstance(lit_side, Literal) or prop_side.steps \
                     or prop_side.is_system:
+                self.key_exhaustive = False
                 continue
             p = self.cls.properties.get(prop_side.name)
             if p is None or not p.key:
+                self.key_exhaustive = False
                 continue
             v = _exact_key_value(lit_side, p.type)
             if v is _NO_KEY:
+                self.key_exhaustive = False
                 continue
             if p.name in found and found[p.name] != v:
                 return None

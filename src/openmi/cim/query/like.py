@@ -98,6 +98,12 @@ def compile_like(pattern: str) -> Callable[[str], bool]:
     return _nfa(items)
 
 
+def fold_pattern(pattern: str) -> str:
+    """The pattern with each character case-folded as the matcher folds it (for stores that match LIKE
+    themselves with ASCII-only case folding)."""
+    return "".join(_fold(c) for c in pattern)
+
+
 def like(pattern: str, text: str) -> bool:
     """Whether ``text`` matches the LIKE ``pattern`` (compile once with :func:`compile_like` for many texts)."""
     return compile_like(pattern)(text)

@@ -85,10 +85,11 @@ class _Parser:
         return t
 
     def at_word(self, word: str) -> bool:
-        return self.tok.is_word(word)
+        return self.tokens[self.pos].word == word
 
     def at_op(self, op: str) -> bool:
-        return self.tok.kind == "op" and self.tok.text == op
+        t = self.tokens[self.pos]
+        return t.kind == "op" and t.text == op
 
     def expect_word(self, word: str) -> Token:
         if not self.at_word(word):
@@ -105,10 +106,11 @@ class _Parser:
 
     def name(self, what: str) -> Token:
         """An identifier that is not a reserved word."""
-        t = self.tok
-        if t.kind != "ident" or t.text.upper() in RESERVED:
+        t = self.tokens[self.pos]
+        if t.kind != "ident" or t.word in RESERVED:
             self.fail(f"expected {what}")
-        return self.advance()
+        self.pos += 1
+        return t
 
     # --- statements --------------------------------------------------------------------------
     def query(self) -> Query:
@@ -339,7 +341,7 @@ class _Parser:
         if t.is_word("NULL"):
             self.advance()
             return Literal(None, "null", t.column)
-        if t.kind == "ident" and t.text.upper() not in RESERVED:
+        if t.kind == "ident" and t.word not in RESERVED:
             return self.property_ref()
         self.fail("expected a property or a constant")
         raise AssertionError
