@@ -170,7 +170,7 @@ def test_provider_without_query_instances(app: openmi.Application, server: openm
 def test_key_lookups_and_case(app: openmi.Application, server: openmi.Server, session: openmi.Session) -> None:
     server.define_class("root/cimv2", openmi.Class("Sample_Named", properties=[
         openmi.Property("Name", MIType.STRING, key=True), openmi.Property("N", MIType.UINT32)]))
-    for n, name in enumerate(["Alpha", "beta", "ÉCOLE", "Straße", "42"]):
+    for n, name in enumerate(["Alpha", "beta", "ÉCOLE", "Straße", "42", "\u212aelvin", "ſon"]):
         i = app.new_instance("Sample_Named")
         i.add_element("Name", name, MIType.STRING, openmi.MIFlag.KEY)
         i["N"] = n
@@ -179,7 +179,10 @@ def test_key_lookups_and_case(app: openmi.Application, server: openmi.Server, se
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'alpha'")] == [0]
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'BETA'")] == [1]
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'école'")] == [2]
-    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'STRASSE'")] == [3]
+    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'STRAßE'")] == [3]
+    assert q("SELECT * FROM Sample_Named WHERE Name = 'STRASSE'") == []     # ß is not ss, a character at a time
+    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'kelvin'")] == [5]
+    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'SON'")] == [6]
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = '42'")] == [4]
     assert q("SELECT * FROM Sample_Named WHERE Name = 'gamma'") == []
     for i in range(20, 25):

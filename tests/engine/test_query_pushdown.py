@@ -21,8 +21,8 @@ CLS = openmi.Class("Sample_Mix", properties=[
     openmi.Property("N", MIType.SINT64), openmi.Property("U", MIType.UINT64), openmi.Property("R", MIType.REAL64),
     openmi.Property("B", MIType.BOOLEAN), openmi.Property("D", MIType.DATETIME)])
 
-STRINGS = [None, "", "abc", "ABC", "Straße", "STRASSE", "ÉCOLE", "école", "K", "k", "a_b", "a%b", "NaN",
-           "Infinity", "x'y", 'q"uote']
+STRINGS = [None, "", "abc", "ABC", "Straße", "STRASSE", "ÉCOLE", "école", "\u212a", "k", "a_b", "a%b", "NaN",
+           "Infinity", "x'y", 'q"uote', "\u212aelvin", "Kelvin", "ſtrasse"]
 NUMBERS = [None, 0, 1, -1, 7, 2**53 + 1, -(2**62)]
 UNSIGNED = [None, 0, 5, 2**64 - 1, 2**53]
 REALS = [None, 0.0, 1.5, -2.25, math.nan, math.inf, -math.inf, 7.0]
@@ -51,7 +51,8 @@ def mixed() -> tuple[openmi.Session, list[openmi.Instance]]:
 
 
 LEAVES = [
-    "S = 'abc'", "S = 'strasse'", "S = 'École'", "S = 'k'", "S <> 'abc'", "S LIKE 'a%'", "S LIKE '%SSE'",
+    "S = 'abc'", "S = 'strasse'", "S = 'École'", "S = 'k'", "S = 'KELVIN'", "S LIKE 'kel%'", "S <> 'kelvin'",
+    "S LIKE 'É%'", "S = 'straße'", "S <> 'abc'", "S LIKE 'a%'", "S LIKE '%SSE'",
     "S LIKE 'a_b'", "S LIKE '%[%]%'", "NOT S LIKE 'A%'", "S IS NULL", "S IS NOT NULL", "S = 'nan'",
     "N = 7", "N > 0", "N <= -1", "N <> 1", "N = 9007199254740993", "U > 4", "U = 18446744073709551615",
     "R > 1", "R = 7", "R < 0", "R <> 1.5", "R IS NULL", "B = TRUE", "B = 0", "B <> 1", "N = 7.0", "R = '1.5'",
@@ -105,12 +106,34 @@ def test_random_combinations(mixed: tuple[openmi.Session, list[openmi.Instance]]
 
 def test_the_awkward_rows_are_found(mixed: tuple[openmi.Session, list[openmi.Instance]]) -> None:
     s, _ = mixed
-    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S = 'strasse'")} == {"Straße", "STRASSE"}
+    # case folds a character at a time (as WMI compares): ß stays ß, ſ is s, the Kelvin sign is k
+    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S = 'strasse'")} == {"STRASSE", "ſtrasse"}
+    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S = 'STRAßE'")} == {"Straße"}
     assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S = 'école'")} == {"ÉCOLE", "école"}
-    # LIKE folds case a character at a time ("_" is one character), so ß stays ß there
-    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S LIKE '%SSE'")} == {"STRASSE"}
+    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S = 'KELVIN'")} == {"Kelvin", "\u212aelvin"}
+    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S = 'k'")} == {"k", "\u212a"}
+    assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S LIKE '%SSE'")} == {"STRASSE", "ſtrasse"}
     assert {i["S"] for i in s.query("SELECT * FROM Sample_Mix WHERE S LIKE 'stra_e'")} == {"Straße"}
     assert {i["N"] for i in s.query("SELECT * FROM Sample_Mix WHERE N = 9007199254740993")} == {2**53 + 1}
     assert {i["U"] for i in s.query("SELECT * FROM Sample_Mix WHERE U = 18446744073709551615")} == {2**64 - 1}
     assert {i["R"] for i in s.query("SELECT * FROM Sample_Mix WHERE R > 1")} == {1.5, math.inf, 7.0}
     assert len(s.query("SELECT * FROM Sample_Mix WHERE R <> 1.5")) > 0
+
+
+def test_subclass_rows_with_non_finite_reals() -> None:
+    """The base class has no reals, a subclass does: its rows (NaN in their JSON) still filter right."""
+    srv = openmi.Server(":memory:")
+    try:
+        srv.define_class("root/cimv2", openmi.Class("Sample_Base", properties=[
+            openmi.Property("Id", MIType.UINT32, key=True), openmi.Property("S", MIType.STRING)]))
+        srv.define_class("root/cimv2", openmi.Class("Sample_Sub", "Sample_Base", [openmi.Property("R", MIType.REAL64)]))
+        with openmi.Application() as app:
+            s = app.new_session(server=srv)
+            s.create(openmi.Instance("Sample_Base", {"Id": 1, "S": "abc"}))
+            s.create(openmi.Instance("Sample_Sub", {"Id": 2, "S": "ABC", "R": math.nan}))
+            s.create(openmi.Instance("Sample_Sub", {"Id": 3, "S": "xyz", "R": math.inf}))
+            assert ids(s.query("SELECT * FROM Sample_Base WHERE S = 'abc'")) == [1, 2]
+            assert ids(s.query("SELECT * FROM Sample_Base WHERE S <> 'abc'")) == [3]
+            assert ids(s.query("SELECT * FROM Sample_Sub WHERE R > 1")) == [3]
+    finally:
+        srv.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..cim import requests as rq
 from ..cim.classes import Class, Property
@@ -295,12 +295,22 @@ def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstance
 _QUERY_CACHE_SIZE = 256
 
 
-class Prepared(NamedTuple):
-    """A query ready to run in a namespace: its dialect, compiled form and SQL pre-filter for stored rows."""
+class Prepared:
+    """A query ready to run in a namespace: its dialect, compiled form, and the SQL pre-filter for the stored
+    rows of each class it scans (made on first use)."""
 
-    dialect: str
-    compiled: CompiledQuery
-    row_sql: tuple[str, tuple[Any, ...]] | None
+    __slots__ = ("_row_sql", "compiled", "dialect")
+
+    def __init__(self, dialect: str, compiled: CompiledQuery) -> None:
+        self.dialect = dialect
+        self.compiled = compiled
+        self._row_sql: dict[str, tuple[str, tuple[Any, ...]] | None] = {}
+
+    def row_sql(self, stored: ClassInfo) -> tuple[str, tuple[Any, ...]] | None:
+        key = stored.low
+        if key not in self._row_sql:
+            self._row_sql[key] = row_filter(self.compiled.cls, self.compiled.condition, stored.cls)
+        return self._row_sql[key]
 
 
 def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
@@ -341,15 +351,15 @@ def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepar
         found = ns.classes.get(name.lower())
         return found.cls if found is not None else None
 
-    cq = compile_query(q, info.cls, lookup=lookup)
-    return Prepared(d, cq, row_filter(info.cls, q.where))
+    return Prepared(d, compile_query(q, info.cls, lookup=lookup))
 
 
 def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: Context) -> Iterator[Instance]:
     """Dispatch like EnumerateInstances (polymorphism, providers, repository), filtering with one compiled
     predicate: key equality is a keyed lookup, other conditions run on stored rows before an instance is
     built; the selected properties plus the keys come back."""
-    dialect, cq, row_sql = compile_for(ns, req.dialect, req.query)
+    prepared = compile_for(ns, req.dialect, req.query)
+    dialect, cq = prepared.dialect, prepared.compiled
     info = ns.get(cq.class_name)
     classes = [info]
     if not req.flags & _SHALLOW or (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY:
@@ -362,7 +372,7 @@ def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: 
                 yield project(inst)
             continue
         layout = info.layout if base_only else c.layout
-        for out in _repository_query(server, ns, c, cq, row_sql, layout, ctx):
+        for out in _repository_query(server, ns, c, prepared, layout, ctx):
             if base_only:
                 out.class_name = c.name
             yield project(out)
@@ -394,10 +404,10 @@ def _provider_query(c: ClassInfo, ns: Namespace, dialect: str, cq: CompiledQuery
             yield inst
 
 
-def _repository_query(server: Server, ns: Namespace, c: ClassInfo, cq: CompiledQuery,
-                      row_sql: tuple[str, tuple[Any, ...]] | None, layout: list[tuple[str, str, MIType, int, bool]],
-                      ctx: Context) -> Iterator[Instance]:
+def _repository_query(server: Server, ns: Namespace, c: ClassInfo, prepared: Prepared,
+                      layout: list[tuple[str, str, MIType, int, bool]], ctx: Context) -> Iterator[Instance]:
     repo = server.repository
+    cq = prepared.compiled
     rows: Any
     looked_up = False
     if cq.key_values is not None:
@@ -411,10 +421,9 @@ def _repository_query(server: Server, ns: Namespace, c: ClassInfo, cq: CompiledQ
             looked_up = True
     elif cq.key_text is not None and len(c.keys) == 1:
         rows = repo.scan_key_nocase(ns.key, c.low, cq.key_text)
-    elif row_sql is not None:
-        rows = repo.scan(ns.key, c.low, *row_sql)
     else:
-        rows = repo.scan(ns.key, c.low)
+        row_sql = prepared.row_sql(c)
+        rows = repo.scan(ns.key, c.low, *row_sql) if row_sql is not None else repo.scan(ns.key, c.low)
     if looked_up and cq.key_exhaustive:     # the lookup alone decided
         for _key, data in rows:
             yield c.from_row(ns.name, decode_values(data), False, layout)

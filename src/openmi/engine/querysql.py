@@ -2,12 +2,14 @@
 
 The SQL is a *superset* test: every row the query matches passes it, and the compiled predicate then
 decides on the few rows that do. So only what SQLite answers exactly as WQL does is translated — numbers
-and booleans compared with constants, string equality and LIKE (with a guard for non-ASCII text, whose
-case folding SQLite does not know), IS [NOT] NULL — and anything else becomes "true". NOT is pushed to the
+and booleans compared with constants, string equality and LIKE (SQLite folds ASCII letters only, so rows
+holding one of the two non-ASCII characters that fold to ASCII pass too, and a non-ASCII constant only
+needs non-ASCII values), IS [NOT] NULL — and anything else becomes "true". NOT is pushed to the
 leaves first, as the compiler does, so a negated leaf is its opposite comparison.
 
 SQLite 3.40's JSON functions reject the NaN and Infinity the row encoder writes for non-finite reals, so
-rows holding those words skip the JSON test (``CASE``, evaluated lazily) and go to the predicate.
+rows holding those words skip the JSON test (``CASE``, evaluated lazily) and go to the predicate — for classes
+whose rows can hold reals at all.
 """
 
 from __future__ import annotations
@@ -16,24 +18,37 @@ from typing import Any
 
 from ..cim.classes import Class
 from ..cim.query import And, Comparison, Expr, IsNull, Like, Literal, Not, Or, PropertyRef
-from ..cim.query.like import fold_pattern
+from ..cim.query.like import fold, fold_pattern
 from ..cim.types import MIType
 
 _NEGATE = {"=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _SAFE_INT = 2**53           # SQLite reads bigger JSON integers as reals; compare only where that is exact
 _NON_ASCII = "GLOB '*[^ -~]*'"
+# The only non-ASCII characters whose folded form is ASCII (see openmi.cim.query.like.fold): a row holding
+# one may equal an ASCII constant without SQLite's NOCASE knowing; a test on the raw row text is cheap.
+_FOLDS_TO_ASCII = "instr(data, '\u017f') OR instr(data, '\u212a')"
 _TRUE = ("1", ())
 
 
-def row_filter(cls: Class, where: Expr | None) -> tuple[str, tuple[Any, ...]] | None:
-    """``(sql, params)`` to AND into a scan of ``data`` rows, or None when nothing can be pushed down."""
+_MAY_HOLD_NON_FINITE = frozenset(int(t) for t in (MIType.REAL32, MIType.REAL64, MIType.INSTANCE, MIType.REFERENCE))
+
+
+def row_filter(cls: Class, where: Expr | None, stored: Class | None = None) -> tuple[str, tuple[Any, ...]] | None:
+    """``(sql, params)`` to AND into a scan of ``data`` rows, or None when nothing can be pushed down.
+
+    ``cls`` is the class the query names; ``stored`` the class whose rows are scanned (a subclass, for a
+    polymorphic query). Only when the stored rows can hold reals (directly or inside embedded objects)
+    does the filter first let rows with NaN/Infinity through untested."""
     if where is None:
         return None
     sql, params = _expr(cls, where, False)
     if sql == "1":
         return None
-    return (f"(CASE WHEN instr(data, 'NaN') OR instr(data, 'Infinity') THEN 1 ELSE ({sql}) END)", params)
+    rows_of = stored if stored is not None else cls
+    if any(int(p.type) & 0x0F in _MAY_HOLD_NON_FINITE for p in rows_of.properties.values()):
+        sql = f"CASE WHEN instr(data, 'NaN') OR instr(data, 'Infinity') THEN 1 ELSE ({sql}) END"
+    return (f"({sql})", params)
 
 
 def _expr(cls: Class, e: Expr, neg: bool) -> tuple[str, tuple[Any, ...]]:
@@ -90,10 +105,11 @@ def _comparison(cls: Class, e: Comparison, neg: bool) -> tuple[str, tuple[Any, .
     if isinstance(c, str):                       # string equality, without case
         if op not in ("=", "<>"):
             return _TRUE
-        same = f"({expr} = ? COLLATE NOCASE OR {expr} {_NON_ASCII})"
+        if not c.isascii():      # only a value with non-ASCII characters folds to it
+            return (f"({expr} {_NON_ASCII})", ()) if op == "=" else _TRUE
         if op == "=":
-            return same, (c,)
-        return f"({expr} IS NULL OR NOT ({expr} = ? COLLATE NOCASE) OR {expr} {_NON_ASCII})", (c,)
+            return f"({expr} = ? COLLATE NOCASE OR {_FOLDS_TO_ASCII})", (c,)
+        return f"({expr} IS NULL OR NOT ({expr} = ? COLLATE NOCASE) OR {_FOLDS_TO_ASCII})", (c,)
     if op == "<>":
         return f"({expr} IS NULL OR {expr} <> ?)", (c,)
     return f"({expr} {op} ?)", (c,)
@@ -103,7 +119,7 @@ def _constant(lit: Literal, t: MIType) -> Any:
     """The constant as SQLite compares it with the stored JSON value, or None when it cannot."""
     v = lit.value
     if t == MIType.STRING:
-        return v.casefold() if lit.kind == "string" and isinstance(v, str) else None
+        return fold(v) if lit.kind == "string" and isinstance(v, str) else None
     if t == MIType.BOOLEAN:
         if lit.kind == "boolean":
             return 1 if v else 0
@@ -124,7 +140,8 @@ def _like(cls: Class, e: Like, neg: bool) -> tuple[str, tuple[Any, ...]]:
         return _TRUE
     expr = col[0]
     pattern = fold_pattern(e.pattern)
-    # SQLite's LIKE folds ASCII case only: non-ASCII values go to the predicate either way
+    # SQLite's LIKE folds ASCII letters only: rows that may fold otherwise go to the predicate either way
+    guard = _FOLDS_TO_ASCII if pattern.isascii() else f"{expr} {_NON_ASCII}"
     if neg:
-        return f"({expr} IS NULL OR NOT ({expr} LIKE ?) OR {expr} {_NON_ASCII})", (pattern,)
-    return f"({expr} LIKE ? OR {expr} {_NON_ASCII})", (pattern,)
+        return f"({expr} IS NULL OR NOT ({expr} LIKE ?) OR {guard})", (pattern,)
+    return f"({expr} LIKE ? OR {guard})", (pattern,)

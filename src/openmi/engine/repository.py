@@ -237,13 +237,18 @@ class Repository:
             last = rows[-1][0]
 
     def scan_key_nocase(self, ns: str, cls: str, folded: str) -> list[tuple[str, str]]:
-        """The rows whose (single, string) key may equal ``folded`` without case: every key equal to it under
-        ASCII case folding, plus every key holding a non-ASCII character (whose folding SQLite does not
-        know). A superset; the caller checks each row. Read in SQLite, without decoding any row."""
+        """The rows whose (single, string) key may equal ``folded`` without case (folded one character at a
+        time): keys equal to it under SQLite's ASCII case folding, plus keys holding one of the two
+        non-ASCII characters that fold to ASCII; for a non-ASCII ``folded``, the keys with non-ASCII
+        characters. A superset, read in SQLite without decoding a row; the caller checks each one."""
         with self._lock:
+            if folded.isascii():
+                return self._db.execute(
+                    "SELECT key, data FROM instances WHERE ns=? AND cls=? AND (key=? COLLATE NOCASE "
+                    "OR instr(key, '\u017f') OR instr(key, '\u212a'))", (ns, cls, folded)).fetchall()
             return self._db.execute(
-                "SELECT key, data FROM instances WHERE ns=? AND cls=? AND (key=? COLLATE NOCASE "
-                "OR key GLOB '*[^ -~]*')", (ns, cls, folded)).fetchall()
+                "SELECT key, data FROM instances WHERE ns=? AND cls=? AND key GLOB '*[^ -~]*'",
+                (ns, cls)).fetchall()
 
     def count(self, ns: str, cls: str) -> int:
         with self._lock:

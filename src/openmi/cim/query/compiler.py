@@ -8,7 +8,8 @@ few attribute reads and comparisons, not a walk of the tree. Two forms are built
 scalar, one over the repository's stored form ``{property name: JSON value}`` (``row_predicate``), so
 rows that do not match are never turned into instances.
 
-Comparison rules are WMI's: strings compare without case; integers and reals compare across types;
+Comparison rules are WMI's: strings compare without case (each character folded on its own, see
+:func:`~openmi.cim.query.like.fold`); integers and reals compare across types;
 a boolean compares with TRUE/FALSE or 0/1 (``=``/``<>`` only); datetimes compare as points in time (a
 DMTF string constant is parsed); arrays, embedded objects and reference ordering do not compare. NULL
 follows OMI: ``p = c`` is false and ``p <> c`` true when ``p`` is NULL, ``NULL = NULL`` is true, and an
@@ -29,7 +30,7 @@ from ..objectpath import Reference, parse_object_path, relative_path
 from ..types import MIFlag, MIType
 from ..values import parse_datetime
 from .errors import QueryError
-from .like import compile_like
+from .like import compile_like, fold
 from .tree import (
     And,
     Comparison,
@@ -198,7 +199,7 @@ def _convert(lit: Literal, category: str, op: str, what: str) -> Any:
         raise _Mismatch(f"{what} is a reference; compare it with an object path in quotes")
     if category == _STRING:
         if k == "string":
-            return str(v).casefold()
+            return fold(str(v))
         raise _Mismatch(f"{what} is a string; {_show(lit)} is not (put it in quotes)")
     if category in (_INT, _REAL):
         if k in ("integer", "real"):
@@ -239,7 +240,7 @@ def _literal_category(lit: Literal) -> str:
 def _normalize(value: Any, category: str) -> Any:
     """A property value in the form constants were converted to."""
     if category == _STRING:
-        return value.casefold() if isinstance(value, str) else str(value).casefold()
+        return fold(value) if isinstance(value, str) else fold(str(value))
     if category == _DATETIME:
         return datetime_key(value)
     return value
@@ -302,7 +303,7 @@ class CompiledQuery:
       top level (``Id = 7 AND …``), so a store can look the instance up instead of scanning; the full
       condition must still be checked on what it finds.
     - ``key_text``: for a class with one string key fixed by ``Key = 'text'`` (any case matches), the
-      case-folded text, so a store can narrow its scan to keys equal without case before checking.
+      folded text (:func:`~openmi.cim.query.like.fold`), so a store can narrow its scan before checking.
     - ``properties``: the selected property names as the class spells them (``None`` for ``SELECT *``);
       ``project(instance)`` keeps those plus the keys.
     """
@@ -399,6 +400,7 @@ class _Generator:
         self.consts: dict[str, Any] = {
             "_MISSING": MISSING, "_dtk": datetime_key, "_sameref": _same_reference, "_dyn": dynamic_compare,
             "_dynlike": dynamic_like, "_pdt": parse_datetime, "_Instance": Instance,
+            "_fold": fold,
         }
         self.refs: dict[str, _Ref] = {}
         self.row_ok = True
@@ -577,7 +579,7 @@ class _Generator:
             return f"({v} is not None and {hit})" if op == "=" else f"({v} is None or not {hit})"
         cname = self.const(c)
         if cat == _STRING:
-            val = f"{v}.casefold()"
+            val = f"_fold({v})"
         elif cat == _DATETIME:
             val = f"_dtk({v})"
         else:
@@ -602,7 +604,7 @@ class _Generator:
             raise QueryError(f"'{left.text}' ({lc}) and '{right.text}' ({rc}) do not compare", e.column)
         if lc == _BOOL and op not in ("=", "<>"):
             raise QueryError("booleans compare with = or <> only", e.column)
-        fl = {"string": "{}.casefold()", "datetime": "_dtk({})"}.get(lc, "{}")
+        fl = {"string": "_fold({})", "datetime": "_dtk({})"}.get(lc, "{}")
         a, b = lref.var, rref.var
         test = f"{fl.format(a)} {_PYOP[op]} {fl.format(b)}"
         if op == "=":
@@ -696,7 +698,7 @@ class _Generator:
             a, b = (c.left, c.right) if isinstance(c.left, PropertyRef) else (c.right, c.left)
             if isinstance(a, PropertyRef) and not a.steps and a.name.lower() == key and isinstance(b, Literal) \
                     and b.kind == "string":
-                return str(b.value).casefold()
+                return fold(str(b.value))
         return None
 
 
