@@ -247,3 +247,13 @@ def test_compiled_queries_follow_class_changes(app: openmi.Application, server: 
     server.delete_class("root/cimv2", "Sample_Thing")
     with pytest.raises(openmi.MIError, match="unknown class 'Sample_Thing'"):
         session.query(text)
+
+
+def test_the_compiled_query_cache_stays_bounded(app: openmi.Application, server: openmi.Server,
+                                                session: openmi.Session) -> None:
+    session.create(person(app, 1, "Ada"))
+    for i in range(300):
+        assert len(session.query(f"SELECT * FROM Sample_Person WHERE Id < {i + 2}")) == 1
+    ns = server.namespace("root/cimv2")
+    assert len(ns.queries) == 256
+    assert ("WQL", "SELECT * FROM Sample_Person WHERE Id < 301") in ns.queries

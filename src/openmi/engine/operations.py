@@ -323,7 +323,10 @@ def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepare
         return hit  # type: ignore[no-any-return]
     out = _compile_for(ns, dialect, text)
     if len(cache) >= _QUERY_CACHE_SIZE:
-        cache.pop(next(iter(cache)), None)
+        try:                  # drop the oldest; another thread may be changing the dict at the same time
+            cache.pop(next(iter(cache)), None)
+        except (RuntimeError, StopIteration):
+            pass
     cache[(dialect, text)] = out  # type: ignore[index]
     return out
 
