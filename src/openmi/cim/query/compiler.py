@@ -763,7 +763,6 @@ class _Isa:
 
 
 def _system_getter(name: str, cq: CompiledQuery) -> Callable[[Instance], Any]:
-    derivation = cq.derivation
     lookup = cq._lookup
 
     def spelled(n: str) -> str:
@@ -802,7 +801,6 @@ def _system_getter(name: str, cq: CompiledQuery) -> Callable[[Instance], Any]:
         return lambda inst: next(iter(chain(inst)), None)
     if name == "__DYNASTY":
         return lambda inst: (chain(inst) or [inst.class_name])[-1]
-    del derivation
     return chain  # __DERIVATION
 
 

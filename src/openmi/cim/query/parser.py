@@ -8,6 +8,8 @@ the column; nothing else escapes, whatever the text.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from .errors import QueryError
 from .lexer import Token, tokenize
 from .tree import (
@@ -84,6 +86,9 @@ class _Parser:
             self.pos += 1
         return t
 
+    def at_end(self) -> bool:
+        return self.tokens[self.pos].kind == "end"
+
     def at_word(self, word: str) -> bool:
         return self.tokens[self.pos].word == word
 
@@ -101,7 +106,7 @@ class _Parser:
             self.fail(f"expected '{op}'")
         return self.advance()
 
-    def fail(self, what: str) -> None:
+    def fail(self, what: str) -> NoReturn:
         raise QueryError(f"{what}, found {_describe(self.tok)}", self.tok.column)
 
     def name(self, what: str) -> Token:
@@ -122,7 +127,6 @@ class _Parser:
             q = self.assoc()
         else:
             self.fail("expected SELECT" + (", ASSOCIATORS OF or REFERENCES OF" if self.dialect == "WQL" else ""))
-            raise AssertionError  # unreachable: fail() raises
         if self.tok.kind != "end":
             self.fail("expected the end of the query")
         return q
@@ -183,7 +187,6 @@ class _Parser:
         t = self.tok
         if t.kind not in ("integer", "real") or t.value is None:
             self.fail("expected a number of seconds after WITHIN")
-            raise AssertionError
         seconds = float(t.value)
         if not 0 < seconds <= 4294967.295:
             raise QueryError(f"WITHIN {t.text}: the interval must be more than 0 and at most 4294967.295 "
@@ -204,9 +207,9 @@ class _Parser:
         fields: dict[str, str | bool] = {}
         if self.at_word("WHERE"):
             self.advance()
-            if self.tok.kind == "end":
+            if self.at_end():
                 self.fail("expected a keyword after WHERE")
-            while self.tok.kind != "end":
+            while not self.at_end():
                 t = self.tok
                 word = t.text.upper() if t.kind == "ident" else ""
                 spec = _ASSOC_KEYWORDS.get(word)
@@ -215,7 +218,6 @@ class _Parser:
                         raise QueryError(f"{word}: the keywords of {kind.upper()} OF are separated by spaces, "
                                          "not AND/OR", t.column)
                     self.fail(f"expected a {kind.upper()} OF keyword")
-                    raise AssertionError
                 field, takes_value = spec
                 if field in fields:
                     raise QueryError(f"{t.text} is given twice", t.column)
@@ -322,7 +324,6 @@ class _Parser:
             name = self.name("a class name after ISA")
             return Isa(left, name.text, t.column, name.column)
         self.fail("expected a comparison operator, LIKE, IS or ISA")
-        raise AssertionError
 
     def operand(self) -> Operand:
         t = self.tok
@@ -344,7 +345,6 @@ class _Parser:
         if t.kind == "ident" and t.word not in RESERVED:
             return self.property_ref()
         self.fail("expected a property or a constant")
-        raise AssertionError
 
     def property_ref(self) -> PropertyRef:
         first = self.name("a property name")
