@@ -56,6 +56,7 @@ SYSTEM_PROPERTIES: dict[str, MIType] = {
     "__PROPERTY_COUNT": MIType.SINT32,
 }
 
+_KEY = int(MIFlag.KEY)
 _NEGATE = {"=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _PYOP = {"=": "==", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _UTC = _dt.timezone.utc
@@ -655,7 +656,7 @@ class _Generator:
         return scope[name]  # type: ignore[no-any-return]
 
     def key_values(self, where: Expr | None) -> dict[str, Any] | None:
-        keys = [p for p in self.cls.properties.values() if p.flags & MIFlag.KEY]
+        keys = [p for p in self.cls.properties.values() if int(p.flags) & _KEY]
         if where is None or not keys:
             return None
         conjuncts = where.operands if isinstance(where, And) else (where,)
@@ -673,7 +674,7 @@ class _Generator:
                 self.key_exhaustive = False
                 continue
             p = self.cls.properties.get(prop_side.name)
-            if p is None or not p.key:
+            if p is None or not int(p.flags) & _KEY:
                 self.key_exhaustive = False
                 continue
             v = _exact_key_value(lit_side, p.type)
@@ -688,7 +689,7 @@ class _Generator:
         return None
 
     def key_text(self, where: Expr | None) -> str | None:
-        keys = self.cls.key_properties
+        keys = [p for p in self.cls.properties.values() if int(p.flags) & _KEY]
         if where is None or len(keys) != 1 or keys[0].type != MIType.STRING:
             return None
         key = keys[0].name.lower()
