@@ -8,7 +8,6 @@ import json
 from openmi.wsman_server.run import WSManServer
 
 from .conftest import CLI
-from .test_cli_remote import remote, served  # noqa: F401  (fixtures)
 
 
 def _people(cli: CLI) -> None:
@@ -56,6 +55,6 @@ def test_wql_and_cql_locally(sample: CLI) -> None:
     assert r.code == 4
 
 
-def test_wql_and_cql_over_wsman(remote: CLI, served: WSManServer) -> None:  # noqa: F811
+def test_wql_and_cql_over_wsman(remote: CLI, served: WSManServer) -> None:
     _people(remote)
     _check(remote)
