@@ -5,6 +5,7 @@ server, and the failures a network brings (closed port, silence, reset, TLS, wro
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import socket
 import threading
@@ -423,3 +424,37 @@ def test_async_early_close_sends_release(served: Running) -> None:
 
         asyncio.run(main())
         assert len(served.server.service.enumerations) == 0
+
+
+def test_recorded_query_answers(replay: Replay) -> None:
+    """query_instances against OMI's recorded WQL answers (DMTF style) and WinRM-shaped ones (WMI style)."""
+    with openmi.Application() as app:
+        s = replay.session(app, "dmtf")
+        # the first answer's class is fetched once (GetClass) to type the results, as for any operation
+        replay.queue = [FIXTURES / "omi" / f"curl-{n}-response.xml" for n in (
+            "wql-filter", "getclass-omipeer_item", "wql-projection", "wql-invalid-query")]
+        got = s.query("SELECT * FROM OMIPeer_Item WHERE Size > 5", namespace="root/cimv2")
+        assert [(i.class_name, i["Name"], i["Size"]) for i in got] == [("OMIPeer_Item", "qb", 9)]
+        got = s.query("SELECT Name FROM OMIPeer_Item WHERE Name LIKE 'q%'", namespace="root/cimv2")
+        assert [dict(i) for i in got] == [{"Name": "qa"}, {"Name": "qb"}]
+        with s.query_instances("root/cimv2", "WQL", "SELECT * FROM OMIPeer_Item WHERE Nope = 1") as op:
+            r = op.get_instance()
+        assert r.result == MIResult.INVALID_QUERY
+        sent = replay.seen[0].decode()
+        assert "/cim-schema/2/OMIPeer_Item<" in sent and "__cimnamespace" in sent and "Size &gt; 5" in sent
+        assert "http://schemas.microsoft.com/wbem/wsman/1/WQL" in sent
+
+        w = app.new_session("127.0.0.1", "WINRM", DestinationOptions("http", replay.port, uri_style="wmi",
+                                                                     type_results=False))
+        replay.queue = [winrm("24-enumerate-wql-projection"), winrm("25-enumerate-wql-cannotprocessfilter")]
+        text = "SELECT Name,ProcessId,CreationDate,Roles FROM Win32_Process WHERE Name <> 'a&b'"
+        procs = w.query(text, namespace="root/cimv2")
+        assert [i.class_name for i in procs] == ["Win32_Process", "Win32_Process"]
+        assert dict(procs[0]) == {"CreationDate": dt.datetime(2013, 4, 9, 15, 42, 20, 412400, tzinfo=dt.timezone.utc),
+                                  "Name": "svchost.exe", "ProcessId": "612", "Roles": ["LM_Workstation", "LM_Server"]}
+        assert procs[1]["CreationDate"] is None and procs[1]["Name"] == "System"
+        with w.query_instances("root/cimv2", "WQL", "SELECT * FROM Win32_Process WHERE") as op:
+            r = op.get_instance()
+        assert r.result == MIResult.INVALID_QUERY
+        sent = replay.seen[4].decode()
+        assert "/wmi/root/cimv2/*<" in sent and "Name &lt;&gt; 'a&amp;b'" in sent

@@ -170,7 +170,7 @@ def test_provider_without_query_instances(app: openmi.Application, server: openm
 def test_key_lookups_and_case(app: openmi.Application, server: openmi.Server, session: openmi.Session) -> None:
     server.define_class("root/cimv2", openmi.Class("Sample_Named", properties=[
         openmi.Property("Name", MIType.STRING, key=True), openmi.Property("N", MIType.UINT32)]))
-    for n, name in enumerate(["Alpha", "beta", "ÉCOLE", "Straße", "42"]):
+    for n, name in enumerate(["Alpha", "beta", "ÉCOLE", "Straße", "42", "\u212aelvin", "ſon"]):
         i = app.new_instance("Sample_Named")
         i.add_element("Name", name, MIType.STRING, openmi.MIFlag.KEY)
         i["N"] = n
@@ -179,7 +179,10 @@ def test_key_lookups_and_case(app: openmi.Application, server: openmi.Server, se
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'alpha'")] == [0]
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'BETA'")] == [1]
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'école'")] == [2]
-    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'STRASSE'")] == [3]
+    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'STRAßE'")] == [3]
+    assert q("SELECT * FROM Sample_Named WHERE Name = 'STRASSE'") == []     # ß is not ss, a character at a time
+    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'kelvin'")] == [5]
+    assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = 'SON'")] == [6]
     assert [i["N"] for i in q("SELECT * FROM Sample_Named WHERE Name = '42'")] == [4]
     assert q("SELECT * FROM Sample_Named WHERE Name = 'gamma'") == []
     for i in range(20, 25):
@@ -225,3 +228,32 @@ def test_persistent_repository_and_async(tmp_path: Path, app: openmi.Application
         assert ids(asyncio.run(run())) == [1, 2, 3]
     finally:
         srv.close()
+
+
+def test_compiled_queries_follow_class_changes(app: openmi.Application, server: openmi.Server,
+                                               session: openmi.Session) -> None:
+    text = "SELECT * FROM Sample_Thing WHERE Extra = 1"
+    server.define_class("root/cimv2", openmi.Class("Sample_Thing", properties=[
+        openmi.Property("Id", MIType.UINT32, key=True)]))
+    with pytest.raises(openmi.MIError, match="unknown property 'Extra'"):
+        session.query(text)
+    server.define_class("root/cimv2", openmi.Class("Sample_Thing", properties=[
+        openmi.Property("Id", MIType.UINT32, key=True), openmi.Property("Extra", MIType.UINT32)]), replace=True)
+    assert session.query(text) == []
+    session.create(openmi.Instance("Sample_Thing", {"Id": 1, "Extra": 1}))
+    assert ids(session.query(text)) == [1]
+    assert ids(session.query(text)) == [1]          # asked again: the namespace's compiled copy
+    session.delete(openmi.Instance("Sample_Thing", {"Id": 1}))
+    server.delete_class("root/cimv2", "Sample_Thing")
+    with pytest.raises(openmi.MIError, match="unknown class 'Sample_Thing'"):
+        session.query(text)
+
+
+def test_the_compiled_query_cache_stays_bounded(app: openmi.Application, server: openmi.Server,
+                                                session: openmi.Session) -> None:
+    session.create(person(app, 1, "Ada"))
+    for i in range(300):
+        assert len(session.query(f"SELECT * FROM Sample_Person WHERE Id < {i + 2}")) == 1
+    ns = server.namespace("root/cimv2")
+    assert len(ns.queries) == 256
+    assert ("WQL", "SELECT * FROM Sample_Person WHERE Id < 301") in ns.queries

@@ -219,3 +219,27 @@ def test_wsmanfault_pickles() -> None:
 def test_unknown_result_numbers_survive() -> None:
     f = client_fault(fault_body(MIResult.FAILED).replace(b">1</p:CIMStatusCode>", b">1000</p:CIMStatusCode>"))
     assert f.result == 1000
+
+
+# The five Actions OMI's client parses a fault under (notes §6.4: its table dates enumeration and transfer
+# 2004/08); any other Action is "Internal error parsing Wsman fault message" there.
+OMI_FAULT_ACTIONS = {
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
+    "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault",
+    "http://schemas.xmlsoap.org/ws/2004/08/enumeration/fault",
+    "http://schemas.xmlsoap.org/ws/2004/08/eventing/fault",
+    "http://schemas.xmlsoap.org/ws/2004/08/transfer/fault",
+}
+
+
+@pytest.mark.parametrize("result", ALL)
+def test_every_result_fault_has_an_action_omi_reads(result: MIResult) -> None:
+    root = etree.fromstring(fault_body(result))
+    assert root.findtext(f"{ns.S_HEADER}/{ns.A_ACTION}") in OMI_FAULT_ACTIONS
+
+
+@pytest.mark.parametrize("name", sorted(SUBCODES))
+def test_every_protocol_fault_has_an_action_omi_reads(name: str) -> None:
+    status, body = build_fault(REQ, protocol_fault(name, "why"))
+    root = etree.fromstring(body)
+    assert status == 500 and root.findtext(f"{ns.S_HEADER}/{ns.A_ACTION}") in OMI_FAULT_ACTIONS

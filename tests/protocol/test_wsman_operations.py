@@ -25,6 +25,7 @@ from openmi.protocol.wsman import (
     ReleaseRequest,
     Request,
     Response,
+    UriStyle,
     build_request,
     build_response,
     parse_request,
@@ -107,6 +108,12 @@ SAMPLES: dict[type[rq.Request], list[tuple[rq.Request, list[Any], list[Any]]]] =
          [widget(1).keys_only()], [epr(1)]),
         (rq.EnumerateInstances(namespace=NS, class_name="X_Widget",
                                flags=int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)), [], []),
+    ],
+    rq.QueryInstances: [
+        (rq.QueryInstances(namespace=NS, dialect="WQL", query="SELECT * FROM X_Widget WHERE Label <> 'a<&>b'",
+                           options=OPTIONS), [widget(1), widget(2)], [widget(1), widget(2)]),
+        (rq.QueryInstances(namespace=NS, dialect="CQL", query="SELECT Label FROM X_Widget WHERE Id > 1",
+                           flags=SHALLOW), [widget(2)], [widget(2)]),
     ],
     rq.TestConnection: [(rq.TestConnection(), [], [])],
     rq.GetClass: [(rq.GetClass(namespace=NS, class_name="X_Gadget", options=OPTIONS), [GADGET], [GADGET])],
@@ -245,7 +252,6 @@ def test_a_cancelled_token_sends_nothing() -> None:
 
 
 @pytest.mark.parametrize(("flt", "result"), [
-    (Filter(dialect=wns.DIALECT_WQL, query="SELECT * FROM X_Widget"), MIResult.QUERY_LANGUAGE_NOT_SUPPORTED),
     (Filter(dialect=wns.DIALECT_ASSOCIATION), MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED),
 ])
 def test_server_side_enumerate_filters_without_a_kind(flt: Filter, result: MIResult) -> None:
@@ -292,3 +298,78 @@ def test_class_kinds_keep_the_schema_uri_and_pull_from_it() -> None:
     what, pull = plan.send(reply)
     assert what == "send" and isinstance(pull, PullRequest)
     assert pull.effective_resource_uri() == CIMXML_SCHEMA_URI and pull.context == "c-1"
+
+
+def test_queries_address_the_class_or_the_namespace_star() -> None:
+    record = rq.QueryInstances(namespace=NS, dialect="WQL", query="select * from X_Widget where Id < 3")
+    dmtf = _first_send(kinds.plan(record, CancelToken()))
+    assert isinstance(dmtf, EnumerateRequest) and dmtf.filter is not None
+    assert dmtf.effective_resource_uri() == "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/X_Widget"
+    assert b"__cimnamespace" in build_request(dmtf)
+    # the WMI style (WinRM): the namespace's * URI, and the Pull goes there too
+    plan = kinds.plan(record, CancelToken(), batch=1)
+    wmi = _first_send(plan)
+    wmi.uri_style = UriStyle.WMI
+    star = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/acme/*"
+    assert wmi.effective_resource_uri() == star
+    data = build_request(wmi)
+    assert star.encode() in data and b"Id &lt; 3" in data      # the query text is XML-escaped
+    parsed = parse_request(data, "application/soap+xml;charset=UTF-8", class_lookup=lookup)
+    assert parsed.class_name == "*" and kinds.for_wsman(parsed) is kinds.QUERY_INSTANCES
+    assert kinds.QUERY_INSTANCES.record is not None
+    assert kinds.QUERY_INSTANCES.record(parsed, lookup) == record
+    assert plan.send(EnumerateResponse(items=[widget(1)], context="c1")) == ("item", widget(1))
+    what, pull = next(plan)
+    assert what == "send" and isinstance(pull, PullRequest) and pull.resource_uri == star
+    release = kinds.still_open(wmi, EnumerateResponse(items=[], context="c1"), None)
+    assert release is not None and release.resource_uri == star
+
+
+@pytest.mark.parametrize(("record", "result", "words"), [
+    (rq.QueryInstances(namespace=NS, dialect="XPath", query="SELECT * FROM X_Widget"),
+     MIResult.QUERY_LANGUAGE_NOT_SUPPORTED, "'XPath' is not supported"),
+    (rq.QueryInstances(namespace=NS, dialect="WQL", query=""), MIResult.INVALID_QUERY, "needs a query"),
+    (rq.QueryInstances(namespace=NS, dialect="WQL", query="SELECT *"), MIResult.INVALID_QUERY, "expected FROM"),
+    (rq.QueryInstances(namespace=NS, dialect="WQL", query="ASSOCIATORS OF {X_Widget.Id=1}"),
+     MIResult.NOT_SUPPORTED, "AssociatorInstances"),
+])
+def test_query_refusals_before_sending(record: rq.Request, result: MIResult, words: str) -> None:
+    with pytest.raises(MIError) as info:
+        next(kinds.plan(record, CancelToken()))
+    assert info.value.result == result and words in str(info.value)
+
+
+def test_a_query_this_side_cannot_parse_still_goes_to_its_class() -> None:
+    # a peer may know CQL functions we do not: the FROM class is enough to address the request
+    record = rq.QueryInstances(namespace=NS, dialect="CQL",
+                               query="SELECT * FROM X_Widget WHERE UPPERCASE(Label) = 'LEFT'")
+    sent = _first_send(kinds.plan(record, CancelToken()))
+    assert sent.class_name == "X_Widget"
+
+
+def test_server_checks_the_class_uri_against_from() -> None:
+    req = EnumerateRequest(namespace=NS, class_name="X_Gadget",
+                           filter=Filter(dialect=wns.DIALECT_WQL, query="SELECT * FROM X_Widget"))
+    assert kinds.QUERY_INSTANCES.record is not None
+    with pytest.raises(MIError) as info:
+        kinds.QUERY_INSTANCES.record(req, lookup)
+    assert info.value.result == MIResult.INVALID_QUERY
+    assert "column 15: the query selects from X_Widget, but the resource URI names X_Gadget" in str(info.value)
+
+
+def test_projections_as_winrm_writes_them() -> None:
+    """WMI-style answers to SELECT a, b: wsman:XmlFragment items, unqualified and in alphabetical order."""
+    record = rq.QueryInstances(namespace=NS, dialect="WQL", query="SELECT When, Label FROM X_Widget")
+    plan = kinds.plan(record, CancelToken(), batch=5)
+    sent = _first_send(plan)
+    sent.uri_style = UriStyle.WMI
+    parsed = _over_the_wire(sent)
+    proj = Instance.from_elements("X_Widget", [widget(7).get_element(n) for n in ("Label", "Id", "When")],
+                                  namespace=NS)
+    data = build_response(parsed, EnumerateResponse(items=[proj], end_of_sequence=True, fragments=True))
+    text = data.decode()
+    assert "<w:XmlFragment><Id>7</Id><Label>left</Label><When><Datetime>2024-05-01T10:00:00Z</Datetime>" \
+           "</When></w:XmlFragment>" in text.replace("wsman:", "w:")
+    got = _read_back(plan, sent, EnumerateResponse(items=[proj], end_of_sequence=True, fragments=True), parsed)
+    assert [(i.class_name, dict(i)) for i in got] == [
+        ("X_Widget", {"Id": "7", "Label": "left", "When": dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone.utc)})]

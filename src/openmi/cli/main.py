@@ -661,6 +661,9 @@ def _ei_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("class_name")
     p.add_argument("-shallow", "--shallow", action="store_true", help="only the class itself, not subclasses")
     p.add_argument("--keys-only", action="store_true", help="only the key properties")
+    p.add_argument("--querylang", metavar="DIALECT", help="with --queryexpr: run a query (WQL or CQL) instead, as "
+                   "omicli does")
+    p.add_argument("--queryexpr", metavar="QUERY", help="the query to run instead of enumerating")
 
 
 @verb("ei", "enumerate the instances of a class", "openmi ei root/cimv2 Sample_Person --json",
@@ -668,8 +671,40 @@ def _ei_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_ei(args: argparse.Namespace, printer: Printer) -> int:
     flags = int(OperationFlags.POLYMORPHISM_SHALLOW) if args.shallow else 0
     opts = _options(args)
+    if args.queryexpr is not None or args.querylang is not None:
+        if not args.queryexpr or not args.querylang:
+            raise UsageError("--querylang and --queryexpr go together")
+        if args.keys_only:
+            raise UsageError("--keys-only does not apply to a query")
+        return _run_op(args, lambda s: s.query_instances(args.namespace, args.querylang, args.queryexpr,
+                                                          options=opts, flags=flags), progress=True)
     return _run_op(args, lambda s: s.enumerate_instances(args.namespace, args.class_name, args.keys_only,
                                                           options=opts, flags=flags), progress=True)
+
+
+def _query_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("query", help="the query, quoted as one word")
+    p.add_argument("-shallow", "--shallow", action="store_true", help="only the FROM class itself, not subclasses")
+
+
+def _query(args: argparse.Namespace, dialect: str) -> int:
+    flags = int(OperationFlags.POLYMORPHISM_SHALLOW) if args.shallow else 0
+    opts = _options(args)
+    return _run_op(args, lambda s: s.query_instances(args.namespace, dialect, args.query, options=opts,
+                                                      flags=flags), progress=True)
+
+
+@verb("wql", "run a WQL query (MI_Session_QueryInstances)",
+      'openmi wql root/cimv2 "SELECT Name FROM Sample_Person WHERE Id > 5" --json', arguments=_query_arguments)
+def cmd_wql(args: argparse.Namespace, printer: Printer) -> int:
+    return _query(args, "WQL")
+
+
+@verb("cql", "run a CQL query (DSP0202; WQL without LIKE)",
+      'openmi cql root/cimv2 "SELECT * FROM Sample_Person WHERE Id = 7"', arguments=_query_arguments)
+def cmd_cql(args: argparse.Namespace, printer: Printer) -> int:
+    return _query(args, "CQL")
 
 
 def _iv_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ from .context import Context
 from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
 from .query import ProviderQuery
+from .querysql import row_filter
 from .refindex import check_references, index_entries, instance_target
 from .schema import ClassInfo, Namespace
 
@@ -291,9 +292,46 @@ def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstance
             yield out
 
 
-def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> tuple[str, CompiledQuery]:
+_QUERY_CACHE_SIZE = 256
+
+
+class Prepared:
+    """A query ready to run in a namespace: its dialect, compiled form, and the SQL pre-filter for the stored
+    rows of each class it scans (made on first use)."""
+
+    __slots__ = ("_row_sql", "compiled", "dialect")
+
+    def __init__(self, dialect: str, compiled: CompiledQuery) -> None:
+        self.dialect = dialect
+        self.compiled = compiled
+        self._row_sql: dict[str, tuple[str, tuple[Any, ...]] | None] = {}
+
+    def row_sql(self, stored: ClassInfo) -> tuple[str, tuple[Any, ...]] | None:
+        key = stored.low
+        if key not in self._row_sql:
+            self._row_sql[key] = row_filter(self.compiled.cls, self.compiled.condition, stored.cls)
+        return self._row_sql[key]
+
+
+def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
     """Parse and check a QueryInstances query in a namespace: (dialect, compiled query) or MIError
-    (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text)."""
+    (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text). The namespace keeps the
+    last few hundred compiled queries, so a query asked again (a poll, a loop) is not parsed again."""
+    cache = ns.queries
+    hit = cache.get((dialect, text)) if isinstance(dialect, str) and isinstance(text, str) else None
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    out = _compile_for(ns, dialect, text)
+    if len(cache) >= _QUERY_CACHE_SIZE:
+        try:                  # drop the oldest; another thread may be changing the dict at the same time
+            cache.pop(next(iter(cache)), None)
+        except (RuntimeError, StopIteration):
+            pass
+    cache[(dialect, text)] = out  # type: ignore[index]
+    return out
+
+
+def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
     d = dialect_name(dialect)
     if d is None or d == "selectorFilter":
         raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
@@ -316,14 +354,15 @@ def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> tuple[s
         found = ns.classes.get(name.lower())
         return found.cls if found is not None else None
 
-    return d, compile_query(q, info.cls, lookup=lookup)
+    return Prepared(d, compile_query(q, info.cls, lookup=lookup))
 
 
 def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: Context) -> Iterator[Instance]:
     """Dispatch like EnumerateInstances (polymorphism, providers, repository), filtering with one compiled
     predicate: key equality is a keyed lookup, other conditions run on stored rows before an instance is
     built; the selected properties plus the keys come back."""
-    dialect, cq = compile_for(ns, req.dialect, req.query)
+    prepared = compile_for(ns, req.dialect, req.query)
+    dialect, cq = prepared.dialect, prepared.compiled
     info = ns.get(cq.class_name)
     classes = [info]
     if not req.flags & _SHALLOW or (req.flags & _BASE_PROPS_ONLY) == _BASE_PROPS_ONLY:
@@ -336,7 +375,7 @@ def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: 
                 yield project(inst)
             continue
         layout = info.layout if base_only else c.layout
-        for out in _repository_query(server, ns, c, cq, layout, ctx):
+        for out in _repository_query(server, ns, c, prepared, layout, ctx):
             if base_only:
                 out.class_name = c.name
             yield project(out)
@@ -368,10 +407,12 @@ def _provider_query(c: ClassInfo, ns: Namespace, dialect: str, cq: CompiledQuery
             yield inst
 
 
-def _repository_query(server: Server, ns: Namespace, c: ClassInfo, cq: CompiledQuery,
+def _repository_query(server: Server, ns: Namespace, c: ClassInfo, prepared: Prepared,
                       layout: list[tuple[str, str, MIType, int, bool]], ctx: Context) -> Iterator[Instance]:
     repo = server.repository
+    cq = prepared.compiled
     rows: Any
+    looked_up = False
     if cq.key_values is not None:
         try:
             key = key_string([(cq.key_values[p.name], int(p.type)) for p in c.keys])
@@ -380,10 +421,16 @@ def _repository_query(server: Server, ns: Namespace, c: ClassInfo, cq: CompiledQ
         else:
             data = repo.get(ns.key, c.low, key)
             rows = () if data is None else ((key, data),)
+            looked_up = True
     elif cq.key_text is not None and len(c.keys) == 1:
         rows = repo.scan_key_nocase(ns.key, c.low, cq.key_text)
     else:
-        rows = repo.scan(ns.key, c.low)
+        row_sql = prepared.row_sql(c)
+        rows = repo.scan(ns.key, c.low, *row_sql) if row_sql is not None else repo.scan(ns.key, c.low)
+    if looked_up and cq.key_exhaustive:     # the lookup alone decided
+        for _key, data in rows:
+            yield c.from_row(ns.name, decode_values(data), False, layout)
+        return
     row_ok = cq.row_predicate
     matches = cq.matches
     name = c.name

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
@@ -213,34 +214,41 @@ class Repository:
             cur = self._db.execute("DELETE FROM instances WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
             return cur.rowcount == 1
 
-    def scan(self, ns: str, cls: str) -> Iterator[tuple[str, str]]:
-        """All (key, data) rows of one class, read a page at a time so memory stays flat."""
+    def scan(self, ns: str, cls: str, where: str = "", params: tuple[Any, ...] = ()) -> Iterator[tuple[str, str]]:
+        """All (key, data) rows of one class, read a page at a time so memory stays flat. ``where`` is an
+        extra SQL condition on the row (the query engine's pre-filter, over ``data``) with its parameters."""
+        cond = f" AND {where}" if where else ""
         last = ""
         first = True
         while True:
             with self._lock:
                 if first:
                     rows = self._db.execute(
-                        "SELECT key, data FROM instances WHERE ns=? AND cls=? ORDER BY key LIMIT ?",
-                        (ns, cls, PAGE)).fetchall()
+                        f"SELECT key, data FROM instances WHERE ns=? AND cls=?{cond} ORDER BY key LIMIT ?",
+                        (ns, cls, *params, PAGE)).fetchall()
                     first = False
                 else:
                     rows = self._db.execute(
-                        "SELECT key, data FROM instances WHERE ns=? AND cls=? AND key>? ORDER BY key LIMIT ?",
-                        (ns, cls, last, PAGE)).fetchall()
+                        f"SELECT key, data FROM instances WHERE ns=? AND cls=? AND key>?{cond} ORDER BY key LIMIT ?",
+                        (ns, cls, last, *params, PAGE)).fetchall()
             yield from rows
             if len(rows) < PAGE:
                 return
             last = rows[-1][0]
 
     def scan_key_nocase(self, ns: str, cls: str, folded: str) -> list[tuple[str, str]]:
-        """The rows whose (single, string) key may equal ``folded`` without case: every key equal to it under
-        ASCII case folding, plus every key holding a non-ASCII character (whose folding SQLite does not
-        know). A superset; the caller checks each row. Read in SQLite, without decoding any row."""
+        """The rows whose (single, string) key may equal ``folded`` without case (folded one character at a
+        time): keys equal to it under SQLite's ASCII case folding, plus keys holding one of the two
+        non-ASCII characters that fold to ASCII; for a non-ASCII ``folded``, the keys with non-ASCII
+        characters. A superset, read in SQLite without decoding a row; the caller checks each one."""
         with self._lock:
+            if folded.isascii():
+                return self._db.execute(
+                    "SELECT key, data FROM instances WHERE ns=? AND cls=? AND (key=? COLLATE NOCASE "
+                    "OR instr(key, '\u017f') OR instr(key, '\u212a'))", (ns, cls, folded)).fetchall()
             return self._db.execute(
-                "SELECT key, data FROM instances WHERE ns=? AND cls=? AND (key=? COLLATE NOCASE "
-                "OR key GLOB '*[^ -~]*')", (ns, cls, folded)).fetchall()
+                "SELECT key, data FROM instances WHERE ns=? AND cls=? AND key GLOB '*[^ -~]*'",
+                (ns, cls)).fetchall()
 
     def count(self, ns: str, cls: str) -> int:
         with self._lock:

@@ -166,6 +166,8 @@ class Namespace:
         self.children: dict[str, list[str]] = {"": []}
         self.qualifiers: dict[str, QualifierDecl] = {}
         self.seq = 0  # the definition order of the last class stored
+        # compiled queries by (dialect, text); they depend on the classes, so any class change empties it
+        self.queries: dict[tuple[str, str], Any] = {}
         self._associations: list[ClassInfo] | None = None
 
     def associations(self) -> list[ClassInfo]:
@@ -188,6 +190,7 @@ class Namespace:
         low = declared.name.lower()
         old = self.classes.get(low)
         info = ClassInfo(declared, resolved)
+        self.queries.clear()
         if old is not None:
             info.provider = old.provider
         parent_info = self.classes.get((declared.superclass or "").lower())
@@ -206,6 +209,7 @@ class Namespace:
 
     def remove(self, class_name: str) -> None:
         info = self.get(class_name)
+        self.queries.clear()
         parent = (info.declared.superclass or "").lower()
         self.children.get(parent, []).remove(info.low)
         self.children.pop(info.low, None)

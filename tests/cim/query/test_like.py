@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openmi.cim.query import compile_like, like
 
@@ -40,3 +42,39 @@ def test_no_blowup_on_hostile_patterns() -> None:
     assert m("a" * 5000 + "xb")
     m = compile_like("%[a]%[a]%[a]%[a]%[a]%[a]%[a]%[a]%[a]%[a]%[a]%[a]%c")
     assert not m("a" * 3000)
+
+
+def _reference(pattern: str, text: str) -> bool:
+    """A plainly recursive (exponential, fine for short inputs) matcher with the same rules, to check the
+    linear-time one against."""
+    from openmi.cim.query.like import _items, _Set
+
+    items = _items(pattern)
+
+    def fold(c: str) -> str:
+        f = c.casefold()
+        return f if len(f) == 1 else c.lower()
+
+    t = [fold(c) for c in text]
+
+    def go(i: int, j: int) -> bool:
+        if i == len(items):
+            return j == len(t)
+        it = items[i]
+        if it == "%":
+            return any(go(i + 1, k) for k in range(j, len(t) + 1))
+        if j == len(t):
+            return False
+        if it == "_":
+            return go(i + 1, j + 1)
+        if isinstance(it, _Set):
+            return it.matches(t[j]) and go(i + 1, j + 1)
+        return it[1:] == t[j] and go(i + 1, j + 1)
+
+    return go(0, 0)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(alphabet="ab%_[]^-=Ab", max_size=8), st.text(alphabet="abAB-^=", max_size=8))
+def test_like_agrees_with_a_reference(pattern: str, text: str) -> None:
+    assert compile_like(pattern)(text) == _reference(pattern, text)

@@ -8,7 +8,8 @@ few attribute reads and comparisons, not a walk of the tree. Two forms are built
 scalar, one over the repository's stored form ``{property name: JSON value}`` (``row_predicate``), so
 rows that do not match are never turned into instances.
 
-Comparison rules are WMI's: strings compare without case; integers and reals compare across types;
+Comparison rules are WMI's: strings compare without case (each character folded on its own, see
+:func:`~openmi.cim.query.like.fold`); integers and reals compare across types;
 a boolean compares with TRUE/FALSE or 0/1 (``=``/``<>`` only); datetimes compare as points in time (a
 DMTF string constant is parsed); arrays, embedded objects and reference ordering do not compare. NULL
 follows OMI: ``p = c`` is false and ``p <> c`` true when ``p`` is NULL, ``NULL = NULL`` is true, and an
@@ -29,7 +30,7 @@ from ..objectpath import Reference, parse_object_path, relative_path
 from ..types import MIFlag, MIType
 from ..values import parse_datetime
 from .errors import QueryError
-from .like import compile_like
+from .like import compile_like, fold
 from .tree import (
     And,
     Comparison,
@@ -55,6 +56,7 @@ SYSTEM_PROPERTIES: dict[str, MIType] = {
     "__PROPERTY_COUNT": MIType.SINT32,
 }
 
+_KEY = int(MIFlag.KEY)
 _NEGATE = {"=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _PYOP = {"=": "==", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _UTC = _dt.timezone.utc
@@ -64,8 +66,7 @@ _STRING, _INT, _REAL, _BOOL, _DATETIME, _REF, _OBJECT, _ARRAY = (
     "string", "integer", "real", "boolean", "datetime", "reference", "object", "array")
 
 
-def _category(t: MIType) -> str:
-    t = MIType(t)
+def _category_of(t: MIType) -> str:
     if t.is_array:
         return _ARRAY
     if t in (MIType.STRING, MIType.CHAR16):
@@ -81,6 +82,13 @@ def _category(t: MIType) -> str:
     if t == MIType.REFERENCE:
         return _REF
     return _OBJECT
+
+
+_CATEGORIES = {int(t): _category_of(t) for t in MIType}
+
+
+def _category(t: MIType | int) -> str:
+    return _CATEGORIES[int(t)]
 
 
 # --- runtime helpers the generated code calls --------------------------------------------------------
@@ -192,7 +200,7 @@ def _convert(lit: Literal, category: str, op: str, what: str) -> Any:
         raise _Mismatch(f"{what} is a reference; compare it with an object path in quotes")
     if category == _STRING:
         if k == "string":
-            return str(v).casefold()
+            return fold(str(v))
         raise _Mismatch(f"{what} is a string; {_show(lit)} is not (put it in quotes)")
     if category in (_INT, _REAL):
         if k in ("integer", "real"):
@@ -233,7 +241,7 @@ def _literal_category(lit: Literal) -> str:
 def _normalize(value: Any, category: str) -> Any:
     """A property value in the form constants were converted to."""
     if category == _STRING:
-        return value.casefold() if isinstance(value, str) else str(value).casefold()
+        return fold(value) if isinstance(value, str) else fold(str(value))
     if category == _DATETIME:
         return datetime_key(value)
     return value
@@ -296,7 +304,7 @@ class CompiledQuery:
       top level (``Id = 7 AND …``), so a store can look the instance up instead of scanning; the full
       condition must still be checked on what it finds.
     - ``key_text``: for a class with one string key fixed by ``Key = 'text'`` (any case matches), the
-      case-folded text, so a store can narrow its scan to keys equal without case before checking.
+      folded text (:func:`~openmi.cim.query.like.fold`), so a store can narrow its scan before checking.
     - ``properties``: the selected property names as the class spells them (``None`` for ``SELECT *``);
       ``project(instance)`` keeps those plus the keys.
     """
@@ -312,11 +320,37 @@ class CompiledQuery:
                       else frozenset(p.lower() for p in self.properties))
         self.condition: Expr | None = query.where
         gen = _Generator(self)
-        self.matches: Callable[[Instance], bool] = gen.instance_function(query.where)
-        self.row_predicate: Callable[[Mapping[str, Any], str], bool] | None = gen.row_function(query.where)
+        gen._body(query.where)             # checks every leaf against the class now; compiling waits for use
+        self._gen = gen
+        self._matches: Callable[[Instance], bool] | None = None
+        self._row: Callable[[Mapping[str, Any], str], bool] | None = None
         self.key_values: dict[str, Any] | None = gen.key_values(query.where)
         self.key_text: str | None = None if self.key_values is not None else gen.key_text(query.where)
-        self.source = gen.source
+        #: True when WHERE is nothing but the key equalities of ``key_values``: the looked-up row matches
+        self.key_exhaustive = self.key_values is not None and gen.key_exhaustive
+
+    @property
+    def matches(self) -> Callable[[Instance], bool]:
+        """``f(instance) -> bool``, compiled on first use."""
+        fn = self._matches
+        if fn is None:
+            fn = self._matches = self._gen.instance_function(self.condition)
+        return fn
+
+    @property
+    def row_predicate(self) -> Callable[[Mapping[str, Any], str], bool] | None:
+        """``f(row, class_name) -> bool`` over stored rows, compiled on first use; None when rows cannot say."""
+        if not self._gen.row_ok:
+            return None
+        fn = self._row
+        if fn is None:
+            fn = self._row = self._gen.row_function(self.condition)
+        return fn
+
+    @property
+    def source(self) -> str:
+        """The Python source compiled so far (for debugging and tests)."""
+        return self._gen.source
 
     def _select_list(self, q: SelectQuery) -> tuple[str, ...] | None:
         if q.properties is None:
@@ -367,11 +401,13 @@ class _Generator:
         self.consts: dict[str, Any] = {
             "_MISSING": MISSING, "_dtk": datetime_key, "_sameref": _same_reference, "_dyn": dynamic_compare,
             "_dynlike": dynamic_like, "_pdt": parse_datetime, "_Instance": Instance,
+            "_fold": fold,
         }
         self.refs: dict[str, _Ref] = {}
         self.row_ok = True
         self.source = ""
         self.body: str | None = None
+        self.key_exhaustive = False
 
     def const(self, value: Any) -> str:
         name = f"_c{len(self.consts)}"
@@ -544,7 +580,7 @@ class _Generator:
             return f"({v} is not None and {hit})" if op == "=" else f"({v} is None or not {hit})"
         cname = self.const(c)
         if cat == _STRING:
-            val = f"{v}.casefold()"
+            val = f"_fold({v})"
         elif cat == _DATETIME:
             val = f"_dtk({v})"
         else:
@@ -569,7 +605,7 @@ class _Generator:
             raise QueryError(f"'{left.text}' ({lc}) and '{right.text}' ({rc}) do not compare", e.column)
         if lc == _BOOL and op not in ("=", "<>"):
             raise QueryError("booleans compare with = or <> only", e.column)
-        fl = {"string": "{}.casefold()", "datetime": "_dtk({})"}.get(lc, "{}")
+        fl = {"string": "_fold({})", "datetime": "_dtk({})"}.get(lc, "{}")
         a, b = lref.var, rref.var
         test = f"{fl.format(a)} {_PYOP[op]} {fl.format(b)}"
         if op == "=":
@@ -620,25 +656,30 @@ class _Generator:
         return scope[name]  # type: ignore[no-any-return]
 
     def key_values(self, where: Expr | None) -> dict[str, Any] | None:
-        keys = self.cls.key_properties
+        keys = [p for p in self.cls.properties.values() if int(p.flags) & _KEY]
         if where is None or not keys:
             return None
         conjuncts = where.operands if isinstance(where, And) else (where,)
         found: dict[str, Any] = {}
+        self.key_exhaustive = True
         for c in conjuncts:
             if not isinstance(c, Comparison) or c.op != "=":
+                self.key_exhaustive = False
                 continue
             prop_side, lit_side = c.left, c.right
             if isinstance(prop_side, Literal):
                 prop_side, lit_side = lit_side, prop_side
             if not isinstance(prop_side, PropertyRef) or not isinstance(lit_side, Literal) or prop_side.steps \
                     or prop_side.is_system:
+                self.key_exhaustive = False
                 continue
             p = self.cls.properties.get(prop_side.name)
-            if p is None or not p.key:
+            if p is None or not int(p.flags) & _KEY:
+                self.key_exhaustive = False
                 continue
             v = _exact_key_value(lit_side, p.type)
             if v is _NO_KEY:
+                self.key_exhaustive = False
                 continue
             if p.name in found and found[p.name] != v:
                 return None
@@ -648,7 +689,7 @@ class _Generator:
         return None
 
     def key_text(self, where: Expr | None) -> str | None:
-        keys = self.cls.key_properties
+        keys = [p for p in self.cls.properties.values() if int(p.flags) & _KEY]
         if where is None or len(keys) != 1 or keys[0].type != MIType.STRING:
             return None
         key = keys[0].name.lower()
@@ -658,7 +699,7 @@ class _Generator:
             a, b = (c.left, c.right) if isinstance(c.left, PropertyRef) else (c.right, c.left)
             if isinstance(a, PropertyRef) and not a.steps and a.name.lower() == key and isinstance(b, Literal) \
                     and b.kind == "string":
-                return str(b.value).casefold()
+                return fold(str(b.value))
         return None
 
 
@@ -723,7 +764,6 @@ class _Isa:
 
 
 def _system_getter(name: str, cq: CompiledQuery) -> Callable[[Instance], Any]:
-    derivation = cq.derivation
     lookup = cq._lookup
 
     def spelled(n: str) -> str:
@@ -762,7 +802,6 @@ def _system_getter(name: str, cq: CompiledQuery) -> Callable[[Instance], Any]:
         return lambda inst: next(iter(chain(inst)), None)
     if name == "__DYNASTY":
         return lambda inst: (chain(inst) or [inst.class_name])[-1]
-    del derivation
     return chain  # __DERIVATION
 
 

@@ -8,7 +8,7 @@ optional sign directly in front. ``{…}`` (an object path in ``ASSOCIATORS OF``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from typing import Literal
 
 from .errors import QueryError
@@ -17,29 +17,38 @@ MAX_QUERY_LENGTH = 16384
 
 TokenKind = Literal["ident", "string", "integer", "real", "op", "path", "end"]
 
-_OPERATORS = ("<=", ">=", "<>", "!=", "::", "=", "<", ">", "(", ")", ",", ".", "*")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 _DIGITS = "0123456789"  # ASCII only: str.isdigit() also takes "¹", which int() refuses
 
 
-@dataclass(frozen=True, slots=True)
 class Token:
-    kind: TokenKind
-    text: str              # identifiers as written, strings unescaped, operators as written
-    column: int
-    value: int | float | None = None
+    """One token: its kind, its text (identifiers as written, strings unescaped), its 1-based column, a
+    number's value, and an identifier's upper-case spelling (how keywords are matched)."""
+
+    __slots__ = ("column", "kind", "text", "value", "word")
+
+    def __init__(self, kind: TokenKind, text: str, column: int, value: int | float | None = None,
+                 word: str = "") -> None:
+        self.kind = kind
+        self.text = text
+        self.column = column
+        self.value = value
+        self.word = word
 
     def is_word(self, word: str) -> bool:
-        """True for an identifier spelling ``word`` in any case (how keywords are matched)."""
-        return self.kind == "ident" and self.text.upper() == word
+        """True for an identifier spelling ``word`` in any case."""
+        return self.word == word
 
-
-def _ident_start(c: str) -> bool:
-    return c == "_" or c.isalpha()
+    def __repr__(self) -> str:
+        return f"Token({self.kind}, {self.text!r}, column {self.column})"
 
 
 def _ident_char(c: str) -> bool:
     return c == "_" or c.isalnum()
+
+
+# One match per step: leading blanks, then an identifier or an operator (anything else is decided by hand).
+_STEP = re.compile(r"\s*(?:(?P<ident>[^\W\d]\w*)|(?P<op><=|>=|<>|!=|::|[=<>(),.*]))?")
 
 
 def tokenize(text: str) -> list[Token]:
@@ -47,40 +56,40 @@ def tokenize(text: str) -> list[Token]:
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is {len(text)} characters long; the limit is {MAX_QUERY_LENGTH}")
     tokens: list[Token] = []
+    append = tokens.append
+    step = _STEP.match
     i = 0
     n = len(text)
-    while i < n:
+    while True:
+        m = step(text, i)
+        assert m is not None  # every group is optional: the pattern always matches
+        kind = m.lastgroup
+        if kind is not None:
+            start = m.start(kind)
+            word = m.group(kind)
+            if kind == "ident":
+                append(Token("ident", word, start + 1, None, word.upper()))
+                i = m.end()
+                continue
+            if not (word == "." and start + 1 < n and text[start + 1] in _DIGITS):
+                append(Token("op", "<>" if word == "!=" else word, start + 1))
+                i = m.end()
+                continue
+        i = m.end() if kind is None else m.start(kind)
+        if i >= n:
+            break
         c = text[i]
-        col = i + 1
-        if c.isspace():
-            i += 1
-            continue
-        if _ident_start(c):
-            j = i + 1
-            while j < n and _ident_char(text[j]):
-                j += 1
-            tokens.append(Token("ident", text[i:j], col))
-            i = j
-            continue
         if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS) or (
                 c in "+-" and i + 1 < n and (text[i + 1] in _DIGITS
                                              or (text[i + 1] == "." and i + 2 < n and text[i + 2] in _DIGITS))):
             i = _number(text, i, tokens)
-            continue
-        if c in "\"'":
+        elif c in "\"'":
             i = _string(text, i, tokens)
-            continue
-        if c == "{":
+        elif c == "{":
             i = _path(text, i, tokens)
-            continue
-        for op in _OPERATORS:
-            if text.startswith(op, i):
-                tokens.append(Token("op", "<>" if op == "!=" else op, col))
-                i += len(op)
-                break
         else:
-            raise QueryError(f"unexpected character {c!r}", col)
-    tokens.append(Token("end", "", n + 1))
+            raise QueryError(f"unexpected character {c!r}", i + 1)
+    append(Token("end", "", n + 1))
     return tokens
 
 

@@ -98,16 +98,28 @@ def compile_like(pattern: str) -> Callable[[str], bool]:
     return _nfa(items)
 
 
+def fold_pattern(pattern: str) -> str:
+    """The pattern with each character case-folded as the matcher folds it (for stores that match LIKE
+    themselves with ASCII-only case folding)."""
+    return "".join(_fold(c) for c in pattern)
+
+
 def like(pattern: str, text: str) -> bool:
     """Whether ``text`` matches the LIKE ``pattern`` (compile once with :func:`compile_like` for many texts)."""
     return compile_like(pattern)(text)
 
 
-def _fold_text(text: str) -> str:
+def fold(text: str) -> str:
+    """``text`` with each character's case folded on its own, as WQL compares strings (and WMI does, a
+    character at a time): ``ß`` stays one character, so it is not ``ss``. Only two non-ASCII characters
+    fold to ASCII ones: ``ſ`` (U+017F, to ``s``) and the Kelvin sign (U+212A, to ``k``)."""
     f = text.casefold()
-    if len(f) == len(text):
+    if len(f) == len(text):  # every character folded to one: the same as folding one at a time
         return f
     return "".join(_fold(c) for c in text)
+
+
+_fold_text = fold
 
 
 def _literal_runs(items: list[_Item]) -> Callable[[str], bool]:

@@ -8,6 +8,8 @@ the column; nothing else escapes, whatever the text.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from .errors import QueryError
 from .lexer import Token, tokenize
 from .tree import (
@@ -84,11 +86,15 @@ class _Parser:
             self.pos += 1
         return t
 
+    def at_end(self) -> bool:
+        return self.tokens[self.pos].kind == "end"
+
     def at_word(self, word: str) -> bool:
-        return self.tok.is_word(word)
+        return self.tokens[self.pos].word == word
 
     def at_op(self, op: str) -> bool:
-        return self.tok.kind == "op" and self.tok.text == op
+        t = self.tokens[self.pos]
+        return t.kind == "op" and t.text == op
 
     def expect_word(self, word: str) -> Token:
         if not self.at_word(word):
@@ -100,15 +106,16 @@ class _Parser:
             self.fail(f"expected '{op}'")
         return self.advance()
 
-    def fail(self, what: str) -> None:
+    def fail(self, what: str) -> NoReturn:
         raise QueryError(f"{what}, found {_describe(self.tok)}", self.tok.column)
 
     def name(self, what: str) -> Token:
         """An identifier that is not a reserved word."""
-        t = self.tok
-        if t.kind != "ident" or t.text.upper() in RESERVED:
+        t = self.tokens[self.pos]
+        if t.kind != "ident" or t.word in RESERVED:
             self.fail(f"expected {what}")
-        return self.advance()
+        self.pos += 1
+        return t
 
     # --- statements --------------------------------------------------------------------------
     def query(self) -> Query:
@@ -120,7 +127,6 @@ class _Parser:
             q = self.assoc()
         else:
             self.fail("expected SELECT" + (", ASSOCIATORS OF or REFERENCES OF" if self.dialect == "WQL" else ""))
-            raise AssertionError  # unreachable: fail() raises
         if self.tok.kind != "end":
             self.fail("expected the end of the query")
         return q
@@ -181,7 +187,6 @@ class _Parser:
         t = self.tok
         if t.kind not in ("integer", "real") or t.value is None:
             self.fail("expected a number of seconds after WITHIN")
-            raise AssertionError
         seconds = float(t.value)
         if not 0 < seconds <= 4294967.295:
             raise QueryError(f"WITHIN {t.text}: the interval must be more than 0 and at most 4294967.295 "
@@ -202,9 +207,9 @@ class _Parser:
         fields: dict[str, str | bool] = {}
         if self.at_word("WHERE"):
             self.advance()
-            if self.tok.kind == "end":
+            if self.at_end():
                 self.fail("expected a keyword after WHERE")
-            while self.tok.kind != "end":
+            while not self.at_end():
                 t = self.tok
                 word = t.text.upper() if t.kind == "ident" else ""
                 spec = _ASSOC_KEYWORDS.get(word)
@@ -213,7 +218,6 @@ class _Parser:
                         raise QueryError(f"{word}: the keywords of {kind.upper()} OF are separated by spaces, "
                                          "not AND/OR", t.column)
                     self.fail(f"expected a {kind.upper()} OF keyword")
-                    raise AssertionError
                 field, takes_value = spec
                 if field in fields:
                     raise QueryError(f"{t.text} is given twice", t.column)
@@ -320,7 +324,6 @@ class _Parser:
             name = self.name("a class name after ISA")
             return Isa(left, name.text, t.column, name.column)
         self.fail("expected a comparison operator, LIKE, IS or ISA")
-        raise AssertionError
 
     def operand(self) -> Operand:
         t = self.tok
@@ -339,10 +342,9 @@ class _Parser:
         if t.is_word("NULL"):
             self.advance()
             return Literal(None, "null", t.column)
-        if t.kind == "ident" and t.text.upper() not in RESERVED:
+        if t.kind == "ident" and t.word not in RESERVED:
             return self.property_ref()
         self.fail("expected a property or a constant")
-        raise AssertionError
 
     def property_ref(self) -> PropertyRef:
         first = self.name("a property name")

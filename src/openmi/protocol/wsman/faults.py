@@ -83,11 +83,16 @@ def _sub(prefix: str, local: str, code: str, result: MIResult, wsman_code: int) 
     return f"{prefix}:{local}", Subcode(uri, local, code, action, result, wsman_code)
 
 
+# The Action each subcode's fault is sent with. OMI's client parses a fault only under five Actions (notes
+# §6.4), and its list dates the enumeration and transfer ones 2004/08 where the specs say 2004/09: a fault
+# sent under either spelling of those two is "Internal error parsing Wsman fault message" there. So
+# wsen: and wxf: faults go out under the wsman fault Action, which every client accepts; their subcodes stay
+# what WinRM sends. (Reading, any Action is accepted.)
 _PREFIXES: Final = {
     "wsa": (ns.WSA, ns.FAULT_ACTION_WSA),
     "wsman": (ns.WSMAN, ns.FAULT_ACTION_WSMAN),
-    "wsen": (ns.WSEN, ns.FAULT_ACTION_WSEN),
-    "wxf": (ns.WXF, ns.FAULT_ACTION_WXF),
+    "wsen": (ns.WSEN, ns.FAULT_ACTION_WSMAN),
+    "wxf": (ns.WXF, ns.FAULT_ACTION_WSMAN),
     "wse": (ns.WSE, ns.FAULT_ACTION_WSE),
     "wsmb": (ns.WSMB, ns.FAULT_ACTION_WSMAN),
     "s": (ns.SOAP, ns.FAULT_ACTION_WSA),
@@ -153,7 +158,8 @@ RESULT_FAULTS: Final[dict[MIResult, _Emit]] = {
     R.NO_SUCH_PROPERTY: _Emit("wsman:InvalidParameter", None, _wbem(0x31)),
     R.TYPE_MISMATCH: _Emit("wsman:InvalidParameter", None, _wbem(0x05)),
     R.QUERY_LANGUAGE_NOT_SUPPORTED: _Emit("wsen:FilterDialectRequestedUnavailable", None, _wbem(0x18)),
-    R.INVALID_QUERY: _Emit("wsen:CannotProcessFilter", None, _wbem(0x17)),
+    # the WSManFault code WinRM sends with a bad WQL Enumerate (notes §1.4 of the query research)
+    R.INVALID_QUERY: _Emit("wsen:CannotProcessFilter", None, WSMAN_ENUMERATE_CANNOT_PROCESS_FILTER),
     R.METHOD_NOT_AVAILABLE: _Emit("wsa:ActionNotSupported", None, _wbem(0x55)),
     R.METHOD_NOT_FOUND: _Emit("wsa:ActionNotSupported", None, _wbem(0x2E)),
     R.NAMESPACE_NOT_EMPTY: _Emit("wsman:InternalError", None, _wbem(0x01)),

@@ -29,6 +29,7 @@ itself; the client's TestConnection is Identify.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ from openmi.cim.classes import Class
 from openmi.cim.errors import MIError
 from openmi.cim.instance import Element, Instance
 from openmi.cim.namespaces import normalize_namespace
+from openmi.cim.query import QueryError, SelectQuery, dialect_name, parse
 from openmi.cim.types import MIFlag, MIResult, MIType, OperationFlags
 from openmi.cim.values import coerce_scalar
 
@@ -51,6 +53,7 @@ from .requests import (
     EnumerateClassesRequest,
     EnumerateRequest,
     EnumerationMode,
+    Filter,
     GetClassRequest,
     GetRequest,
     IdentifyRequest,
@@ -72,7 +75,7 @@ from .responses import (
     PutResponse,
     Response,
 )
-from .uri import CIMXML_SCHEMA_URI
+from .uri import CIMXML_SCHEMA_URI, UriStyle
 from .values import ClassLookup, WireError, instance_selectors, parse_wire_scalar
 
 # A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result).
@@ -316,6 +319,98 @@ ENUMERATE_INSTANCES = OperationKind(
     accepts=lambda req: req.filter is None or req.filter.dialect == wns.DIALECT_SELECTOR,
 )
 
+# --- QueryInstances: an Enumerate with a WQL or CQL filter --------------------------------------------
+
+_QUERY_DIALECTS = {"WQL": wns.DIALECT_WQL, "CQL": wns.DIALECT_CQL}
+_DIALECT_NAMES = {v: k for k, v in _QUERY_DIALECTS.items()}
+# The FROM class of a query the client cannot parse itself (a peer may know more of CQL than we do)
+_FROM = re.compile(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+
+
+def query_class(text: str, dialect: str) -> tuple[str, SelectQuery | None]:
+    """The class a query selects from, and the parsed query when it parses here."""
+    try:
+        q = parse(text, dialect)
+    except QueryError as exc:
+        m = _FROM.search(text)
+        if m is None:
+            raise exc from None
+        return m.group(1), None
+    if not isinstance(q, SelectQuery):
+        raise MIError(MIResult.NOT_SUPPORTED, f"{q.kind.upper()} OF queries are sent as AssociatorInstances or "
+                      "ReferenceInstances, not QueryInstances")
+    return q.class_name, q
+
+
+def _query_request(r: rq.QueryInstances, ns: str | None) -> EnumerateRequest:
+    dialect = dialect_name(r.dialect)
+    if dialect not in _QUERY_DIALECTS:
+        raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
+                      f"query dialect {r.dialect!r} is not supported over WS-Management; use WQL or CQL")
+    if not r.query or not isinstance(r.query, str):
+        raise MIError(MIResult.INVALID_QUERY, "QueryInstances needs a query expression")
+    class_name, _ = query_class(r.query, dialect)
+    # The class URI (DMTF style, with __cimnamespace) names the FROM class; in the WMI style the request
+    # goes to the namespace's * URI instead (EnumerateRequest.effective_resource_uri).
+    return EnumerateRequest(namespace=ns, class_name=class_name, polymorphism=_polymorphism(r.flags),
+                            filter=Filter(dialect=_QUERY_DIALECTS[dialect], query=r.query))
+
+
+def _query_items(r: rq.QueryInstances, resp: EnumerateResponse, ns: str | None) -> Iterable[Instance]:
+    """The instances of one response; a projection read from ``wsman:XmlFragment`` items (WinRM) gets
+    the FROM class's name, which the fragment does not carry."""
+    fragment_class: str | None = None
+    for item in stream_items(r, resp, ns):
+        if item.class_name == "XmlFragment":
+            if fragment_class is None:
+                fragment_class, _ = query_class(r.query or "", dialect_name(r.dialect) or "WQL")
+            item.class_name = fragment_class
+        yield item
+
+
+def _query_record(req: EnumerateRequest, lookup: ClassLookup | None) -> rq.QueryInstances:
+    f = req.filter
+    assert f is not None and f.query is not None
+    dialect = _DIALECT_NAMES[f.dialect]
+    uri_class = req.class_name
+    if uri_class and uri_class != "*":       # a class URI: the query must select from that class (as OMI)
+        try:
+            q = parse(f.query, dialect)
+        except QueryError:
+            pass                             # the engine reports what is wrong with the text
+        else:
+            if isinstance(q, SelectQuery) and q.class_name.lower() != uri_class.lower():
+                raise QueryError(f"the query selects from {q.class_name}, but the resource URI names {uri_class}",
+                                 q.class_column)
+    return rq.QueryInstances(dialect=dialect, query=f.query, flags=_polymorphism_flags(req.polymorphism),
+                             **_base(req))
+
+
+def _query_page(req: EnumerateRequest, results: list[Any], response: EnumerateResponse,
+                lookup: ClassLookup | None) -> None:
+    """A page of query results: a query that selects properties (``SELECT a, b``) asked for in the WMI
+    style is answered as WinRM answers it, with ``wsman:XmlFragment`` items."""
+    f = req.filter
+    if req.uri_style is not UriStyle.WMI or f is None or not f.query:
+        return
+    try:
+        q = parse(f.query, _DIALECT_NAMES.get(f.dialect, "WQL"))
+    except QueryError:
+        return
+    response.fragments = isinstance(q, SelectQuery) and q.properties is not None
+
+
+QUERY_INSTANCES = OperationKind(
+    rq.QueryInstances, EnumerateRequest, EnumerateResponse, read_only=True, idempotent=True,
+    request=_query_request,
+    results=_query_items,
+    record=_query_record,
+    response=None,
+    streamed=True,
+    accepts=lambda req: req.filter is not None and req.filter.dialect in _DIALECT_NAMES,
+    page=_query_page,
+)
+
 TEST_CONNECTION = OperationKind(
     rq.TestConnection, IdentifyRequest, IdentifyResponse, read_only=True, idempotent=True,
     request=lambda r, ns: IdentifyRequest(),
@@ -413,8 +508,8 @@ ENUMERATE_CLASSES = OperationKind(
 )
 
 KINDS: tuple[OperationKind, ...] = (
-    GET_INSTANCE, DELETE_INSTANCE, CREATE_INSTANCE, MODIFY_INSTANCE, INVOKE, ENUMERATE_INSTANCES, TEST_CONNECTION,
-    GET_CLASS, ENUMERATE_CLASSES,
+    GET_INSTANCE, DELETE_INSTANCE, CREATE_INSTANCE, MODIFY_INSTANCE, INVOKE, ENUMERATE_INSTANCES, QUERY_INSTANCES,
+    TEST_CONNECTION, GET_CLASS, ENUMERATE_CLASSES,
 )
 
 _BY_RECORD: dict[type[rq.Request], OperationKind] = {k.record_type: k for k in KINDS}
@@ -449,9 +544,6 @@ def for_wsman(req: Request) -> OperationKind:
             return kind
     f = getattr(req, "filter", None)
     if f is not None:
-        if f.dialect in (wns.DIALECT_WQL, wns.DIALECT_CQL):
-            raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
-                          f"query filters ({f.dialect}) are not supported by this server yet")
         raise MIError(MIResult.FILTERED_ENUMERATION_NOT_SUPPORTED, f"the filter dialect {f.dialect} is not supported")
     raise MIError(MIResult.NOT_SUPPORTED, f"{type(req).__name__} is not supported")
 

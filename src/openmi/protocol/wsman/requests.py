@@ -153,6 +153,14 @@ class EnumerateRequest(Request):
     filter: Filter | None = None
     expires: str | None = None
 
+    def effective_resource_uri(self) -> str | None:
+        """As for any request, except that a query sent in the WMI style goes to the namespace's ``*`` URI
+        (``…/wmi/root/cimv2/*``): WinRM serves WQL there, the FROM class naming the class."""
+        if not self.resource_uri and self.uri_style is UriStyle.WMI and self.namespace \
+                and self.filter is not None and self.filter.query is not None:
+            return resource_uri(self.namespace, "*", UriStyle.WMI)
+        return Request.effective_resource_uri(self)
+
 
 @dataclass(kw_only=True, slots=True)
 class PullRequest(Request):

@@ -59,6 +59,7 @@ from .values import (
     append_epr,
     element_to_instance,
     epr_to_instance,
+    fragment_to_element,
     instance_to_element,
     parameters_class,
     read_selector_set,
@@ -198,6 +199,8 @@ def _enumeration(body: _Elem, request: Request, response: EnumerateResponse, wra
             append_epr(_SubElement(item, ns.A_EPR), _named(inst, namespace), style)
         elif mode is EnumerationMode.EPR:
             append_epr(_SubElement(items, ns.A_EPR), _named(inst, namespace), style)
+        elif response.fragments:
+            fragment_to_element(inst, items, style, namespace)
         else:
             instance_to_element(inst, style=style, namespace=namespace, parent=items, wrap_datetimes=wrap)
     if response.classes:

@@ -94,6 +94,9 @@ class EnumerateResponse(Response):
     derivations: dict[str, list[str]] = field(default_factory=dict)
     #: writing classes: what they carry (None: what the request's OptionSet asks for)
     class_options: ClassOptions | None = None
+    #: writing: each instance as a ``wsman:XmlFragment`` of unqualified properties in alphabetical order,
+    #: the way WinRM answers a query that selects properties (``SELECT a, b``)
+    fragments: bool = False
 
 
 @dataclass(kw_only=True, slots=True)

@@ -252,6 +252,8 @@ def _hint(el: _Elem) -> MIType | None:
 
 _DATETIME_WRAPPERS: Final = frozenset(
     {ns.q(ns.CIM, n) for n in ("Datetime", "Interval", "Date", "Time", "CIM_DateTime")} | {"CIM_DateTime"}
+    # WinRM's wsman:XmlFragment projections wrap datetimes in unqualified Datetime/Interval elements
+    | {"Datetime", "Interval"}
 )
 _EPR_PARTS: Final = frozenset({ns.A_ADDRESS, ns.A_REFERENCE_PARAMETERS, ns.A_REFERENCE_PROPERTIES})
 _TRUE: Final = frozenset({"true", "1", "TRUE", "True"})
@@ -693,6 +695,22 @@ def _with_namespace(inst: Instance, namespace: str) -> Instance:
 def instance_wire_size(inst: Instance, style: UriStyle = UriStyle.DMTF, namespace: str | None = None) -> int:
     """Octets of the instance as written in a response body (UTF-8, escaped), without the envelope around it."""
     return len(etree.tostring(instance_to_element(inst, style=style, namespace=namespace)))
+
+
+def fragment_to_element(inst: Instance, parent: _Elem, style: UriStyle, namespace: str | None) -> _Elem:
+    """An instance as WinRM writes a projection: ``<wsman:XmlFragment>`` holding one unqualified element per
+    property, in alphabetical order without case, datetimes in an unqualified ``<Datetime>``."""
+    root = _SubElement(parent, ns.W_XML_FRAGMENT)
+    for el in sorted(inst.elements, key=lambda e: e.name.casefold()):
+        value = el.value
+        t = int(el.type) & 0x0F
+        if value is not None and t == MIType.DATETIME:
+            for item in value if isinstance(value, list) else (value,):
+                wrapper = "Interval" if isinstance(item, _dt.timedelta) else "Datetime"
+                _SubElement(_SubElement(root, el.name), wrapper).text = format_wire_datetime(item)
+            continue
+        append_value(root, el.name, value, int(el.type), style, namespace or inst.namespace, wrap_datetimes=False)
+    return root
 
 
 def instances_to_elements(
