@@ -131,20 +131,21 @@ def test_128_wrong_password_clients_against_a_running_server(tmp_path: Path) -> 
         lock = threading.Lock()
         started = threading.Barrier(129)
 
-        def attacker(i: int) -> None:  # from another address than the valid client, as an attack would be
-            conn = server.connection(timeout=60, source="127.0.0.2")
+        def attacker(i: int) -> None:  # from other addresses than the valid client's, 64 each (the per-address cap)
+            source = f"127.0.0.{2 + i % 2}"
+            conn = server.connection(timeout=60, source=source)
             started.wait()
             while not stop.is_set():
                 try:
                     status, h, _ = post(conn, get, {"Authorization": basic("alice", f"wrong-{i}-{time.monotonic()}")})
                 except (OSError, http.client.HTTPException):
-                    conn = server.connection(timeout=60, source="127.0.0.2")
+                    conn = server.connection(timeout=60, source=source)
                     continue
                 with lock:
                     counts["requests"] += 1
                     counts[str(status) if status in (401, 503) else "other"] += 1
                 if h.get("connection") == "close":
-                    conn = server.connection(timeout=60, source="127.0.0.2")
+                    conn = server.connection(timeout=60, source=source)
 
         threads = [threading.Thread(target=attacker, args=(i,)) for i in range(128)]
         for t in threads:
