@@ -31,7 +31,7 @@ class Ledger:
 
     sent: set[int] = field(default_factory=set)
     created: set[int] = field(default_factory=set)
-    deleting: set[int] = field(default_factory=set)  # a delete was sent: gone or not, both are right until acknowledged
+    deleting: set[int] = field(default_factory=set)  # deletes sent: gone or not, both are right until acknowledged
     deleted: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 

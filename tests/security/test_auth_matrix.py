@@ -171,9 +171,12 @@ def test_smuggling_never_runs_an_unauthenticated_request(served: Running) -> Non
         # an authenticated request whose body hides a second, unauthenticated one
         (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: {basic()}\r\nContent-Type: {SOAP}\r\n"
          f"Content-Length: {len(outer) + len(smuggled)}\r\n\r\n").encode() + outer + smuggled,
-        # obsolete line folding carrying credentials
-        (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic\r\n {basic().split()[1]}\r\nContent-Type: {SOAP}"
-         f"\r\nContent-Length: {len(inner)}\r\n\r\n").encode() + inner,
+        # obsolete line folding (unfolded to a space, RFC 9112 §5.2) carrying wrong credentials
+        (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic\r\n {basic('alice', 'x').split()[1]}\r\n"
+         f"Content-Type: {SOAP}\r\nContent-Length: {len(inner)}\r\n\r\n").encode() + inner,
+        # a folded line that would make a header of its own if a reader took it for one
+        (f"POST /wsman HTTP/1.1\r\nHost: x\r\nX-Note: a\r\n Authorization: {basic()}\r\n"
+         f"Content-Type: {SOAP}\r\nContent-Length: {len(inner)}\r\n\r\n").encode() + inner,
         # a pipelined unauthenticated request after an authenticated one
         (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: {basic()}\r\nContent-Type: {SOAP}\r\n"
          f"Content-Length: {len(outer)}\r\n\r\n").encode() + outer + smuggled,

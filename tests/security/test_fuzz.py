@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -153,3 +154,57 @@ def test_mutated_envelopes_of_a_real_request(data: st.DataObject) -> None:
         wsman.parse_request(body, SOAP)
     except wsman.WSManFault:
         pass
+
+
+FINDINGS = Path(__file__).resolve().parents[1] / "fuzz" / "findings"
+
+
+def _replay_response(data: bytes) -> None:
+    for expected in (wsman.GetRequest(), wsman.EnumerateRequest(), wsman.PullRequest(context="x")):
+        try:
+            wsman.parse_response(data, SOAP, expected)
+        except openmi.MIError:
+            pass
+
+
+def _replay_datetime(data: bytes) -> None:
+    test_datetimes_and_durations_parse_or_raise_value_error.hypothesis.inner_test(  # type: ignore[attr-defined]
+        data.decode("utf-8", "replace"))
+
+
+def _replay_request(data: bytes) -> None:
+    try:
+        wsman.parse_request(data, SOAP)
+    except wsman.WSManFault:
+        pass
+
+
+def _replay_service(data: bytes) -> None:
+    engine, _ = sample_engine()
+    service = WSManService(engine, None)
+    try:
+        response = service.connection("127.0.0.1:1", False).handle(
+            HTTPRequest("POST", "/wsman", "HTTP/1.1", {"content-type": SOAP}, data))
+        assert b"could not process the request (internal error)" not in response.body
+    finally:
+        service.close()
+        engine.close()
+
+
+def _text_of(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+REPLAY = {
+    "response": _replay_response, "datetime": _replay_datetime, "request": _replay_request,
+    "service": _replay_service,
+    "mof": lambda d: test_mof_compiles_or_raises_mof_error.hypothesis.inner_test(_text_of(d)),  # type: ignore
+    "brace": lambda d: test_brace_instances_parse_or_raise_brace_error.hypothesis.inner_test(_text_of(d)),  # type: ignore
+    "objectpath": lambda d: test_object_paths_parse_or_raise_value_error.hypothesis.inner_test(_text_of(d)),  # type: ignore
+}
+
+
+@pytest.mark.parametrize("finding", sorted(p.name for p in FINDINGS.iterdir()) if FINDINGS.is_dir() else [])
+def test_what_the_fuzzers_found_stays_fixed(finding: str) -> None:
+    """Each file in tests/fuzz/findings is an input that once escaped its reader (``<target>-<what>``)."""
+    REPLAY[finding.split("-", 1)[0]]((FINDINGS / finding).read_bytes())

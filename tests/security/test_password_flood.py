@@ -131,20 +131,21 @@ def test_128_wrong_password_clients_against_a_running_server(tmp_path: Path) -> 
         lock = threading.Lock()
         started = threading.Barrier(129)
 
-        def attacker(i: int) -> None:
-            conn = server.connection(timeout=60)
+        def attacker(i: int) -> None:  # from two addresses of their own, 64 connections each (the per-address cap)
+            source = f"127.0.0.{2 + i % 2}"
+            conn = server.connection(timeout=60, source=source)
             started.wait()
             while not stop.is_set():
                 try:
                     status, h, _ = post(conn, get, {"Authorization": basic("alice", f"wrong-{i}-{time.monotonic()}")})
                 except (OSError, http.client.HTTPException):
-                    conn = server.connection(timeout=60)
+                    conn = server.connection(timeout=60, source=source)
                     continue
                 with lock:
                     counts["requests"] += 1
                     counts[str(status) if status in (401, 503) else "other"] += 1
                 if h.get("connection") == "close":
-                    conn = server.connection(timeout=60)
+                    conn = server.connection(timeout=60, source=source)
 
         threads = [threading.Thread(target=attacker, args=(i,)) for i in range(128)]
         for t in threads:
@@ -155,9 +156,9 @@ def test_128_wrong_password_clients_against_a_running_server(tmp_path: Path) -> 
         try:
             deadline = time.monotonic() + 4.0  # the attack runs at least this long
             while time.monotonic() < deadline or len(served) < 5:
-                # a new connection each time: the server-wide cache, not the connection; from another address,
-                # since the attackers hold every connection slot 127.0.0.1 may have
-                good = server.connection(source="127.0.0.2")
+                # a new connection each time: the server-wide cache, not the connection; from an address of its
+                # own, since the attackers hold every connection slot their two addresses may have
+                good = server.connection(source="127.0.0.4")
                 status, _, _ = post(good, get, {"Authorization": basic()})
                 served.append(status)
                 peak = max(peak, rss_bytes(server.pid))

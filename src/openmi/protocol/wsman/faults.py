@@ -25,7 +25,7 @@ from openmi.cim.types import MIResult, MIType
 
 from . import namespaces as ns
 from .uri import resource_uri
-from .values import append_value, element_to_instance, format_wire_scalar, text_of
+from .values import WireError, append_value, element_to_instance, format_wire_scalar, text_of
 
 if TYPE_CHECKING:
     _Elem = etree._Element
@@ -556,7 +556,11 @@ _F_PREFIX: Final = "{" + ns.WSMANFAULT + "}"
 
 
 def _read_cim_error(el: _Elem) -> Instance:
-    return element_to_instance(el, _ERROR_CLASS, class_name=str(el.tag).rpartition("}")[2])
+    name = str(el.tag).rpartition("}")[2]
+    try:
+        return element_to_instance(el, _ERROR_CLASS, class_name=name)
+    except WireError:  # a peer's CIM error whose values do not fit CIM_Error's types: keep them as sent
+        return element_to_instance(el, None, class_name=name)
 
 
 def _is_cim_error(el: _Elem) -> bool:

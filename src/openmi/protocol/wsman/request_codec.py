@@ -8,6 +8,7 @@ robust-connection retransmission we do not support) and the session headers; ``w
 
 from __future__ import annotations
 
+import dataclasses
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any, Final
 
@@ -253,8 +254,7 @@ def parse_identify(body: bytes, content_type: str | None = None, *, wsmanidentif
     """
     if len(body) > MAX_IDENTIFY_ENVELOPE:
         return None
-    small = Limits(max_envelope=min(MAX_IDENTIFY_ENVELOPE, limits.max_envelope), min_envelope=limits.min_envelope,
-                   default_namespace=limits.default_namespace, not_found=limits.not_found)
+    small = dataclasses.replace(limits, max_envelope=min(MAX_IDENTIFY_ENVELOPE, limits.max_envelope))
     _, header, body_el, encoding = parse_envelope(body, content_type, small)
     action = message_id = None
     for child in header if header is not None else ():

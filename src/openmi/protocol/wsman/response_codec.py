@@ -323,7 +323,12 @@ def parse_response(
                 relates_to = (child.text or "").strip()
     first = _first(body_el)
     if first is not None and first.tag == ns.S_FAULT:
-        raise WSManFault(read_fault(first, action), relates_to=relates_to)
+        try:
+            fault = read_fault(first, action)
+        except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as exc:
+            raise MIError(MIResult.FAILED, f"The peer's fault cannot be read: {type(exc).__name__}: "
+                                           f"{str(exc)[:200]}") from None
+        raise WSManFault(fault, relates_to=relates_to)
     if relates_to and expected.message_id and relates_to.lower() != expected.message_id.lower():
         raise MIError(MIResult.FAILED, f"The response relates to {relates_to}, not to {expected.message_id}.")
     meta: dict[str, Any] = {"message_id": message_id or "", "relates_to": relates_to, "action": action}
@@ -331,6 +336,10 @@ def parse_response(
         return _typed_response(expected, first, meta, class_lookup)
     except WireError as exc:
         raise MIError(MIResult.FAILED, f"The response cannot be read: {exc}") from None
+    except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as exc:
+        # whatever a reader did not anticipate is still the peer's doing: an MIError, never another exception
+        raise MIError(MIResult.FAILED, f"The response cannot be read: {type(exc).__name__}: {str(exc)[:200]}") \
+            from None
 
 
 def _typed_response(

@@ -130,7 +130,15 @@ def format_duration(value: _dt.timedelta) -> str:
 
 def parse_wire_datetime(text: str) -> _dt.datetime | _dt.timedelta:
     """A CIM datetime as WS-Man carries it: xs:dateTime, xs:duration, xs:date, xs:time, or the
-    25-character CIM form. A timestamp without a zone is taken as UTC."""
+    25-character CIM form. A timestamp without a zone is taken as UTC. Raises ValueError for anything else,
+    out-of-range fields and years past 9999 included."""
+    try:
+        return _parse_wire_datetime(text)
+    except OverflowError:  # a year past what the C library takes: out of range like any other
+        raise ValueError(f"{text.strip()[:64]!r} is out of range") from None
+
+
+def _parse_wire_datetime(text: str) -> _dt.datetime | _dt.timedelta:
     s = text.strip()
     m = _XS_DATETIME.match(s)
     if m:
