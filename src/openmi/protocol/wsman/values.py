@@ -20,6 +20,7 @@ from lxml import etree
 
 from openmi.cim.classes import Class, Method, Property
 from openmi.cim.instance import Element, Instance
+from openmi.cim.objectpath import Reference, new_reference
 from openmi.cim.types import INTEGER_RANGES, MIFlag, MIType
 from openmi.cim.values import coerce_scalar, parse_datetime, parse_scalar
 
@@ -305,8 +306,8 @@ def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
     return out
 
 
-def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int = 0) -> Instance:
-    """An EPR (``a:Address`` + ``a:ReferenceParameters``, wrapped or bare) → a key-only Instance."""
+def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int = 0) -> Reference:
+    """An EPR (``a:Address`` + ``a:ReferenceParameters``, wrapped or bare) → a :class:`Reference`."""
     if depth > MAX_NESTING:
         raise WireError("references nest too deeply", "depth")
     rp = el.find(ns.A_REFERENCE_PARAMETERS)
@@ -328,7 +329,7 @@ def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int 
     for name, value in selectors.items():
         t = MIType.REFERENCE if isinstance(value, Instance) else MIType.STRING
         elements[name.lower()] = Element(name, value, t, MIFlag.KEY)
-    return Instance.from_elements(ref.class_name or "", elements, namespace=namespace)
+    return new_reference(ref.class_name or "", namespace, elements)
 
 
 def _class_of(el: _Elem, fallback: str) -> str:
