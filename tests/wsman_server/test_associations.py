@@ -45,7 +45,7 @@ def shape(items: list[openmi.Instance]) -> list[str]:
         for el in i.elements:
             v = el.value
             if isinstance(v, openmi.Instance):
-                v = ",".join(f"{k}={str(v[k])}" for k in sorted(v, key=str.lower))
+                v = ",".join(f"{k}={v[k]!s}" for k in sorted(v, key=str.lower))
             keys.append(f"{el.name.lower()}={v}")
         out.append(f"{i.class_name}:{';'.join(sorted(keys))}")
     return out
@@ -161,7 +161,7 @@ def test_pypsrp_raw_association_enumerate(served: Running) -> None:
                                                     ResultRole="PartComponent"))
     items = resp.find(f".//{{{WSMAN}}}Items")
     assert items is not None
-    got = [(local(c), [x.text for x in c if local(x) == "Index"][0]) for c in items]
+    got = [(local(c), next(x.text for x in c if local(x) == "Index")) for c in items]
     assert got == [("S_Partition", "0"), ("S_BigPartition", "1")]
     assert resp.find(f".//{{{WSEN}}}EndOfSequence") is not None or resp.find(f".//{{{WSMAN}}}EndOfSequence") is not None
     # References: the association instances, their reference properties as EPRs
@@ -170,7 +170,7 @@ def test_pypsrp_raw_association_enumerate(served: Running) -> None:
     assert items is not None and len(items) == 1
     link = items[0]
     assert local(link) == "S_DiskLink"
-    left = [c for c in link if local(c) == "Left"][0]
+    left = next(c for c in link if local(c) == "Left")
     assert left.find(f"{{{WSA}}}Address") is not None
     sel = left.find(f".//{{{WSMAN}}}Selector[@Name='Id']")
     assert sel is not None and sel.text == "d3"
