@@ -24,8 +24,7 @@ import pywbem
 import pywbem_mock
 
 import openmi
-from openmi import MIType
-from openmi.engine import requests as rq
+from openmi.cim import requests as rq
 
 MOF = """
 Qualifier Key : boolean = false, Scope(property, reference), Flavor(DisableOverride, ToSubclass);

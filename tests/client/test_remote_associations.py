@@ -18,7 +18,8 @@ def test_winrm_associators_and_references(replay: Replay) -> None:  # noqa: F811
     with openmi.Application() as app:
         s = replay.session(app, "wmi")
         winrm_svc = openmi.Instance("Win32_Service", {"Name": "WinRM"})
-        replay.queue = [winrm("38-associators"), winrm("38-associators-pull")]
+        refused = winrm("07-get-invalid-class")  # the answer to the client's GetClass: values stay text
+        replay.queue = [winrm("38-associators"), refused, winrm("38-associators-pull")]
         got = s.associators(winrm_svc, namespace="root/cimv2", assoc_class="Win32_DependentService",
                             result_class="Win32_Service", role="Dependent", result_role="Antecedent")
         assert [g["Name"] for g in got] == ["HTTP", "RpcSs"]
@@ -30,9 +31,9 @@ def test_winrm_associators_and_references(replay: Replay) -> None:  # noqa: F811
         for tag, value in ((b"AssociationClassName", b"Win32_DependentService"), (b"ResultClassName", b"Win32_Service"),
                            (b"Role", b"Dependent"), (b"ResultRole", b"Antecedent")):
             assert re.search(rb"<\w+:" + tag + rb">" + value + rb"</", sent), tag
-        assert b"Pull" in replay.seen[1]
+        assert b"cim-xml" in replay.seen[1] and b"Pull" in replay.seen[2]
 
-        replay.queue = [winrm("38-references")]
+        replay.queue = [winrm("38-references"), refused]
         links = s.references(winrm_svc, namespace="root/cimv2", result_class="Win32_DependentService")
         assert len(links) == 1
         ante, dep = links[0]["Antecedent"], links[0]["Dependent"]
@@ -40,4 +41,4 @@ def test_winrm_associators_and_references(replay: Replay) -> None:  # noqa: F811
         assert (ante.class_name, ante.namespace, ante.keys["Name"]) == ("Win32_Service", "root/cimv2", "HTTP")
         assert dep.keys["Name"] == "WinRM"
         assert links[0]["TypeOfDependency"] is None
-        assert re.search(rb"<\w+:AssociationInstances>", replay.seen[2])
+        assert re.search(rb"<\w+:AssociationInstances>", replay.seen[3])
