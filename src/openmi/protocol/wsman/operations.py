@@ -30,7 +30,7 @@ itself; the client's TestConnection is Identify.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,11 +157,16 @@ def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
     their property's type). A value the class's type cannot read stays text: the engine answers
     TYPE_MISMATCH naming the key and its type.
     """
-    class_name = class_name_of(req)
-    cls = lookup(req.namespace, class_name) if lookup is not None else None
+    return typed_key_instance(class_name_of(req), req.namespace, req.selectors, lookup)
+
+
+def typed_key_instance(class_name: str, namespace: str | None, selectors: Mapping[str, Any],
+                       lookup: ClassLookup | None) -> Instance:
+    """Selector values (text, or a reference) as an instance name, typed by the class where the text allows."""
+    cls = lookup(namespace, class_name) if lookup is not None else None
     props = cls.properties if cls is not None else None
     elements: dict[str, Element] = {}
-    for name, value in req.selectors.items():
+    for name, value in selectors.items():
         if isinstance(value, Instance):
             elements[name.lower()] = Element(name, value, MIType.REFERENCE, MIFlag.KEY)
             continue
@@ -179,7 +184,7 @@ def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
             except (WireError, ValueError, TypeError):
                 typed = value
         elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
-    return Instance.from_elements(class_name, elements, namespace=req.namespace)
+    return Instance.from_elements(class_name, elements, namespace=namespace)
 
 
 # Keys whose wire text is already their value (strings) or that no text can give (references, instances).
@@ -441,12 +446,13 @@ def _association_of(req: EnumerateRequest) -> AssociationFilter:
     return req.filter.association
 
 
-def _association_base(req: EnumerateRequest) -> dict[str, Any]:
+def _association_base(req: EnumerateRequest, lookup: ClassLookup | None) -> dict[str, Any]:
     """The source EPR says where (with or without ``__cimnamespace``); the header's URI may be any wildcard or
     class URI. The source travels without its namespace: the record's namespace is where it is."""
     a = _association_of(req)
-    source = a.object.clone()
-    namespace = source.namespace or req.namespace
+    namespace = a.object.namespace or req.namespace
+    source = typed_key_instance(a.object.class_name, namespace, {el.name: el.value for el in a.object.elements},
+                                lookup)
     source.namespace = None
     return {"namespace": namespace, "options": req.option_set, "instance": source,
             "keys_only": req.mode == EnumerationMode.EPR, "flags": _polymorphism_flags(req.polymorphism)}
@@ -465,7 +471,8 @@ ASSOCIATOR_INSTANCES = OperationKind(
     results=stream_items,
     record=lambda req, lookup: rq.AssociatorInstances(
         assoc_class=_association_of(req).association_class, result_class=_association_of(req).result_class,
-        role=_association_of(req).role, result_role=_association_of(req).result_role, **_association_base(req)),
+        role=_association_of(req).role, result_role=_association_of(req).result_role,
+        **_association_base(req, lookup)),
     response=None,
     streamed=True,
     accepts=_accepts_association(True),
@@ -476,7 +483,8 @@ REFERENCE_INSTANCES = OperationKind(
     request=_association_request,
     results=stream_items,
     record=lambda req, lookup: rq.ReferenceInstances(
-        result_class=_association_of(req).result_class, role=_association_of(req).role, **_association_base(req)),
+        result_class=_association_of(req).result_class, role=_association_of(req).role,
+        **_association_base(req, lookup)),
     response=None,
     streamed=True,
     accepts=_accepts_association(False),
