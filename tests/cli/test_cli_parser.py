@@ -83,14 +83,14 @@ def test_server_tools_show_only_their_own_options(cli: CLI) -> None:
     (["ei", "root/cimv2", "X", "--hostnme", "h"], "unknown option --hostnme for ei; did you mean --hostname?"),
     (["--hostnme", "h", "ei", "root/cimv2", "X"], "unknown option --hostnme; did you mean --hostname?"),
     (["serve", "--mof", "schema.mof"], "unknown option --mof for serve; did you mean --mof-file?"),
-    (["serve", "--json"], "unknown option --json for serve (it is an option of noop, id, gi, ci, mi, di, ei, wql, "
-                          "cql, iv, gc, ec)"),
+    (["serve", "--json"], "unknown option --json for serve (it is an option of noop, id, gi, ci, mi, di, a, r, ei, "
+                          "wql, cql, iv, gc, ec)"),
     (["cert", "create", "--users=u.json"], "unknown option --users for cert (it is an option of serve, user)"),
     (["ei", "root/cimv2", "X", "-verbose"], "unknown option -verbose for ei; did you mean --verbose?"),
     (["ei", "root/cimv2", "X", "--shalow"], "unknown option --shalow for ei; did you mean --shallow?"),
     (["gi", "root/cimv2", "--jsn", "{", "A", "K", "1", "}"], "unknown option --jsn for gi; did you mean --json?"),
-    (["id", "-R", "3"], "unknown option -R for id (it is an option of noop, gi, ci, mi, di, ei, wql, cql, iv, gc, "
-                        "ec)"),
+    (["id", "-R", "3"], "unknown option -R for id (it is an option of noop, gi, ci, mi, di, a, r, ei, wql, cql, iv, "
+                        "gc, ec)"),
     (["ei", "root/cimv2", "X", "-r", "3"], "unknown option -r for ei; did you mean -R?"),
     (["ei", "root/cimv2", "X", "-x"], "unknown option -x for ei (see openmi ei --help)"),  # no wild guess
     (["noop", "-R", "0"], "noop: argument -R: '0' is not a positive whole number"),

@@ -229,8 +229,8 @@ def test_index_persists_and_is_rebuilt_for_older_repositories(tmp_path: Path) ->
     with openmi.Server(path) as srv, openmi.Application() as app:
         assert len(app.new_session(server=srv).associators(disk("d1"))) == 6
         # as a repository from before the index: no index rows, no marker
-        srv.repository._db.execute("DELETE FROM refs")
-        srv.repository._db.execute("DELETE FROM meta WHERE key='refs'")
+        srv.repository._db.execute("DELETE FROM links")
+        srv.repository._db.execute("DELETE FROM meta WHERE key='links'")
     with openmi.Server(path) as srv, openmi.Application() as app:
         assert len(app.new_session(server=srv).associators(disk("d1"))) == 6
 

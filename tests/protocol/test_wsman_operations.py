@@ -58,8 +58,16 @@ def _classes() -> tuple[Class, Class]:
 CLASS_WIDGET, GADGET = _classes()
 
 
+LINK = Class("X_Link", properties=[
+    Property("Left", MIType.REFERENCE, key=True, reference_class="X_Widget"),
+    Property("Right", MIType.REFERENCE, key=True, reference_class="X_Widget"),
+    Property("Weight", MIType.UINT32),
+], qualifiers={"Association": True})
+
+
 def lookup(namespace: str | None, name: str) -> Class | None:
-    return {"x_widget": WIDGET, "x_gadget": GADGET}.get(name.lower())  # GADGET derives from X_Widget
+    # GADGET derives from X_Widget
+    return {"x_widget": WIDGET, "x_gadget": GADGET, "x_link": LINK}.get(name.lower())
 
 
 def widget(i: int = 42, label: str = "left") -> Instance:
@@ -77,6 +85,21 @@ def grit(n: int) -> Instance:
 def epr(i: int) -> Instance:
     """An instance name as an EPR brings it back: the selector values are text (no class types them)."""
     return Instance.from_elements("X_Widget", [Element("Id", str(i), MIType.STRING, MIFlag.KEY)], namespace=NS)
+
+
+def link(a: int, b: int) -> Instance:
+    """An association instance: its references travel as EPRs and come back as openmi.Reference."""
+    inst = Instance("X_Link", cls=LINK, namespace=NS)
+    inst["Left"] = widget(a).keys_only()
+    inst["Right"] = widget(b).keys_only()
+    inst["Weight"] = 7
+    return inst
+
+
+def epr_link(a: int, b: int) -> Instance:
+    """An association's name as an EPR brings it back: untyped text keys, references inside."""
+    return Instance.from_elements("X_Link", [Element("Left", epr(a), MIType.REFERENCE, MIFlag.KEY),
+                                             Element("Right", epr(b), MIType.REFERENCE, MIFlag.KEY)], namespace=NS)
 
 
 def out_params() -> Instance:
@@ -114,6 +137,19 @@ SAMPLES: dict[type[rq.Request], list[tuple[rq.Request, list[Any], list[Any]]]] =
                            options=OPTIONS), [widget(1), widget(2)], [widget(1), widget(2)]),
         (rq.QueryInstances(namespace=NS, dialect="CQL", query="SELECT Label FROM X_Widget WHERE Id > 1",
                            flags=SHALLOW), [widget(2)], [widget(2)]),
+    ],
+    rq.AssociatorInstances: [
+        (rq.AssociatorInstances(namespace=NS, instance=widget().keys_only(), assoc_class="X_Link",
+                                result_class="X_Widget", role="Left", result_role="Right", options=OPTIONS),
+         [widget(1), widget(2)], [widget(1), widget(2)]),
+        (rq.AssociatorInstances(namespace=NS, instance=widget().keys_only(), keys_only=True),
+         [widget(1).keys_only()], [epr(1)]),
+    ],
+    rq.ReferenceInstances: [
+        (rq.ReferenceInstances(namespace=NS, instance=widget(1).keys_only(), result_class="X_Link", role="Left"),
+         [link(1, 2)], [link(1, 2)]),
+        (rq.ReferenceInstances(namespace=NS, instance=widget(1).keys_only(), keys_only=True),
+         [link(1, 2).keys_only()], [epr_link(1, 2)]),
     ],
     rq.TestConnection: [(rq.TestConnection(), [], [])],
     rq.GetClass: [(rq.GetClass(namespace=NS, class_name="X_Gadget", options=OPTIONS), [GADGET], [GADGET])],
@@ -231,7 +267,7 @@ def test_resource_uri_overrides_and_options_reach_the_wire() -> None:
 
 
 @pytest.mark.parametrize(("record", "result", "words"), [
-    (rq.ReferenceInstances(namespace=NS), MIResult.NOT_SUPPORTED, "ReferenceInstances is not available"),
+    (rq.ReferenceInstances(namespace=NS), MIResult.INVALID_PARAMETER, "ReferenceInstances needs the source instance"),
     (rq.GetClass(namespace=NS), MIResult.INVALID_PARAMETER, "GetClass needs a class name"),
     (rq.GetInstance(namespace=NS), MIResult.INVALID_PARAMETER, "GetInstance needs an openmi.Instance"),
     (rq.EnumerateInstances(namespace=NS), MIResult.INVALID_PARAMETER, "needs a class name"),

@@ -656,6 +656,43 @@ _instance_verb("mi", "modify_instance", "modify an instance", "openmi mi root/ci
 _instance_verb("di", "delete_instance", "delete an instance", "openmi di root/cimv2 { Sample_Person Id 7 }")
 
 
+def _a_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("instance", nargs="*", help="{ Class Key value … } (omicli brace syntax): the source instance")
+    p.add_argument("-ac", dest="assoc_class", metavar="CLASS", help="only through this association class (or a "
+                   "subclass)")
+    p.add_argument("-rc", dest="result_class", metavar="CLASS", help="only results of this class (or a subclass)")
+    p.add_argument("-r", dest="role", metavar="PROPERTY", help="the role the source plays (a reference property)")
+    p.add_argument("-rr", dest="result_role", metavar="PROPERTY", help="the role the results play")
+    p.add_argument("--keys-only", action="store_true", help="only the key properties")
+
+
+@verb("a", "associators: the instances associated with one instance (-ac -rc -r -rr)",
+      "openmi a root/cimv2 { Sample_Disk Id d1 } -ac Sample_DiskPartition -rr PartComponent", arguments=_a_arguments)
+def cmd_a(args: argparse.Namespace, printer: Printer) -> int:
+    inst = _brace(args.instance, "the source instance")
+    opts = _options(args)
+    return _run_op(args, lambda s: s.associator_instances(args.namespace, inst, args.assoc_class, args.result_class,
+                                                          args.role, args.result_role, args.keys_only, options=opts))
+
+
+def _r_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("instance", nargs="*", help="{ Class Key value … } (omicli brace syntax): the source instance")
+    p.add_argument("-rc", dest="result_class", metavar="CLASS", help="only this association class (or a subclass)")
+    p.add_argument("-r", dest="role", metavar="PROPERTY", help="the role the source plays (a reference property)")
+    p.add_argument("--keys-only", action="store_true", help="only the key properties")
+
+
+@verb("r", "references: the association instances that refer to one instance (-rc -r)",
+      "openmi r root/cimv2 { Sample_Disk Id d1 } -rc Sample_DiskPartition", arguments=_r_arguments)
+def cmd_r(args: argparse.Namespace, printer: Printer) -> int:
+    inst = _brace(args.instance, "the source instance")
+    opts = _options(args)
+    return _run_op(args, lambda s: s.reference_instances(args.namespace, inst, args.result_class, args.role,
+                                                         args.keys_only, options=opts))
+
+
 def _ei_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("namespace")
     p.add_argument("class_name")

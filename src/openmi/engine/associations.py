@@ -22,7 +22,7 @@ or repository serves their class; one that does not exist is skipped and reporte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cim import requests as rq
@@ -30,9 +30,9 @@ from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.types import MIFlag, MIResult, MIType
 from .context import Context
-from .encoding import decode_values
-from .operations import HANDLERS, _inbound, _locate, _run_provider, get_instance
-from .refindex import instance_target, target_key
+from .encoding import decode_values, reference_from_json
+from .operations import HANDLERS, _inbound, _run_provider, get_instance
+from .refindex import SEP, instance_target, target_key, target_namespace
 from .schema import ClassInfo, Namespace
 
 if TYPE_CHECKING:
@@ -74,13 +74,16 @@ class _Source:
 def _source(server: Server, ns: Namespace, req: Any, ctx: Context) -> _Source:
     inst = _inbound(req, "the source instance, with its keys")
     info = ns.get(inst.class_name)
-    if info.provider is None:
-        found, key, data = _locate(server, ns, info, inst)  # INVALID_PARAMETER / TYPE_MISMATCH / NOT_FOUND
-        row = found.from_row(ns.name, decode_values(data), keys_only=True)
-        return _Source(found, row, instance_target(ns, found, key))
-    key, values = info.key_of(inst, ns.name)
+    key, values = info.key_of(inst, ns.name)  # INVALID_PARAMETER / NO_SUCH_PROPERTY / TYPE_MISMATCH
     key_inst = Instance.from_elements(info.name, {n.lower(): Element(n, v, MIType(t), _KEY)
                                                   for n, (v, t) in values.items()}, namespace=ns.name)
+    if info.provider is None:
+        found = _stored_class(server, ns, info, key)
+        if found is None:
+            raise MIError(MIResult.NOT_FOUND,
+                          f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
+        key_inst.class_name = found.name
+        return _Source(found, key_inst, instance_target(ns, found, key))
     found = info
     if getattr(info.provider, "get_instance", None) is not None:  # it must exist, as for GetInstance
         got = next(get_instance(server, ns, rq.GetInstance(ns.name, instance=key_inst), ctx))
@@ -88,9 +91,24 @@ def _source(server: Server, ns: Namespace, req: Any, ctx: Context) -> _Source:
     return _Source(found, key_inst, instance_target(ns, found, key))
 
 
+def _stored_class(server: Server, ns: Namespace, info: ClassInfo, key: str) -> ClassInfo | None:
+    """The repository class (``info`` or a subclass) that holds an instance with ``key``, if any."""
+    repo = server.repository
+    if repo.exists(ns.key, info.low, key):
+        return info
+    for sub in ns.descendants(info.low):
+        if sub.provider is None and repo.exists(ns.key, sub.low, key):
+            return sub
+    return None
+
+
 def _candidates(ns: Namespace, source: ClassInfo, assoc: ClassInfo | None, role: str | None,
                 result: ClassInfo | None) -> list[ClassInfo]:
     """The association classes that can link the source (the "registered" ones, in OMI's words)."""
+    cache_key = (source.low, assoc.low if assoc else "", role.lower() if role else "", result.low if result else "")
+    cached = ns.link_cache.get(cache_key)
+    if cached is not None:
+        return cached
     out = []
     role_low = role.lower() if role is not None else None
     for a in ns.associations():
@@ -107,6 +125,9 @@ def _candidates(ns: Namespace, source: ClassInfo, assoc: ClassInfo | None, role:
             if not any(q.reference_class is None or _related(ns, q.reference_class, result) for q in others):
                 continue
         out.append(a)
+    if len(ns.link_cache) > 4096:
+        ns.link_cache.clear()
+    ns.link_cache[cache_key] = out
     return out
 
 
@@ -137,6 +158,36 @@ def _stored_rows(server: Server, ns: Namespace, src: _Source,
         else:
             rows.append((key, [role], data))
     return out
+
+
+def _stored_far_ends(server: Server, ns: Namespace, src: _Source, classes: list[ClassInfo]
+                     ) -> dict[str, list[tuple[str, list[str], dict[str, tuple[str, str, str, str | None]]]]]:
+    """The stored association instances referring to the source with their other ends, from one statement:
+    ``{class: [(key, the source's roles, {other role: (target, namespace, class, row or None)})]}``."""
+    wanted = {a.low for a in classes if a.provider is None}
+    out: dict[str, list[tuple[str, list[str], dict[str, tuple[str, str, str, str | None]]]]] = {}
+    if not wanted:
+        return out
+    for cls, key, srole, orole, target, tns, tcls, data in server.repository.far_ends(src.target, ns.key):
+        if cls not in wanted:
+            continue
+        rows = out.setdefault(cls, [])
+        if not rows or rows[-1][0] != key:
+            rows.append((key, [], {}))
+        _, sroles, others = rows[-1]
+        if not sroles or sroles[-1] != srole:
+            sroles.append(srole)
+        others[orole] = (target, tns, tcls, data)
+    return out
+
+
+def _association_refs(server: Server, ns: Namespace, a: ClassInfo, key: str) -> dict[str, Any]:
+    """The references of one stored association instance, decoded from its row."""
+    data = server.repository.get(ns.key, a.low, key)
+    if data is None:
+        return {}
+    row = decode_values(data)
+    return {p.name: reference_from_json(row[p.name]) for p in a.ref_props if row.get(p.name) is not None}
 
 
 def _provider_links(server: Server, ns: Namespace, a: ClassInfo, src: _Source,
@@ -171,10 +222,28 @@ def _fetch(server: Server, ns: Namespace, ref: Instance, ctx: Context) -> Instan
     except MIError as exc:
         if exc.result not in (MIResult.NOT_FOUND, MIResult.INVALID_CLASS, MIResult.INVALID_NAMESPACE):
             raise
-        message = f"an association refers to {ref.path}, which does not exist: {exc.message}"
-        if not ctx.write_error(MIResult.NOT_FOUND, message):
-            raise MIError(MIResult.NOT_FOUND, message) from None
+        _missing(ctx, ref, exc.message)
         return None
+
+
+def _missing(ctx: Context, ref: Instance, why: str) -> None:
+    """Report a far end that does not exist (a non-terminating error); fail if the client says stop."""
+    message = f"an association refers to {ref.path}, which does not exist: {why}"
+    if not ctx.write_error(MIResult.NOT_FOUND, message):
+        raise MIError(MIResult.NOT_FOUND, message) from None
+
+
+def _stored_row(server: Server, ns: Namespace, info: ClassInfo, key: str) -> tuple[ClassInfo, str] | None:
+    repo = server.repository
+    data = repo.get(ns.key, info.low, key)
+    if data is not None:
+        return info, data
+    for sub in ns.descendants(info.low):
+        if sub.provider is None:
+            data = repo.get(ns.key, sub.low, key)
+            if data is not None:
+                return sub, data
+    return None
 
 
 def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstances,
@@ -186,13 +255,13 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
     result_role = _name(req.result_role, "result_role")
     src = _source(server, ns, req, ctx)
     classes = _candidates(ns, src.info, assoc, role, result)
-    stored = _stored_rows(server, ns, src, classes)
+    stored = _stored_far_ends(server, ns, src, classes)
     role_low = role.lower() if role else None
     rrole_low = result_role.lower() if result_role else None
     keys_only = bool(req.keys_only)
     seen: set[str] = set()
 
-    def far_ends(a: ClassInfo, inst: Instance, roles: list[str]) -> Iterator[Instance]:
+    def far_ends(a: ClassInfo, inst: Mapping[str, Any], roles: list[str]) -> Iterator[Instance]:
         if role_low is not None:
             roles = [r for r in roles if r == role_low]
             if not roles:
@@ -209,6 +278,26 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
             yield from emit(ref)
 
     def emit(ref: Instance) -> Iterator[Instance]:
+        # the common case, a far end stored in the repository: one key computation, one row read
+        tns = target_namespace(server, ns, ref)
+        tinfo = tns.classes.get(ref.class_name.lower()) if tns is not None else None
+        if tns is not None and tinfo is not None and tinfo.keys and tinfo.provider is None:
+            try:
+                key, _ = tinfo.key_of(ref, tns.name)
+            except MIError:
+                key = None
+            if key is not None:
+                tk = f"{tns.key}{SEP}{tinfo.key_root}{SEP}{key}"
+                if tk in seen:
+                    return
+                seen.add(tk)
+                row = _stored_row(server, tns, tinfo, key)
+                if row is None:
+                    _missing(ctx, ref, f"no instance of {tinfo.name} with those keys in namespace {tns.name}")
+                    return
+                found, data = row
+                yield from finish(found.from_row(tns.name, decode_values(data)))
+                return
         tk = target_key(server, ns, ref)
         if tk in seen:
             return
@@ -229,9 +318,34 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
     for a in classes:
         ctx.check()
         if a.provider is None:
-            for _key, roles, data in stored.get(a.low, ()):
+            for key, sroles, others in stored.get(a.low, ()):
                 ctx.check()
-                yield from far_ends(a, a.from_row(ns.name, decode_values(data)), roles)
+                roles = [r for r in sroles if r == role_low] if role_low is not None else sroles
+                if not roles:
+                    continue
+                refs: dict[str, Any] | None = None
+                for p in a.ref_props:
+                    low = p.name.lower()
+                    if (rrole_low is not None and low != rrole_low) or all(r == low for r in roles):
+                        continue
+                    other = others.get(low)
+                    if other is None:
+                        continue
+                    target, tns_key, tcls, data = other
+                    if target in seen:
+                        continue
+                    if data is not None:  # the far end's row came with the index: the common case
+                        tns = server.namespace(tns_key)
+                        finfo = tns.classes.get(tcls)
+                        if finfo is not None and finfo.provider is None:
+                            seen.add(target)
+                            yield from finish(finfo.from_row(tns.name, decode_values(data)))
+                            continue
+                    if refs is None:  # named through a superclass, served by a provider, or missing
+                        refs = _association_refs(server, ns, a, key)
+                    ref = refs.get(p.name)
+                    if isinstance(ref, Instance):
+                        yield from emit(ref)
             continue
         fn = getattr(a.provider, "associator_instances", None)
         if fn is None:

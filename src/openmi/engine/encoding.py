@@ -12,7 +12,7 @@ from typing import Any
 
 from ..cim.classes import Class, Method, Parameter, Property, Qualifier, QualifierDecl
 from ..cim.instance import Element, Instance
-from ..cim.objectpath import Reference
+from ..cim.objectpath import Reference, new_reference
 from ..cim.types import MIFlag, MIType
 from ..cim.values import format_datetime, parse_datetime
 
@@ -22,6 +22,7 @@ _loads = json.loads
 _DATETIME = MIType.DATETIME
 _REFERENCE = MIType.REFERENCE
 _INSTANCE = MIType.INSTANCE
+_KEY = int(MIFlag.KEY)
 
 
 def value_to_json(value: Any, t: int) -> Any:
@@ -74,8 +75,13 @@ def instance_from_json(data: dict[str, Any]) -> Instance:
 
 
 def reference_from_json(data: dict[str, Any]) -> Reference:
-    ref = Reference.of(instance_from_json(data))
-    return ref
+    elements: dict[str, Element] = {}
+    for name, t, _flags, value in data["e"]:
+        mt = MIType(t)
+        if value is not None and (t & 0x0F) in (_DATETIME, _REFERENCE, _INSTANCE):
+            value = value_from_json(value, mt)
+        elements[name.lower()] = Element(name, value, mt, _KEY)
+    return new_reference(data["c"], data.get("n"), elements)
 
 
 def encode_values(values: dict[str, tuple[Any, int]]) -> str:

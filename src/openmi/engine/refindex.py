@@ -43,20 +43,29 @@ def target_namespace(server: Server, ns: Namespace, ref: Instance) -> Namespace 
         return None
 
 
-def target_key(server: Server, ns: Namespace, ref: Instance) -> str:
-    """The normalized path of the instance ``ref`` names, as the index stores it."""
+def target_parts(server: Server, ns: Namespace, ref: Instance) -> tuple[str, str, str, str]:
+    """(target key, namespace key, class, key string) of the instance ``ref`` names: the normalized path the
+    index is keyed by, and the stored row the path names directly."""
     tns = target_namespace(server, ns, ref)
+    low = ref.class_name.lower()
     if tns is None:
-        return f"{(ref.namespace or '').replace(chr(92), '/').lower()}{SEP}{ref.class_name.lower()}{SEP}" \
-               f"{_loose_key(ref)}"
-    info = tns.classes.get(ref.class_name.lower())
+        nsk = (ref.namespace or "").replace("\\", "/").lower()
+        loose = _loose_key(ref)
+        return f"{nsk}{SEP}{low}{SEP}{loose}", nsk, low, loose
+    info = tns.classes.get(low)
     if info is not None and info.keys:
         try:
             key, _ = info.key_of(ref, tns.name)
-            return f"{tns.key}{SEP}{info.key_root}{SEP}{key}"
+            return f"{tns.key}{SEP}{info.key_root}{SEP}{key}", tns.key, low, key
         except MIError:
             pass
-    return f"{tns.key}{SEP}{ref.class_name.lower()}{SEP}{_loose_key(ref)}"
+    loose = _loose_key(ref)
+    return f"{tns.key}{SEP}{low}{SEP}{loose}", tns.key, low, loose
+
+
+def target_key(server: Server, ns: Namespace, ref: Instance) -> str:
+    """The normalized path of the instance ``ref`` names, as the index stores it."""
+    return target_parts(server, ns, ref)[0]
 
 
 def instance_target(ns: Namespace, info: ClassInfo, key: str) -> str:
@@ -97,13 +106,15 @@ def check_references(server: Server, ns: Namespace, info: ClassInfo, values: dic
 
 
 def index_entries(server: Server, ns: Namespace, info: ClassInfo,
-                  values: dict[str, tuple[Any, int]]) -> list[tuple[str, str]]:
-    """(target key, lower-cased role) for each reference an association instance holds."""
+                  values: dict[str, tuple[Any, int]]) -> list[tuple[str, str, str, str, str]]:
+    """(target key, lower-cased role, target namespace, class, key) for each reference of an association
+    instance."""
     out = []
     for p in info.ref_props:
         pair = values.get(p.name)
         if pair is not None and pair[0] is not None:
-            out.append((target_key(server, ns, pair[0]), p.name.lower()))
+            target, tns, tcls, tkey = target_parts(server, ns, pair[0])
+            out.append((target, p.name.lower(), tns, tcls, tkey))
     return out
 
 

@@ -33,13 +33,17 @@ CREATE TABLE IF NOT EXISTS classes(ns TEXT NOT NULL, name TEXT NOT NULL, seq INT
     data TEXT NOT NULL, PRIMARY KEY(ns, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS instances(ns TEXT NOT NULL, cls TEXT NOT NULL, key TEXT NOT NULL,
     data TEXT NOT NULL, PRIMARY KEY(ns, cls, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS refs(target TEXT NOT NULL, ns TEXT NOT NULL, cls TEXT NOT NULL, key TEXT NOT NULL,
-    role TEXT NOT NULL, PRIMARY KEY(target, ns, cls, key, role)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS refs_by_association ON refs(ns, cls, key);
+CREATE TABLE IF NOT EXISTS links(target TEXT NOT NULL, ns TEXT NOT NULL, cls TEXT NOT NULL, key TEXT NOT NULL,
+    role TEXT NOT NULL, tns TEXT NOT NULL, tcls TEXT NOT NULL, tkey TEXT NOT NULL,
+    PRIMARY KEY(target, ns, cls, key, role)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_by_association ON links(ns, cls, key);
+DROP TABLE IF EXISTS refs;
 """
-# refs: one row per reference an association instance (ns, cls, key) holds in property ``role``, keyed by
-# the normalized path of the instance it points to (``target``, see engine.operations.target_key). Finding
-# the associations of one instance is then one index range, never a scan.
+# links: one row per reference an association instance (ns, cls, key) holds in property ``role``, keyed by
+# the normalized path of the instance it points to (``target``, see engine.refindex), with the row that
+# path names directly (tns, tcls, tkey). Finding the associations of one instance is one index range, and
+# its far ends come in the same statement: never a scan. (``refs`` was its first, shorter form.) The joins
+# are CROSS JOINs: SQLite then keeps the written order, driving every lookup from the ``target`` range.
 
 # How many rows an enumeration reads per round; the lock is released between rounds.
 PAGE = 512
@@ -146,7 +150,7 @@ class Repository:
     def remove_namespace(self, name: str) -> None:
         ns = name.lower()
         with self.transaction():
-            for table in ("refs", "instances", "classes", "qualifiers"):
+            for table in ("links", "instances", "classes", "qualifiers"):
                 self._db.execute(f"DELETE FROM {table} WHERE ns=?", (ns,))
             self._db.execute("DELETE FROM namespaces WHERE ns=?", (ns,))
 
@@ -186,6 +190,11 @@ class Repository:
             row = self._db.execute("SELECT data FROM instances WHERE ns=? AND cls=? AND key=?",
                                    (ns, cls, key)).fetchone()
         return None if row is None else str(row[0])
+
+    def exists(self, ns: str, cls: str, key: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM instances WHERE ns=? AND cls=? AND key=?",
+                                    (ns, cls, key)).fetchone() is not None
 
     def insert(self, ns: str, cls: str, key: str, data: str) -> bool:
         """Add an instance row; False if one with that key exists."""
@@ -256,20 +265,21 @@ class Repository:
 
     def delete_class_instances(self, ns: str, cls: str) -> None:
         with self.transaction():
-            self._db.execute("DELETE FROM refs WHERE ns=? AND cls=?", (ns, cls))
+            self._db.execute("DELETE FROM links WHERE ns=? AND cls=?", (ns, cls))
             self._db.execute("DELETE FROM instances WHERE ns=? AND cls=?", (ns, cls))
 
     # --- the association index ---------------------------------------------------------------------
-    def add_refs(self, ns: str, cls: str, key: str, refs: list[tuple[str, str]]) -> None:
-        """Index an association instance by the (target, role) pairs of its references."""
+    def add_refs(self, ns: str, cls: str, key: str, refs: list[tuple[str, str, str, str, str]]) -> None:
+        """Index an association instance by its references: (target, role, tns, tcls, tkey) each."""
         if refs:
             with self._lock:
-                self._db.executemany("INSERT OR IGNORE INTO refs VALUES(?, ?, ?, ?, ?)",
-                                     [(target, ns, cls, key, role) for target, role in refs])
+                self._db.executemany("INSERT OR IGNORE INTO links VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                                     [(target, ns, cls, key, role, tns, tcls, tkey)
+                                      for target, role, tns, tcls, tkey in refs])
 
     def remove_refs(self, ns: str, cls: str, key: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM refs WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
+            self._db.execute("DELETE FROM links WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
 
     def referencing(self, target: str, ns: str | None = None) -> list[tuple[str, str, str, str, str]]:
         """(ns, cls, key, role, data) of the stored association instances that reference ``target`` (in
@@ -277,12 +287,24 @@ class Repository:
         with self._lock:
             if ns is None:
                 rows = self._db.execute(
-                    "SELECT r.ns, r.cls, r.key, r.role, i.data FROM refs r JOIN instances i "
+                    "SELECT r.ns, r.cls, r.key, r.role, i.data FROM links r CROSS JOIN instances i "
                     "ON i.ns=r.ns AND i.cls=r.cls AND i.key=r.key WHERE r.target=? "
                     "ORDER BY r.ns, r.cls, r.key, r.role", (target,)).fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT r.ns, r.cls, r.key, r.role, i.data FROM refs r JOIN instances i "
+                    "SELECT r.ns, r.cls, r.key, r.role, i.data FROM links r CROSS JOIN instances i "
                     "ON i.ns=r.ns AND i.cls=r.cls AND i.key=r.key WHERE r.target=? AND r.ns=? "
                     "ORDER BY r.cls, r.key, r.role", (target, ns)).fetchall()
         return rows
+
+    def far_ends(self, target: str, ns: str) -> list[tuple[str, str, str, str, str, str, str, str | None]]:
+        """For each stored association instance in ``ns`` that references ``target``, in order of class, key and
+        the source's role: (cls, key, source role, other role, other target, its namespace and class, and the
+        row that other reference names directly, or None when it names a superclass or nothing stored) — one
+        statement."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT r.cls, r.key, r.role, o.role, o.target, o.tns, o.tcls, f.data FROM links r "
+                "CROSS JOIN links o ON o.ns=r.ns AND o.cls=r.cls AND o.key=r.key "
+                "LEFT JOIN instances f ON f.ns=o.tns AND f.cls=o.tcls AND f.key=o.tkey "
+                "WHERE r.target=? AND r.ns=? ORDER BY r.cls, r.key, r.role", (target, ns)).fetchall()

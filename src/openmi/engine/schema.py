@@ -169,6 +169,14 @@ class Namespace:
         # compiled queries by (dialect, text); they depend on the classes, so any class change empties it
         self.queries: dict[tuple[str, str], Any] = {}
         self._associations: list[ClassInfo] | None = None
+        # association classes that can link a source, by (source, assoc_class, role, result_class): see
+        # engine.associations; cleared whenever the registry changes
+        self.link_cache: dict[tuple[str, str, str, str], list[ClassInfo]] = {}
+
+    def changed(self) -> None:
+        """Forget what was derived from the class registry (after classes were added, removed or restored)."""
+        self._associations = None
+        self.link_cache.clear()
 
     def associations(self) -> list[ClassInfo]:
         """The association classes, in definition order (computed once per change of the registry)."""
@@ -199,7 +207,7 @@ class Namespace:
             if parent_info.keys and [p.name.lower() for p in parent_info.keys] == [p.name.lower() for p in info.keys]:
                 info.key_root = parent_info.key_root
         self.classes[low] = info
-        self._associations = None
+        self.changed()
         parent = (declared.superclass or "").lower()
         siblings = self.children.setdefault(parent, [])
         if low not in siblings:
@@ -214,7 +222,7 @@ class Namespace:
         self.children.get(parent, []).remove(info.low)
         self.children.pop(info.low, None)
         del self.classes[info.low]
-        self._associations = None
+        self.changed()
 
     def descendants(self, low: str, deep: bool = True) -> Iterator[ClassInfo]:
         """Subclasses of ``low`` ("" for the roots) in definition order, depth first."""

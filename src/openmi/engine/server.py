@@ -68,9 +68,9 @@ class Server:
         for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
             if ns.lower() not in self._namespaces:
                 self.create_namespace(ns)
-        if self.repository.meta("refs") is None:  # written before the association index existed
+        if self.repository.meta("links") is None:  # written before the association index existed
             refindex.rebuild(self)
-            self.repository.set_meta("refs", "1")
+            self.repository.set_meta("links", "1")
         self._add_standard_qualifiers()
 
     def _add_standard_qualifiers(self, namespaces: Iterable[Namespace] | None = None) -> None:
@@ -214,7 +214,7 @@ class Server:
                     self._check_references(ns, classes)
             except BaseException:
                 ns.classes = snapshot_classes
-                ns._associations = None
+                ns.changed()
                 ns.children = snapshot_children
                 ns.qualifiers = snapshot_quals
                 raise
@@ -480,5 +480,5 @@ class Server:
             for k, (classes, children, qualifiers, seq) in state.items():
                 ns = names[k]
                 ns.classes, ns.children, ns.qualifiers, ns.seq = classes, children, qualifiers, seq
-                ns._associations = None
+                ns.changed()
         return restore

@@ -210,8 +210,9 @@ class WSManService:
     def _authorize(self, req: wsman.Request, user: User | None) -> None:
         if user is None or isinstance(req, wsman.IdentifyRequest):
             return
-        namespace = req.namespace or DEFAULT_NAMESPACE
-        write = not kinds.is_read_only(req)
+        self._authorize_namespace(req.namespace or DEFAULT_NAMESPACE, not kinds.is_read_only(req), user)
+
+    def _authorize_namespace(self, namespace: str, write: bool, user: User) -> None:
         if not user.can(namespace, write):
             what = "write to" if write else "read"
             raise MIError(MIResult.ACCESS_DENIED, f"user {user.name} may not {what} namespace {namespace}")
@@ -231,6 +232,9 @@ class WSManService:
         kind = kinds.for_wsman(req)
         assert kind.record is not None
         record = kind.record(req, self.lookup_class)
+        if user is not None and record.namespace and record.namespace != req.namespace:
+            # the association filter's source EPR names its own namespace: the user must be able to read it
+            self._authorize_namespace(record.namespace, not kind.read_only, user)
         if kind.streamed:
             return self._enumerate(req, kind, record, user, token)
         assert kind.response is not None

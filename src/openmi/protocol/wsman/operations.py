@@ -30,7 +30,7 @@ itself; the client's TestConnection is Identify.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ from . import namespaces as wns
 from .classxml import ClassOptions
 from .requests import (
     CLASS_NAMES_ONLY_OPTION,
+    AssociationFilter,
     CreateRequest,
     DeleteRequest,
     EnumerateClassesRequest,
@@ -156,11 +157,16 @@ def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
     their property's type). A value the class's type cannot read stays text: the engine answers
     TYPE_MISMATCH naming the key and its type.
     """
-    class_name = class_name_of(req)
-    cls = lookup(req.namespace, class_name) if lookup is not None else None
+    return typed_key_instance(class_name_of(req), req.namespace, req.selectors, lookup)
+
+
+def typed_key_instance(class_name: str, namespace: str | None, selectors: Mapping[str, Any],
+                       lookup: ClassLookup | None) -> Instance:
+    """Selector values (text, or a reference) as an instance name, typed by the class where the text allows."""
+    cls = lookup(namespace, class_name) if lookup is not None else None
     props = cls.properties if cls is not None else None
     elements: dict[str, Element] = {}
-    for name, value in req.selectors.items():
+    for name, value in selectors.items():
         if isinstance(value, Instance):
             elements[name.lower()] = Element(name, value, MIType.REFERENCE, MIFlag.KEY)
             continue
@@ -178,7 +184,7 @@ def selector_instance(req: Request, lookup: ClassLookup | None) -> Instance:
             except (WireError, ValueError, TypeError):
                 typed = value
         elements[name.lower()] = Element(name, typed, t, MIFlag.KEY)
-    return Instance.from_elements(class_name, elements, namespace=req.namespace)
+    return Instance.from_elements(class_name, elements, namespace=namespace)
 
 
 # Keys whose wire text is already their value (strings) or that no text can give (references, instances).
@@ -411,6 +417,79 @@ QUERY_INSTANCES = OperationKind(
     page=_query_page,
 )
 
+
+# --- associations: an Enumerate with the association filter on the namespace's wildcard URI ------------
+
+
+def _association_request(r: rq.AssociatorInstances | rq.ReferenceInstances, ns: str | None) -> EnumerateRequest:
+    """The association filter (wsman.md §3.8) with the source as an EPR, as openmi, OMI and WinRM take it."""
+    source = r.instance
+    if not isinstance(source, Instance):
+        what = "none was given" if source is None else f"not {type(source).__name__}"
+        raise MIError(MIResult.INVALID_PARAMETER, f"{r.name} needs the source instance, an openmi.Instance ({what})")
+    obj = source.keys_only() if source.key_elements else source.clone()
+    obj.namespace = ns
+    if isinstance(r, rq.AssociatorInstances):
+        assoc = AssociationFilter(object=obj, associators=True, association_class=r.assoc_class or None,
+                                  result_class=r.result_class or None, role=r.role or None,
+                                  result_role=r.result_role or None)
+    else:
+        assoc = AssociationFilter(object=obj, associators=False, result_class=r.result_class or None,
+                                  role=r.role or None)
+    return EnumerateRequest(namespace=ns, class_name="*", polymorphism=_polymorphism(r.flags),
+                            filter=Filter(dialect=wns.DIALECT_ASSOCIATION, association=assoc),
+                            mode=EnumerationMode.EPR if r.keys_only else EnumerationMode.OBJECTS)
+
+
+def _association_of(req: EnumerateRequest) -> AssociationFilter:
+    assert req.filter is not None and req.filter.association is not None
+    return req.filter.association
+
+
+def _association_base(req: EnumerateRequest, lookup: ClassLookup | None) -> dict[str, Any]:
+    """The source EPR says where (with or without ``__cimnamespace``); the header's URI may be any wildcard or
+    class URI. The source travels without its namespace: the record's namespace is where it is."""
+    a = _association_of(req)
+    namespace = a.object.namespace or req.namespace
+    source = typed_key_instance(a.object.class_name, namespace, {el.name: el.value for el in a.object.elements},
+                                lookup)
+    source.namespace = None
+    return {"namespace": namespace, "options": req.option_set, "instance": source,
+            "keys_only": req.mode == EnumerationMode.EPR, "flags": _polymorphism_flags(req.polymorphism)}
+
+
+def _accepts_association(associators: bool) -> Callable[[Any], bool]:
+    def accepts(req: Any) -> bool:
+        f = req.filter
+        return f is not None and f.association is not None and f.association.associators is associators
+    return accepts
+
+
+ASSOCIATOR_INSTANCES = OperationKind(
+    rq.AssociatorInstances, EnumerateRequest, EnumerateResponse, read_only=True, idempotent=True,
+    request=_association_request,
+    results=stream_items,
+    record=lambda req, lookup: rq.AssociatorInstances(
+        assoc_class=_association_of(req).association_class, result_class=_association_of(req).result_class,
+        role=_association_of(req).role, result_role=_association_of(req).result_role,
+        **_association_base(req, lookup)),
+    response=None,
+    streamed=True,
+    accepts=_accepts_association(True),
+)
+
+REFERENCE_INSTANCES = OperationKind(
+    rq.ReferenceInstances, EnumerateRequest, EnumerateResponse, read_only=True, idempotent=True,
+    request=_association_request,
+    results=stream_items,
+    record=lambda req, lookup: rq.ReferenceInstances(
+        result_class=_association_of(req).result_class, role=_association_of(req).role,
+        **_association_base(req, lookup)),
+    response=None,
+    streamed=True,
+    accepts=_accepts_association(False),
+)
+
 TEST_CONNECTION = OperationKind(
     rq.TestConnection, IdentifyRequest, IdentifyResponse, read_only=True, idempotent=True,
     request=lambda r, ns: IdentifyRequest(),
@@ -509,7 +588,7 @@ ENUMERATE_CLASSES = OperationKind(
 
 KINDS: tuple[OperationKind, ...] = (
     GET_INSTANCE, DELETE_INSTANCE, CREATE_INSTANCE, MODIFY_INSTANCE, INVOKE, ENUMERATE_INSTANCES, QUERY_INSTANCES,
-    TEST_CONNECTION, GET_CLASS, ENUMERATE_CLASSES,
+    TEST_CONNECTION, GET_CLASS, ENUMERATE_CLASSES, ASSOCIATOR_INSTANCES, REFERENCE_INSTANCES,
 )
 
 _BY_RECORD: dict[type[rq.Request], OperationKind] = {k.record_type: k for k in KINDS}

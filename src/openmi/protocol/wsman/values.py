@@ -20,6 +20,7 @@ from lxml import etree
 
 from openmi.cim.classes import Class, Method, Property
 from openmi.cim.instance import Element, Instance
+from openmi.cim.objectpath import Reference, new_reference
 from openmi.cim.types import INTEGER_RANGES, MIFlag, MIType
 from openmi.cim.values import coerce_scalar, parse_datetime, parse_scalar
 
@@ -313,8 +314,8 @@ def read_selector_set(el: _Elem | None, depth: int = 0) -> Selectors:
     return out
 
 
-def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int = 0) -> Instance:
-    """An EPR (``a:Address`` + ``a:ReferenceParameters``, wrapped or bare) → a key-only Instance."""
+def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int = 0) -> Reference:
+    """An EPR (``a:Address`` + ``a:ReferenceParameters``, wrapped or bare) → a :class:`Reference`."""
     if depth > MAX_NESTING:
         raise WireError("references nest too deeply", "depth")
     rp = el.find(ns.A_REFERENCE_PARAMETERS)
@@ -336,7 +337,7 @@ def epr_to_instance(el: _Elem, default_namespace: str | None = None, depth: int 
     for name, value in selectors.items():
         t = MIType.REFERENCE if isinstance(value, Instance) else MIType.STRING
         elements[name.lower()] = Element(name, value, t, MIFlag.KEY)
-    return Instance.from_elements(ref.class_name or "", elements, namespace=namespace)
+    return new_reference(ref.class_name or "", namespace, elements)
 
 
 def _class_of(el: _Elem, fallback: str) -> str:
@@ -432,7 +433,8 @@ def _read_one(
     if t == MIType.REFERENCE:
         if len(el) == 0:
             raise WireError(f"property {name!r} is a reference but holds no endpoint reference")
-        return epr_to_instance(el, namespace, depth + 1)
+        ref = epr_to_instance(el, namespace, depth + 1)
+        return _typed_reference(ref, namespace, lookup, depth + 1) if lookup is not None else ref
     if t == MIType.INSTANCE:
         cname = _class_of(el, embedded or name)
         ecls = lookup(namespace, cname) if lookup is not None else None
@@ -509,6 +511,12 @@ def apply_class(inst: Instance, cls: Class, class_lookup: ClassLookup | None = N
             continue
         value = _retype(el.value, el.type, prop, inst.namespace, class_lookup)
         elements[prop.name.lower()] = Element(prop.name, value, prop.type, prop.flags & MIFlag.KEY)
+    if isinstance(inst, Reference):  # a reference stays one (its elements are the keys)
+        for el in elements.values():
+            el._flags |= int(MIFlag.KEY)
+        out = new_reference(inst.class_name, inst.namespace, elements)
+        out.server_name = inst.server_name
+        return out
     return Instance.from_elements(inst.class_name, elements, namespace=inst.namespace)
 
 
@@ -536,6 +544,8 @@ def _retype_one(value: Any, t: MIType, prop: Property, namespace: str | None, lo
             ecls = lookup(namespace, value.class_name)
             if ecls is not None:
                 return apply_class(value, ecls, lookup)
+        if t == MIType.REFERENCE and lookup is not None:
+            return _typed_reference(value, namespace, lookup)
         if t in (MIType.REFERENCE, MIType.INSTANCE):
             return value
         raise WireError(f"property {prop.name!r} is {t.cim_name}, not an instance")
@@ -543,6 +553,32 @@ def _retype_one(value: Any, t: MIType, prop: Property, namespace: str | None, lo
         return coerce_scalar(value, t, prop.name)
     except (TypeError, ValueError) as exc:
         raise WireError(str(exc)) from None
+
+
+def _typed_reference(ref: Instance, namespace: str | None, lookup: ClassLookup, depth: int = 0) -> Instance:
+    """A reference read from an EPR (selector values are text), its keys typed by the class it names when
+    that class is known; a value the type cannot read stays text."""
+    rcls = lookup(ref.namespace or namespace, ref.class_name) if depth <= MAX_NESTING else None
+    if rcls is None:
+        return ref
+    elements: dict[str, Element] = {}
+    for el in ref.elements:
+        prop = rcls.properties.get(el.name)
+        value, t = el.value, el.type
+        if prop is not None:
+            pt = prop.type
+            if isinstance(value, str) and not pt.is_array and pt.scalar not in (
+                    MIType.STRING, MIType.REFERENCE, MIType.INSTANCE):
+                try:
+                    value, t = parse_wire_scalar(value, pt, prop.name), pt
+                except (WireError, ValueError, TypeError):
+                    pass
+            elif isinstance(value, Instance) and pt == MIType.REFERENCE:
+                value = _typed_reference(value, ref.namespace or namespace, lookup, depth + 1)
+        elements[el.name.lower()] = Element(prop.name if prop is not None else el.name, value, t, MIFlag.KEY)
+    out = new_reference(ref.class_name, ref.namespace, elements)
+    out.server_name = ref.server_name
+    return out
 
 
 def parameters_class(method: Method, output: bool = False) -> Class:
