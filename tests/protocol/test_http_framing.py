@@ -56,16 +56,24 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert req.body == b"hello"
 
 
-def test_bytes_arrive_one_at_a_time() -> None:
-    data = HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+@pytest.mark.parametrize("framing", [b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                                     b"Content-Length: 5\r\n\r\nhello"])
+def test_bytes_arrive_one_at_a_time(framing: bytes) -> None:
+    data = HEAD + framing
+    follows = HEAD + b"Content-Length: 3\r\n\r\nbye"
     chan = ServerChannel()
     for i in range(len(data) - 1):
         chan.feed(data[i:i + 1])
         assert chan.next_request() is NEED_DATA
         assert chan.pending
-    chan.feed(data[-1:])
+    chan.feed(data[-1:] + follows[:10])  # the last byte comes with the start of the next request
     req = chan.next_request()
     assert isinstance(req, HTTPRequest) and req.body == b"hello"
+    chan.respond(HTTPResponse(200))
+    assert chan.pending and chan.next_request() is NEED_DATA
+    chan.feed(follows[10:])
+    req = chan.next_request()
+    assert isinstance(req, HTTPRequest) and req.body == b"bye"
 
 
 @pytest.mark.parametrize("value", [
@@ -224,6 +232,23 @@ def test_client_content_length_and_keep_alive() -> None:
     assert chan.reusable
 
 
+def test_client_body_in_pieces_then_the_next_exchange() -> None:
+    chan = client()
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    for i in range(len(data) - 1):
+        chan.feed(data[i:i + 1])
+        assert chan.next_response() is NEED_DATA and chan.started
+    chan.feed(data[-1:])
+    assert chan.next_response() == (200, {"content-length": "5"}, b"hello")
+    assert chan.reusable and not chan.started
+    chan.request("POST", "/wsman", {}, b"again")
+    chan.feed(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert chan.next_response() == (204, {"content-length": "0", "connection": "close"}, b"")
+    assert not chan.reusable
+    with pytest.raises(RuntimeError):
+        chan.request("POST", "/wsman", {}, b"")
+
+
 def test_client_chunked() -> None:
     chan = client()
     chan.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n")
@@ -297,6 +322,21 @@ def test_client_skips_100_continue_and_reads_connection_close() -> None:
     reply = chan.next_response()
     assert reply != NEED_DATA and reply[0] == 500  # type: ignore[index]
     assert not chan.reusable
+
+
+def test_client_never_splits_a_header() -> None:
+    chan = ClientChannel("host:5985", 1000)
+    for bad in ({"X": "a\r\nInjected: yes"}, {"X": "a\nb"}, {"X\r\nY": "a"}, {"X": "a\x00"}):
+        with pytest.raises(ValueError, match="line break"):
+            chan.request("POST", "/wsman", bad, b"")
+
+
+def test_server_never_splits_a_header() -> None:
+    chan = ServerChannel()
+    chan.feed(HEAD + b"Content-Length: 0\r\n\r\n")
+    assert isinstance(chan.next_request(), HTTPRequest)
+    with pytest.raises(ValueError, match="line break"):
+        chan.respond(HTTPResponse(200, b"", [("WWW-Authenticate", "Basic\r\nSet-Cookie: x")]))
 
 
 def test_tunnel_through_a_proxy() -> None:
