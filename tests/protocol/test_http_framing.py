@@ -214,6 +214,68 @@ def test_error_response_bytes() -> None:
                    b"Retry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\ntoo many connections")
 
 
+# --- the memory of heads: the same verdict as h11, for less ----------------------------------------------
+def warm(head: bytes, body: bytes) -> ServerChannel:
+    """A channel that has read (through h11) and answered one request with ``head``."""
+    chan = ServerChannel(max_header_bytes=4096, max_body_bytes=1000)
+    chan.feed(head + body)
+    assert isinstance(chan.next_request(), HTTPRequest)
+    chan.respond(HTTPResponse(200))
+    return chan
+
+
+def outcome(chan: ServerChannel, data: bytes) -> object:
+    chan.feed(data)
+    try:
+        result = chan.next_request()
+    except BadRequest as exc:
+        return ("refused", exc.status)
+    return result
+
+
+TEMPLATE = HEAD + b"Authorization: Basic eDp5\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+
+
+@pytest.mark.parametrize("variant", [
+    TEMPLATE.replace(b"Length: 5", b"Length: 12") + b"hello, world",  # another length: remembered
+    TEMPLATE.replace(b"Length: 5", b"Length:   0012 ") + b"hello, world",
+    TEMPLATE.replace(b"Length: 5", b"Length: 0"),
+    TEMPLATE.replace(b"Length: 5", b"Length: 1001"),  # over the limit
+    TEMPLATE.replace(b"Length: 5", b"Length: \xb2"),  # malformed: never remembered
+    TEMPLATE.replace(b"Length: 5", b"Length: 5\r\nContent-Length: 6"),
+    TEMPLATE.replace(b"Length: 5", b"Length: 5, 6") + b"hello!",
+    TEMPLATE.replace(b"Length: 5", b"Length: 99999999999999999999999"),
+    TEMPLATE.replace(b"Length: 5\r\n", b"Length: 5\r\n \r\n") + b"hello",  # a folded line
+    TEMPLATE.replace(b"Basic eDp5", b"Basic eDp6") + b"hello",  # another byte elsewhere: h11 reads it
+    TEMPLATE.replace(b"HTTP/1.1", b"HTTP/1.0") + b"hello",
+    TEMPLATE.replace(b"\r\n\r\n", b"\r\n\n") + b"hello",
+    TEMPLATE.replace(b"Expect: 100-continue\r\n", b"Transfer-Encoding: chunked\r\n") + b"5\r\nhello\r\n0\r\n\r\n",
+])
+def test_a_remembered_head_reads_as_h11_reads_it(variant: bytes) -> None:
+    fresh = ServerChannel(max_header_bytes=4096, max_body_bytes=1000)
+    remembered = warm(TEMPLATE, b"hello")
+    assert outcome(remembered, variant) == outcome(fresh, variant)
+    assert fresh.wants_continue == remembered.wants_continue
+
+
+def test_a_remembered_head_skips_h11() -> None:
+    chan = warm(TEMPLATE, b"hello")
+    req = outcome(chan, TEMPLATE.replace(b"Length: 5", b"Length: 7") + b"goodbye")
+    assert isinstance(req, HTTPRequest) and req.body == b"goodbye" and req.headers["content-length"] == "7"
+    assert chan._conn is None  # no h11 state was made for it
+    assert chan.wants_continue is False  # the body is in: nothing to wait for (the shell asks only on NEED_DATA)
+
+
+def test_remembered_heads_are_bounded() -> None:
+    chan = ServerChannel()
+    for i in range(20):
+        head = HEAD + f"X-N: {i}\r\nContent-Length: 1\r\n\r\n".encode()
+        chan.feed(head + b"x")
+        assert isinstance(chan.next_request(), HTTPRequest)
+        chan.respond(HTTPResponse(200))
+    assert len(chan._heads) <= 4
+
+
 # --- the client side (both of openmi's clients read responses through this) ----------------------------
 def client(max_body: int = 1000) -> ClientChannel:
     chan = ClientChannel("host:5985", max_body)
