@@ -140,6 +140,8 @@ def test_malformed_chunk_sizes_are_a_400(size: bytes) -> None:
     (b"POST /wsman HTTP/2.0\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 505),
     (b"POST /wsman HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     (b"POST /wsman HTTP/1.1\r\nHost: h\r\n\r\n", 411),  # a POST that says nothing of its length
+    (b"POST /wsman HTTP/1.1\r\nHost: h\r\nAuthorization: Basic\r\n eDp5\r\nContent-Length: 0\r\n\r\n", 400),
+    (b"POST /wsman HTTP/1.1\nHost: h\nX: a\n\tb\nContent-Length: 0\n\n", 400),  # folded, bare LF ends
     (b"POST /wsman HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 5000 + b"\r\n\r\n", 431),
 ])
 def test_malformed_heads(head: bytes, status: int) -> None:

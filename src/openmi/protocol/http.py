@@ -206,8 +206,13 @@ class ServerChannel:
                     return CLOSED
             elif len(buf) <= self._max_head and buf.find(b"\n\n") < 0:
                 return h11.NEED_DATA
+            blank = _BLANK_LINE.search(buf)
+            if blank is not None and _folded(buf[:blank.end()]):
+                raise BadRequest(400, "malformed request: obsolete line folding")
         else:
             head = bytes(buf[:end + 4])
+            if _folded(head):
+                raise BadRequest(400, "malformed request: obsolete line folding")
             cut = _head_key(head)
             if cut is not None:
                 key, digits = cut
@@ -368,6 +373,14 @@ def _head_key(head: bytes) -> tuple[bytes, bytes] | None:
 
 
 _DIGITS: Final = re.compile(rb"[0-9]{1,20}")  # as h11 checks a Content-Length
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")  # where h11 ends a head
+
+
+def _folded(head: bytes | bytearray) -> bool:
+    """An obsolete line fold (a header line continued on a line that starts with a space or tab). h11
+    would join it to the line before; RFC 9112 §5.2 lets a server refuse it instead, and we do: a header
+    that means one thing to us and another to a proxy in front is how requests are smuggled."""
+    return head.find(b"\n ") >= 0 or head.find(b"\n\t") >= 0
 
 
 class ClientChannel:
