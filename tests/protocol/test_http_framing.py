@@ -56,16 +56,24 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert req.body == b"hello"
 
 
-def test_bytes_arrive_one_at_a_time() -> None:
-    data = HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+@pytest.mark.parametrize("framing", [b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                                     b"Content-Length: 5\r\n\r\nhello"])
+def test_bytes_arrive_one_at_a_time(framing: bytes) -> None:
+    data = HEAD + framing
+    follows = HEAD + b"Content-Length: 3\r\n\r\nbye"
     chan = ServerChannel()
     for i in range(len(data) - 1):
         chan.feed(data[i:i + 1])
         assert chan.next_request() is NEED_DATA
         assert chan.pending
-    chan.feed(data[-1:])
+    chan.feed(data[-1:] + follows[:10])  # the last byte comes with the start of the next request
     req = chan.next_request()
     assert isinstance(req, HTTPRequest) and req.body == b"hello"
+    chan.respond(HTTPResponse(200))
+    assert chan.pending and chan.next_request() is NEED_DATA
+    chan.feed(follows[10:])
+    req = chan.next_request()
+    assert isinstance(req, HTTPRequest) and req.body == b"bye"
 
 
 @pytest.mark.parametrize("value", [
@@ -132,6 +140,8 @@ def test_malformed_chunk_sizes_are_a_400(size: bytes) -> None:
     (b"POST /wsman HTTP/2.0\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 505),
     (b"POST /wsman HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     (b"POST /wsman HTTP/1.1\r\nHost: h\r\n\r\n", 411),  # a POST that says nothing of its length
+    (b"POST /wsman HTTP/1.1\r\nHost: h\r\nAuthorization: Basic\r\n eDp5\r\nContent-Length: 0\r\n\r\n", 400),
+    (b"POST /wsman HTTP/1.1\nHost: h\nX: a\n\tb\nContent-Length: 0\n\n", 400),  # folded, bare LF ends
     (b"POST /wsman HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 5000 + b"\r\n\r\n", 431),
 ])
 def test_malformed_heads(head: bytes, status: int) -> None:
@@ -206,6 +216,68 @@ def test_error_response_bytes() -> None:
                    b"Retry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\ntoo many connections")
 
 
+# --- the memory of heads: the same verdict as h11, for less ----------------------------------------------
+def warm(head: bytes, body: bytes) -> ServerChannel:
+    """A channel that has read (through h11) and answered one request with ``head``."""
+    chan = ServerChannel(max_header_bytes=4096, max_body_bytes=1000)
+    chan.feed(head + body)
+    assert isinstance(chan.next_request(), HTTPRequest)
+    chan.respond(HTTPResponse(200))
+    return chan
+
+
+def outcome(chan: ServerChannel, data: bytes) -> object:
+    chan.feed(data)
+    try:
+        result = chan.next_request()
+    except BadRequest as exc:
+        return ("refused", exc.status)
+    return result
+
+
+TEMPLATE = HEAD + b"Authorization: Basic eDp5\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+
+
+@pytest.mark.parametrize("variant", [
+    TEMPLATE.replace(b"Length: 5", b"Length: 12") + b"hello, world",  # another length: remembered
+    TEMPLATE.replace(b"Length: 5", b"Length:   0012 ") + b"hello, world",
+    TEMPLATE.replace(b"Length: 5", b"Length: 0"),
+    TEMPLATE.replace(b"Length: 5", b"Length: 1001"),  # over the limit
+    TEMPLATE.replace(b"Length: 5", b"Length: \xb2"),  # malformed: never remembered
+    TEMPLATE.replace(b"Length: 5", b"Length: 5\r\nContent-Length: 6"),
+    TEMPLATE.replace(b"Length: 5", b"Length: 5, 6") + b"hello!",
+    TEMPLATE.replace(b"Length: 5", b"Length: 99999999999999999999999"),
+    TEMPLATE.replace(b"Length: 5\r\n", b"Length: 5\r\n \r\n") + b"hello",  # a folded line
+    TEMPLATE.replace(b"Basic eDp5", b"Basic eDp6") + b"hello",  # another byte elsewhere: h11 reads it
+    TEMPLATE.replace(b"HTTP/1.1", b"HTTP/1.0") + b"hello",
+    TEMPLATE.replace(b"\r\n\r\n", b"\r\n\n") + b"hello",
+    TEMPLATE.replace(b"Expect: 100-continue\r\n", b"Transfer-Encoding: chunked\r\n") + b"5\r\nhello\r\n0\r\n\r\n",
+])
+def test_a_remembered_head_reads_as_h11_reads_it(variant: bytes) -> None:
+    fresh = ServerChannel(max_header_bytes=4096, max_body_bytes=1000)
+    remembered = warm(TEMPLATE, b"hello")
+    assert outcome(remembered, variant) == outcome(fresh, variant)
+    assert fresh.wants_continue == remembered.wants_continue
+
+
+def test_a_remembered_head_skips_h11() -> None:
+    chan = warm(TEMPLATE, b"hello")
+    req = outcome(chan, TEMPLATE.replace(b"Length: 5", b"Length: 7") + b"goodbye")
+    assert isinstance(req, HTTPRequest) and req.body == b"goodbye" and req.headers["content-length"] == "7"
+    assert chan._conn is None  # no h11 state was made for it
+    assert chan.wants_continue is False  # the body is in: nothing to wait for (the shell asks only on NEED_DATA)
+
+
+def test_remembered_heads_are_bounded() -> None:
+    chan = ServerChannel()
+    for i in range(20):
+        head = HEAD + f"X-N: {i}\r\nContent-Length: 1\r\n\r\n".encode()
+        chan.feed(head + b"x")
+        assert isinstance(chan.next_request(), HTTPRequest)
+        chan.respond(HTTPResponse(200))
+    assert len(chan._heads) <= 4
+
+
 # --- the client side (both of openmi's clients read responses through this) ----------------------------
 def client(max_body: int = 1000) -> ClientChannel:
     chan = ClientChannel("host:5985", max_body)
@@ -222,6 +294,23 @@ def test_client_content_length_and_keep_alive() -> None:
     chan.feed(b"lo")
     assert chan.next_response() == (200, {"content-type": "application/soap+xml", "content-length": "5"}, b"hello")
     assert chan.reusable
+
+
+def test_client_body_in_pieces_then_the_next_exchange() -> None:
+    chan = client()
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    for i in range(len(data) - 1):
+        chan.feed(data[i:i + 1])
+        assert chan.next_response() is NEED_DATA and chan.started
+    chan.feed(data[-1:])
+    assert chan.next_response() == (200, {"content-length": "5"}, b"hello")
+    assert chan.reusable and not chan.started
+    chan.request("POST", "/wsman", {}, b"again")
+    chan.feed(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert chan.next_response() == (204, {"content-length": "0", "connection": "close"}, b"")
+    assert not chan.reusable
+    with pytest.raises(RuntimeError):
+        chan.request("POST", "/wsman", {}, b"")
 
 
 def test_client_chunked() -> None:
@@ -297,6 +386,21 @@ def test_client_skips_100_continue_and_reads_connection_close() -> None:
     reply = chan.next_response()
     assert reply != NEED_DATA and reply[0] == 500  # type: ignore[index]
     assert not chan.reusable
+
+
+def test_client_never_splits_a_header() -> None:
+    chan = ClientChannel("host:5985", 1000)
+    for bad in ({"X": "a\r\nInjected: yes"}, {"X": "a\nb"}, {"X\r\nY": "a"}, {"X": "a\x00"}):
+        with pytest.raises(ValueError, match="line break"):
+            chan.request("POST", "/wsman", bad, b"")
+
+
+def test_server_never_splits_a_header() -> None:
+    chan = ServerChannel()
+    chan.feed(HEAD + b"Content-Length: 0\r\n\r\n")
+    assert isinstance(chan.next_request(), HTTPRequest)
+    with pytest.raises(ValueError, match="line break"):
+        chan.respond(HTTPResponse(200, b"", [("WWW-Authenticate", "Basic\r\nSet-Cookie: x")]))
 
 
 def test_tunnel_through_a_proxy() -> None:

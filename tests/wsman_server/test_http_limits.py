@@ -15,6 +15,7 @@ import pytest
 
 import openmi
 from openmi import AuthType, DestinationOptions
+from openmi.wsman_server import http
 
 from .conftest import PASSWORD, Running, start
 from .test_server import GET, SOAP, basic, envelope, watched
@@ -162,6 +163,9 @@ def test_slowloris_does_not_starve_a_valid_client(tmp_path: Path) -> None:
         assert len(kept.enumerate("Sample_Person")) == 0
         slow = Trickler(r.http_port, 256, [f"127.0.0.{n}" for n in range(2, 10)])
         anonymous_cap = 48 - 8
+        held_since = time.monotonic()
+        while time.monotonic() - held_since <= http.FRESH_GRACE:  # until the held ones may be displaced
+            slow.next_round()
         for i in range(5):
             slow.next_round()  # the attack goes on between (and during) the valid requests
             t0 = time.monotonic()
@@ -226,7 +230,7 @@ def test_an_idle_kept_alive_connection_is_closed(tmp_path: Path) -> None:
         r.engine.close()
 
 
-def test_connections_per_address_are_capped(tmp_path: Path) -> None:
+def test_anonymous_connections_per_address_are_capped(tmp_path: Path) -> None:
     r = running(tmp_path, max_connections_per_address=3, request_timeout=60.0)
     held: list[socket.socket] = []
     try:
@@ -234,18 +238,50 @@ def test_connections_per_address_are_capped(tmp_path: Path) -> None:
             sock = connect(r.http_port, "127.0.0.20")
             sock.sendall(b"POST /wsman HTTP/1.1\r\n")
             held.append(sock)
-        extra = connect(r.http_port, "127.0.0.20")
-        answer = read_to_close(extra)
-        extra.close()
-        assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
+        time.sleep(http.FRESH_GRACE + 0.2)  # (not a measurement: the held requests must be old enough)
+        for _ in range(3):  # a flood from one address renews only its own share of the slots
+            sock = connect(r.http_port, "127.0.0.20")
+            sock.sendall(b"POST /wsman HTTP/1.1\r\n")
+            held.append(sock)
+        for old in held[:3]:
+            assert read_to_close(old) == b""  # the old ones were displaced: closed without an answer
+        assert r.server.http.connection_counts()[1] <= 3
         other = connect(r.http_port, "127.0.0.21")  # another address is not affected
         other.sendall(valid_request())
         other.settimeout(GENEROUS)
         assert other.recv(65536).startswith(b"HTTP/1.1 200 OK")
         other.close()
+        same = connect(r.http_port, "127.0.0.20")  # and a valid client behind the flooding address gets in
+        same.sendall(valid_request())
+        same.settimeout(GENEROUS)
+        assert same.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        same.close()
     finally:
         for sock in held:
             sock.close()
+        r.server.stop()
+        r.engine.close()
+
+
+def test_a_full_server_refuses_with_503(tmp_path: Path) -> None:
+    r = running(tmp_path, max_connections=2, reserved_connections=1, max_connections_per_address=10)
+    try:
+        kept = []
+        for _ in range(2):  # two authenticated kept-alive connections: trusted, never displaced
+            sock = connect(r.http_port)
+            sock.sendall(valid_request())
+            sock.settimeout(GENEROUS)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+            kept.append(sock)
+        extra = connect(r.http_port)
+        answer = read_to_close(extra)
+        extra.close()
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
+        for sock in kept:
+            sock.sendall(valid_request())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+            sock.close()
+    finally:
         r.server.stop()
         r.engine.close()
 

@@ -42,7 +42,8 @@ class Endpoint:
         self.timeout = timeout
         self.auth_factory = auth_factory
         self.auth_name = auth_name
-        self.host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        name = host if host.isascii() else host.encode("idna").decode("ascii")
+        self.host_header = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
 
     def io_error(self, exc: BaseException) -> MIError:
         """A clear MIError naming the host and what went wrong on the wire."""
@@ -195,10 +196,11 @@ class Connection:
         try:
             sock.sendall(chan.request("POST", self.endpoint.path, headers, body))
             quickack(sock)
-            while (reply := chan.next_response()) is NEED_DATA:
-                chunk = sock.recv(65536)
+            reply = chan.next_response() if chan.started else NEED_DATA  # (nothing buffered: read first)
+            while reply is NEED_DATA:
+                chan.feed(sock.recv(65536))
                 quickack(sock)
-                chan.feed(chunk)
+                reply = chan.next_response()
         except BadResponse as exc:
             self.close()
             raise MIError(MIResult.FAILED, f"{self.endpoint.host}: {exc}") from None
@@ -260,10 +262,11 @@ class AsyncConnection:
             writer.write(chan.request("POST", self.endpoint.path, headers, body))
             await writer.drain()
             quickack(self.sock)
-            while (reply := chan.next_response()) is NEED_DATA:
-                chunk = await reader.read(65536)
+            reply = chan.next_response() if chan.started else NEED_DATA
+            while reply is NEED_DATA:
+                chan.feed(await reader.read(65536))
                 quickack(self.sock)
-                chan.feed(chunk)
+                reply = chan.next_response()
         except BadResponse as exc:
             self.close()
             raise MIError(MIResult.FAILED, f"{self.endpoint.host}: {exc}") from None

@@ -27,7 +27,7 @@ class ServeConfig:
     key_file: str | None = None
     max_envelope_size: int = 512_000
     max_connections: int = 256
-    max_connections_per_address: int = 64  # connections one client address may hold at once
+    max_connections_per_address: int = 64  # anonymous (not yet authenticated) connections per client address
     reserved_connections: int = 32  # of max_connections, kept for connections that have authenticated
     request_timeout: float = 30.0  # seconds for a whole request (head and body) from its first byte
     idle_timeout: float = 120.0  # seconds a kept-alive connection may wait for its next request

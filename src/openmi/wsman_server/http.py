@@ -8,10 +8,11 @@ TCP_NODELAY set, so a client with delayed ACKs never waits on a split write.
 Slow clients cannot hold the server (issue 16, Slowloris): a request must arrive whole — head and body —
 within ``request_timeout`` of its first byte, however slowly it trickles; a kept-alive connection may
 sit idle ``idle_timeout`` between requests; one client address holds at most
-``max_connections_per_address`` connections; and ``reserved_connections`` of the slots are only for
-connections that have carried an authenticated request. When the anonymous slots are full, a new
-connection takes the place of the oldest anonymous one that is not being served, so a valid client
-always gets in, and once authenticated it is never displaced.
+``max_connections_per_address`` anonymous connections (not yet authenticated); and
+``reserved_connections`` of the slots are only for connections that have carried an authenticated
+request. Past either bound a new connection takes the place of the oldest anonymous one not being
+served (of its own address, for the per-address bound), so a valid client always gets in, and once
+authenticated it is never displaced (see :meth:`HTTPServer._admit`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Limits:
     idle_timeout: float = 120.0  # between requests on a keep-alive connection
     request_timeout: float = 30.0  # for a whole request (head and body) from its first byte; the TLS handshake too
     max_connections: int = 256
-    max_connections_per_address: int = 64
+    max_connections_per_address: int = 64  # anonymous connections one client address may hold
     reserved_connections: int = 32  # of max_connections: only for connections that have authenticated
 
 
@@ -71,10 +72,16 @@ class Listener:
         return f"{self.scheme}://{host}:{self.port}/wsman"
 
 
+# A connection is displaced only once it has sat for this long sending nothing, or sending one request,
+# or idle after an answer: a valid client's fresh connection, or its request read by a busy server, must
+# not lose its slot to a flood in the moment before the request is parsed.
+FRESH_GRACE = 2.0
+
+
 class _Slot:
     """One accepted connection, as the accounting of slots sees it."""
 
-    __slots__ = ("busy", "evicted", "host", "sock", "trusted")
+    __slots__ = ("busy", "evicted", "host", "since", "sock", "started", "trusted", "used")
 
     def __init__(self, sock: socket.socket, host: str) -> None:
         self.sock = sock
@@ -82,6 +89,25 @@ class _Slot:
         self.trusted = False  # has carried an authenticated request
         self.busy = False  # a request is being handled or answered
         self.evicted = False
+        self.since = time.monotonic()  # accepted, or last answered
+        self.started: float | None = None  # the first byte of a request still incomplete arrived then
+        self.used = False  # has been answered at least once
+
+    def displace_rank(self) -> tuple[int, float]:
+        """Which anonymous connection goes first when a slot is needed: one that has been sending a
+        request for longest (Slowloris), then one idle longest after an answer, then one that has sent
+        nothing yet, oldest first."""
+        started = self.started
+        if started is not None:
+            return 0, started
+        return (1 if self.used else 2), self.since
+
+    def displaceable(self, now: float) -> bool:
+        """Anonymous, not being served, and in its present state — sending nothing, sending a request,
+        idle after an answer — for more than FRESH_GRACE seconds."""
+        started = self.started
+        return (not self.trusted and not self.busy and not self.evicted
+                and now - (self.since if started is None else started) > FRESH_GRACE)
 
 
 class HTTPServer:
@@ -94,7 +120,7 @@ class HTTPServer:
         self.limits = limits or Limits()
         self._threads: list[threading.Thread] = []
         self._slots: dict[_Slot, threading.Thread] = {}  # insertion order: oldest first
-        self._per_host: dict[str, int] = {}
+        self._per_host: dict[str, int] = {}  # anonymous connections per client address
         self._anonymous = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -179,18 +205,27 @@ class HTTPServer:
             t.start()
 
     def _admit(self, slot: _Slot) -> tuple[bool, _Slot | None]:
-        """Count a new connection in, displacing the oldest idle anonymous one when the anonymous slots
-        (or all slots) are taken; (admitted, the displaced connection)."""
+        """Count a new connection in; (admitted, the connection it displaced).
+
+        A new connection is anonymous. When its address already holds ``max_connections_per_address``
+        anonymous connections, it takes the place of one of them that only holds its slot (see
+        :meth:`_Slot.displaceable`, :meth:`_Slot.displace_rank`). When the anonymous slots (or all
+        slots) are taken, it takes the place of such a connection of any address, and is refused (503)
+        when there is none. Connections that only hold a slot — slow, trickling or idle — are what the
+        bounds are for: a flood of them from one address keeps a bounded share and renews only its own,
+        and a valid client, even one behind the same address, gets in.
+        """
         lim = self.limits
         with self._lock:
-            if self._per_host.get(slot.host, 0) >= lim.max_connections_per_address:
-                return False, None
             victim = None
-            if (self._anonymous >= lim.max_connections - lim.reserved_connections
-                    or len(self._slots) >= lim.max_connections):
-                victim = next((s for s in self._slots if not s.trusted and not s.busy and not s.evicted), None)
+            if self._per_host.get(slot.host, 0) >= lim.max_connections_per_address:
+                victim = self._oldest_idle(slot.host)  # (all busy: only the server-wide bounds apply)
+            if victim is None and (self._anonymous >= lim.max_connections - lim.reserved_connections
+                                   or len(self._slots) >= lim.max_connections):
+                victim = self._oldest_idle(None)
                 if victim is None:
                     return False, None
+            if victim is not None:
                 self._forget(victim)
                 victim.evicted = True
             self._slots[slot] = threading.current_thread()  # replaced by the connection's thread
@@ -198,17 +233,37 @@ class HTTPServer:
             self._anonymous += 1
             return True, victim
 
+    def _oldest_idle(self, host: str | None) -> _Slot | None:
+        """The anonymous connection (of ``host``, if given) not being served that goes first (see
+        :meth:`_Slot.displace_rank`), or None (the lock is held)."""
+        now = time.monotonic()
+        candidates = (s for s in self._slots if s.displaceable(now) and (host is None or s.host == host))
+        return min(candidates, key=_Slot.displace_rank, default=None)
+
+    def _trust(self, slot: _Slot, trusted: bool) -> None:
+        """A connection authenticated, or stopped being (the lock is held): anonymous counts follow."""
+        if slot.trusted is trusted:
+            return
+        if not slot.evicted and slot in self._slots:
+            step = -1 if trusted else 1
+            self._anonymous += step
+            n = self._per_host.get(slot.host, 0) + step
+            if n > 0:
+                self._per_host[slot.host] = n
+            else:
+                self._per_host.pop(slot.host, None)
+        slot.trusted = trusted
+
     def _forget(self, slot: _Slot) -> None:
         """Drop a connection from the accounting (the lock is held)."""
-        if self._slots.pop(slot, None) is None:
+        if self._slots.pop(slot, None) is None or slot.trusted:
             return
         n = self._per_host.get(slot.host, 0) - 1
         if n > 0:
             self._per_host[slot.host] = n
         else:
             self._per_host.pop(slot.host, None)
-        if not slot.trusted:
-            self._anonymous -= 1
+        self._anonymous -= 1
 
     def _refuse(self, conn: socket.socket) -> None:
         try:
@@ -241,7 +296,7 @@ class HTTPServer:
             chan = ServerChannel(lim.max_header_bytes, lim.max_body_bytes)
             secure = lst.tls is not None
             while True:
-                request = self._read_request(sock, chan)
+                request = self._read_request(sock, chan, slot)
                 if request is None:
                     return
                 request.peer = peer
@@ -263,16 +318,17 @@ class HTTPServer:
                                                     close=True)
                         if self._stopping.is_set():
                             response.close = True
-                    if not slot.trusted and getattr(handler, "authenticated", False):
+                    trusted = bool(getattr(handler, "authenticated", False))
+                    if trusted is not slot.trusted:  # authenticated now, or no longer (a removed user)
                         with self._lock:
-                            if not slot.evicted and slot in self._slots:
-                                self._anonymous -= 1
-                            slot.trusted = True
+                            self._trust(slot, trusted)
                     sock.settimeout(lim.request_timeout)
                     sock.sendall(chan.respond(response))
                 finally:
                     with self._lock:
                         slot.busy = False
+                        slot.used = True
+                        slot.since = time.monotonic()
                         self._idle.notify_all()
                 if not chan.reusable:
                     return
@@ -291,7 +347,7 @@ class HTTPServer:
             except OSError:
                 pass
 
-    def _read_request(self, sock: socket.socket, chan: ServerChannel) -> HTTPRequest | None:
+    def _read_request(self, sock: socket.socket, chan: ServerChannel, slot: _Slot) -> HTTPRequest | None:
         """The next whole request, or None when the connection should end (closed, idle too long, too
         slow, or refused with an error response already written)."""
         lim = self.limits
@@ -299,6 +355,7 @@ class HTTPServer:
         # a request's clock starts with its first byte; bytes already buffered (pipelining) start it now
         ready = chan.pending
         deadline = now + lim.request_timeout if ready else None
+        slot.started = now if ready else None
         idle_until = now + lim.idle_timeout
         while True:
             if ready:  # (asking h11 about an empty buffer costs a parse attempt: skip it)
@@ -308,6 +365,7 @@ class HTTPServer:
                     _reply_and_close(sock, exc.status, str(exc))
                     return None
                 if isinstance(result, HTTPRequest):
+                    slot.started = None
                     return result
                 if result is CLOSED:
                     return None
@@ -327,7 +385,8 @@ class HTTPServer:
                     _reply_and_close(sock, 408, "the request did not arrive in time")
                 return None
             if deadline is None and data:
-                deadline = time.monotonic() + lim.request_timeout
+                slot.started = time.monotonic()
+                deadline = slot.started + lim.request_timeout
             chan.feed(data)
             ready = True
 

@@ -437,6 +437,7 @@ class WSManConnection:
         if self.auth is not None and not anonymous:
             step = self.auth.authenticate(headers)
             if step.user is None:
+                self.authenticated = False  # (a removed user's connection leaves its reserved slot)
                 return HTTPResponse(step.status, b"", list(step.headers), close=step.status not in (401, 503))
             user = step.user
             self.authenticated = True
