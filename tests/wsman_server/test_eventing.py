@@ -373,3 +373,153 @@ def test_pywinrm_raw_subscribe_fault(served: Running) -> None:
     assert ei.value.code == 500
     assert ei.value.fault_subcode is not None and ei.value.fault_subcode.endswith("CannotProcessFilter")
     assert "OMI:MI_Result:15" in ei.value.response
+
+
+# --- push modes: the server POSTs to a listener the client opens ---------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["Push", "PushWithAck", "Events"])
+def test_push_modes_our_client_our_server(served: Running, mode: str) -> None:
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(6):
+        eng.create(person(i, f"p{i}"))
+    d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, push_mode=mode, destination="127.0.0.1",
+                                    heartbeat=0.5, max_elements=4, max_latency=0.2)
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED, delivery_options=d) as op:
+            assert op.get_indication(timeout=WAIT).result == MIResult.OK
+            live = next(iter(served.server.service.subscriptions._items.values()))
+            assert live.request.delivery_mode.endswith(mode) and live.request.notify_to is not None
+            assert live.request.notify_to.address.startswith("http://127.0.0.1:")
+            time.sleep(1.2)  # heartbeats only: nothing is reported
+            with pytest.raises(TimeoutError):
+                op.get_indication(timeout=0.01)
+            for i in range(6):
+                eng.delete(person(i))
+            got = [op.get_indication(timeout=WAIT) for _ in range(6)]
+            assert [g.instance["SourceInstance"]["Id"] for g in got if g.instance is not None] == list(range(6))
+            assert got[-1].bookmark and got[-1].machine_id
+            op.cancel()
+            assert op.get_indication(timeout=WAIT).result == MIResult.FAILED
+        wait_for(lambda: len(served.server.service.subscriptions) == 0, "Unsubscribe")
+    local.close()
+
+
+def test_push_subscription_end_on_shutdown(tmp_path: Path) -> None:
+    """A graceful stop sends SubscriptionEnd (SourceShuttingDown) to the EndTo address: the push subscriber ends
+    with SERVER_IS_SHUTTING_DOWN."""
+    r = start(tmp_path, allow_unencrypted=True)
+    try:
+        with openmi.Application() as app:
+            s = remote(app, r)
+            d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, destination="127.0.0.1")
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED, delivery_options=d) as op:
+                assert op.get_indication(timeout=WAIT).result == MIResult.OK
+                r.server.stop()
+                final = op.get_indication(timeout=WAIT)
+                assert final.result == MIResult.SERVER_IS_SHUTTING_DOWN and not final.more_results
+                assert "SourceShuttingDown" in (final.error_message or "")
+    finally:
+        r.engine.close()
+
+
+def test_push_expiration_ends_with_ok(served: Running) -> None:
+    with openmi.Application() as app:
+        s = remote(app, served)
+        d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, destination="127.0.0.1", expiration=0.5)
+        with s.subscribe(NS, "WQL", DELETIONS, delivery_options=d) as op:
+            final = op.get_indication(timeout=WAIT)
+            assert final.instance is None and not final.more_results and final.result == MIResult.OK
+
+
+class _Sink:
+    """A loopback event sink under the test's control: answers each delivery as told, records what came."""
+
+    def __init__(self, answer: str) -> None:
+        from openmi.wsman_server.http import HTTPServer, Listener
+
+        self.answer = answer
+        self.seen: list[bytes] = []
+        self.got = threading.Event()
+        self.http = HTTPServer([Listener("127.0.0.1", 0)], lambda peer, secure: self)
+        self.http.start()
+        self.url = f"http://127.0.0.1:{self.http.listeners[0].port}/sink"
+
+    def handle(self, request: object) -> object:
+        from openmi.protocol.wsman import build_fault
+        from openmi.protocol.wsman.faults import protocol_fault
+        from openmi.wsman_server.http import HTTPResponse
+
+        self.seen.append(request.body)  # type: ignore[attr-defined]
+        self.got.set()
+        if self.answer == "refuse":
+            status, body = build_fault(None, protocol_fault("wsman:DeliveryRefused", "no more"))
+            return HTTPResponse(status, body, [("Content-Type", "application/soap+xml;charset=UTF-8")])
+        return HTTPResponse(503, b"")
+
+    def shutting_down(self, request: object) -> object:
+        from openmi.wsman_server.http import HTTPResponse
+
+        return HTTPResponse(503)
+
+    def closed(self) -> None:
+        return None
+
+
+def _raw_push_subscribe(r: Running, sink: _Sink, mode: str, retry: str = "") -> str:
+    from winrm.protocol import Protocol
+
+    port = r.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    return p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:EndTo><a:Address>{sink.url}/end</a:Address></e:EndTo>
+   <e:Delivery Mode="{mode}">
+    <e:NotifyTo><a:Address>{sink.url}</a:Address>
+     <a:ReferenceProperties><e:Identifier>uuid:MY-SINK</e:Identifier></a:ReferenceProperties></e:NotifyTo>
+    {retry}
+   </e:Delivery>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+  </e:Subscribe>""")).decode()
+
+
+def test_delivery_refused_cancels_without_subscription_end(served: Running) -> None:
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(1))
+    sink = _Sink("refuse")
+    try:
+        resp = _raw_push_subscribe(served, sink, "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck")
+        assert "SubscribeResponse" in resp and "EnumerationContext" not in resp
+        eng.delete(person(1))
+        assert sink.got.wait(WAIT)
+        wait_for(lambda: len(served.server.service.subscriptions) == 0, "the refused subscription to be cancelled")
+        assert len(sink.seen) == 1 and b"uuid:MY-SINK" in sink.seen[0]  # the NotifyTo parameters come back
+        assert b"SubscriptionEnd" not in b"".join(sink.seen)
+    finally:
+        sink.http.shutdown(2)
+        local.close()
+
+
+def test_failing_sink_retries_then_subscription_end(served: Running) -> None:
+    """Each delivery is retried as ConnectionRetry says; then the subscription ends with a SubscriptionEnd
+    (DeliveryFailure) to EndTo."""
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(1))
+    sink = _Sink("busy")
+    try:
+        _raw_push_subscribe(served, sink, "http://schemas.xmlsoap.org/ws/2004/08/eventing/DeliveryModes/Push",
+                            '<w:ConnectionRetry Total="2">PT0.1S</w:ConnectionRetry>')
+        eng.delete(person(1))
+        wait_for(lambda: len(served.server.service.subscriptions) == 0, "the failing subscription to end")
+        deliveries = [b for b in sink.seen if b"SubscriptionEnd" not in b]
+        ends = [b for b in sink.seen if b"SubscriptionEnd" in b]
+        assert len(deliveries) == 3  # the first attempt and two retries
+        assert len(ends) == 1 and b"DeliveryFailure" in ends[0]
+    finally:
+        sink.http.shutdown(2)
+        local.close()

@@ -266,13 +266,24 @@ class WSManTransport:
         return self.classes.typed(item, ns, request)
 
     # --- the two drivers of a plan ---------------------------------------------------------------
+    def _sink(self, destination: str | None, port: int | None) -> Any:
+        """The listener a push-mode subscription's events are delivered to."""
+        from .sink import EventSink, local_address
+
+        host = destination or local_address(self.host, self.options.port)
+        try:
+            return EventSink(host, port or 0)
+        except OSError as exc:
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"cannot listen for pushed events on {host}:{port or 0}: {exc.strerror or exc}") from None
+
     def _wait_cap(self) -> float:
         """How long a subscription's Pull may wait on the server: well under this session's read timeout."""
         return max(1.0, (self.options.timeout or 60.0) * 0.5)
 
     def execute(self, request: rq.Request, ctx: CancelToken) -> Iterator[Any]:
         plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
-        reply: wsman.Response | None = None
+        reply: Any = None
         failed: MIError | None = None
         open_enum: wsman.Request | None = None
         inflight = _InFlight(ctx)
@@ -299,6 +310,10 @@ class WSManTransport:
                     open_enum = kinds.still_open(obj, reply, open_enum)
                 elif kind == "sleep":
                     woken.wait(obj)
+                elif kind == "listen":
+                    reply = self._sink(*obj)
+                elif kind == "recv":
+                    reply = obj[0].get(obj[1])
                 elif isinstance(obj, rq.IndicationItem):
                     if obj.machine_id is None:  # WS-Man names no origin in a Pull: the host that sent it
                         obj = obj._replace(machine_id=self.host)
@@ -318,7 +333,7 @@ class WSManTransport:
 
     async def execute_async(self, request: rq.Request, ctx: CancelToken) -> AsyncIterator[Any]:
         plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
-        reply: wsman.Response | None = None
+        reply: Any = None
         failed: MIError | None = None
         open_enum: wsman.Request | None = None
         try:
@@ -341,6 +356,10 @@ class WSManTransport:
                     open_enum = kinds.still_open(obj, reply, open_enum)
                 elif kind == "sleep":
                     await asyncio.sleep(obj)
+                elif kind == "listen":
+                    reply = self._sink(*obj)
+                elif kind == "recv":
+                    reply = await asyncio.get_running_loop().run_in_executor(None, obj[0].get, obj[1])
                 elif isinstance(obj, rq.IndicationItem):
                     if obj.machine_id is None:
                         obj = obj._replace(machine_id=self.host)

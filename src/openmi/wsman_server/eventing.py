@@ -179,8 +179,7 @@ class _Live:
                     self._end(ev.STATUS_SOURCE_CANCELLING, error.message)
                     return
                 if finished:
-                    self._end(ev.STATUS_SOURCE_CANCELLING, "the subscription expired")
-                    return
+                    return  # expired: WS-Eventing announces no SubscriptionEnd for that (the subscriber knows)
                 if req.heartbeat is not None and not self._send(ev.EventMessage(
                         to=req.notify_to.address, action=ev.ACTION_HEARTBEAT,
                         headers=dict(req.notify_to.parameters), ack_requested=ack), ack):

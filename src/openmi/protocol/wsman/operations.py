@@ -81,8 +81,9 @@ from .responses import (
 from .uri import CIMXML_SCHEMA_URI, UriStyle
 from .values import ClassLookup, WireError, instance_selectors, parse_wire_scalar
 
-# A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result).
-Plan = Generator[tuple[str, Any], "Response | None", None]
+# A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result); a subscription
+# also yields ("sleep", seconds), ("listen", (host, port)) → an event sink, ("recv", (sink, seconds)) → a message.
+Plan = Generator[tuple[str, Any], Any, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -685,6 +686,9 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
     seconds); an expired subscription ends with OK. The driver sends Unsubscribe when the stream stops
     early (see :func:`still_open`)."""
     ns = normalize_namespace(record.namespace)
+    if record.delivery != "pull":
+        yield from push_plan(record, token, ns)
+        return
     wait = min(record.heartbeat or DEFAULT_PULL_WAIT, max(1.0, wait_cap))
     bookmark = record.bookmark
     sub = subscribe_request(record, ns, wait, bookmark)
@@ -742,3 +746,58 @@ def _resubscribe(record: rq.Subscribe, token: CancelToken, ns: str | None, wait:
             continue
         assert isinstance(r, ev.SubscribeResponse)
         return r
+
+
+_PUSH_MODES = {"push": ev.MODE_PUSH, "push-with-ack": ev.MODE_PUSH_WITH_ACK, "events": ev.MODE_EVENTS}
+
+
+def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
+    """A push-mode subscription: open a listener (``("listen", (host, port))`` → the driver's event sink),
+    Subscribe with it as NotifyTo and EndTo, report STARTED, then hand on what the server delivers
+    (``("recv", (sink, seconds))`` → the next message or None). It ends with OK at its expiration, with the
+    MI result of a SubscriptionEnd the server sends, or with FAILED when the server falls silent for three
+    heartbeat intervals."""
+    import time as _time
+
+    mode = _PUSH_MODES.get(record.delivery)
+    if mode is None:
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"the delivery {record.delivery!r} is not one of pull, push, push-with-ack, events")
+    sink = yield "listen", (record.destination, record.port)
+    try:
+        events = mode == ev.MODE_EVENTS
+        sub = ev.SubscribeRequest(
+            namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
+            end_to=ev.EndpointReference(address=sink.url), heartbeat=record.heartbeat, expires=record.expiration,
+            filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
+            send_bookmarks=True, bookmark=ev.wire_bookmark(record.bookmark),
+            max_elements=record.max_elements if events else None, max_time=record.max_latency if events else None)
+        if not record.query:
+            raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
+        yield "send", sub
+        yield "item", rq.STARTED
+        start = last_heard = _time.monotonic()
+        deadline = None if record.expiration is None else start + record.expiration
+        silent = 3 * record.heartbeat + 5 if record.heartbeat else None
+        while True:
+            token.check()
+            now = _time.monotonic()
+            if deadline is not None and now >= deadline:
+                return  # expired: WS-Eventing sends no SubscriptionEnd for that
+            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
+            msg = yield "recv", (sink, wait)
+            if msg is None:
+                if silent is not None and _time.monotonic() - last_heard > silent:
+                    raise MIError(MIResult.FAILED, f"the server sent neither events nor heartbeats for {silent:g} s")
+                continue
+            last_heard = _time.monotonic()
+            if msg.action == ev.ACTION_SUBSCRIPTION_END:
+                raise MIError(ev.end_status_result(msg.end_status),
+                              f"the server ended the subscription ({(msg.end_status or '').rpartition('/')[2]}"
+                              f"{': ' + msg.end_reason if msg.end_reason else ''})")
+            mark = ev.mi_bookmark(msg.bookmark) if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST else None
+            for i, inst in enumerate(msg.events):
+                last = i == len(msg.events) - 1
+                yield "item", rq.IndicationItem(_in(inst, ns), mark if last else None, msg.machine_id)
+    finally:
+        sink.close()
