@@ -266,6 +266,24 @@ class WSManTransport:
         return self.classes.typed(item, ns, request)
 
     # --- the two drivers of a plan ---------------------------------------------------------------
+    def _release(self, req: wsman.Request) -> None:
+        """Send the Release or Unsubscribe a stream owes the server, even when the session was closed
+        meanwhile (on a connection of its own then): otherwise the server holds it until it expires."""
+        try:
+            with self._lock:
+                closed = self._closed
+            if not closed:
+                self.send(req)
+                return
+            body, headers = self._prepare(req, None)
+            conn = Connection(self.endpoint)
+            try:
+                conn.exchange(body, headers)
+            finally:
+                conn.close()
+        except _WIRE_ERRORS:
+            pass
+
     def _sink(self, destination: str | None, port: int | None) -> Any:
         """The listener a push-mode subscription's events are delivered to."""
         from .sink import EventSink, local_address
@@ -326,10 +344,7 @@ class WSManTransport:
         finally:
             plan.close()
             if open_enum is not None:  # stopped early: let the server drop the enumeration or subscription
-                try:
-                    self.send(open_enum)
-                except MIError:
-                    pass
+                self._release(open_enum)
 
     async def execute_async(self, request: rq.Request, ctx: CancelToken) -> AsyncIterator[Any]:
         plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
