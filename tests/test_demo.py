@@ -16,6 +16,8 @@ def test_demo_shows_the_embedded_server_and_wsman(capsys: pytest.CaptureFixture[
     part1, part2 = out.split("Part 2")
     assert "Part 1 — the MI API on an embedded CIM server" in part1
     assert "left in the repository: Ada, Barbara" in part1
+    seen = "get_indication(): CIM_InstDeletion of Sample_Person.Id=2 (Grace)"
+    assert seen in part1 and seen in part2  # the subscription saw the delete, embedded and over WS-Man
     assert "result=MIResult.NOT_FOUND (6)" in part1 and "CIMStatusCode = 6" in part1
     # part 2: a served repository, reached over HTTPS with the generated user and certificate
     assert re.search(r"listening on https://127\.0\.0\.1:\d+/wsman", part2)

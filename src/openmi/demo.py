@@ -1,11 +1,13 @@
 """``make demo``: a narrated tour of the whole system (``python -m openmi.demo``).
 
 Part 1, the MI API on the embedded server: define a class, create a few instances, enumerate them,
-delete one with ``delete_instance`` and show the NOT_FOUND that a second delete gets.
+delete one with ``delete_instance`` while a subscription prints the CIM_InstDeletion it causes, and show
+the NOT_FOUND that a second delete gets.
 
 Part 2, the same over WS-Management: make a user and a self-signed certificate with the ``openmi``
 command, start ``openmi serve`` on a free loopback HTTPS port, connect a remote session that checks the
-server's certificate against the one just made, run the same steps through WS-Man, show the
+server's certificate against the one just made, run the same steps through WS-Man (the subscription
+over WS-Eventing Pull), show the
 NOT_FOUND fault arriving as ``MIResult.NOT_FOUND`` with its CIM_Error details, get the same NOT_FOUND
 from ``openmi di --hostname …`` (exit status 6), and stop the server.
 
@@ -33,6 +35,8 @@ from openmi import MIFlag, MIType
 PEOPLE = [(1, "Ada", ["Analytical Engine"]), (2, "Grace", ["COBOL", "FLOW-MATIC"]), (3, "Barbara", ["CLU"])]
 
 MOF = "class Sample_Person { [Key] uint32 Id; string Name; string Languages[]; };\n"
+
+DELETIONS = "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'"
 
 Say = Callable[..., None]
 
@@ -66,11 +70,27 @@ def tour(console: Console, app: openmi.Application, session: openmi.Session, whe
 
     target = app.new_instance("Sample_Person")
     target.add_element("Id", 2, MIType.UINT32, MIFlag.KEY)
-    say(f"{step + 2}. Delete Sample_Person.Id=2 with [green]session.delete_instance[/]:")
-    with session.delete_instance("root/cimv2", target) as op:
-        r = op.get_instance()
-    say(f"   instance={r.instance}, more_results={r.more_results}, result={r.result.mi_name}")
-    deleted = r.result == openmi.MIResult.OK
+    say(f"{step + 2}. Delete Sample_Person.Id=2 with [green]session.delete_instance[/]; a subscription")
+    say("   ([green]session.subscribe[/]) watches for the CIM_InstDeletion it causes:")
+    say(f"   [dim]{escape(DELETIONS)}[/]")
+    watch = session.subscribe("root/cimv2", "WQL", DELETIONS, flags=openmi.OperationFlags.REPORT_OPERATION_STARTED)
+    seen = None
+    try:
+        watch.get_indication(timeout=30)  # the first result: the subscription is live
+        with session.delete_instance("root/cimv2", target) as op:
+            r = op.get_instance()
+        say(f"   instance={r.instance}, more_results={r.more_results}, result={r.result.mi_name}")
+        ev = watch.get_indication(timeout=30)
+        seen = ev.instance
+        if seen is not None:
+            src = seen["SourceInstance"]
+            say(f"   [green]get_indication()[/]: {seen.class_name} of {src.class_name}.Id={src['Id']} ({src['Name']})")
+            say(f"   (its bookmark {ev.bookmark} resumes a later subscription after it)")
+    finally:
+        watch.cancel()
+        watch.close()
+    deleted = r.result == openmi.MIResult.OK and seen is not None and seen.class_name == "CIM_InstDeletion" \
+        and seen["SourceInstance"]["Name"] == "Grace"
     left = sorted(str(i["Name"]) for i in session.enumerate("Sample_Person"))
     say(f"   left {where}: {', '.join(left)}")
 

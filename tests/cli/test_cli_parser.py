@@ -84,7 +84,7 @@ def test_server_tools_show_only_their_own_options(cli: CLI) -> None:
     (["--hostnme", "h", "ei", "root/cimv2", "X"], "unknown option --hostnme; did you mean --hostname?"),
     (["serve", "--mof", "schema.mof"], "unknown option --mof for serve; did you mean --mof-file?"),
     (["serve", "--json"], "unknown option --json for serve (it is an option of noop, id, gi, ci, mi, di, a, r, ei, "
-                          "wql, cql, iv, gc, ec)"),
+                          "wql, cql, iv, sub, gc, ec)"),
     (["cert", "create", "--users=u.json"], "unknown option --users for cert (it is an option of serve, user)"),
     (["ei", "root/cimv2", "X", "-verbose"], "unknown option -verbose for ei; did you mean --verbose?"),
     (["ei", "root/cimv2", "X", "--shalow"], "unknown option --shalow for ei; did you mean --shallow?"),

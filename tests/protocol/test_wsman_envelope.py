@@ -236,7 +236,7 @@ def test_missing_resource_uri() -> None:
 
 
 def test_unknown_action() -> None:
-    f = fault_of(envelope(action="http://schemas.xmlsoap.org/ws/2004/08/eventing/Renew"))
+    f = fault_of(envelope(action="http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd"))
     assert f.fault.subcode == (ns.WSA, "ActionNotSupported")
     assert f.fault.action == ns.FAULT_ACTION_WSA
     assert f.result == MIResult.NOT_SUPPORTED

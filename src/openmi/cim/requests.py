@@ -181,7 +181,12 @@ class Subscribe(Request):
     ``expiration`` seconds have passed (then it ends with OK), or until a final error.
 
     ``bookmark`` resumes after an event delivered before (or BOOKMARK_OLDEST / BOOKMARK_NEWEST);
-    ``queue_size`` bounds the events held for a subscriber that reads slower than they come."""
+    ``queue_size`` bounds the events held for a subscriber that reads slower than they come.
+
+    A remote session also reads how the server hands events over: ``delivery`` "pull" (the default),
+    "push", "push-with-ack" or "events" (batches of ``max_elements`` gathered for up to ``max_latency``
+    seconds), pushed to a listener on ``destination``:``port`` (None: the local address facing the server,
+    any free port). The embedded engine ignores them."""
 
     dialect: str | None = None
     query: str | None = None
@@ -189,6 +194,11 @@ class Subscribe(Request):
     expiration: float | None = None
     heartbeat: float | None = None
     queue_size: int = 10_000
+    delivery: str = "pull"
+    destination: str | None = None
+    port: int | None = None
+    max_latency: float | None = None
+    max_elements: int | None = None
     result_kind: ClassVar[str] = "indication"
     single: ClassVar[bool] = False
     name: ClassVar[str] = "Subscribe"

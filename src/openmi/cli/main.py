@@ -778,6 +778,99 @@ def cmd_iv(args: argparse.Namespace, printer: Printer) -> int:
                                             options=opts))
 
 
+def _sub_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("namespace")
+    p.add_argument("--querylang", type=_choice("wql", "cql"), default="wql", metavar="WQL|CQL",
+                   help="the query language (default WQL)")
+    p.add_argument("--queryexpr", required=True, metavar="QUERY", help="the event query")
+    p.add_argument("--count", type=_positive, metavar="N", help="stop after N indications")
+    p.add_argument("--heartbeat", type=float, metavar="SECONDS",
+                   help="remote: how long a Pull waits before the server says it is still there")
+    p.add_argument("--bookmark", metavar="BOOKMARK",
+                   help="resume after this bookmark (printed with -v), or oldest / newest")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", dest="fmt", action="store_const", const="json", help="one JSON object per line")
+    o.add_argument("--mof", dest="fmt", action="store_const", const="mof", help="MOF")
+    o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    o.add_argument("-n", dest="nulls", action="store_true", help="show NULL properties")
+    o.add_argument("-v", "--verbose", action="store_true",
+                   help="print each indication's bookmark (stderr) and the error details on failure")
+    o.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds (default: run until Ctrl-C)")
+
+
+@verb("sub", "print indications as they come, until Ctrl-C, --count N or --timeout S",
+      'openmi sub root/cimv2 --querylang WQL --queryexpr "SELECT * FROM CIM_InstDeletion '
+      "WHERE SourceInstance ISA 'Sample_Person'\" --json", options=("connection",), arguments=_sub_arguments)
+def cmd_sub(args: argparse.Namespace, printer: Printer) -> int:
+    """omicli's ``sub``: a subscription whose indications are printed one by one (flushed, so a pipe sees
+    each at once). Locally it watches the embedded server of this process (changes other processes make
+    to the same repository file are not seen); with --hostname, the host's events over WS-Man Pull."""
+    from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
+    from ..client.options import SubscriptionDeliveryOptions
+
+    duration, args.timeout = args.timeout, None  # --timeout is how long to listen, not a request timeout
+    if duration is not None and duration <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {duration:g}")
+    if args.heartbeat is not None and args.heartbeat <= 0:
+        raise UsageError(f"--heartbeat must be a positive number of seconds, not {args.heartbeat:g}")
+    bookmark = {"oldest": BOOKMARK_OLDEST, "newest": BOOKMARK_NEWEST}.get((args.bookmark or "").lower(),
+                                                                          args.bookmark)
+    deadline = None if duration is None else time.monotonic() + duration
+    count = 0
+    with Application("openmi-cli") as app, _session(args, app) as session:
+        delivery = SubscriptionDeliveryOptions(heartbeat=args.heartbeat, bookmark=bookmark)
+        op = session.subscribe(args.namespace, args.querylang.upper(), args.queryexpr, delivery_options=delivery,
+                               flags=OperationFlags.REPORT_OPERATION_STARTED)
+        try:
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return 0
+                try:
+                    r = op.get_indication(timeout=1.0 if left is None else min(1.0, left))
+                except TimeoutError:
+                    continue
+                if r.instance is not None:
+                    printer.instance(r.instance)
+                    printer.stream.flush()
+                    if args.verbose and r.bookmark:
+                        print(f"openmi: bookmark: {r.bookmark}", file=sys.stderr, flush=True)
+                    count += 1
+                    if args.count is not None and count >= args.count:
+                        return 0
+                elif r.more_results:  # the subscription is live
+                    if not args.quiet and sys.stderr.isatty():
+                        print("openmi: subscribed; waiting for indications (Ctrl-C to stop)", file=sys.stderr)
+                elif r.result != MIResult.OK:
+                    report(r.result, r.error_message, r.error_details, args.verbose)
+                    return int(r.result)
+                else:
+                    return 0  # the subscription expired
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            _end_subscription(op)
+
+
+def _end_subscription(op: Operation, wait: float = 10.0) -> None:
+    """Cancel and wait (a little) for the final result, so that a remote subscription has been unsubscribed
+    before the command exits."""
+    op.cancel()
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if not op.get_indication(timeout=max(0.0, deadline - time.monotonic())).more_results:
+                    break
+            except TimeoutError:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        op.close()
+
+
 def _gc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("namespace")
     p.add_argument("class_name")

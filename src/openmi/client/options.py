@@ -200,6 +200,8 @@ class DeliveryType(enum.IntEnum):
     PUSH = 2
 
 
+#: SubscriptionDeliveryOptions' push_mode spellings → the delivery a remote session asks for
+PUSH_MODES = {"push": "push", "pushwithack": "push-with-ack", "events": "events"}
 
 
 class SubscriptionDeliveryOptions:
@@ -209,13 +211,19 @@ class SubscriptionDeliveryOptions:
     ``expiration`` is seconds from the start, a ``timedelta``, or an absolute ``datetime``;
     ``heartbeat`` is seconds (remote Pull: how long a Pull waits before an empty answer says "still here");
     ``bookmark`` resumes after an event a subscription delivered before, or BOOKMARK_OLDEST/NEWEST.
+
+    PUSH (remote sessions): the server POSTs events to a listener this session opens on ``destination``
+    (default: the local address facing the server) and ``port`` (default: any free port). ``push_mode``
+    picks the WS-Man delivery mode: "PushWithAck" (the default: each event acknowledged), "Push", or
+    "Events" (batches of up to ``max_elements`` events gathered for up to ``max_latency`` seconds).
     """
 
     def __init__(self, delivery_type: DeliveryType = DeliveryType.PULL, *,
                  heartbeat: float | _dt.timedelta | None = None,
                  expiration: float | _dt.timedelta | _dt.datetime | None = None, bookmark: str | None = None,
                  max_latency: float | _dt.timedelta | None = None, queue_size: int = 10_000,
-                 destination: str | None = None, port: int | None = None) -> None:
+                 destination: str | None = None, port: int | None = None, push_mode: str = "PushWithAck",
+                 max_elements: int | None = None) -> None:
         self.delivery_type = DeliveryType(delivery_type)
         self.heartbeat = _seconds(heartbeat, "the heartbeat interval")
         self.expiration = expiration
@@ -226,6 +234,19 @@ class SubscriptionDeliveryOptions:
         self.queue_size = queue_size
         self.destination = destination
         self.port = port
+        mode = PUSH_MODES.get(push_mode.lower().replace("-", "").replace("_", "")) if isinstance(push_mode, str) \
+            else None
+        if mode is None:
+            raise ValueError(f"push_mode is Push, PushWithAck or Events, not {push_mode!r}")
+        self.push_mode = mode
+        if max_elements is not None and (not isinstance(max_elements, int) or max_elements < 1):
+            raise ValueError(f"max_elements is a positive number of events, not {max_elements!r}")
+        self.max_elements = max_elements
+
+    @property
+    def delivery(self) -> str:
+        """The delivery a remote session asks for: "pull", "push", "push-with-ack" or "events"."""
+        return "pull" if self.delivery_type == DeliveryType.PULL else self.push_mode
 
     def expiration_seconds(self) -> float | None:
         """Seconds from now until the subscription expires (None: never)."""

@@ -266,49 +266,121 @@ class WSManTransport:
         return self.classes.typed(item, ns, request)
 
     # --- the two drivers of a plan ---------------------------------------------------------------
+    def _release(self, req: wsman.Request) -> None:
+        """Send the Release or Unsubscribe a stream owes the server, even when the session was closed
+        meanwhile (on a connection of its own then): otherwise the server holds it until it expires."""
+        try:
+            with self._lock:
+                closed = self._closed
+            if not closed:
+                self.send(req)
+                return
+            body, headers = self._prepare(req, None)
+            conn = Connection(self.endpoint)
+            try:
+                conn.exchange(body, headers)
+            finally:
+                conn.close()
+        except _WIRE_ERRORS:
+            pass
+
+    def _sink(self, destination: str | None, port: int | None) -> Any:
+        """The listener a push-mode subscription's events are delivered to."""
+        from .sink import EventSink, local_address
+
+        host = destination or local_address(self.host, self.options.port)
+        try:
+            return EventSink(host, port or 0)
+        except OSError as exc:
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"cannot listen for pushed events on {host}:{port or 0}: {exc.strerror or exc}") from None
+
+    def _wait_cap(self) -> float:
+        """How long a subscription's Pull may wait on the server: well under this session's read timeout."""
+        return max(1.0, (self.options.timeout or 60.0) * 0.5)
+
     def execute(self, request: rq.Request, ctx: CancelToken) -> Iterator[Any]:
-        plan = kinds.plan(request, ctx, self.options.max_elements)
-        reply: wsman.Response | None = None
-        open_enum: wsman.ReleaseRequest | None = None
+        plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
+        reply: Any = None
+        failed: MIError | None = None
+        open_enum: wsman.Request | None = None
         inflight = _InFlight(ctx)
+        woken = threading.Event()
         ctx.register_cancel(inflight.cut)
+        ctx.register_cancel(lambda _reason: woken.set())
         try:
             while True:
                 try:
-                    kind, obj = plan.send(reply)
+                    if failed is not None:  # the plan hears what went wrong (a subscription reconnects)
+                        err, failed = failed, None
+                        kind, obj = plan.throw(err)
+                    else:
+                        kind, obj = plan.send(reply)
                 except StopIteration:
                     return
                 reply = None
                 if kind == "send":
-                    reply = self.send(obj, ctx, inflight)
+                    try:
+                        reply = self.send(obj, ctx, inflight)
+                    except MIError as exc:
+                        failed = exc
+                        continue
                     open_enum = kinds.still_open(obj, reply, open_enum)
-                elif self.options.type_results:
+                elif kind == "sleep":
+                    woken.wait(obj)
+                elif kind == "listen":
+                    reply = self._sink(*obj)
+                elif kind == "recv":
+                    reply = obj[0].get(obj[1])
+                elif isinstance(obj, rq.IndicationItem):
+                    if obj.machine_id is None:  # WS-Man names no origin in a Pull: the host that sent it
+                        obj = obj._replace(machine_id=self.host)
+                    yield obj._replace(instance=self._typed(obj.instance, request, ctx, inflight)) \
+                        if self.options.type_results else obj
+                elif self.options.type_results and obj is not rq.STARTED:
                     yield self._typed(obj, request, ctx, inflight)
                 else:
                     yield obj
         finally:
             plan.close()
-            if open_enum is not None:  # stopped early: let the server drop the enumeration
-                try:
-                    self.send(open_enum)
-                except MIError:
-                    pass
+            if open_enum is not None:  # stopped early: let the server drop the enumeration or subscription
+                self._release(open_enum)
 
     async def execute_async(self, request: rq.Request, ctx: CancelToken) -> AsyncIterator[Any]:
-        plan = kinds.plan(request, ctx, self.options.max_elements)
-        reply: wsman.Response | None = None
-        open_enum: wsman.ReleaseRequest | None = None
+        plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
+        reply: Any = None
+        failed: MIError | None = None
+        open_enum: wsman.Request | None = None
         try:
             while True:
                 try:
-                    kind, obj = plan.send(reply)
+                    if failed is not None:
+                        err, failed = failed, None
+                        kind, obj = plan.throw(err)
+                    else:
+                        kind, obj = plan.send(reply)
                 except StopIteration:
                     return
                 reply = None
                 if kind == "send":
-                    reply = await self.send_async(obj, ctx)
+                    try:
+                        reply = await self.send_async(obj, ctx)
+                    except MIError as exc:
+                        failed = exc
+                        continue
                     open_enum = kinds.still_open(obj, reply, open_enum)
-                elif self.options.type_results:
+                elif kind == "sleep":
+                    await asyncio.sleep(obj)
+                elif kind == "listen":
+                    reply = self._sink(*obj)
+                elif kind == "recv":
+                    reply = await asyncio.get_running_loop().run_in_executor(None, obj[0].get, obj[1])
+                elif isinstance(obj, rq.IndicationItem):
+                    if obj.machine_id is None:
+                        obj = obj._replace(machine_id=self.host)
+                    yield obj._replace(instance=await self._typed_async(obj.instance, request, ctx)) \
+                        if self.options.type_results else obj
+                elif self.options.type_results and obj is not rq.STARTED:
                     yield await self._typed_async(obj, request, ctx)
                 else:
                     yield obj

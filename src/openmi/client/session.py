@@ -251,7 +251,8 @@ class Session:
         fields: dict[str, Any] = {}
         if d is not None:
             fields = {"bookmark": d.bookmark, "expiration": d.expiration_seconds(), "heartbeat": d.heartbeat,
-                      "queue_size": d.queue_size}
+                      "queue_size": d.queue_size, "delivery": d.delivery, "destination": d.destination,
+                      "port": d.port, "max_latency": d.max_latency, "max_elements": d.max_elements}
         return self._start(rq.Subscribe, options, callbacks, flags, namespace=namespace, dialect=dialect, query=query,
                            **fields)
 

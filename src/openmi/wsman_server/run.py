@@ -92,6 +92,7 @@ class WSManServer:
 
     def stop(self) -> None:
         """Finish requests in flight, refuse new ones with SERVER_IS_SHUTTING_DOWN, close everything."""
+        self.service.begin_shutdown()
         self.http.shutdown(self.config.shutdown_timeout)
         self.service.close()
         if self._own_engine:

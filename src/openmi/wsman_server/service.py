@@ -29,10 +29,12 @@ from ..cim.namespaces import DEFAULT_NAMESPACE
 from ..cim.types import MIResult, MIType
 from ..engine.server import Server
 from ..protocol import wsman
+from ..protocol.wsman import eventing as ev
 from ..protocol.wsman import namespaces as wns
 from ..protocol.wsman import operations as kinds
 from ..protocol.wsman.faults import protocol_fault
 from ..protocol.wsman.values import WireError, instance_wire_size, parse_wire_scalar
+from .eventing import EventingConfig, SubscriptionStore
 from .http import HTTPRequest, HTTPResponse
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ class ServiceConfig:
     default_max_elements: int = 1  # DSP0226: one item per Pull when MaxElements is absent
     max_elements_cap: int = 10_000
     not_found: str = "unreachable"  # or "selectors" (WinRM-like wsman:InvalidSelectors)
+    eventing: EventingConfig = field(default_factory=EventingConfig)
 
 
 @dataclass
@@ -155,6 +158,7 @@ class WSManService:
         self.config = config or ServiceConfig()
         self.limits = wsman.Limits(max_envelope=self.config.max_envelope_size, not_found=self.config.not_found)
         self.enumerations = EnumerationStore(self.config.enumeration_expiry, self.config.max_enumerations_per_user)
+        self.subscriptions = SubscriptionStore(engine, self.config.eventing)
         self.machine = socket.gethostname()
         self._ids = itertools.count(1)
 
@@ -166,7 +170,13 @@ class WSManService:
             return self.auth[1] if secure else self.auth[0]
         return self.auth
 
+    def begin_shutdown(self) -> None:
+        """Before the listeners stop: end the subscriptions (Pulls answer EndpointUnavailable, push subscribers
+        hear SubscriptionEnd with SourceShuttingDown) so that no long-polling Pull holds the shutdown up."""
+        self.subscriptions.begin_shutdown()
+
     def close(self) -> None:
+        self.subscriptions.close()
         self.enumerations.close_all()
 
     # --- class information for the codec ------------------------------------------------------
@@ -222,9 +232,16 @@ class WSManService:
             return wsman.IdentifyResponse(
                 product_vendor="openmi", product_version=None if req.unauthenticated else f"openmi {__version__}",
                 security_profiles=list(_PROFILES), fault_includes_cim_error=True)
+        if isinstance(req, (ev.SubscribeRequest, ev.UnsubscribeRequest, ev.RenewRequest, ev.GetStatusRequest)):
+            return self._eventing(req, user)
         if isinstance(req, wsman.PullRequest):
+            if self.subscriptions.owns(req.context):
+                return self.subscriptions.pull(req, _name(user))
             return self._pull(req, user)
         if isinstance(req, wsman.ReleaseRequest):
+            if self.subscriptions.owns(req.context):  # releasing a subscription's context ends it
+                self.subscriptions.unsubscribe(req.context, _name(user))
+                return wsman.ReleaseResponse()
             self.enumerations.take(req.context, _name(user))
             self.enumerations.remove(req.context)
             return wsman.ReleaseResponse()
@@ -240,6 +257,18 @@ class WSManService:
         assert kind.response is not None
         results = list(self.engine.execute(record, token, user=_name(user)))
         return kind.response(req, results, self.lookup_class)
+
+    # --- subscriptions (WS-Eventing) ----------------------------------------------------------------
+    def _eventing(self, req: wsman.Request, user: User | None) -> wsman.Response:
+        if isinstance(req, ev.SubscribeRequest):
+            return self.subscriptions.subscribe(req, _name(user))
+        if isinstance(req, ev.UnsubscribeRequest):
+            self.subscriptions.unsubscribe(req.identifier, _name(user))
+            return ev.UnsubscribeResponse()
+        if isinstance(req, ev.RenewRequest):
+            raise protocol_fault("wse:UnableToRenew",
+                                 "Subscriptions cannot be renewed; subscribe again (with the last bookmark).")
+        raise protocol_fault("wsa:ActionNotSupported", "GetStatus is not supported.", "ActionMismatch")
 
     # --- enumerations ---------------------------------------------------------------------------
     def _enumerate(self, req: wsman.Request, kind: kinds.OperationKind, record: rq.Request, user: User | None,
@@ -400,6 +429,13 @@ def _matches(inst: Instance, name: str, wanted: str | Instance) -> bool:
         return False
 
 
+def _mid_handshake(request: HTTPRequest) -> bool:
+    """A request of a connection-based authentication handshake, or a sealed body."""
+    authz = request.headers.get("authorization", "").lstrip().lower()
+    ctype = request.headers.get("content-type", "").lower()
+    return authz.startswith(("negotiate", "ntlm", "kerberos", "credssp")) or "encrypted" in ctype
+
+
 class WSManConnection:
     """One TCP connection: its authentication state, and the HTTP handling of each request."""
 
@@ -484,13 +520,28 @@ class WSManConnection:
 
     def shutting_down(self, request: HTTPRequest) -> HTTPResponse:
         err = MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is shutting down")
+        if self.auth is not None and not self.authenticated and _mid_handshake(request):
+            # an NTLM/Negotiate handshake cut short: a plaintext SOAP fault is not something that client could
+            # trust (it expects sealed answers), so plain HTTP 503 says "come back later"
+            return HTTPResponse(503, b"", [("Retry-After", "1")], close=True)
         req: wsman.Request | None = None
+        ctype, body = request.headers.get("content-type"), request.body
+        sealed = False
+        if self.auth is not None and self.authenticated:
+            try:  # on an encrypting connection the answer is sealed too, or the client cannot read it
+                ctype, body = self.auth.open_body(ctype, body)
+                sealed = True
+            except Exception:
+                sealed = False
         try:
-            req = wsman.parse_request(request.body, request.headers.get("content-type"), limits=self.service.limits)
+            req = wsman.parse_request(body, ctype, limits=self.service.limits)
         except Exception:
             req = None
         data = self.service.fault(req, err)
-        return HTTPResponse(500, data, [("Content-Type", wsman.response_content_type(req))], close=True)
+        out_type = wsman.response_content_type(req)
+        if sealed and self.auth is not None:
+            out_type, data = self.auth.seal_body(out_type, data)
+        return HTTPResponse(500, data, [("Content-Type", out_type)], close=True)
 
     def closed(self) -> None:
         return None

@@ -127,13 +127,27 @@ SUBCODES: Final[dict[str, Subcode]] = dict([
     _sub("wsen", "UnsupportedExpirationType", "Sender", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
     _sub("wsen", "TimedOut", "Receiver", R.FAILED, WSMAN_TIMED_OUT),
     _sub("wxf", "InvalidRepresentation", "Sender", R.INVALID_PARAMETER, WSMAN_INVALID_XML_VALUES),
+    _sub("wse", "DeliveryModeRequestedUnavailable", "Sender", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
+    _sub("wse", "InvalidExpirationTime", "Sender", R.INVALID_PARAMETER, WSMAN_INVALID_PARAMETER),
+    _sub("wse", "UnsupportedExpirationType", "Sender", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
+    _sub("wse", "FilteringNotSupported", "Sender", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
+    _sub("wse", "FilteringRequestedUnavailable", "Sender", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
+    _sub("wse", "EventSourceUnableToProcess", "Receiver", R.FAILED, _wbem(0x01)),
+    _sub("wse", "UnableToRenew", "Receiver", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
+    _sub("wse", "InvalidMessage", "Sender", R.INVALID_PARAMETER, WSMAN_INVALID_PARAMETER),
+    _sub("wsman", "InvalidBookmark", "Sender", R.INVALID_PARAMETER, WSMAN_INVALID_PARAMETER),
+    _sub("wsman", "DeliveryRefused", "Receiver", R.FAILED, _wbem(0x01)),
+    _sub("wsman", "EventDeliverToUnusable", "Sender", R.INVALID_PARAMETER, WSMAN_INVALID_PARAMETER),
     _sub("wsmb", "PolymorphismModeNotSupported", "Receiver", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
     _sub("s", "MustUnderstand", "MustUnderstand", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
     _sub("s", "VersionMismatch", "VersionMismatch", R.NOT_SUPPORTED, WSMAN_UNSUPPORTED_FEATURE),
 ])
 
 _BY_QNAME: Final = {(s.namespace, s.local): s for s in SUBCODES.values()}
-_BY_LOCAL: Final = {s.local: s for s in SUBCODES.values()}
+_BY_LOCAL: Final[dict[str, Subcode]] = {}
+for _s in SUBCODES.values():  # a local name in two namespaces (wsen/wse InvalidExpirationTime): the first
+    _BY_LOCAL.setdefault(_s.local, _s)
+del _s
 
 
 class _Emit(NamedTuple):

@@ -44,8 +44,10 @@ from openmi.cim.query import QueryError, SelectQuery, dialect_name, parse
 from openmi.cim.types import MIFlag, MIResult, MIType, OperationFlags
 from openmi.cim.values import coerce_scalar
 
+from . import eventing as ev
 from . import namespaces as wns
 from .classxml import ClassOptions
+from .faults import WSManFault
 from .requests import (
     CLASS_NAMES_ONLY_OPTION,
     AssociationFilter,
@@ -73,14 +75,16 @@ from .responses import (
     GetResponse,
     IdentifyResponse,
     InvokeResponse,
+    PullResponse,
     PutResponse,
     Response,
 )
 from .uri import CIMXML_SCHEMA_URI, UriStyle
 from .values import ClassLookup, WireError, instance_selectors, parse_wire_scalar
 
-# A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result).
-Plan = Generator[tuple[str, Any], "Response | None", None]
+# A plan yields ("send", WS-Man request) and receives the response, or yields ("item", result); a subscription
+# also yields ("sleep", seconds), ("listen", (host, port)) → an event sink, ("recv", (sink, seconds)) → a message.
+Plan = Generator[tuple[str, Any], Any, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,8 +604,13 @@ del _k
 
 # What the server's access check and the client's retry need of every WS-Man message, including the
 # protocol messages that are not operation kinds.
-_READ_ONLY: dict[type[Request], bool] = {PullRequest: True, ReleaseRequest: True, IdentifyRequest: True}
-_IDEMPOTENT: dict[type[Request], bool] = {PullRequest: True, ReleaseRequest: False, IdentifyRequest: True}
+# Subscribing reads (events are observations); its manager's messages concern the caller's own subscription.
+_READ_ONLY: dict[type[Request], bool] = {
+    PullRequest: True, ReleaseRequest: True, IdentifyRequest: True, ev.SubscribeRequest: True,
+    ev.UnsubscribeRequest: True, ev.RenewRequest: True, ev.GetStatusRequest: True}
+_IDEMPOTENT: dict[type[Request], bool] = {
+    PullRequest: True, ReleaseRequest: False, IdentifyRequest: True, ev.SubscribeRequest: False,
+    ev.UnsubscribeRequest: False, ev.RenewRequest: False, ev.GetStatusRequest: True}
 for _k in KINDS:
     _READ_ONLY[_k.request_type] = _READ_ONLY.get(_k.request_type, True) and _k.read_only
     _IDEMPOTENT[_k.request_type] = _IDEMPOTENT.get(_k.request_type, True) and _k.idempotent
@@ -653,14 +662,20 @@ def _address(kind: OperationKind, wreq: Request, record: rq.Request) -> Request:
     return wreq
 
 
-def plan(record: rq.Request, token: CancelToken, batch: int = 1) -> Plan:
-    """Run ``record`` as WS-Man exchanges: yields ``("send", request)`` and expects the response back,
-    and ``("item", result)`` for each result. ``batch`` is the MaxElements of an enumeration.
+def plan(record: rq.Request, token: CancelToken, batch: int = 1, wait_cap: float = 60.0) -> Plan:
+    """Run ``record`` as WS-Man exchanges: yields ``("send", request)`` and expects the response back (or
+    the error of the exchange, thrown in), ``("item", result)`` for each result, and ``("sleep", seconds)``
+    to be resumed that much later (sooner when cancelled). ``batch`` is the MaxElements of an enumeration
+    or a subscription's Pull; ``wait_cap`` bounds how long a subscription's Pull may wait for events
+    (keep it under the connection's read timeout).
 
     Stopped early (closed) in the middle of an enumeration, the driver sends the Release of the
     enumeration context still open (see :func:`still_open`).
     """
     token.check()
+    if isinstance(record, rq.Subscribe):
+        yield from subscribe_plan(record, token, batch, wait_cap)
+        return
     kind = for_record(record)
     ns = None if kind is TEST_CONNECTION else normalize_namespace(record.namespace)
     wreq = _address(kind, kind.request(record, ns), record)
@@ -687,11 +702,181 @@ def plan(record: rq.Request, token: CancelToken, batch: int = 1) -> Plan:
                                       context=r.context, max_elements=wreq.max_elements)
 
 
-def still_open(req: Request, reply: Response | None, current: ReleaseRequest | None) -> ReleaseRequest | None:
-    """The Release to send if the stream stops now (None once the enumeration has ended)."""
+def still_open(req: Request, reply: Response | None, current: Request | None) -> Request | None:
+    """The Release (an enumeration) or Unsubscribe (a subscription) to send if the stream stops now (None
+    once it has ended)."""
+    if isinstance(reply, ev.SubscribeResponse):
+        return ev.UnsubscribeRequest(namespace=req.namespace, class_name=req.class_name,
+                                     resource_uri=req.effective_resource_uri(), identifier=reply.identifier)
+    if isinstance(current, ev.UnsubscribeRequest):
+        ended = isinstance(reply, EnumerateResponse) and reply.end_of_sequence
+        return None if ended else current
     if isinstance(reply, EnumerateResponse):
         if reply.end_of_sequence or not reply.context:
             return None
         return ReleaseRequest(namespace=req.namespace, class_name=req.class_name,
                               resource_uri=req.effective_resource_uri(), context=reply.context)
     return current
+
+
+# --- subscriptions: WS-Eventing Subscribe, then Pull until cancelled ------------------------------------------
+
+#: how long a subscription's Pull waits for events when the caller gave no heartbeat interval
+DEFAULT_PULL_WAIT = 30.0
+#: after a dropped connection: how long (seconds) to keep subscribing again before giving up, and the pauses
+RECONNECT_FOR = 60.0
+RECONNECT_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+def _subscribe_dialect(dialect: str | None) -> str:
+    if not dialect or not isinstance(dialect, str):
+        raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query dialect (WQL or CQL)")
+    d = dialect.strip()
+    if d.upper() == "WQL" or d.lower() == wns.DIALECT_WQL.lower():
+        return wns.DIALECT_WQL
+    if d.upper() in ("CQL", "DMTF:CQL") or d.lower() == wns.DIALECT_CQL.lower():
+        return wns.DIALECT_CQL
+    raise MIError(MIResult.NOT_SUPPORTED, f"the query dialect {dialect!r} is not supported for Subscribe (WQL, CQL)")
+
+
+def subscribe_request(record: rq.Subscribe, ns: str | None, heartbeat: float,
+                      bookmark: str | None) -> ev.SubscribeRequest:
+    """The Subscribe a remote session sends: Pull mode in WinRM's shape (spec §4.4) on the namespace's
+    wildcard URI, the query as a WQL/CQL filter, SendBookmarks, and the bookmark to resume after."""
+    if not record.query or not isinstance(record.query, str):
+        raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
+    return ev.SubscribeRequest(
+        namespace=ns, class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=heartbeat, expires=record.expiration,
+        filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query), send_bookmarks=True,
+        bookmark=ev.wire_bookmark(bookmark), content_encoding="UTF-8")
+
+
+def _reconnectable(exc: MIError) -> bool:
+    """An error after which subscribing again may work: the connection or the server went away (a fault that
+    describes the request itself is final)."""
+    if isinstance(exc, WSManFault):
+        return exc.result in (MIResult.SERVER_IS_SHUTTING_DOWN, MIResult.INVALID_ENUMERATION_CONTEXT)
+    return exc.result == MIResult.FAILED and exc.details is None
+
+
+def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_cap: float) -> Plan:
+    """Subscribe (Pull mode), report STARTED, then Pull with a long poll of the heartbeat interval, handing on
+    each event as an :class:`~openmi.cim.requests.IndicationItem` with its bookmark. A dropped connection or
+    a server restart is survived by subscribing again with the last bookmark (for up to RECONNECT_FOR
+    seconds); an expired subscription ends with OK. The driver sends Unsubscribe when the stream stops
+    early (see :func:`still_open`)."""
+    ns = normalize_namespace(record.namespace)
+    if record.delivery != "pull":
+        yield from push_plan(record, token, ns)
+        return
+    wait = min(record.heartbeat or DEFAULT_PULL_WAIT, max(1.0, wait_cap))
+    bookmark = record.bookmark
+    sub = subscribe_request(record, ns, wait, bookmark)
+    r = yield "send", sub
+    assert isinstance(r, ev.SubscribeResponse)
+    yield "item", rq.STARTED
+    context, machine = r.context, None
+    while True:
+        token.check()
+        if not context:
+            raise MIError(MIResult.NOT_SUPPORTED, "the server gave no enumeration context to Pull events from")
+        pull = PullRequest(namespace=ns, class_name="*", resource_uri=sub.effective_resource_uri(),
+                           context=context, max_elements=max(1, batch), operation_timeout=wait)
+        try:
+            pr = yield "send", pull
+        except MIError as exc:
+            if token.cancelled or not _reconnectable(exc):
+                raise
+            r = yield from _resubscribe(record, token, ns, wait, bookmark, exc)
+            context = r.context
+            continue
+        assert isinstance(pr, EnumerateResponse)
+        page = pr.bookmark if isinstance(pr, PullResponse) else None
+        for i, inst in enumerate(pr.items):
+            last = i == len(pr.items) - 1
+            mark = ev.mi_bookmark(page) if last and page and page != ev.BOOKMARK_EARLIEST else None
+            yield "item", rq.IndicationItem(_in(inst, ns), mark, machine)
+        if page and page != ev.BOOKMARK_EARLIEST and pr.items:
+            bookmark = ev.mi_bookmark(page)
+        if pr.end_of_sequence or (not pr.context and not pr.items):
+            return  # expired: the stream ends with OK
+        context = pr.context or context
+
+
+def _resubscribe(record: rq.Subscribe, token: CancelToken, ns: str | None, wait: float, bookmark: str | None,
+                 first: MIError) -> Generator[tuple[str, Any], Any, ev.SubscribeResponse]:
+    """Subscribe again after a dropped connection, resuming after ``bookmark``; the first error if it does not
+    come back within RECONNECT_FOR seconds."""
+    import time as _time
+
+    give_up = _time.monotonic() + RECONNECT_FOR
+    attempt = 0
+    while True:
+        pause = RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)]
+        attempt += 1
+        if _time.monotonic() + pause > give_up:
+            raise first
+        yield "sleep", pause
+        token.check()
+        try:
+            r = yield "send", subscribe_request(record, ns, wait, bookmark)
+        except MIError as exc:
+            if token.cancelled or not _reconnectable(exc):
+                raise
+            continue
+        assert isinstance(r, ev.SubscribeResponse)
+        return r
+
+
+_PUSH_MODES = {"push": ev.MODE_PUSH, "push-with-ack": ev.MODE_PUSH_WITH_ACK, "events": ev.MODE_EVENTS}
+
+
+def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
+    """A push-mode subscription: open a listener (``("listen", (host, port))`` → the driver's event sink),
+    Subscribe with it as NotifyTo and EndTo, report STARTED, then hand on what the server delivers
+    (``("recv", (sink, seconds))`` → the next message or None). It ends with OK at its expiration, with the
+    MI result of a SubscriptionEnd the server sends, or with FAILED when the server falls silent for three
+    heartbeat intervals."""
+    import time as _time
+
+    mode = _PUSH_MODES.get(record.delivery)
+    if mode is None:
+        raise MIError(MIResult.INVALID_PARAMETER,
+                      f"the delivery {record.delivery!r} is not one of pull, push, push-with-ack, events")
+    sink = yield "listen", (record.destination, record.port)
+    try:
+        events = mode == ev.MODE_EVENTS
+        sub = ev.SubscribeRequest(
+            namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
+            end_to=ev.EndpointReference(address=sink.url), heartbeat=record.heartbeat, expires=record.expiration,
+            filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
+            send_bookmarks=True, bookmark=ev.wire_bookmark(record.bookmark),
+            max_elements=record.max_elements if events else None, max_time=record.max_latency if events else None)
+        if not record.query:
+            raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
+        yield "send", sub
+        yield "item", rq.STARTED
+        start = last_heard = _time.monotonic()
+        deadline = None if record.expiration is None else start + record.expiration
+        silent = 3 * record.heartbeat + 5 if record.heartbeat else None
+        while True:
+            token.check()
+            now = _time.monotonic()
+            if deadline is not None and now >= deadline:
+                return  # expired: WS-Eventing sends no SubscriptionEnd for that
+            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
+            msg = yield "recv", (sink, wait)
+            if msg is None:
+                if silent is not None and _time.monotonic() - last_heard > silent:
+                    raise MIError(MIResult.FAILED, f"the server sent neither events nor heartbeats for {silent:g} s")
+                continue
+            last_heard = _time.monotonic()
+            if msg.action == ev.ACTION_SUBSCRIPTION_END:
+                raise MIError(ev.end_status_result(msg.end_status),
+                              f"the server ended the subscription ({(msg.end_status or '').rpartition('/')[2]}"
+                              f"{': ' + msg.end_reason if msg.end_reason else ''})")
+            mark = ev.mi_bookmark(msg.bookmark) if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST else None
+            for i, inst in enumerate(msg.events):
+                last = i == len(msg.events) - 1
+                yield "item", rq.IndicationItem(_in(inst, ns), mark if last else None, msg.machine_id)
+    finally:
+        sink.close()

@@ -18,6 +18,7 @@ from openmi.cim.errors import MIError
 from openmi.cim.instance import Instance
 from openmi.cim.types import MIResult
 
+from . import eventing as ev
 from . import namespaces as ns
 from .envelope import (
     SERVER_LIMITS,
@@ -98,7 +99,7 @@ def wire_fault(exc: WireError) -> WSManFault:
 
 
 class _Header:
-    __slots__ = ("action", "data_locale", "locale", "max_envelope_size", "message_id", "operation_id",
+    __slots__ = ("action", "data_locale", "identifier", "locale", "max_envelope_size", "message_id", "operation_id",
                  "operation_timeout", "options", "options_mu", "reply_to", "resource_uri", "selectors",
                  "session_id", "to")
 
@@ -117,6 +118,7 @@ class _Header:
         self.selectors: Selectors = {}
         self.options: dict[str, Any] = {}
         self.options_mu = False
+        self.identifier: str | None = None
 
 
 def _text(el: _Elem) -> str:
@@ -173,6 +175,8 @@ def _read_header(header: _Elem | None, h: _Header) -> None:
                 h.session_id = _text(child)
             elif tag == ns.P_OPERATION_ID:
                 h.operation_id = _text(child)
+        elif tag == ev.E_IDENTIFIER:
+            h.identifier = _text(child)
         elif tag == ns.W_FRAGMENT_TRANSFER and must_understand(child):
             raise protocol_fault("wsman:UnsupportedFeature", "Fragment-level transfer is not supported.",
                                  "FragmentLevelAccess")
@@ -319,6 +323,11 @@ def _typed_request(
         return _enumerate(first, namespace, common)
     if kind is PullRequest or kind is ReleaseRequest:
         return _typed_pull_release(kind, first, common)
+    if action == ev.ACTION_SUBSCRIBE:
+        return ev.parse_subscribe(first, common)
+    manager = ev.MANAGER_REQUESTS.get(action)
+    if manager is not None:
+        return ev.parse_manager_request(manager, first, h.identifier, common)
     method = _method_from_action(action, h.resource_uri, ref.class_name)
     if method is None:
         raise protocol_fault("wsa:ActionNotSupported", f"The action {action!r} is not supported.", "ActionMismatch")
@@ -575,7 +584,12 @@ def build_request(request: Request, *, wrap_datetimes: bool = False) -> bytes:
     if request.operation_timeout is not None:
         _SubElement(header, ns.W_OPERATION_TIMEOUT).text = format_timeout(request.operation_timeout)
     body = root[1]
-    _append_request_body(body, request, uri, style, wrap_datetimes)
+    if isinstance(request, ev.SubscribeRequest):
+        ev.append_subscribe(body, request)
+    elif isinstance(request, (ev.UnsubscribeRequest, ev.RenewRequest, ev.GetStatusRequest)):
+        ev.append_manager_request(header, body, request)
+    else:
+        _append_request_body(body, request, uri, style, wrap_datetimes)
     return etree.tostring(root)
 
 

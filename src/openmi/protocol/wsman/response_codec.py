@@ -19,6 +19,7 @@ from openmi.cim.errors import MIError
 from openmi.cim.instance import Instance
 from openmi.cim.types import MIResult
 
+from . import eventing as ev
 from . import namespaces as ns
 from .classxml import CLASS_TAG, ClassOptions, class_from_element, class_to_element, derivation_of
 from .envelope import CLIENT_LIMITS, SERVER_LIMITS, Limits, parse_envelope, serialize
@@ -139,6 +140,10 @@ def build_response(
             append_epr(_SubElement(body, ns.X_RESOURCE_CREATED), name, style, response.address)
         elif isinstance(response, EnumerateResponse):
             _enumeration(body, request, response, wrap_datetimes)
+            if isinstance(response, PullResponse) and response.bookmark:
+                _SubElement(root[0], ev.W_BOOKMARK).text = response.bookmark
+        elif isinstance(response, ev.SubscribeResponse):
+            ev.append_subscribe_response(body, response)
         elif isinstance(response, InvokeResponse):
             params = response.parameters or Instance.from_elements("__parameters", {}, namespace=namespace)
             method = response.method or (request.method if isinstance(request, InvokeRequest) else "")
@@ -312,7 +317,7 @@ def parse_response(
     (wrong RelatesTo, missing body) raises MIError(FAILED).
     """
     _, header, body_el, _ = parse_envelope(body, content_type, limits)
-    action = message_id = relates_to = None
+    action = message_id = relates_to = bookmark = None
     if header is not None:
         for child in header:
             if child.tag == ns.A_ACTION:
@@ -321,6 +326,8 @@ def parse_response(
                 message_id = (child.text or "").strip()
             elif child.tag == ns.A_RELATES_TO:
                 relates_to = (child.text or "").strip()
+            elif child.tag == ev.W_BOOKMARK:
+                bookmark = ev._inner(child) or None
     first = _first(body_el)
     if first is not None and first.tag == ns.S_FAULT:
         try:
@@ -333,7 +340,11 @@ def parse_response(
         raise MIError(MIResult.FAILED, f"The response relates to {relates_to}, not to {expected.message_id}.")
     meta: dict[str, Any] = {"message_id": message_id or "", "relates_to": relates_to, "action": action}
     try:
-        return _typed_response(expected, first, meta, class_lookup)
+        r = _typed_response(expected, first, meta, class_lookup)
+        if isinstance(r, PullResponse):
+            r.bookmark = bookmark
+            r.heartbeat = action == ev.ACTION_HEARTBEAT or (not r.items and not r.end_of_sequence)
+        return r
     except WireError as exc:
         raise MIError(MIResult.FAILED, f"The response cannot be read: {exc}") from None
     except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as exc:
@@ -366,6 +377,10 @@ def _typed_response(
         return (DeleteResponse if isinstance(expected, DeleteRequest) else ReleaseResponse)(**meta)
     if isinstance(expected, (EnumerateRequest, PullRequest)):
         return _read_enumeration(expected, first, meta, lookup)
+    if isinstance(expected, ev.SubscribeRequest):
+        return ev.read_subscribe_response(first, meta)
+    if isinstance(expected, (ev.UnsubscribeRequest, ev.RenewRequest, ev.GetStatusRequest)):
+        return ev.UnsubscribeResponse(**meta)
     if isinstance(expected, InvokeRequest):
         pcls = None
         if lookup is not None and expected.class_name:
@@ -428,6 +443,8 @@ def _read_enumeration(
 ) -> EnumerateResponse:
     pull = isinstance(expected, PullRequest)
     want = "PullResponse" if pull else "EnumerateResponse"
+    if pull and first is None and meta.get("action") == ev.ACTION_HEARTBEAT:
+        return PullResponse(**meta)  # a subscription's heartbeat as its own message
     if first is None or _local(first) != want:
         raise MIError(MIResult.FAILED, f"The answer holds no {want}.")
     r: EnumerateResponse = PullResponse(**meta) if pull else EnumerateResponse(**meta)
@@ -473,5 +490,7 @@ def _read_item(item: _Elem, namespace: str | None, lookup: ClassLookup | None, r
             r.eprs.append(epr)
         r.mode = EnumerationMode.OBJECT_AND_EPR
         return
+    if item.tag == ev.W_EVENT:  # a source that wraps events (DSP0226's Events form) in a PullResponse
+        item = ev.event_item(item)
     r.items.append(_instance(item, namespace, lookup))
 

@@ -101,7 +101,12 @@ class EnumerateResponse(Response):
 
 @dataclass(kw_only=True, slots=True)
 class PullResponse(EnumerateResponse):
-    pass
+    """``bookmark``: a subscription's ``wsman:Bookmark`` header (the bookmark of the last event in the page),
+    written when the Subscribe asked for SendBookmarks. ``heartbeat``: the page is a heartbeat (no event came
+    in the interval)."""
+
+    bookmark: str | None = None
+    heartbeat: bool = False
 
 
 @dataclass(kw_only=True, slots=True)

@@ -1,0 +1,416 @@
+"""WS-Eventing subscriptions of the WS-Man server: each one runs the engine's Subscribe and hands its
+indications over in the delivery mode the subscriber chose.
+
+- **Pull**: the SubscribeResponse carries an enumeration context; each Pull on it waits (up to the heartbeat
+  interval, the Pull's MaxTime and its OperationTimeout) for events and answers them as a PullResponse, with
+  the last event's ``wsman:Bookmark`` when SendBookmarks was asked; with nothing to say it answers an empty
+  PullResponse (OMI's heartbeat). Release of the context ends the subscription like Unsubscribe.
+- **Push / PushWithAck / Events**: a delivery thread POSTs to the NotifyTo address (one event per message,
+  or batches of MaxElements gathered for up to MaxTime), asks for an Ack (PushWithAck, Events), sends
+  Heartbeat messages, retries per ConnectionRetry, and after that gives up: SubscriptionEnd
+  (DeliveryFailure) to EndTo. A ``wsman:DeliveryRefused`` from the sink cancels it without SubscriptionEnd.
+
+Every subscription has one thread that reads the engine's stream into a small bounded queue (the engine's
+own per-subscription queue absorbs bursts and ends a subscriber that falls behind with
+SERVER_LIMITS_EXCEEDED). A subscription ends on Unsubscribe/Release, at its Expires (a Pull then sees
+EndOfSequence), when no Pull came for the idle limit, on a final error (the next Pull gets it as a fault),
+and on graceful shutdown (Pulls get ``wsa:EndpointUnavailable``, push subscribers a SubscriptionEnd with
+SourceShuttingDown). Each user may hold a bounded number of live subscriptions.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..cim import requests as rq
+from ..cim.cancel import CancelToken
+from ..cim.errors import MIError
+from ..cim.types import MIResult
+from ..engine.server import Server
+from ..protocol import wsman
+from ..protocol.wsman import eventing as ev
+from ..protocol.wsman import namespaces as wns
+from ..protocol.wsman.faults import WSManFault, protocol_fault
+from .sender import Sender, SinkError
+
+log = logging.getLogger("openmi.wsman_server")
+
+
+@dataclass
+class EventingConfig:
+    max_subscriptions_per_user: int = 128
+    idle_limit: float = 600.0  # seconds a Pull subscription lives with no Pull
+    default_heartbeat: float = 60.0  # how long a Pull waits when the subscription asked for no heartbeats
+    default_max_elements: int = 1
+    max_elements_cap: int = 10_000
+    buffer: int = 1_000  # indications held between the engine and the subscriber
+    push_timeout: float = 10.0  # seconds a sink has to answer a delivery
+    push_retries: tuple[float, int] = (1.0, 3)  # (interval, attempts) when the Subscribe gives no ConnectionRetry
+    default_max_time: float = 1.0  # Events mode: how long a batch gathers when MaxTime is not given
+
+
+_DIALECTS = {wns.DIALECT_WQL: "WQL", wns.DIALECT_CQL: "CQL"}
+
+
+class _Live:
+    """One live WS-Man subscription."""
+
+    def __init__(self, store: SubscriptionStore, request: ev.SubscribeRequest, user: str | None,
+                 token: CancelToken, results: Iterator[Any]) -> None:
+        self.store = store
+        self.id = uuid.uuid4().urn
+        self.request = request
+        self.user = user
+        self.token = token
+        self.results = results
+        self.queue: collections.deque[rq.IndicationItem] = collections.deque()
+        self.cond = threading.Condition(threading.Lock())
+        self.error: MIError | None = None
+        self.finished = False  # the engine's stream ended (Expires passed)
+        self.closed = False  # unsubscribed, dropped, or the server is stopping
+        self.shutting_down = False
+        self.touched = time.monotonic()
+        self.pulling = 0  # Pulls waiting now (a subscription being pulled is never idle)
+        self.pump = threading.Thread(target=self._pump, name=f"openmi-subscription-{self.id[9:17]}", daemon=True)
+        self.deliverer: threading.Thread | None = None
+        self.sender: Sender | None = None
+
+    @property
+    def pull(self) -> bool:
+        return self.request.delivery_mode == ev.MODE_PULL
+
+    # --- engine → queue ------------------------------------------------------------------------
+    def _pump(self) -> None:
+        cap = self.store.config.buffer
+        try:
+            for item in self.results:
+                if not isinstance(item, rq.IndicationItem):
+                    continue
+                with self.cond:
+                    while len(self.queue) >= cap and not self.closed:
+                        self.cond.wait(0.5)
+                    if self.closed:
+                        return
+                    self.queue.append(item)
+                    self.cond.notify_all()
+            with self.cond:
+                self.finished = True
+                self.cond.notify_all()
+        except MIError as exc:
+            with self.cond:
+                if not self.closed:
+                    self.error = exc
+                self.cond.notify_all()
+        except Exception as exc:  # an engine bug: the subscriber hears FAILED rather than nothing
+            log.exception("subscription %s failed", self.id)
+            with self.cond:
+                self.error = MIError(MIResult.FAILED, f"the subscription failed: {type(exc).__name__}: {exc}")
+                self.cond.notify_all()
+
+    def take(self, n: int, wait: float, gather: float = 0.0) -> list[rq.IndicationItem]:
+        """Up to ``n`` queued indications, waiting up to ``wait`` seconds for the first and then up to
+        ``gather`` seconds more for the rest (Events batches)."""
+        deadline = time.monotonic() + wait
+        with self.cond:
+            while not self.queue and not self._over():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            if self.queue and gather > 0 and len(self.queue) < n:
+                until = time.monotonic() + gather
+                while len(self.queue) < n and not self._over():
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.cond.wait(left)
+            items: list[rq.IndicationItem] = []
+            while self.queue and len(items) < n:
+                items.append(self.queue.popleft())
+            self.cond.notify_all()  # room for the pump again
+            return items
+
+    def _over(self) -> bool:
+        return self.closed or self.finished or self.error is not None
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.queue.clear()
+            self.cond.notify_all()
+        self.token.cancel()
+
+    # --- push delivery ------------------------------------------------------------------------------
+    def _deliver(self) -> None:
+        req = self.request
+        cfg = self.store.config
+        assert req.notify_to is not None
+        self.sender = Sender(req.notify_to.address, cfg.push_timeout)
+        events = req.delivery_mode == ev.MODE_EVENTS
+        ack = req.delivery_mode in (ev.MODE_PUSH_WITH_ACK, ev.MODE_EVENTS)
+        n = max(1, min(req.max_elements or (100 if events else 1), cfg.max_elements_cap)) if events else 1
+        gather = (req.max_time or cfg.default_max_time) if events else 0.0
+        try:
+            while True:
+                items = self.take(n, req.heartbeat or 3600.0, gather)
+                if items:
+                    if not self._send(ev.EventMessage(
+                            to=req.notify_to.address, action=ev.ACTION_EVENTS if events else ev.ACTION_EVENT,
+                            events=[i.instance for i in items], headers=dict(req.notify_to.parameters),
+                            ack_requested=ack, bookmark=_bookmark(items) if req.send_bookmarks else None,
+                            machine_id=items[-1].machine_id, style=req.uri_style, namespace=req.namespace), ack):
+                        return
+                    continue
+                with self.cond:
+                    closed, shutting, finished, error = self.closed, self.shutting_down, self.finished, self.error
+                if shutting:
+                    self._end(ev.STATUS_SOURCE_SHUTTING_DOWN, "the server is shutting down")
+                    return
+                if closed:
+                    return
+                if error is not None:
+                    self._end(ev.STATUS_SOURCE_CANCELLING, error.message)
+                    return
+                if finished:
+                    return  # expired: WS-Eventing announces no SubscriptionEnd for that (the subscriber knows)
+                if req.heartbeat is not None and not self._send(ev.EventMessage(
+                        to=req.notify_to.address, action=ev.ACTION_HEARTBEAT,
+                        headers=dict(req.notify_to.parameters), ack_requested=ack), ack):
+                    return
+        finally:
+            self.sender.close()
+            self.store.forget(self)
+
+    def _send(self, msg: ev.EventMessage, ack: bool) -> bool:
+        """Deliver with retries; False once the subscription is over (given up, refused, closed)."""
+        assert self.sender is not None
+        body = ev.build_event_message(msg)
+        retry = self.request.connection_retry or self.store.config.push_retries
+        interval, attempts = retry
+        last: Exception | None = None
+        for attempt in range(max(1, attempts) + 1):
+            if self.closed and not self.shutting_down:
+                return False
+            if attempt:
+                with self.cond:
+                    self.cond.wait(interval)
+            try:
+                status, ctype, data = self.sender.post(body, wsman.content_type())
+                if status >= 300:
+                    if data and ctype and "soap" in ctype.lower():
+                        ev.parse_ack(data, ctype, msg.message_id)  # raises the sink's fault
+                    raise SinkError(f"the sink answered HTTP {status}")
+                if ack:
+                    ev.parse_ack(data, ctype, msg.message_id)
+                return True
+            except WSManFault as fault:
+                if fault.fault.subcode is not None and fault.fault.subcode[1] == "DeliveryRefused":
+                    log.info("subscription %s: the sink refused delivery; cancelled", self.id)
+                    self.close()  # MS-WSMV: cancelled without a SubscriptionEnd
+                    return False
+                last = fault
+            except (SinkError, MIError) as exc:
+                last = exc
+        log.info("subscription %s: delivery to %s failed (%s); ending it", self.id, self.sender.url, last)
+        self._end(ev.STATUS_DELIVERY_FAILURE, f"delivery failed: {last}")
+        self.close()
+        return False
+
+    def _end(self, status: str, reason: str) -> None:
+        """SubscriptionEnd to the EndTo address, if the subscriber gave one."""
+        end_to = self.request.end_to
+        if end_to is None or not end_to.address:
+            return
+        msg = ev.SubscriptionEnd(to=end_to.address, identifier=self.id, status=status, reason=reason,
+                                 manager_address=self.request.to or wns.ANONYMOUS, headers=dict(end_to.parameters))
+        try:
+            sender = self.sender if self.sender is not None and self.sender.url == end_to.address else \
+                Sender(end_to.address, self.store.config.push_timeout)
+            sender.post(ev.build_subscription_end(msg), wsman.content_type())
+            if sender is not self.sender:
+                sender.close()
+        except (SinkError, ValueError) as exc:
+            log.info("subscription %s: SubscriptionEnd to %s failed: %s", self.id, end_to.address, exc)
+
+
+def _bookmark(items: list[rq.IndicationItem]) -> str:
+    """The bookmark of a page: the last event's, or the reserved earliest one when it has none (OMI)."""
+    return items[-1].bookmark or ev.BOOKMARK_EARLIEST
+
+
+class SubscriptionStore:
+    """The live subscriptions of one WS-Man service."""
+
+    def __init__(self, engine: Server, config: EventingConfig | None = None) -> None:
+        self.engine = engine
+        self.config = config or EventingConfig()
+        self._items: dict[str, _Live] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def owns(self, context: str) -> bool:
+        return context in self._items
+
+    # --- Subscribe ---------------------------------------------------------------------------------
+    def subscribe(self, req: ev.SubscribeRequest, user: str | None) -> ev.SubscribeResponse:
+        if self._stopping:
+            raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is shutting down")
+        self._sweep()
+        with self._lock:
+            mine = sum(1 for s in self._items.values() if s.user == user)
+        if mine >= self.config.max_subscriptions_per_user:
+            raise protocol_fault("wsman:QuotaLimit",
+                                 f"too many live subscriptions ({mine}); unsubscribe from some first",
+                                 result=MIResult.SERVER_LIMITS_EXCEEDED)
+        record = rq.Subscribe(req.namespace, dialect=self._dialect(req), query=self._query(req),
+                              bookmark=ev.mi_bookmark(req.bookmark), expiration=req.expires,
+                              heartbeat=req.heartbeat, options=req.option_set)
+        token = CancelToken()
+        results = self.engine.execute(record, token, user=user)
+        try:
+            first = next(results)  # STARTED once the subscription is live; errors fail the Subscribe
+        except StopIteration:
+            first = None
+        except MIError as exc:
+            if record.bookmark and exc.result == MIResult.INVALID_PARAMETER and "bookmark" in exc.message:
+                raise protocol_fault("wsman:InvalidBookmark", exc.message, "Expired",
+                                     result=MIResult.INVALID_PARAMETER) from None
+            raise
+        live = _Live(self, req, user, token, results)
+        if first is None:
+            live.finished = True
+        with self._lock:
+            self._items[live.id] = live
+        live.pump.start()
+        if not live.pull:
+            live.deliverer = threading.Thread(target=live._deliver, name=f"openmi-delivery-{live.id[9:17]}",
+                                              daemon=True)
+            live.deliverer.start()
+        return ev.SubscribeResponse(identifier=live.id, address=req.to or wns.ANONYMOUS,
+                                    resource_uri=req.effective_resource_uri(),
+                                    context=live.id if live.pull else None, expires=req.expires)
+
+    @staticmethod
+    def _dialect(req: ev.SubscribeRequest) -> str:
+        if req.filter is None:
+            return "WQL"
+        return _DIALECTS.get(req.filter.dialect, req.filter.dialect)
+
+    @staticmethod
+    def _query(req: ev.SubscribeRequest) -> str:
+        if req.filter is not None and req.filter.query:
+            return req.filter.query
+        cls = req.class_name
+        if not cls or cls == "*":
+            raise protocol_fault("wse:EventSourceUnableToProcess",
+                                 "A subscription to the namespace's wildcard URI needs a WQL or CQL filter.",
+                                 result=MIResult.INVALID_QUERY)
+        return f"SELECT * FROM {cls}"  # a subscription to an indication class's URI: all of its indications
+
+    # --- Pull ------------------------------------------------------------------------------------------
+    def pull(self, req: wsman.PullRequest, user: str | None) -> wsman.PullResponse:
+        live = self._get(req.context, user)
+        cfg = self.config
+        if live.closed and live.shutting_down:
+            raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is shutting down")
+        waits = [live.request.heartbeat or cfg.default_heartbeat]
+        if req.max_time is not None:
+            waits.append(req.max_time)
+        if req.operation_timeout is not None:
+            waits.append(max(0.0, req.operation_timeout * 0.9))  # answer before the client gives up
+        n = max(1, min(req.max_elements or cfg.default_max_elements, cfg.max_elements_cap))
+        live.touched = time.monotonic()
+        with live.cond:
+            live.pulling += 1
+        try:
+            items = live.take(n, min(waits))
+        finally:
+            with live.cond:
+                live.pulling -= 1
+            live.touched = time.monotonic()
+        send_bookmarks = live.request.send_bookmarks
+        if items:
+            return wsman.PullResponse(context=live.id, items=[i.instance for i in items],
+                                      bookmark=_bookmark(items) if send_bookmarks else None)
+        with live.cond:
+            error, finished, closed, shutting = live.error, live.finished, live.closed, live.shutting_down
+        if shutting:
+            raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is shutting down")
+        if error is not None:
+            self._remove(live)
+            raise error
+        if finished:
+            self._remove(live)
+            return wsman.PullResponse(context=None, end_of_sequence=True)
+        if closed:
+            raise MIError(MIResult.INVALID_ENUMERATION_CONTEXT, f"the subscription {req.context} has ended")
+        return wsman.PullResponse(context=live.id, heartbeat=True)
+
+    # --- the subscription manager ---------------------------------------------------------------------
+    def unsubscribe(self, identifier: str, user: str | None) -> None:
+        self._remove(self._get(identifier, user))
+
+    def _get(self, identifier: str, user: str | None) -> _Live:
+        self._sweep()
+        with self._lock:
+            live = self._items.get(identifier)
+        if live is None or live.user != user:
+            raise protocol_fault("wsa:DestinationUnreachable",
+                                 f"no subscription {identifier!r} (unknown, ended, or expired)",
+                                 result=MIResult.INVALID_ENUMERATION_CONTEXT)
+        return live
+
+    def _remove(self, live: _Live) -> None:
+        with self._lock:
+            self._items.pop(live.id, None)
+        live.close()
+
+    def forget(self, live: _Live) -> None:
+        """A push subscription whose delivery thread has ended."""
+        self._remove(live)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            idle = [s for s in self._items.values()
+                    if s.pull and now - s.touched > self.config.idle_limit and not s.pulling]
+            for s in idle:
+                self._items.pop(s.id, None)
+        for s in idle:
+            log.info("subscription %s dropped: no Pull for %.0f s", s.id, self.config.idle_limit)
+            s.close()
+
+    # --- shutdown ----------------------------------------------------------------------------------------
+    def begin_shutdown(self) -> None:
+        """Graceful shutdown: waiting Pulls answer EndpointUnavailable, push subscribers get a
+        SubscriptionEnd with SourceShuttingDown; no new subscriptions."""
+        self._stopping = True
+        with self._lock:
+            items = list(self._items.values())
+        for s in items:
+            with s.cond:
+                s.shutting_down = True
+                s.closed = True
+                s.cond.notify_all()
+        for s in items:
+            if s.deliverer is not None:
+                s.deliverer.join(self.config.push_timeout + 1)
+
+    def close(self) -> None:
+        self._stopping = True
+        with self._lock:
+            items, self._items = list(self._items.values()), {}
+        for s in items:
+            s.close()
+        for s in items:
+            s.pump.join(2.0)

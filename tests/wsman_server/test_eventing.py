@@ -1,0 +1,525 @@
+"""WS-Eventing against a real ``openmi serve`` on loopback: our client's subscribe (Pull mode, heartbeats,
+cancel → Unsubscribe, expiry, bookmarks, reconnection after a restart, errors), raw pywinrm Subscribe +
+Pull + Unsubscribe in WinRM's shape, and the server's limits (per-user cap, Renew, graceful shutdown)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import openmi
+from openmi import (
+    BOOKMARK_OLDEST,
+    AuthType,
+    DestinationOptions,
+    Instance,
+    MIResult,
+    OperationFlags,
+    SubscriptionDeliveryOptions,
+)
+from openmi.wsman_server.eventing import EventingConfig
+
+from .conftest import PASSWORD, Running, start
+
+NS = "root/cimv2"
+DELETIONS = "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'"
+STARTED = OperationFlags.REPORT_OPERATION_STARTED
+WAIT = 30.0  # generous: a loaded 2-core machine; nothing here asserts speed
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Running]:
+    r = start(tmp_path, allow_unencrypted=True)
+    yield r
+    r.server.stop()
+    r.engine.close()
+
+
+def remote(app: openmi.Application, r: Running, *, https: bool = False, user: str = "alice",
+           timeout: float | None = None) -> openmi.Session:
+    if https:
+        o = DestinationOptions("https", r.https_port, ca_file=str(r.cert))
+        o.add_credentials(AuthType.BASIC, user, PASSWORD)
+    else:
+        o = DestinationOptions("http", r.http_port)
+        o.add_credentials(AuthType.NTLM, user, PASSWORD)
+    if timeout is not None:
+        o.timeout = timeout
+    return app.new_session("127.0.0.1", "WINRM", o)
+
+
+def person(i: int, name: str = "Ada") -> Instance:
+    return Instance("Sample_Person", {"Id": i, "Name": name})
+
+
+def wait_for(cond: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not cond():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["ntlm-http", "basic-https"])
+def test_delete_observed_remotely(served: Running, https: bool) -> None:
+    local = openmi.Application()
+    try:
+        eng = local.new_session(server=served.engine)
+        eng.create(person(7))
+        with openmi.Application() as app:
+            s = remote(app, served, https=https)
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED,
+                             delivery_options=SubscriptionDeliveryOptions(heartbeat=0.5)) as op:
+                started = op.get_indication(timeout=WAIT)
+                assert started.instance is None and started.more_results and started.result == MIResult.OK
+                assert len(served.server.service.subscriptions) == 1
+                time.sleep(1.2)  # two heartbeats pass with nothing: the subscription goes on
+                with pytest.raises(TimeoutError):
+                    op.get_indication(timeout=0.01)
+                eng.delete(person(7))
+                r = op.get_indication(timeout=WAIT)
+                assert r.result == MIResult.OK and r.more_results and r.instance is not None
+                assert r.instance.class_name == "CIM_InstDeletion"
+                src = r.instance["SourceInstance"]
+                assert src.class_name == "Sample_Person" and src["Name"] == "Ada" and src["Id"] == 7  # typed
+                assert r.bookmark and r.machine_id == "127.0.0.1"
+                op.cancel()
+                final = op.get_indication(timeout=WAIT)
+                assert not final.more_results and final.result == MIResult.FAILED
+            wait_for(lambda: len(served.server.service.subscriptions) == 0, "Unsubscribe")
+    finally:
+        local.close()
+
+
+def test_many_events_in_order_without_loss(served: Running) -> None:
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(60):
+        eng.create(person(i, f"p{i}"))
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            op.get_indication(timeout=WAIT)
+            for i in range(60):
+                eng.delete(person(i))
+            got = [op.get_indication(timeout=WAIT) for _ in range(60)]
+        assert [g.instance["SourceInstance"]["Id"] for g in got if g.instance is not None] == list(range(60))
+        assert got[-1].bookmark  # the last event of a page carries the page's bookmark
+    local.close()
+
+
+def test_async_iteration(served: Running) -> None:
+    import asyncio
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(1))
+    eng.create(person(2))
+
+    async def main(s: openmi.Session) -> list[int]:
+        seen: list[int] = []
+        op = s.subscribe(NS, "WQL", "SELECT * FROM __InstanceDeletionEvent WHERE TargetInstance ISA 'Sample_Person'",
+                         flags=STARTED)
+        first = await op.get_indication_async()
+        assert first.instance is None
+        threading.Thread(target=lambda: (eng.delete(person(1)), eng.delete(person(2)))).start()
+        async for ev in op:
+            seen.append(ev["TargetInstance"]["Id"])
+            if len(seen) == 2:
+                break
+        op.cancel()
+        return seen
+
+    with openmi.Application() as app:
+        assert asyncio.run(main(remote(app, served))) == [1, 2]
+    local.close()
+
+
+def test_expiration_ends_with_ok(served: Running) -> None:
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, delivery_options=SubscriptionDeliveryOptions(
+                expiration=0.5, heartbeat=0.2)) as op:
+            final = op.get_indication(timeout=WAIT)
+            assert final.instance is None and not final.more_results and final.result == MIResult.OK
+    wait_for(lambda: len(served.server.service.subscriptions) == 0, "the expired subscription to go")
+
+
+def test_bookmark_resumes_after_close(served: Running) -> None:
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(4):
+        eng.create(person(i))
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            op.get_indication(timeout=WAIT)
+            eng.delete(person(0))
+            mark = op.get_indication(timeout=WAIT).bookmark
+        assert mark
+        eng.delete(person(1))  # while nobody listens
+        eng.delete(person(2))
+        with s.subscribe(NS, "WQL", DELETIONS, delivery_options=SubscriptionDeliveryOptions(bookmark=mark)) as op:
+            got = [op.get_indication(timeout=WAIT).instance["SourceInstance"]["Id"] for _ in range(2)]
+        assert got == [1, 2]
+        with s.subscribe(NS, "WQL", DELETIONS,
+                         delivery_options=SubscriptionDeliveryOptions(bookmark=BOOKMARK_OLDEST)) as op:
+            got = [op.get_indication(timeout=WAIT).instance["SourceInstance"]["Id"] for _ in range(3)]
+        assert got == [0, 1, 2]
+        with s.subscribe(NS, "WQL", DELETIONS,
+                         delivery_options=SubscriptionDeliveryOptions(bookmark="nonsense:1")) as op:
+            final = op.get_indication(timeout=WAIT)
+        assert final.result == MIResult.INVALID_PARAMETER and "bookmark" in (final.error_message or "")
+    local.close()
+
+
+@pytest.mark.parametrize("dialect, query, result", [
+    ("XPath", "/a", MIResult.NOT_SUPPORTED),
+    ("WQL", "SELECT FROM WHERE", MIResult.INVALID_QUERY),
+    ("WQL", "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person' OR 1=1",
+     MIResult.NOT_SUPPORTED),
+    ("WQL", "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'No_Such_Class'", MIResult.NOT_FOUND),
+])
+def test_errors_come_back_with_their_mi_result(served: Running, dialect: str, query: str, result: MIResult) -> None:
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, dialect, query, flags=STARTED) as op:
+            r = op.get_indication(timeout=WAIT)
+        assert r.result == result and not r.more_results, r.error_message
+    assert len(served.server.service.subscriptions) == 0
+
+
+def test_reader_may_subscribe(served: Running) -> None:
+    with openmi.Application() as app:
+        s = remote(app, served, user="reader")
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            assert op.get_indication(timeout=WAIT).result == MIResult.OK
+
+
+def test_reconnects_with_the_last_bookmark_after_a_restart(tmp_path: Path) -> None:
+    """The server stops (Pulls hear EndpointUnavailable) and comes back on the same port with the same
+    engine: the client subscribes again with its last bookmark, and the deletes made meanwhile arrive."""
+    r = start(tmp_path, allow_unencrypted=True)
+    port = r.http_port
+    local = openmi.Application()
+    eng = local.new_session(server=r.engine)
+    for i in range(5):
+        eng.create(person(i))
+    second: Running | None = None
+    try:
+        with openmi.Application() as app:
+            s = remote(app, r)
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED,
+                             delivery_options=SubscriptionDeliveryOptions(heartbeat=0.5)) as op:
+                op.get_indication(timeout=WAIT)
+                eng.delete(person(0))
+                assert op.get_indication(timeout=WAIT).instance["SourceInstance"]["Id"] == 0
+                r.server.stop()
+                eng.delete(person(1))  # while the server is down
+                eng.delete(person(2))
+                second = start(tmp_path, allow_unencrypted=True, engine=r.engine, recorder=r.recorder,
+                               http_port=port)
+                eng.delete(person(3))
+                results = [op.get_indication(timeout=WAIT) for _ in range(3)]
+                assert all(x.instance is not None for x in results), results
+                assert [x.instance["SourceInstance"]["Id"] for x in results] == [1, 2, 3]
+                op.cancel()
+    finally:
+        if second is not None:
+            second.server.stop()
+        local.close()
+        r.engine.close()
+
+
+def test_per_user_cap_and_renew(tmp_path: Path) -> None:
+    r = start(tmp_path, allow_unencrypted=True)
+    r.server.service.subscriptions.config = EventingConfig(max_subscriptions_per_user=2)
+    try:
+        with openmi.Application() as app:
+            s = remote(app, r)
+            ops = [s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) for _ in range(2)]
+            for op in ops:
+                assert op.get_indication(timeout=WAIT).result == MIResult.OK
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as third:
+                r3 = third.get_indication(timeout=WAIT)
+            assert r3.result == MIResult.SERVER_LIMITS_EXCEEDED and "too many" in (r3.error_message or "")
+            with remote(app, r, user="reader").subscribe(NS, "WQL", DELETIONS, flags=STARTED) as other:
+                assert other.get_indication(timeout=WAIT).result == MIResult.OK  # the cap is per user
+            for op in ops:
+                op.close()
+    finally:
+        r.server.stop()
+        r.engine.close()
+
+
+def test_graceful_shutdown_ends_waiting_pulls(tmp_path: Path) -> None:
+    """stop() does not wait for a long-polling Pull: the Pull hears EndpointUnavailable at once."""
+    r = start(tmp_path, allow_unencrypted=True)
+    try:
+        with openmi.Application() as app:
+            s = remote(app, r, timeout=120)
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED,
+                             delivery_options=SubscriptionDeliveryOptions(heartbeat=60)) as op:
+                op.get_indication(timeout=WAIT)
+                time.sleep(0.3)  # a Pull is waiting on the server now
+                t0 = time.monotonic()
+                r.server.stop()
+                stopped_in = time.monotonic() - t0
+                op.cancel()
+            assert stopped_in < r.server.config.shutdown_timeout  # not held up by the 60 s Pull
+            assert len(r.server.service.subscriptions) == 0
+    finally:
+        r.engine.close()
+
+
+# --- raw clients in WinRM's shape -------------------------------------------------------------------------
+
+WILDCARD = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*"
+
+
+def _envelope(port: int, action: str, body: str, headers: str = "") -> str:
+    return f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
+  xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"
+  xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+  xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
+  xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing"
+  xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration">
+ <s:Header>
+  <a:To>http://127.0.0.1:{port}/wsman</a:To>
+  <w:ResourceURI s:mustUnderstand="true">{WILDCARD}</w:ResourceURI>
+  <a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>
+  <a:Action s:mustUnderstand="true">{action}</a:Action>
+  <w:MaxEnvelopeSize s:mustUnderstand="true">153600</w:MaxEnvelopeSize>
+  <a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>
+  <w:Locale xml:lang="en-US" s:mustUnderstand="false"/>
+  <p:DataLocale xml:lang="en-US" s:mustUnderstand="false"/>
+  <w:OperationTimeout>PT5.000S</w:OperationTimeout>{headers}
+ </s:Header>
+ <s:Body>{body}</s:Body>
+</s:Envelope>"""
+
+
+def test_pywinrm_raw_subscribe_pull_unsubscribe(served: Running) -> None:
+    from winrm.exceptions import WSManFaultError as WinRMFault
+    from winrm.protocol import Protocol
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(3, "Grace"))
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    subscribe = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull">
+    <w:Heartbeats>PT1.000S</w:Heartbeats>
+    <w:Locale s:mustUnderstand="false" xml:lang="en-US"/><p:DataLocale s:mustUnderstand="false" xml:lang="en-US"/>
+    <w:ContentEncoding>UTF-8</w:ContentEncoding>
+   </e:Delivery>
+   <e:Expires>PT3759670629.777S</e:Expires>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+   <w:SendBookmarks/>
+  </e:Subscribe>""")
+    resp = p.send_message(subscribe).decode()
+    assert "SubscribeResponse" in resp
+    context = re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+    identifier = re.search(r"<e:Identifier>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+    assert context == identifier
+
+    def pull() -> str:
+        return p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
+  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>32000</n:MaxElements></n:Pull>"""
+                                        )).decode()
+
+    beat = pull()  # nothing happened within the heartbeat: an empty PullResponse, the context stays
+    assert "PullResponse" in beat and "CIM_InstDeletion" not in beat and context in beat
+    eng.delete(person(3))
+    page = pull()
+    assert "CIM_InstDeletion" in page and "Grace" in page
+    assert re.search(r"<w:Bookmark>[^<]+:\d+</w:Bookmark>", page)
+    unsub = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Unsubscribe", "<e:Unsubscribe/>",
+                      f"<e:Identifier>{identifier}</e:Identifier>")
+    assert "UnsubscribeResponse" in p.send_message(unsub).decode()
+    with pytest.raises(WinRMFault) as ei:
+        pull()
+    assert ei.value.code == 500
+    renew = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Renew", "<e:Renew/>",
+                      f"<e:Identifier>{identifier}</e:Identifier>")
+    with pytest.raises(WinRMFault) as ei:
+        p.send_message(renew)
+    assert ei.value.fault_subcode is not None and ei.value.fault_subcode.endswith("UnableToRenew")
+    local.close()
+
+
+def test_pywinrm_raw_subscribe_fault(served: Running) -> None:
+    """An independent client sees our faults: a bad query in a Subscribe is CannotProcessFilter/INVALID_QUERY."""
+    from winrm.exceptions import WSManFaultError as WinRMFault
+    from winrm.protocol import Protocol
+
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    bad = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", """
+  <e:Subscribe><e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"/>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">SELECT FROM</w:Filter></e:Subscribe>""")
+    with pytest.raises(WinRMFault) as ei:
+        p.send_message(bad)
+    assert ei.value.code == 500
+    assert ei.value.fault_subcode is not None and ei.value.fault_subcode.endswith("CannotProcessFilter")
+    assert "OMI:MI_Result:15" in ei.value.response
+
+
+# --- push modes: the server POSTs to a listener the client opens ---------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["Push", "PushWithAck", "Events"])
+def test_push_modes_our_client_our_server(served: Running, mode: str) -> None:
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(6):
+        eng.create(person(i, f"p{i}"))
+    d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, push_mode=mode, destination="127.0.0.1",
+                                    heartbeat=0.5, max_elements=4, max_latency=0.2)
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED, delivery_options=d) as op:
+            assert op.get_indication(timeout=WAIT).result == MIResult.OK
+            live = next(iter(served.server.service.subscriptions._items.values()))
+            assert live.request.delivery_mode.endswith(mode) and live.request.notify_to is not None
+            assert live.request.notify_to.address.startswith("http://127.0.0.1:")
+            time.sleep(1.2)  # heartbeats only: nothing is reported
+            with pytest.raises(TimeoutError):
+                op.get_indication(timeout=0.01)
+            for i in range(6):
+                eng.delete(person(i))
+            got = [op.get_indication(timeout=WAIT) for _ in range(6)]
+            assert [g.instance["SourceInstance"]["Id"] for g in got if g.instance is not None] == list(range(6))
+            assert got[-1].bookmark and got[-1].machine_id
+            op.cancel()
+            assert op.get_indication(timeout=WAIT).result == MIResult.FAILED
+        wait_for(lambda: len(served.server.service.subscriptions) == 0, "Unsubscribe")
+    local.close()
+
+
+def test_push_subscription_end_on_shutdown(tmp_path: Path) -> None:
+    """A graceful stop sends SubscriptionEnd (SourceShuttingDown) to the EndTo address: the push subscriber ends
+    with SERVER_IS_SHUTTING_DOWN."""
+    r = start(tmp_path, allow_unencrypted=True)
+    try:
+        with openmi.Application() as app:
+            s = remote(app, r)
+            d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, destination="127.0.0.1")
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED, delivery_options=d) as op:
+                assert op.get_indication(timeout=WAIT).result == MIResult.OK
+                r.server.stop()
+                final = op.get_indication(timeout=WAIT)
+                assert final.result == MIResult.SERVER_IS_SHUTTING_DOWN and not final.more_results
+                assert "SourceShuttingDown" in (final.error_message or "")
+    finally:
+        r.engine.close()
+
+
+def test_push_expiration_ends_with_ok(served: Running) -> None:
+    with openmi.Application() as app:
+        s = remote(app, served)
+        d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, destination="127.0.0.1", expiration=0.5)
+        with s.subscribe(NS, "WQL", DELETIONS, delivery_options=d) as op:
+            final = op.get_indication(timeout=WAIT)
+            assert final.instance is None and not final.more_results and final.result == MIResult.OK
+
+
+class _Sink:
+    """A loopback event sink under the test's control: answers each delivery as told, records what came."""
+
+    def __init__(self, answer: str) -> None:
+        from openmi.wsman_server.http import HTTPServer, Listener
+
+        self.answer = answer
+        self.seen: list[bytes] = []
+        self.got = threading.Event()
+        self.http = HTTPServer([Listener("127.0.0.1", 0)], lambda peer, secure: self)
+        self.http.start()
+        self.url = f"http://127.0.0.1:{self.http.listeners[0].port}/sink"
+
+    def handle(self, request: object) -> object:
+        from openmi.protocol.wsman import build_fault
+        from openmi.protocol.wsman.faults import protocol_fault
+        from openmi.wsman_server.http import HTTPResponse
+
+        self.seen.append(request.body)  # type: ignore[attr-defined]
+        self.got.set()
+        if self.answer == "refuse":
+            status, body = build_fault(None, protocol_fault("wsman:DeliveryRefused", "no more"))
+            return HTTPResponse(status, body, [("Content-Type", "application/soap+xml;charset=UTF-8")])
+        return HTTPResponse(503, b"")
+
+    def shutting_down(self, request: object) -> object:
+        from openmi.wsman_server.http import HTTPResponse
+
+        return HTTPResponse(503)
+
+    def closed(self) -> None:
+        return None
+
+
+def _raw_push_subscribe(r: Running, sink: _Sink, mode: str, retry: str = "") -> str:
+    from winrm.protocol import Protocol
+
+    port = r.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    return p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:EndTo><a:Address>{sink.url}/end</a:Address></e:EndTo>
+   <e:Delivery Mode="{mode}">
+    <e:NotifyTo><a:Address>{sink.url}</a:Address>
+     <a:ReferenceProperties><e:Identifier>uuid:MY-SINK</e:Identifier></a:ReferenceProperties></e:NotifyTo>
+    {retry}
+   </e:Delivery>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+  </e:Subscribe>""")).decode()
+
+
+def test_delivery_refused_cancels_without_subscription_end(served: Running) -> None:
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(1))
+    sink = _Sink("refuse")
+    try:
+        resp = _raw_push_subscribe(served, sink, "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck")
+        assert "SubscribeResponse" in resp and "EnumerationContext" not in resp
+        eng.delete(person(1))
+        assert sink.got.wait(WAIT)
+        wait_for(lambda: len(served.server.service.subscriptions) == 0, "the refused subscription to be cancelled")
+        assert len(sink.seen) == 1 and b"uuid:MY-SINK" in sink.seen[0]  # the NotifyTo parameters come back
+        assert b"SubscriptionEnd" not in b"".join(sink.seen)
+    finally:
+        sink.http.shutdown(2)
+        local.close()
+
+
+def test_failing_sink_retries_then_subscription_end(served: Running) -> None:
+    """Each delivery is retried as ConnectionRetry says; then the subscription ends with a SubscriptionEnd
+    (DeliveryFailure) to EndTo."""
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(1))
+    sink = _Sink("busy")
+    try:
+        _raw_push_subscribe(served, sink, "http://schemas.xmlsoap.org/ws/2004/08/eventing/DeliveryModes/Push",
+                            '<w:ConnectionRetry Total="2">PT0.1S</w:ConnectionRetry>')
+        eng.delete(person(1))
+        wait_for(lambda: len(served.server.service.subscriptions) == 0, "the failing subscription to end")
+        deliveries = [b for b in sink.seen if b"SubscriptionEnd" not in b]
+        ends = [b for b in sink.seen if b"SubscriptionEnd" in b]
+        assert len(deliveries) == 3  # the first attempt and two retries
+        assert len(ends) == 1 and b"DeliveryFailure" in ends[0]
+    finally:
+        sink.http.shutdown(2)
+        local.close()
