@@ -127,14 +127,15 @@ def _error_info(exc: MIError) -> dict[str, Any]:
     result = exc.result if isinstance(exc.result, MIResult) else MIResult.FAILED
     code = 0
     details = exc.details
-    if details is not None:
-        for name in ("error_Code", "error_code", "CIMStatusCode"):
-            if name in details and details[name] is not None and name != "CIMStatusCode":
-                try:
-                    code = int(details[name])
-                except (TypeError, ValueError):
-                    code = 0
-                break
+    if details is not None and "error_Code" in details and details["error_Code"] is not None:
+        kind = str(details["error_Type"]).upper() if details.get("error_Type") else ""
+        if kind in ("HRESULT", "WIN32", "WMI"):  # a Windows code (MSFT_WmiError); "MI" codes are MI results
+            try:
+                code = int(details["error_Code"])
+            except (TypeError, ValueError):
+                code = 0
+            if kind == "WIN32" and code and code < 0x10000:
+                code = 0x80070000 | code  # HRESULT_FROM_WIN32
     if not code:
         code = WBEM_HRESULTS.get(result, 0x80041001)
     return {"error_code": code & 0xFFFFFFFF, "mi_result": int(result), "message": exc.message or result.mi_name}
@@ -602,6 +603,14 @@ class Session(_Wrapper):
 
 
 _LOCAL = (None, "", ".", "localhost")
+_LOCAL_SERVER: Any = None
+
+
+def set_local_server(server: Any) -> None:
+    """The embedded :class:`openmi.Server` that ``computer_name="."`` reaches (not in PyMI; None: the
+    default embedded server, or ``OPENMI_WMI_LOCAL``)."""
+    global _LOCAL_SERVER
+    _LOCAL_SERVER = server
 
 
 class Application:
@@ -627,10 +636,12 @@ class Application:
         opts = destination_options._obj.clone() if destination_options is not None else None
         target: str | None = computer_name
         if target in _LOCAL:
-            target = os.environ.get("OPENMI_WMI_LOCAL") or None
+            target = None if _LOCAL_SERVER is not None else os.environ.get("OPENMI_WMI_LOCAL") or None
             if target is None:
                 try:
-                    return Session._wrap(self._app.new_session())  # type: ignore[no-any-return,unused-ignore]
+                    return Session._wrap(  # type: ignore[no-any-return,unused-ignore]
+                        self._app.new_session(server=_LOCAL_SERVER) if _LOCAL_SERVER is not None
+                        else self._app.new_session())
                 except MIError as exc:
                     _raise(exc)
         host, opts = _destination(str(target), opts)
