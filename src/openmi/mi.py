@@ -517,7 +517,7 @@ class Session(_Wrapper):
 
     def exec_query(self, ns: str, query: str, dialect: str = "WQL",
                    operation_options: OperationOptions | None = None) -> Operation:
-        op = self._obj.query_instances(ns, dialect, query, options=self._opts(operation_options))  # type: ignore[attr-defined]
+        op = self._obj.query_instances(ns, dialect, query, options=self._opts(operation_options))
         return Operation._wrap(op)  # type: ignore[no-any-return]
 
     def get_instance(self, ns: str, key_instance: Instance) -> Operation:
@@ -529,7 +529,7 @@ class Session(_Wrapper):
     def get_associators(self, ns: str, instance: Instance, assoc_class: str = "", result_class: str = "",
                         role: str = "", result_role: str = "", keys_only: bool = False,
                         operation_options: OperationOptions | None = None) -> Operation:
-        op = self._obj.associator_instances(  # type: ignore[attr-defined]
+        op = self._obj.associator_instances(
             ns, instance._obj, assoc_class=assoc_class or None, result_class=result_class or None,
             role=role or None, result_role=result_role or None, keys_only=keys_only,
             options=self._opts(operation_options))

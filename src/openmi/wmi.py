@@ -459,7 +459,7 @@ class _Connection:
     def get_references(self, instance: _Instance_, wmi_class: str = "", role: str = "") -> list[_Instance_]:
         s = self._session.openmi_session
         try:
-            op = s.reference_instances(self._namespace, instance._mi.openmi_instance,  # type: ignore[attr-defined]
+            op = s.reference_instances(self._namespace, instance._mi.openmi_instance,
                                        result_class=wmi_class or None, role=role or None)
         except MIError as exc:
             raise _x(exc) from exc

@@ -112,7 +112,7 @@ def test_22_an_embedded_instance_argument(target: Target) -> None:
     c = target.connect()
     startup = c.Win32_ProcessStartup.new(ShowWindow=0)  # Tim Golden: keywords to new()
     startup.Title = "hidden"  # PyMI: attributes afterwards
-    pid, rv = c.Win32_Process.Create(CommandLine="hidden.exe", ProcessStartupInformation=startup)
+    _pid, rv = c.Win32_Process.Create(CommandLine="hidden.exe", ProcessStartupInformation=startup)
     assert rv == 0
     got = target.providers["Win32_Process"].startups[-1]
     assert got["ShowWindow"] == 0 and got["Title"] == "hidden"
