@@ -378,6 +378,15 @@ class _Connection:
         object.__setattr__(self, "_classes", {})
         object.__setattr__(self, "_lock", threading.Lock())
 
+    def _host_name(self) -> str | None:
+        """The computer's name as a path writes it (a URL's host name)."""
+        c = self._computer
+        if c and "://" in c:
+            from urllib.parse import urlsplit
+
+            return urlsplit(c).hostname
+        return c
+
     # --- calls with errors as x_wmi
     def _options(self, operation_options: Mapping[str, Any] | None = None) -> mi.OperationOptions | None:
         timeout = self._timeout
@@ -750,7 +759,9 @@ class _Path:
     def __init__(self, inst: _Instance_) -> None:
         full = inst.path_()
         self.Path = full
-        self.RelPath = full.split(":", 1)[1] if ":" in full else full
+        oinst = inst._mi.openmi_instance
+        rel = oinst.path
+        self.RelPath = rel.split(":", 1)[1] if oinst.namespace else rel
         self.Class = inst._mi.get_class_name()
         self.Namespace = (inst._mi.get_namespace() or "").replace("/", "\\")
         self.Server = inst._mi.get_server_name() or "."
@@ -826,10 +837,11 @@ class _Instance_:
         self._conn.delete_instance(self, operation_options)
 
     def path_(self) -> str:
-        """``\\\\SERVER\\root\\cimv2:Class.Key="v"``."""
+        """``\\\\SERVER\\root\\cimv2:Class.Key="v"`` (SERVER: the computer connected to)."""
         p = self._mi.get_path()
-        if p.startswith("\\\\.\\") and self._conn._computer:
-            p = "\\\\" + self._conn._computer + p[3:]
+        host = self._conn._host_name()
+        if p.startswith("\\\\.\\") and host:
+            p = "\\\\" + host + p[3:]
         return p
 
     def path(self) -> _Path:
@@ -889,10 +901,13 @@ class _EventWatcher:
         subscribe = getattr(s, "subscribe", None)
         if subscribe is None:
             raise x_wmi("subscriptions are not available in this openmi")
-        try:
-            self._op = subscribe(conn._namespace, "WQL", wql)
-        except MIError as exc:
-            raise _x(exc) from exc
+        from .cim.types import OperationFlags
+
+        self._op = subscribe(conn._namespace, "WQL", wql, flags=int(OperationFlags.REPORT_OPERATION_STARTED))
+        first = self._op.get_indication()  # live once this comes: events from now on are seen
+        if first.result != MIResult.OK:
+            self._op.close()
+            raise _x(MIError(first.result, first.error_message, first.error_details))
 
     def __call__(self, timeout_ms: int = -1) -> _Instance_:
         timeout = None if timeout_ms is None or timeout_ms < 0 else timeout_ms / 1000.0

@@ -193,3 +193,46 @@ def test_monikers_parse_as_windows_writes_them() -> None:
     assert single.class_name == "Win32_OperatingSystem" and single.namespace == "root/cimv2"
     back = wmi.Moniker('\\\\HOST\\root\\cimv2:Win32_Service.Name="Spooler"')
     assert back.server == "HOST" and back.namespace == "root/cimv2" and back.path["Name"] == "Spooler"  # type: ignore[index]
+
+
+# --- watching for events (idioms 18-21; os-win's watch_for(raw_wql=…) with a timeout) ------------------------
+
+
+def test_18_tim_golden_watch_for_builds_the_query(target: Target) -> None:
+    c = target.connect()
+    watcher = c.watch_for(notification_type="Creation", wmi_class="Win32_Process", delay_secs=0.1, Name="calc.exe")
+    c.Win32_Process.Create(CommandLine="other.exe")  # filtered out by Name
+    pid, _ = c.Win32_Process.Create(CommandLine="calc.exe")
+    ev = watcher(timeout_ms=30_000)
+    assert ev.ProcessId == pid and ev.Name == "calc.exe"
+    assert ev.event_type == "creation" and isinstance(ev.timestamp, _dt.datetime)
+    watcher.close()
+
+
+def test_19_20_raw_wql_and_the_timeout(target: Target) -> None:
+    c = target.connect()
+    w = c.watch_for(raw_wql="SELECT * FROM __InstanceDeletionEvent WITHIN 0.1 WHERE TargetInstance ISA 'Win32_Process'")
+    with pytest.raises(wmi.x_wmi_timed_out):
+        w(timeout_ms=300)  # nothing happened yet: PyMI returned at once here, we wait and then raise
+    (np,) = c.Win32_Process(Name="notepad.exe")
+    np.Terminate()
+    ev = w(timeout_ms=30_000)
+    assert ev.event_type == "deletion" and ev.Name == "notepad.exe"
+    w.close()
+
+
+def test_21_class_level_watch_for_modification_carries_previous(target: Target) -> None:
+    c = target.connect()
+    w = c.Win32_Service.watch_for(notification_type="Modification", delay_secs=0.1)
+    (fax,) = c.Win32_Service(Name="Fax")
+    fax.StartService()
+    ev = w(timeout_ms=30_000)
+    assert ev.event_type == "modification" and ev.Name == "Fax"
+    assert ev.State == "Running" and ev.previous is not None and ev.previous.State == "Stopped"
+    w.close()
+
+
+def test_watch_for_a_class_that_cannot_be_watched_is_an_x_wmi(target: Target) -> None:
+    c = target.connect()
+    with pytest.raises(wmi.x_wmi):
+        c.watch_for(raw_wql="SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Win32_Process'")  # no WITHIN
