@@ -33,6 +33,7 @@ from . import mi
 from .cim.classes import Class as _Class
 from .cim.errors import MIError
 from .cim.instance import Instance as _Instance
+from .cim.mof.mixml import instance_from_mi_xml
 from .cim.mof.objectpath import parse_object_path
 from .cim.types import MIResult, MIType
 from .cim.values import format_datetime, parse_datetime
@@ -734,6 +735,13 @@ def _unwrap(conn: _Connection, value: Any, mitype: MIType | None) -> Any:
         return inst
     if isinstance(value, WMIDateTime):
         return value.datetime
+    if mitype is not None and int(mitype) == MIType.INSTANCE and isinstance(value, str) \
+            and value.lstrip().startswith(("<INSTANCE", "<CIM", "<?xml")):
+        # os-win passes GetText_(1) to an [EmbeddedInstance] parameter: the text is the instance
+        try:
+            return instance_from_mi_xml(value)
+        except ValueError as exc:
+            raise x_wmi(f"cannot read the embedded instance text: {exc}") from None
     if isinstance(value, (list, tuple)):
         scalar = MIType(int(mitype) & 0x0F) if mitype is not None else None
         return [_unwrap(conn, v, scalar) for v in value]

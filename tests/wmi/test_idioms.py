@@ -168,6 +168,15 @@ def test_get_text_is_cim_xml_that_round_trips_as_an_embedded_instance(target: Ta
     (disk,) = c.Win32_LogicalDisk(DeviceID="C:")
     text = disk.GetText_(1)
     assert text.startswith("<INSTANCE") and 'CLASSNAME="Win32_LogicalDisk"' in text and "C:" in text
+    # os-win: build settings, pass their GetText_(1) as an [EmbeddedInstance] argument
+    startup = c.Win32_ProcessStartup.new()
+    startup.ShowWindow = 7
+    startup.Title = 'quoted "title" & <angle>'
+    _pid, rv = c.Win32_Process.Create(CommandLine="vm.exe", ProcessStartupInformation=startup.GetText_(1))
+    assert rv == 0
+    got = target.providers["Win32_Process"].startups[-1]
+    assert got.class_name == "Win32_ProcessStartup" and got["ShowWindow"] == 7
+    assert got["Title"] == 'quoted "title" & <angle>'
 
 
 def test_time_helpers() -> None:

@@ -313,3 +313,118 @@ def _instance_with_class(inst: Instance, flags: int, classes: Iterable[Class]) -
         etree.SubElement(group, "VALUE.OBJECT").append(class_element(c, flags & ~CLASS_DEEP))
     etree.SubElement(group, "VALUE.OBJECT").append(instance_element(inst))
     return cim
+
+
+# --- reading an instance back (what GetText_(1) gives, passed as an embedded-instance argument) ----------------
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_MAX_DEPTH = 32
+
+
+def instance_from_mi_xml(text: str | bytes, cls: Class | None = None) -> Instance:
+    """The inverse of :func:`instance_element`: a DSP0201 ``<INSTANCE>`` (MI_XML, WMI's CIM DTD 2.0 text)
+    as an Instance, typed by ``cls`` where given, else by the TYPE attributes. ValueError when it is not one."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"not an <INSTANCE>: {exc}") from None
+    if root.tag == "CIM":  # an INSTANCE_WITH_CLASS document: the instance is the last declaration's
+        found = root.findall(".//INSTANCE")
+        if not found:
+            raise ValueError("the CIM document holds no <INSTANCE>")
+        root = found[-1]
+    return _read_instance(root, cls, 0)
+
+
+def _read_instance(el: etree._Element, cls: Class | None, depth: int) -> Instance:
+    if el.tag != "INSTANCE":
+        raise ValueError(f"expected <INSTANCE>, found <{el.tag}>")
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"embedded instances nest deeper than {_MAX_DEPTH}")
+    class_name = el.get("CLASSNAME")
+    if not class_name:
+        raise ValueError("<INSTANCE> has no CLASSNAME")
+    elements: dict[str, Element] = {}
+    for p in el:
+        if p.tag not in ("PROPERTY", "PROPERTY.ARRAY", "PROPERTY.REFERENCE"):
+            continue
+        name = p.get("NAME")
+        if not name:
+            raise ValueError(f"a property of {class_name} has no NAME")
+        declared = cls.properties.get(name) if cls is not None else None
+        if declared is not None:
+            t = MIType(declared.type)
+        elif p.tag == "PROPERTY.REFERENCE":
+            t = MIType.REFERENCE
+        else:
+            tname = p.get("TYPE") or "string"
+            embedded = p.get("EmbeddedObject") or p.get("EMBEDDEDOBJECT")
+            scalar = MIType.INSTANCE if embedded else MIType.from_cim_name(tname)
+            t = MIType(int(scalar) | (0x10 if p.tag == "PROPERTY.ARRAY" else 0))
+        flags = int(declared.flags & MIFlag.KEY) if declared is not None else 0
+        elements[name.lower()] = Element(declared.name if declared is not None else name,
+                                         _read_value(p, t, depth), t, flags)
+    out = Instance.from_elements(class_name, elements)
+    return out
+
+
+def _read_value(p: etree._Element, t: MIType, depth: int) -> Any:
+    s = MIType(int(t) & 0x0F)
+    if s == MIType.REFERENCE:
+        vr = p.find("VALUE.REFERENCE")
+        return _read_reference(vr) if vr is not None else None
+    if int(t) & 0x10:
+        arr = p.find("VALUE.ARRAY")
+        if arr is None:
+            return None
+        return [_read_scalar(v.text or "", s, depth) for v in arr.findall("VALUE")]
+    v = p.find("VALUE")
+    return None if v is None else _read_scalar(v.text or "", s, depth)
+
+
+def _read_scalar(text: str, s: MIType, depth: int) -> Any:
+    from ..values import parse_scalar
+
+    if s == MIType.INSTANCE:
+        inner = etree.fromstring(text.encode("utf-8"), _PARSER)
+        return _read_instance(inner, None, depth + 1)
+    if s == MIType.CHAR16 and text.isdigit():
+        return chr(int(text))
+    if s == MIType.BOOLEAN:
+        return text.strip().lower() == "true"
+    return parse_scalar(text, s)
+
+
+def _read_reference(vr: etree._Element) -> Instance:
+    name = vr.find(".//INSTANCENAME")
+    if name is None or not name.get("CLASSNAME"):
+        raise ValueError("a reference without INSTANCENAME")
+    ns_parts = [n.get("NAME", "") for n in vr.findall(".//NAMESPACE")]
+    elements: dict[str, Element] = {}
+    for kb in name.findall("KEYBINDING"):
+        kv = kb.find("KEYVALUE")
+        key = kb.get("NAME") or ""
+        if kv is not None:
+            elements[key.lower()] = Element(key, _key_text(kv), _key_type(kv), MIFlag.KEY)
+    if not elements:
+        kv = name.find("KEYVALUE")
+        if kv is not None:
+            raise ValueError("a single KEYVALUE reference names no key property")
+    inst = Instance.from_elements(name.get("CLASSNAME", ""), elements,
+                                  namespace="/".join(p for p in ns_parts if p) or None)
+    return inst
+
+
+def _key_type(kv: etree._Element) -> MIType:
+    t = kv.get("TYPE")
+    if t:
+        return MIType.from_cim_name(t)
+    return {"boolean": MIType.BOOLEAN, "numeric": MIType.SINT64}.get(kv.get("VALUETYPE", "string"), MIType.STRING)
+
+
+def _key_text(kv: etree._Element) -> Any:
+    from ..values import parse_scalar
+
+    t = _key_type(kv)
+    return parse_scalar(kv.text or "", t) if t != MIType.STRING else (kv.text or "")
