@@ -409,3 +409,23 @@ def test_projections_as_winrm_writes_them() -> None:
     got = _read_back(plan, sent, EnumerateResponse(items=[proj], end_of_sequence=True, fragments=True), parsed)
     assert [(i.class_name, dict(i)) for i in got] == [
         ("X_Widget", {"Id": "7", "Label": "left", "When": dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone.utc)})]
+
+
+def test_a_selector_filter_narrows_an_instance_enumeration() -> None:
+    owner = Instance.from_elements("X_Person", [Element("Name", "Ada", MIType.STRING, MIFlag.KEY)])
+    things = [widget(1, "left"), widget(2, "right"), widget(3, "left")]
+    things[2] = Instance.from_elements("X_Widget", [*things[2].elements, Element("Owner", owner, MIType.REFERENCE)])
+    wire = EnumerateRequest(namespace=NS, class_name="X_Widget", filter=Filter(
+        dialect=wns.DIALECT_SELECTOR, selectors={"label": "left", "Id": "3"}))
+    parsed = _over_the_wire(wire)
+    kind = kinds.for_wsman(parsed)
+    assert kind is kinds.ENUMERATE_INSTANCES and kind.narrow is not None
+    assert [w["Id"] for w in kind.narrow(parsed, iter(things))] == [3]  # text read in the property's type
+    by_ref = EnumerateRequest(namespace=NS, class_name="X_Widget", filter=Filter(
+        dialect=wns.DIALECT_SELECTOR, selectors={"Owner": owner}))
+    assert [w["Id"] for w in kind.narrow(_over_the_wire(by_ref), iter(things))] == [3]
+    nothing = EnumerateRequest(namespace=NS, class_name="X_Widget", filter=Filter(
+        dialect=wns.DIALECT_SELECTOR, selectors={"Missing": "x", "Id": "not a number"}))
+    assert list(kind.narrow(_over_the_wire(nothing), iter(things))) == []
+    unfiltered = _over_the_wire(EnumerateRequest(namespace=NS, class_name="X_Widget"))
+    assert len(list(kind.narrow(unfiltered, iter(things)))) == 3

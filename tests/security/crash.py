@@ -33,6 +33,8 @@ class Ledger:
     created: set[int] = field(default_factory=set)
     deleting: set[int] = field(default_factory=set)  # deletes sent: gone or not, both are right until acknowledged
     deleted: set[int] = field(default_factory=set)
+    #: deletes sent: until acknowledged, the instance may or may not be there after a crash
+    deleting: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

@@ -109,8 +109,12 @@ class CancelToken:
 
     def check(self) -> None:
         """Raise the operation's final error if it was cancelled or timed out."""
-        if self.cancelled:
-            raise self.cancellation_error()
+        # ``cancelled`` spelt out: this runs once per result of every operation
+        if not self._cancelled:
+            if self._deadline is None or time.monotonic() < self._deadline:
+                return
+            self.cancel(CancellationReason.TIMEOUT)
+        raise self.cancellation_error()
 
     def cancellation_error(self) -> MIError:
         """The error an operation ends with once cancelled: FAILED, naming the timeout or the reason."""

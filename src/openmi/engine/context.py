@@ -30,11 +30,15 @@ _DEFAULT_HOST = Host()
 class Context:
     """One running request, as a provider sees it."""
 
-    __slots__ = ("host", "namespace", "options", "server", "token", "user")
+    __slots__ = ("check", "host", "namespace", "options", "server", "token", "user")
+
+    #: Raise the operation's final error if it was cancelled or timed out (the token's own ``check``).
+    check: Callable[[], None]
 
     def __init__(self, token: CancelToken | None = None, *, timeout: float | None = None, host: Host | None = None,
                  options: Mapping[str, Any] | None = None, user: str | None = None) -> None:
         self.token = token if token is not None else CancelToken(timeout)
+        self.check = self.token.check  # bound once: providers and handlers call it per result
         self.host = host or self.token.host or _DEFAULT_HOST
         self.options: Mapping[str, Any] = options if options is not None else NO_OPTIONS
         self.user = user
@@ -61,10 +65,6 @@ class Context:
     @property
     def seconds_left(self) -> float | None:
         return self.token.seconds_left
-
-    def check(self) -> None:
-        """Raise the operation's final error if it was cancelled or timed out."""
-        self.token.check()
 
     def cancellation_error(self) -> MIError:
         return self.token.cancellation_error()

@@ -284,7 +284,7 @@ def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstance
             continue
         layout = info.layout if base_only else c.layout
         for _key, data in repo.scan(nsk, c.low):
-            if ctx.cancelled:
+            if ctx.token.cancelled:
                 raise ctx.cancellation_error()
             out = c.from_row(ns.name, decode_values(data), keys_only, layout)
             if base_only:
@@ -437,7 +437,7 @@ def _repository_query(server: Server, ns: Namespace, c: ClassInfo, prepared: Pre
     nsname = ns.name
     from_row = c.from_row
     for _key, data in rows:
-        if ctx.cancelled:
+        if ctx.token.cancelled:
             raise ctx.cancellation_error()
         values = decode_values(data)
         if row_ok is not None:

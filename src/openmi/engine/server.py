@@ -383,7 +383,7 @@ class Server:
             ctx.namespace = ns.name if ns is not None else None
             ctx.check()
             yield from handler(self, ns, request, ctx)  # type: ignore[arg-type]
-            if ctx.cancelled:
+            if ctx.token.cancelled:
                 raise ctx.cancellation_error()
         except MIError as exc:
             if exc.details is None:

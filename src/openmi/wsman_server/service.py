@@ -26,14 +26,13 @@ from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.namespaces import DEFAULT_NAMESPACE
-from ..cim.types import MIResult, MIType
+from ..cim.types import MIResult
 from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import eventing as ev
-from ..protocol.wsman import namespaces as wns
 from ..protocol.wsman import operations as kinds
 from ..protocol.wsman.faults import protocol_fault
-from ..protocol.wsman.values import WireError, instance_wire_size, parse_wire_scalar
+from ..protocol.wsman.values import instance_wire_size
 from .eventing import EventingConfig, SubscriptionStore
 from .http import HTTPRequest, HTTPResponse
 
@@ -275,8 +274,8 @@ class WSManService:
                    token: CancelToken) -> wsman.Response | bytes:
         assert isinstance(req, wsman.EnumerateRequest)
         results: Iterator[Any] = self.engine.execute(record, token, user=_name(user))
-        if req.filter is not None and req.filter.dialect == wns.DIALECT_SELECTOR:
-            results = self._filtered(req.filter, results)
+        if kind.narrow is not None:
+            results = kind.narrow(req, results)
         e = _Enumeration(uuid.uuid4().urn, _name(user), results, token, req.mode, req.namespace, kind=kind,
                          request=req)
         return self._start(req, e)
@@ -345,13 +344,6 @@ class WSManService:
             return
         e.pending.append(first)
 
-    def _filtered(self, f: wsman.Filter, results: Iterator[Instance]) -> Iterator[Instance]:
-        """The instances matching a selector filter (DSP0226 §8.3: every selector equals the property)."""
-        wanted = {k.lower(): v for k, v in (f.selectors or {}).items()}
-        for inst in results:
-            if all(_matches(inst, k, v) for k, v in wanted.items()):
-                yield inst
-
     def _take(self, e: _Enumeration, max_elements: int, max_time: float | None) -> tuple[list[Any], bool]:
         n = max(1, min(max_elements, self.config.max_elements_cap))
         deadline = None if max_time is None else time.monotonic() + max_time
@@ -412,21 +404,6 @@ def _describe(item: Any) -> str:
 
 def _name(user: User | None) -> str | None:
     return user.name.lower() if user is not None else None
-
-
-def _matches(inst: Instance, name: str, wanted: str | Instance) -> bool:
-    if name not in inst:
-        return False
-    el = inst.get_element(name)
-    if isinstance(wanted, Instance):
-        return isinstance(el.value, Instance) and el.value.keys_only() == wanted.keys_only()
-    if el.value is None:
-        return False
-    try:
-        return bool(el.value == parse_wire_scalar(wanted, el.type, name)) if el.type != MIType.STRING \
-            else el.value == wanted
-    except (WireError, ValueError, TypeError):
-        return False
 
 
 def _mid_handshake(request: HTTPRequest) -> bool:

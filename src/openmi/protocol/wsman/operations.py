@@ -30,7 +30,7 @@ itself; the client's TestConnection is Identify.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +112,8 @@ class OperationKind:
     #: server, streamed kinds: (the Enumerate request, a page of results, the response to fill, the class
     #: lookup) — None: the results are instances, written as items
     page: Callable[[Any, list[Any], EnumerateResponse, ClassLookup], None] | None = None
+    #: server, streamed kinds: narrow the engine's result stream as the request asks (a selector filter)
+    narrow: Callable[[Any, Iterator[Any]], Iterator[Any]] | None = None
     #: client: the requests address a fixed resource URI: OperationOptions' resource URI (prefix) does not apply
     fixed_uri: bool = False
 
@@ -316,6 +318,31 @@ def stream_items(r: Any, resp: EnumerateResponse, ns: str | None) -> Iterable[In
     return (_in(item, ns) for item in (resp.items if resp.items else resp.eprs))
 
 
+def _selector_filtered(req: EnumerateRequest, results: Iterator[Instance]) -> Iterator[Instance]:
+    """The instances a selector filter keeps (DSP0226 §8.3: every selector equals the property)."""
+    f = req.filter
+    if f is None or f.dialect != wns.DIALECT_SELECTOR:
+        return results
+    wanted = {k.lower(): v for k, v in (f.selectors or {}).items()}
+    return (inst for inst in results if all(_selector_matches(inst, k, v) for k, v in wanted.items()))
+
+
+def _selector_matches(inst: Instance, name: str, wanted: str | Instance) -> bool:
+    if name not in inst:
+        return False
+    el = inst.get_element(name)
+    if isinstance(wanted, Instance):
+        return isinstance(el.value, Instance) and el.value.keys_only() == wanted.keys_only()
+    if el.value is None:
+        return False
+    if el.type == MIType.STRING:
+        return bool(el.value == wanted)
+    try:
+        return bool(el.value == parse_wire_scalar(wanted, el.type, name))
+    except (WireError, ValueError, TypeError):
+        return False
+
+
 ENUMERATE_INSTANCES = OperationKind(
     rq.EnumerateInstances, EnumerateRequest, EnumerateResponse, read_only=True, idempotent=True,
     request=_enumerate_request,
@@ -325,8 +352,9 @@ ENUMERATE_INSTANCES = OperationKind(
         flags=_polymorphism_flags(req.polymorphism), **_base(req)),
     response=None,
     streamed=True,
-    # a selector filter is applied to the stream by the server; query and association filters are other kinds
+    # a selector filter narrows the stream; query and association filters are other kinds
     accepts=lambda req: req.filter is None or req.filter.dialect == wns.DIALECT_SELECTOR,
+    narrow=_selector_filtered,
 )
 
 # --- QueryInstances: an Enumerate with a WQL or CQL filter --------------------------------------------
