@@ -7,7 +7,9 @@ served by the provider's method of the same name; other classes by the repositor
 
 from __future__ import annotations
 
+import copy
 import itertools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -313,21 +315,93 @@ class Prepared:
         return self._row_sql[key]
 
 
-def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
-    """Parse and check a QueryInstances query in a namespace: (dialect, compiled query) or MIError
-    (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text). The namespace keeps the
-    last few hundred compiled queries, so a query asked again (a poll, a loop) is not parsed again."""
-    cache = ns.queries
-    hit = cache.get((dialect, text)) if isinstance(dialect, str) and isinstance(text, str) else None
-    if hit is not None:
-        return hit  # type: ignore[no-any-return]
-    out = _compile_for(ns, dialect, text)
+# Integer literals outside quotes: ``WHERE Id = 7`` and ``WHERE Id = 8`` share one template.
+_INT_LITERAL = re.compile(r"(?<![\w.$])-?\d+(?![\w.])")
+
+
+class _KeyTemplate:
+    """A keyed query with its integer key values taken out (``SELECT * FROM X WHERE Id = ?``): the same
+    text with other numbers is answered by the keyed lookup without being parsed and compiled again."""
+
+    __slots__ = ("keys", "prepared")
+
+    def __init__(self, prepared: Prepared, keys: list[Property]) -> None:
+        self.prepared = prepared
+        self.keys = keys  # the key property each literal (in text order) fixes
+
+    def bind(self, ns: Namespace, numbers: list[str]) -> Prepared | None:
+        """The query for these numbers, or None to go the whole way (a value out of its key's range, a
+        provider now serving a class in scope: the full path gives the same answer or the right error)."""
+        cq = self.prepared.compiled
+        info = ns.classes.get(cq.class_name.lower())
+        if info is None or info.provider is not None or any(d.provider is not None
+                                                            for d in ns.descendants(info.low)):
+            return None
+        values: dict[str, Any] = {}
+        for p, text in zip(self.keys, numbers):
+            try:
+                values[p.name] = coerce(int(text), p.type, p.name)
+            except (TypeError, ValueError, MIError):
+                return None
+        bound = copy.copy(cq)
+        bound.key_values = values
+        return Prepared(self.prepared.dialect, bound)
+
+
+def _key_template(out: Prepared, numbers: list[str]) -> _KeyTemplate | None:
+    """A template for a query decided by an integer-keyed lookup alone, its literals exactly the keys."""
+    cq = out.compiled
+    kv = cq.key_values
+    if not cq.key_exhaustive or kv is None or len(numbers) != len(kv) or len(set(kv.values())) != len(kv):
+        return None
+    by_value = {v: name for name, v in kv.items() if isinstance(v, int) and not isinstance(v, bool)}
+    keys: list[Property] = []
+    for text in numbers:
+        name = by_value.get(int(text))
+        prop = cq.cls.properties.get(name) if name is not None else None
+        if prop is None or not prop.type.is_integer:
+            return None
+        keys.append(prop)
+    return _KeyTemplate(out, keys)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _QUERY_CACHE_SIZE:
         try:                  # drop the oldest; another thread may be changing the dict at the same time
             cache.pop(next(iter(cache)), None)
         except (RuntimeError, StopIteration):
             pass
-    cache[(dialect, text)] = out  # type: ignore[index]
+    cache[key] = value
+
+
+def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
+    """Parse and check a QueryInstances query in a namespace: (dialect, compiled query) or MIError
+    (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text). The namespace keeps the
+    last few hundred compiled queries, so a query asked again (a poll, a loop) is not parsed again, and
+    the templates of integer-keyed lookups, so ``WHERE Id = 8`` after ``WHERE Id = 7`` is not either."""
+    cache = ns.queries
+    if not isinstance(dialect, str) or not isinstance(text, str):
+        return _compile_for(ns, dialect, text)
+    hit = cache.get((dialect, text))
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    numbers: list[str] = []
+    template = None
+    if "'" not in text and '"' not in text:
+        numbers = _INT_LITERAL.findall(text)
+        if numbers:
+            template = ("template", dialect, _INT_LITERAL.sub("?", text))
+            t = cache.get(template)
+            if isinstance(t, _KeyTemplate):
+                bound = t.bind(ns, numbers)
+                if bound is not None:
+                    return bound
+    out = _compile_for(ns, dialect, text)
+    _remember(cache, (dialect, text), out)
+    if template is not None and template not in cache:
+        kt = _key_template(out, numbers)
+        if kt is not None:
+            _remember(cache, template, kt)
     return out
 
 

@@ -167,7 +167,7 @@ class Namespace:
         self.qualifiers: dict[str, QualifierDecl] = {}
         self.seq = 0  # the definition order of the last class stored
         # compiled queries by (dialect, text); they depend on the classes, so any class change empties it
-        self.queries: dict[tuple[str, str], Any] = {}
+        self.queries: dict[tuple[str, ...], Any] = {}
         self._associations: list[ClassInfo] | None = None
         # association classes that can link a source, by (source, assoc_class, role, result_class): see
         # engine.associations; cleared whenever the registry changes
