@@ -66,12 +66,12 @@ class SplitWriteServer:
                 mid = _MESSAGE_ID.search(request)
                 if mid:
                     body = _RELATES_TO.sub(rb"\g<1>" + mid.group(1) + rb"\g<2>", body)
+                with self._lock:  # counted before the answer goes out: the client may read the count at once
+                    self.requests += 1
                 # OMI's header, as recorded: no reason phrase, then the body in a write of its own
                 conn.sendall(b"HTTP/1.1 200\r\nContent-Length: %d\r\nConnection: Keep-Alive\r\n"
                              b"Content-Type: application/soap+xml;charset=UTF-8\r\n\r\n" % len(body))
                 conn.sendall(body)
-                with self._lock:
-                    self.requests += 1
         except OSError:
             return
         finally:
