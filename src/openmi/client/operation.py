@@ -402,7 +402,8 @@ class Operation:
         self._runner = threading.get_ident()
         try:
             if not self._done and (len(self._buf) < BUFFER or self._ctx.cancelled):
-                self._produce(1 if self.kind == "indication" else CHUNK)  # an event goes out as it comes
+                # a callback hears each event as it comes; a reader is woken per result by _produce itself
+                self._produce(1 if self.kind == "indication" and self._result_callback is not None else CHUNK)
             if self._result_callback is not None:
                 self._deliver()
         finally:

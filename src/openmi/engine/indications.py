@@ -28,7 +28,7 @@ from typing import Any
 
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
-from ..cim.instance import Instance
+from ..cim.instance import Element, Instance
 from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
 from ..cim.types import MIResult, MIType
 
@@ -163,38 +163,50 @@ class Event:
 
     def _build_cim(self, host: str) -> Instance:
         assert self.source is not None
-        inst = Instance(_CIM_NAMES[self.change], namespace=self.namespace,
-                        cls=BUILTIN_CLASSES[_CIM_NAMES[self.change].lower()])
-        inst["IndicationIdentifier"] = self.bookmark or f"openmi:{uuid.uuid4().hex}"
-        inst["IndicationTime"] = self.time
-        inst["SequenceNumber"] = self.seq
-        inst["SourceInstance"] = self.source
-        inst["SourceInstanceModelPath"] = _model_path(self.source, self.namespace)
-        inst["SourceInstanceHost"] = host or None
+        name = _CIM_NAMES[self.change]
+        values: dict[str, Any] = {
+            "IndicationIdentifier": self.bookmark or f"openmi:{uuid.uuid4().hex}",
+            "IndicationTime": self.time, "SequenceNumber": self.seq, "SourceInstance": self.source,
+            "SourceInstanceModelPath": _model_path(self.source, self.namespace),
+            "SourceInstanceHost": host or None,
+        }
         if self.change == Lifecycle.MODIFY:
-            inst["PreviousInstance"] = self.previous
+            values["PreviousInstance"] = self.previous
         elif self.change == Lifecycle.METHODCALL:
-            inst["MethodName"] = self.method
-            inst["MethodParameters"] = self.parameters
-            inst["ReturnValue"] = None if self.return_value is None else str(self.return_value)
-            inst["PreCall"] = self.pre_call
-        return inst
+            values["MethodName"] = self.method
+            values["MethodParameters"] = self.parameters
+            values["ReturnValue"] = None if self.return_value is None else str(self.return_value)
+            values["PreCall"] = self.pre_call
+        return _typed(name, self.namespace, values)
 
     def _build_wmi(self) -> Instance:
         assert self.source is not None
         name = _WMI_NAMES.get(self.change)
         if name is None:
             raise MIError(MIResult.NOT_SUPPORTED, f"{self.change.name} has no WMI event class")
-        inst = Instance(name, namespace=self.namespace, cls=BUILTIN_CLASSES[name.lower()])
-        inst["TargetInstance"] = self.source
-        inst["TIME_CREATED"] = (self.time - _EPOCH_1601) // _dt.timedelta(microseconds=1) * 10
+        values: dict[str, Any] = {
+            "TargetInstance": self.source,
+            "TIME_CREATED": (self.time - _EPOCH_1601) // _dt.timedelta(microseconds=1) * 10,
+        }
         if self.change == Lifecycle.MODIFY:
-            inst["PreviousInstance"] = self.previous
+            values["PreviousInstance"] = self.previous
         elif self.change == Lifecycle.METHODCALL:
-            inst["Method"] = self.method
-            inst["Parameters"] = self.parameters
-            inst["PreCall"] = self.pre_call
-        return inst
+            values["Method"] = self.method
+            values["Parameters"] = self.parameters
+            values["PreCall"] = self.pre_call
+        return _typed(name, self.namespace, values)
+
+
+def _typed(class_name: str, namespace: str, values: dict[str, Any]) -> Instance:
+    """An indication instance of a built-in class: every property of the class, typed as declared (the
+    values are the engine's own, already of those types: nothing to coerce)."""
+    cls = BUILTIN_CLASSES[class_name.lower()]
+    elements = {}
+    for p in cls.properties.values():
+        v = values.get(p.name)
+        elements[p.name.lower()] = Element(p.name, v, p.type, 0)
+    inst = Instance.from_elements(class_name, elements, namespace=namespace)
+    return inst
 
 
 def _model_path(inst: Instance, namespace: str) -> str:
