@@ -772,6 +772,9 @@ class Operation:
         self._closed = True
         if self._final is None:
             self.cancel()
+        elif not self._buf:  # finished and drained (the common case): nothing to free or wake
+            self._session._forget(self)
+            return
         if self._result_callback is None:
             with self._lock:
                 if self._final is None:  # readers blocked on another thread get this final result
