@@ -338,10 +338,12 @@ class Server:
         """Whether serving ``request`` may wait on something outside the repository: a provider serves
         its class (or, for an enumeration, a class it covers), or it invokes a method. A client runs
         such requests on a worker thread and the rest in the caller's own."""
+        t = type(request)
+        if t is rq.Subscribe:  # a subscription waits for events
+            return True
         if not self._provided:  # no provider anywhere: only the repository answers
             return False
-        t = type(request)
-        if t is rq.Invoke or t is rq.Subscribe:  # a subscription waits for events
+        if t is rq.Invoke:
             return True
         if t in _NEVER_BLOCK:
             return False
