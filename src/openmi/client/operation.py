@@ -264,9 +264,11 @@ class Operation:
                 self._produce(CHUNK)
             finally:
                 self._runner = None
-                self._busy = False
             with self._lock:
+                self._busy = False
                 self._settle_locked()
+                if not self._done and self._ctx.cancelled:  # cancelled meanwhile: finish it on the pool
+                    self._schedule_locked()
         elif mode == LOOP:
             loop = asyncio.get_running_loop()
             self._loop = loop
@@ -636,6 +638,8 @@ class Operation:
             self._busy = False
             self._settle_locked()
             self._notify_locked()
+            if not self._done and self._ctx.cancelled:  # cancelled meanwhile: finish it on the pool
+                self._schedule_locked()
 
     def _check_sync(self, kind: str) -> None:
         if self._result_callback is not None:
@@ -773,6 +777,9 @@ class Operation:
         self._closed = True
         if self._final is None:
             self.cancel()
+        elif not self._buf:  # finished and drained (the common case): nothing to free or wake
+            self._session._forget(self)
+            return
         if self._result_callback is None:
             with self._lock:
                 if self._final is None:  # readers blocked on another thread get this final result

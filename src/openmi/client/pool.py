@@ -128,12 +128,9 @@ class DeadlineWatch:
                 if len(live) != len(self._heap):
                     heapq.heapify(live)
                     self._heap = live
-                if not self._heap:
-                    self._cond.wait(_IDLE_SECONDS)
-                    if not self._heap:
-                        self._running = False
-                        return
-                    continue
+                if not self._heap:  # nothing to watch: end (the next watch starts a thread again)
+                    self._running = False
+                    return
                 due, _, ref = self._heap[0]
                 wait = due - time.monotonic()
                 if wait > 0:

@@ -111,7 +111,11 @@ class Session:
                 op = Operation(self, kind(), None, None, MIError(MIResult.INVALID_PARAMETER, "the session is closed"))
         else:
             op = self._make(kind, options, callbacks, flags, fields)
-        op._launch(self._mode(op))
+        mode = self._mode(op)
+        if mode is INLINE and flags == 0 and not op._done:
+            op._run_inline()  # cheap repository work: done before the call returns
+        else:
+            op._launch(mode)
         return op
 
     def _make(self, kind: type[rq.Request], options: OperationOptions | None, callbacks: OperationCallbacks | None,

@@ -339,7 +339,11 @@ class Server:
         its class (or, for an enumeration, a class it covers), or it invokes a method. A client runs
         such requests on a worker thread and the rest in the caller's own."""
         t = type(request)
-        if t is rq.Invoke or t is rq.Subscribe:  # a subscription waits for events
+        if t is rq.Subscribe:  # a subscription waits for events
+            return True
+        if not self._provided:  # no provider anywhere: only the repository answers
+            return False
+        if t is rq.Invoke:
             return True
         if t in _NEVER_BLOCK:
             return False
