@@ -61,34 +61,42 @@ def _assoc_filter(ns: Namespace, name: str | None, what: str) -> ClassInfo | Non
 
 
 class _Source:
-    """The source instance: its class as stored (or as a provider gave it), its key instance and target key."""
+    """The source instance: its class as stored (or as a provider gave it), its keys and target key."""
 
-    __slots__ = ("info", "key_instance", "target")
+    __slots__ = ("info", "namespace", "target", "values")
 
-    def __init__(self, info: ClassInfo, key_instance: Instance, target: str) -> None:
+    def __init__(self, info: ClassInfo, namespace: str, values: dict[str, tuple[Any, int]], target: str) -> None:
         self.info = info
-        self.key_instance = key_instance
+        self.namespace = namespace
+        self.values = values
         self.target = target
+
+    def key_instance(self) -> Instance:
+        """The source's name as a provider receives it (built only when a provider is asked)."""
+        return _key_instance(self.info.name, self.namespace, self.values)
+
+
+def _key_instance(class_name: str, namespace: str, values: dict[str, tuple[Any, int]]) -> Instance:
+    return Instance.from_elements(class_name, {n.lower(): Element(n, v, MIType(t), _KEY)
+                                               for n, (v, t) in values.items()}, namespace=namespace)
 
 
 def _source(server: Server, ns: Namespace, req: Any, ctx: Context) -> _Source:
     inst = _inbound(req, "the source instance, with its keys")
     info = ns.get(inst.class_name)
     key, values = info.key_of(inst, ns.name)  # INVALID_PARAMETER / NO_SUCH_PROPERTY / TYPE_MISMATCH
-    key_inst = Instance.from_elements(info.name, {n.lower(): Element(n, v, MIType(t), _KEY)
-                                                  for n, (v, t) in values.items()}, namespace=ns.name)
     if info.provider is None:
         found = _stored_class(server, ns, info, key)
         if found is None:
             raise MIError(MIResult.NOT_FOUND,
                           f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
-        key_inst.class_name = found.name
-        return _Source(found, key_inst, instance_target(ns, found, key))
+        return _Source(found, ns.name, values, instance_target(ns, found, key))
     found = info
     if getattr(info.provider, "get_instance", None) is not None:  # it must exist, as for GetInstance
+        key_inst = _key_instance(info.name, ns.name, values)
         got = next(get_instance(server, ns, rq.GetInstance(ns.name, instance=key_inst), ctx))
         found = ns.classes.get(got.class_name.lower(), info)
-    return _Source(found, key_inst, instance_target(ns, found, key))
+    return _Source(found, ns.name, values, instance_target(ns, found, key))
 
 
 def _stored_class(server: Server, ns: Namespace, info: ClassInfo, key: str) -> ClassInfo | None:
@@ -353,7 +361,7 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
                 yield from far_ends(a, inst, roles)
             continue
         try:
-            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance.clone(), req.result_class or
+            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance(), req.result_class or
                                               None, role, result_role, keys_only)):
                 if not isinstance(item, Instance):
                     raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned "
@@ -398,7 +406,7 @@ def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstance
                     yield inst.keys_only() if keys_only else inst
             continue
         try:
-            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance.clone(), role, keys_only)):
+            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance(), role, keys_only)):
                 if not isinstance(item, Instance):
                     raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned "
                                                    f"{type(item).__name__} from reference_instances")

@@ -26,7 +26,7 @@ from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
 from .query import ProviderQuery
 from .querysql import row_filter
-from .refindex import check_references, index_entries, instance_target
+from .refindex import check_references, instance_target
 from .schema import ClassInfo, Namespace
 
 if TYPE_CHECKING:
@@ -196,8 +196,8 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     for name, default, t in info.defaults:  # class defaults for what the caller left out
         if name not in values:
             values[name] = (_copy(default), t)
-    if info.is_association:
-        check_references(server, ns, info, values)
+    # an association's references are checked and typed before its key (they are its keys) is made
+    entries = check_references(server, ns, info, values) if info.is_association else []
     key_parts = []
     for p in info.keys:
         v = values.get(p.name, (None, 0))[0]
@@ -224,7 +224,7 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
             raise MIError(MIResult.ALREADY_EXISTS,
                           f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
         if info.is_association:
-            repo.add_refs(ns.key, info.low, key, index_entries(server, ns, info, values))
+            repo.add_refs(ns.key, info.low, key, entries)
         if watched:
             created = info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.CREATE, source=created))
@@ -251,13 +251,12 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             if prop.key:
                 continue
             values[prop.name] = (v, t)
-        if found.is_association:
-            check_references(server, ns, found, values)
+        entries = check_references(server, ns, found, values) if found.is_association else []
         ctx.check()
         repo.update(nsk, found.low, key, encode_values(values))
         if found.is_association:
             repo.remove_refs(nsk, found.low, key)
-            repo.add_refs(nsk, found.low, key, index_entries(server, ns, found, values))
+            repo.add_refs(nsk, found.low, key, entries)
         if server.indications.watching(nsk):
             after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.MODIFY, source=after,
