@@ -14,6 +14,8 @@ from pypsrp.wsman import NAMESPACES, WSMan
 
 import openmi
 from openmi import AuthType, DestinationOptions, MIResult, Reference
+from openmi.cim import requests as rq
+from openmi.protocol.wsman import operations as kinds
 
 from ..engine.test_associations import SCHEMA
 from .conftest import PASSWORD, Running, start
@@ -175,3 +177,23 @@ def test_pypsrp_raw_association_enumerate(served: Running) -> None:
     sel = left.find(f".//{{{WSMAN}}}Selector[@Name='Id']")
     assert sel is not None and sel.text == "d3"
     assert left.findtext(f".//{{{WSMAN}}}ResourceURI", "").endswith("/S_Disk")
+
+
+@pytest.mark.skipif(not any(k.record_type is rq.QueryInstances for k in kinds.KINDS),
+                    reason="QueryInstances has no WS-Man declaration yet (the query work lands it)")
+def test_wql_associators_of_over_wsman(served: Running) -> None:
+    with openmi.Application() as app:
+        local = app.new_session(server=served.engine)
+        for style in ("wmi", "dmtf"):
+            s = remote(app, served, style)
+            q = 'ASSOCIATORS OF {S_Disk.Id="d1"} WHERE AssocClass = S_DiskLink Role = Left'
+            with s.query_instances("root/cimv2", "WQL", q) as op:
+                got = list(op)
+            assert shape(got) == shape(local.associators(openmi.Instance("S_Disk", {"Id": "d1"}),
+                                                         assoc_class="S_DiskLink", role="Left"))
+            with s.query_instances("root/cimv2", "WQL", 'REFERENCES OF {S_Disk.Id="d3"}') as op:
+                links = list(op)
+            assert [x.class_name for x in links] == ["S_DiskLink"]
+            with s.query_instances("root/cimv2", "WQL", 'ASSOCIATORS OF {S_Disk.Id="d1"} WHERE Role = A AND') as op:
+                r = op.get_instance()
+            assert r.result == MIResult.INVALID_QUERY

@@ -22,12 +22,14 @@ or repository serves their class; one that does not exist is skipped and reporte
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cim import requests as rq
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
+from ..cim.objectpath import parse_object_path
+from ..cim.query import AssocQuery, QueryError
 from ..cim.types import MIFlag, MIResult, MIType
 from .context import Context
 from .encoding import decode_values, reference_from_json
@@ -254,8 +256,12 @@ def _stored_row(server: Server, ns: Namespace, info: ClassInfo, key: str) -> tup
     return None
 
 
-def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstances,
-                         ctx: Context) -> Iterator[Instance]:
+ClassTest = Callable[[ClassInfo], bool]
+
+
+def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstances, ctx: Context,
+                         assoc_ok: ClassTest | None = None) -> Iterator[Instance]:
+    """``assoc_ok`` narrows the association classes further (WQL's RequiredAssocQualifier)."""
     assoc = _assoc_filter(ns, _name(req.assoc_class, "assoc_class"), "assoc_class")
     result_name = _name(req.result_class, "result_class")
     result = ns.get(result_name) if result_name is not None else None
@@ -263,6 +269,8 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
     result_role = _name(req.result_role, "result_role")
     src = _source(server, ns, req, ctx)
     classes = _candidates(ns, src.info, assoc, role, result)
+    if assoc_ok is not None:
+        classes = [a for a in classes if assoc_ok(a)]
     stored = _stored_far_ends(server, ns, src, classes)
     role_low = role.lower() if role else None
     rrole_low = result_role.lower() if result_role else None
@@ -378,12 +386,15 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
                 raise
 
 
-def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstances,
-                        ctx: Context) -> Iterator[Instance]:
+def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstances, ctx: Context,
+                        assoc_ok: ClassTest | None = None) -> Iterator[Instance]:
+    """``assoc_ok`` narrows the association classes further (WQL's RequiredQualifier)."""
     assoc = _assoc_filter(ns, _name(req.result_class, "result_class"), "result_class")
     role = _name(req.role, "role")
     src = _source(server, ns, req, ctx)
     classes = _candidates(ns, src.info, assoc, role, None)
+    if assoc_ok is not None:
+        classes = [a for a in classes if assoc_ok(a)]
     stored = _stored_rows(server, ns, src, classes)
     role_low = role.lower() if role else None
     keys_only = bool(req.keys_only)
@@ -416,6 +427,56 @@ def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstance
         except MIError as exc:
             if exc.result != MIResult.NOT_SUPPORTED:
                 raise
+
+
+# --- WQL: ASSOCIATORS OF {path} WHERE … and REFERENCES OF {path} WHERE … through QueryInstances -----------
+
+
+def _has_qualifier(info: ClassInfo, name: str) -> bool:
+    q = info.cls.qualifiers.get(name)
+    return q is not None and q.value not in (None, False)
+
+
+def assoc_query(server: Server, ns: Namespace, q: AssocQuery, req: rq.QueryInstances,
+                ctx: Context) -> Iterator[Instance]:
+    """Answer a parsed ``ASSOCIATORS OF`` / ``REFERENCES OF`` query (the keyword rules were checked by the
+    parser) with AssociatorInstances / ReferenceInstances. The path in braces names the source, relative
+    or with its namespace; ``KeysOnly`` gives instance names. ``ClassDefsOnly`` and ``SchemaOnly`` ask for
+    class definitions, which QueryInstances cannot carry: NOT_SUPPORTED (use GetClass on the results'
+    classes)."""
+    try:
+        path = parse_object_path(q.object_path)
+    except ValueError as exc:
+        raise QueryError(str(exc), q.path_column) from None
+    if q.class_defs_only or q.schema_only:
+        word = "ClassDefsOnly" if q.class_defs_only else "SchemaOnly"
+        raise MIError(MIResult.NOT_SUPPORTED, f"{word} asks for class definitions, which QueryInstances does not "
+                      "return; query the instances and use GetClass on their classes")
+    target_ns = server.namespace(path.namespace) if path.namespace else ns
+    source = path.clone()
+    source.namespace = None
+    source.server_name = None
+    keys_only = q.keys_only
+    if q.kind == "associators":
+        need_assoc = q.required_assoc_qualifier
+        need_result = q.required_qualifier
+        ar = rq.AssociatorInstances(target_ns.name, flags=req.flags, options=req.options, instance=source,
+                                    assoc_class=q.assoc_class, result_class=q.result_class, role=q.role,
+                                    result_role=q.result_role, keys_only=keys_only)
+        results = associator_instances(server, target_ns, ar, ctx,
+                                       (lambda a: _has_qualifier(a, need_assoc)) if need_assoc else None)
+        for inst in results:
+            if need_result:
+                fns = server.namespace(inst.namespace) if inst.namespace else target_ns
+                finfo = fns.classes.get(inst.class_name.lower())
+                if finfo is None or not _has_qualifier(finfo, need_result):
+                    continue
+            yield inst
+        return
+    need = q.required_qualifier
+    rr = rq.ReferenceInstances(target_ns.name, flags=req.flags, options=req.options, instance=source,
+                               result_class=q.result_class, role=q.role, keys_only=keys_only)
+    yield from reference_instances(server, target_ns, rr, ctx, (lambda a: _has_qualifier(a, need)) if need else None)
 
 
 HANDLERS[rq.AssociatorInstances] = associator_instances

@@ -373,11 +373,12 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     cache[key] = value
 
 
-def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
+def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared | AssocQuery:
     """Parse and check a QueryInstances query in a namespace: (dialect, compiled query) or MIError
     (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text). The namespace keeps the
     last few hundred compiled queries, so a query asked again (a poll, a loop) is not parsed again, and
-    the templates of integer-keyed lookups, so ``WHERE Id = 8`` after ``WHERE Id = 7`` is not either."""
+    the templates of integer-keyed lookups, so ``WHERE Id = 8`` after ``WHERE Id = 7`` is not either.
+    ``ASSOCIATORS OF`` / ``REFERENCES OF`` come back as parsed: engine.associations answers them."""
     cache = ns.queries
     if not isinstance(dialect, str) or not isinstance(text, str):
         return _compile_for(ns, dialect, text)
@@ -397,14 +398,14 @@ def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepare
                     return bound
     out = _compile_for(ns, dialect, text)
     _remember(cache, (dialect, text), out)
-    if template is not None and template not in cache:
+    if template is not None and template not in cache and isinstance(out, Prepared):
         kt = _key_template(out, numbers)
         if kt is not None:
             _remember(cache, template, kt)
     return out
 
 
-def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
+def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared | AssocQuery:
     d = dialect_name(dialect)
     if d is None or d == "selectorFilter":
         raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
@@ -413,9 +414,7 @@ def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepar
         raise MIError(MIResult.INVALID_QUERY, "QueryInstances needs a query expression")
     q = parse(text, d)
     if isinstance(q, AssocQuery):
-        raise MIError(MIResult.NOT_SUPPORTED, f"{q.kind.upper()} OF queries are answered by "
-                      f"{'AssociatorInstances' if q.kind == 'associators' else 'ReferenceInstances'}, "
-                      "not QueryInstances")
+        return q
     if q.is_event_query:
         raise MIError(MIResult.INVALID_QUERY, "WITHIN and GROUP WITHIN belong to event queries (Subscribe), "
                       "not QueryInstances")
@@ -435,6 +434,11 @@ def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: 
     predicate: key equality is a keyed lookup, other conditions run on stored rows before an instance is
     built; the selected properties plus the keys come back."""
     prepared = compile_for(ns, req.dialect, req.query)
+    if isinstance(prepared, AssocQuery):
+        from .associations import assoc_query  # (that module builds on this one)
+
+        yield from assoc_query(server, ns, prepared, req, ctx)
+        return
     dialect, cq = prepared.dialect, prepared.compiled
     info = ns.get(cq.class_name)
     classes = [info]
