@@ -372,3 +372,55 @@ def test_cascaded_deletes_raise_their_own_deletion_events(srv: openmi.Server, se
         sub.close()
     # the disk, then the association instances that referred to it (S_Component and S_DiskLink (d1,d2))
     assert deleted == ["S_Disk", "S_Component", "S_DiskLink"]
+
+
+# --- WQL: ASSOCIATORS OF / REFERENCES OF through QueryInstances ------------------------------------------
+
+
+def wql(session: openmi.Session, text: str) -> list[openmi.Instance]:
+    with session.query_instances("root/cimv2", "WQL", text) as op:
+        return list(op)
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ('ASSOCIATORS OF {S_Disk.Id="d1"}', None),  # the same as associator_instances with no filter
+    ('associators of {S_Disk.Id="d1"} where AssocClass = S_DiskLink Role = Left',
+     ["S_Disk.Id=d1", "S_Disk.Id=d2"]),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ResultClass = S_BigPartition', ["S_BigPartition.DiskId=d1,Index=1"]),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ResultRole = Right AssocClass = S_DiskLink',
+     ["S_Disk.Id=d1", "S_Disk.Id=d2"]),
+    ('ASSOCIATORS OF {root/cimv2:S_Volume.Name="C:"} WHERE ResultRole = Part', ["S_BigPartition.DiskId=d1,Index=1"]),
+    ('ASSOCIATORS OF {S_Disk.Id="d2"} WHERE RequiredAssocQualifier = Association AssocClass = S_Component',
+     ["S_Partition.DiskId=d1,Index=0"]),
+    ('ASSOCIATORS OF {S_Disk.Id="d2"} WHERE RequiredQualifier = Abstract', []),
+])
+def test_wql_associators_of(session: openmi.Session, query: str, expected: list[str] | None) -> None:
+    got = paths(wql(session, query))
+    assert got == (paths(session.associators(disk("d1"))) if expected is None else expected)
+
+
+def test_wql_references_of_and_keys_only(session: openmi.Session) -> None:
+    refs = wql(session, 'REFERENCES OF {S_Disk.Id="d1"} WHERE ResultClass = S_DiskLink Role = Right')
+    assert [(r["Left"].keys["Id"], r["Right"].keys["Id"]) for r in refs] == [("d1", "d1"), ("d3", "d1")]
+    names = wql(session, 'ASSOCIATORS OF {S_Disk.Id="d2"} WHERE KeysOnly')
+    assert [dict(i) for i in names] == [{"DiskId": "d1", "Index": 0}, {"Id": "d1"}]
+
+
+@pytest.mark.parametrize(("query", "result"), [
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE AssocClass = S_DiskLink AND Role = Left', MIResult.INVALID_QUERY),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE Role = Left Role = Right', MIResult.INVALID_QUERY),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly ResultClass = S_Disk', MIResult.INVALID_QUERY),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE Role <> Left', MIResult.INVALID_QUERY),
+    ('ASSOCIATORS OF {S_Disk.Id=}', MIResult.INVALID_QUERY),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly', MIResult.NOT_SUPPORTED),
+    ('ASSOCIATORS OF {S_Disk.Id="nope"}', MIResult.NOT_FOUND),
+    ('ASSOCIATORS OF {S_Nope.Id="d1"}', MIResult.INVALID_CLASS),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE AssocClass = S_Nope', MIResult.INVALID_CLASS),
+    ('REFERENCES OF {S_Disk.Id="d1"} WHERE ResultRole = Left', MIResult.INVALID_QUERY),
+])
+def test_wql_association_errors(session: openmi.Session, query: str, result: MIResult) -> None:
+    with session.query_instances("root/cimv2", "WQL", query) as op:
+        r = op.get_instance()
+        while r.more_results:
+            r = op.get_instance()
+    assert r.result == result, r.error_message

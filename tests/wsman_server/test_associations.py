@@ -14,6 +14,8 @@ from pypsrp.wsman import NAMESPACES, WSMan
 
 import openmi
 from openmi import AuthType, DestinationOptions, MIResult, Reference
+from openmi.cim import requests as rq
+from openmi.protocol.wsman import operations as kinds
 
 from ..engine.test_associations import SCHEMA
 from .conftest import PASSWORD, Running, start
@@ -175,3 +177,69 @@ def test_pypsrp_raw_association_enumerate(served: Running) -> None:
     sel = left.find(f".//{{{WSMAN}}}Selector[@Name='Id']")
     assert sel is not None and sel.text == "d3"
     assert left.findtext(f".//{{{WSMAN}}}ResourceURI", "").endswith("/S_Disk")
+
+
+@pytest.mark.skipif(not any(k.record_type is rq.QueryInstances for k in kinds.KINDS),
+                    reason="QueryInstances has no WS-Man declaration yet (the query work lands it)")
+def test_wql_associators_of_over_wsman(served: Running) -> None:
+    with openmi.Application() as app:
+        local = app.new_session(server=served.engine)
+        for style in ("wmi", "dmtf"):
+            s = remote(app, served, style)
+            q = 'ASSOCIATORS OF {S_Disk.Id="d1"} WHERE AssocClass = S_DiskLink Role = Left'
+            with s.query_instances("root/cimv2", "WQL", q) as op:
+                got = list(op)
+            assert shape(got) == shape(local.associators(openmi.Instance("S_Disk", {"Id": "d1"}),
+                                                         assoc_class="S_DiskLink", role="Left"))
+            with s.query_instances("root/cimv2", "WQL", 'REFERENCES OF {S_Disk.Id="d3"}') as op:
+                links = list(op)
+            assert [x.class_name for x in links] == ["S_DiskLink"]
+            with s.query_instances("root/cimv2", "WQL", 'ASSOCIATORS OF {S_Disk.Id="d1"} WHERE Role = A AND') as op:
+                r = op.get_instance()
+            assert r.result == MIResult.INVALID_QUERY
+
+
+def test_namespaces_the_user_may_not_read_stay_closed(tmp_path: Path) -> None:
+    engine = openmi.Server(":memory:")
+    engine.create_namespace("root/secret")
+    engine.compile_mof('class S_Thing { [Key] string Id; }; instance of S_Thing { Id = "v1"; };',
+                       namespace="root/secret")
+    engine.compile_mof("""
+class S_Disk { [Key] string Id; };
+class S_Thing { [Key] string Id; };
+[Association] class S_Stored { [Key] S_Disk REF Disk; [Key] S_Thing REF Thing; };
+instance of S_Disk { Id = "d1"; };
+instance of S_Stored { Disk = "S_Disk.Id=\\"d1\\""; Thing = "root/secret:S_Thing.Id=\\"v1\\""; };
+""")
+    from .conftest import Recorder
+
+    r = start(tmp_path, allow_unencrypted=True, engine=engine, recorder=Recorder())
+    try:
+        with openmi.Application() as app:
+            def session(user: str) -> openmi.Session:
+                o = DestinationOptions("http", r.http_port, encryption="never", uri_style="dmtf")
+                o.add_credentials(AuthType.BASIC, user, PASSWORD)
+                return app.new_session("127.0.0.1", "WINRM", o)
+
+            d1 = openmi.Instance("S_Disk", {"Id": "d1"})
+            here = app.new_session(server=engine).associators(d1, namespace="root/cimv2")
+            assert [(i.class_name, i.namespace) for i in here] == [("S_Thing", "root/secret")]
+            # (an instance body over WS-Man carries no namespace: the client gives it the request's)
+            assert [i["Id"] for i in session("alice").associators(d1, namespace="root/cimv2")] == ["v1"]
+            # "reader" may read root/cimv2 only: the far end in root/secret is left out
+            assert session("reader").associators(d1, namespace="root/cimv2") == []
+        # and a source EPR in root/secret under a root/cimv2 resource URI is refused
+        w = WSMan("127.0.0.1", port=r.http_port, username="reader", password=PASSWORD, ssl=False, auth="basic",
+                  encryption="never")
+        body = association_body("AssociationInstances", "v1")
+        uri = body.find(f".//{{{WSMAN}}}ResourceURI")
+        assert uri is not None
+        uri.text = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/secret/S_Thing"
+        from pypsrp.exceptions import WSManFaultError
+
+        with pytest.raises(WSManFaultError) as info:
+            w.enumerate(WMI + "*", body)
+        assert "may not read namespace root/secret" in str(info.value.reason) or "AccessDenied" in str(info.value)
+    finally:
+        r.server.stop()
+        engine.close()

@@ -22,12 +22,14 @@ or repository serves their class; one that does not exist is skipped and reporte
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cim import requests as rq
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
+from ..cim.objectpath import parse_object_path
+from ..cim.query import AssocQuery, QueryError
 from ..cim.types import MIFlag, MIResult, MIType
 from .context import Context
 from .encoding import decode_values, reference_from_json
@@ -61,34 +63,42 @@ def _assoc_filter(ns: Namespace, name: str | None, what: str) -> ClassInfo | Non
 
 
 class _Source:
-    """The source instance: its class as stored (or as a provider gave it), its key instance and target key."""
+    """The source instance: its class as stored (or as a provider gave it), its keys and target key."""
 
-    __slots__ = ("info", "key_instance", "target")
+    __slots__ = ("info", "namespace", "target", "values")
 
-    def __init__(self, info: ClassInfo, key_instance: Instance, target: str) -> None:
+    def __init__(self, info: ClassInfo, namespace: str, values: dict[str, tuple[Any, int]], target: str) -> None:
         self.info = info
-        self.key_instance = key_instance
+        self.namespace = namespace
+        self.values = values
         self.target = target
+
+    def key_instance(self) -> Instance:
+        """The source's name as a provider receives it (built only when a provider is asked)."""
+        return _key_instance(self.info.name, self.namespace, self.values)
+
+
+def _key_instance(class_name: str, namespace: str, values: dict[str, tuple[Any, int]]) -> Instance:
+    return Instance.from_elements(class_name, {n.lower(): Element(n, v, MIType(t), _KEY)
+                                               for n, (v, t) in values.items()}, namespace=namespace)
 
 
 def _source(server: Server, ns: Namespace, req: Any, ctx: Context) -> _Source:
     inst = _inbound(req, "the source instance, with its keys")
     info = ns.get(inst.class_name)
     key, values = info.key_of(inst, ns.name)  # INVALID_PARAMETER / NO_SUCH_PROPERTY / TYPE_MISMATCH
-    key_inst = Instance.from_elements(info.name, {n.lower(): Element(n, v, MIType(t), _KEY)
-                                                  for n, (v, t) in values.items()}, namespace=ns.name)
     if info.provider is None:
         found = _stored_class(server, ns, info, key)
         if found is None:
             raise MIError(MIResult.NOT_FOUND,
                           f"no instance of {info.name} with {info.describe_keys(values)} in namespace {ns.name}")
-        key_inst.class_name = found.name
-        return _Source(found, key_inst, instance_target(ns, found, key))
+        return _Source(found, ns.name, values, instance_target(ns, found, key))
     found = info
     if getattr(info.provider, "get_instance", None) is not None:  # it must exist, as for GetInstance
+        key_inst = _key_instance(info.name, ns.name, values)
         got = next(get_instance(server, ns, rq.GetInstance(ns.name, instance=key_inst), ctx))
         found = ns.classes.get(got.class_name.lower(), info)
-    return _Source(found, key_inst, instance_target(ns, found, key))
+    return _Source(found, ns.name, values, instance_target(ns, found, key))
 
 
 def _stored_class(server: Server, ns: Namespace, info: ClassInfo, key: str) -> ClassInfo | None:
@@ -246,8 +256,12 @@ def _stored_row(server: Server, ns: Namespace, info: ClassInfo, key: str) -> tup
     return None
 
 
-def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstances,
-                         ctx: Context) -> Iterator[Instance]:
+ClassTest = Callable[[ClassInfo], bool]
+
+
+def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstances, ctx: Context,
+                         assoc_ok: ClassTest | None = None) -> Iterator[Instance]:
+    """``assoc_ok`` narrows the association classes further (WQL's RequiredAssocQualifier)."""
     assoc = _assoc_filter(ns, _name(req.assoc_class, "assoc_class"), "assoc_class")
     result_name = _name(req.result_class, "result_class")
     result = ns.get(result_name) if result_name is not None else None
@@ -255,6 +269,8 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
     result_role = _name(req.result_role, "result_role")
     src = _source(server, ns, req, ctx)
     classes = _candidates(ns, src.info, assoc, role, result)
+    if assoc_ok is not None:
+        classes = [a for a in classes if assoc_ok(a)]
     stored = _stored_far_ends(server, ns, src, classes)
     role_low = role.lower() if role else None
     rrole_low = result_role.lower() if result_role else None
@@ -353,7 +369,7 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
                 yield from far_ends(a, inst, roles)
             continue
         try:
-            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance.clone(), req.result_class or
+            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance(), req.result_class or
                                               None, role, result_role, keys_only)):
                 if not isinstance(item, Instance):
                     raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned "
@@ -370,12 +386,15 @@ def associator_instances(server: Server, ns: Namespace, req: rq.AssociatorInstan
                 raise
 
 
-def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstances,
-                        ctx: Context) -> Iterator[Instance]:
+def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstances, ctx: Context,
+                        assoc_ok: ClassTest | None = None) -> Iterator[Instance]:
+    """``assoc_ok`` narrows the association classes further (WQL's RequiredQualifier)."""
     assoc = _assoc_filter(ns, _name(req.result_class, "result_class"), "result_class")
     role = _name(req.role, "role")
     src = _source(server, ns, req, ctx)
     classes = _candidates(ns, src.info, assoc, role, None)
+    if assoc_ok is not None:
+        classes = [a for a in classes if assoc_ok(a)]
     stored = _stored_rows(server, ns, src, classes)
     role_low = role.lower() if role else None
     keys_only = bool(req.keys_only)
@@ -398,7 +417,7 @@ def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstance
                     yield inst.keys_only() if keys_only else inst
             continue
         try:
-            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance.clone(), role, keys_only)):
+            for item in _run_provider(ctx, fn(ctx, ns.name, a.name, src.key_instance(), role, keys_only)):
                 if not isinstance(item, Instance):
                     raise MIError(MIResult.FAILED, f"the provider of class {a.name} returned "
                                                    f"{type(item).__name__} from reference_instances")
@@ -408,6 +427,56 @@ def reference_instances(server: Server, ns: Namespace, req: rq.ReferenceInstance
         except MIError as exc:
             if exc.result != MIResult.NOT_SUPPORTED:
                 raise
+
+
+# --- WQL: ASSOCIATORS OF {path} WHERE … and REFERENCES OF {path} WHERE … through QueryInstances -----------
+
+
+def _has_qualifier(info: ClassInfo, name: str) -> bool:
+    q = info.cls.qualifiers.get(name)
+    return q is not None and q.value not in (None, False)
+
+
+def assoc_query(server: Server, ns: Namespace, q: AssocQuery, req: rq.QueryInstances,
+                ctx: Context) -> Iterator[Instance]:
+    """Answer a parsed ``ASSOCIATORS OF`` / ``REFERENCES OF`` query (the keyword rules were checked by the
+    parser) with AssociatorInstances / ReferenceInstances. The path in braces names the source, relative
+    or with its namespace; ``KeysOnly`` gives instance names. ``ClassDefsOnly`` and ``SchemaOnly`` ask for
+    class definitions, which QueryInstances cannot carry: NOT_SUPPORTED (use GetClass on the results'
+    classes)."""
+    try:
+        path = parse_object_path(q.object_path)
+    except ValueError as exc:
+        raise QueryError(str(exc), q.path_column) from None
+    if q.class_defs_only or q.schema_only:
+        word = "ClassDefsOnly" if q.class_defs_only else "SchemaOnly"
+        raise MIError(MIResult.NOT_SUPPORTED, f"{word} asks for class definitions, which QueryInstances does not "
+                      "return; query the instances and use GetClass on their classes")
+    target_ns = server.namespace(path.namespace) if path.namespace else ns
+    source = path.clone()
+    source.namespace = None
+    source.server_name = None
+    keys_only = q.keys_only
+    if q.kind == "associators":
+        need_assoc = q.required_assoc_qualifier
+        need_result = q.required_qualifier
+        ar = rq.AssociatorInstances(target_ns.name, flags=req.flags, options=req.options, instance=source,
+                                    assoc_class=q.assoc_class, result_class=q.result_class, role=q.role,
+                                    result_role=q.result_role, keys_only=keys_only)
+        results = associator_instances(server, target_ns, ar, ctx,
+                                       (lambda a: _has_qualifier(a, need_assoc)) if need_assoc else None)
+        for inst in results:
+            if need_result:
+                fns = server.namespace(inst.namespace) if inst.namespace else target_ns
+                finfo = fns.classes.get(inst.class_name.lower())
+                if finfo is None or not _has_qualifier(finfo, need_result):
+                    continue
+            yield inst
+        return
+    need = q.required_qualifier
+    rr = rq.ReferenceInstances(target_ns.name, flags=req.flags, options=req.options, instance=source,
+                               result_class=q.result_class, role=q.role, keys_only=keys_only)
+    yield from reference_instances(server, target_ns, rr, ctx, (lambda a: _has_qualifier(a, need)) if need else None)
 
 
 HANDLERS[rq.AssociatorInstances] = associator_instances

@@ -26,7 +26,7 @@ from .encoding import decode_values, encode_values, key_string
 from .indications import Event, Lifecycle
 from .query import ProviderQuery
 from .querysql import row_filter
-from .refindex import check_references, index_entries, instance_target
+from .refindex import check_references, instance_target
 from .schema import ClassInfo, Namespace
 
 if TYPE_CHECKING:
@@ -196,8 +196,8 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
     for name, default, t in info.defaults:  # class defaults for what the caller left out
         if name not in values:
             values[name] = (_copy(default), t)
-    if info.is_association:
-        check_references(server, ns, info, values)
+    # an association's references are checked and typed before its key (they are its keys) is made
+    entries = check_references(server, ns, info, values) if info.is_association else []
     key_parts = []
     for p in info.keys:
         v = values.get(p.name, (None, 0))[0]
@@ -224,7 +224,7 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
             raise MIError(MIResult.ALREADY_EXISTS,
                           f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
         if info.is_association:
-            repo.add_refs(ns.key, info.low, key, index_entries(server, ns, info, values))
+            repo.add_refs(ns.key, info.low, key, entries)
         if watched:
             created = info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.CREATE, source=created))
@@ -251,13 +251,12 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             if prop.key:
                 continue
             values[prop.name] = (v, t)
-        if found.is_association:
-            check_references(server, ns, found, values)
+        entries = check_references(server, ns, found, values) if found.is_association else []
         ctx.check()
         repo.update(nsk, found.low, key, encode_values(values))
         if found.is_association:
             repo.remove_refs(nsk, found.low, key)
-            repo.add_refs(nsk, found.low, key, index_entries(server, ns, found, values))
+            repo.add_refs(nsk, found.low, key, entries)
         if server.indications.watching(nsk):
             after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.MODIFY, source=after,
@@ -374,11 +373,12 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     cache[key] = value
 
 
-def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
+def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared | AssocQuery:
     """Parse and check a QueryInstances query in a namespace: (dialect, compiled query) or MIError
     (QUERY_LANGUAGE_NOT_SUPPORTED for the dialect, INVALID_QUERY for the text). The namespace keeps the
     last few hundred compiled queries, so a query asked again (a poll, a loop) is not parsed again, and
-    the templates of integer-keyed lookups, so ``WHERE Id = 8`` after ``WHERE Id = 7`` is not either."""
+    the templates of integer-keyed lookups, so ``WHERE Id = 8`` after ``WHERE Id = 7`` is not either.
+    ``ASSOCIATORS OF`` / ``REFERENCES OF`` come back as parsed: engine.associations answers them."""
     cache = ns.queries
     if not isinstance(dialect, str) or not isinstance(text, str):
         return _compile_for(ns, dialect, text)
@@ -398,14 +398,14 @@ def compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepare
                     return bound
     out = _compile_for(ns, dialect, text)
     _remember(cache, (dialect, text), out)
-    if template is not None and template not in cache:
+    if template is not None and template not in cache and isinstance(out, Prepared):
         kt = _key_template(out, numbers)
         if kt is not None:
             _remember(cache, template, kt)
     return out
 
 
-def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared:
+def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepared | AssocQuery:
     d = dialect_name(dialect)
     if d is None or d == "selectorFilter":
         raise MIError(MIResult.QUERY_LANGUAGE_NOT_SUPPORTED,
@@ -414,9 +414,7 @@ def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepar
         raise MIError(MIResult.INVALID_QUERY, "QueryInstances needs a query expression")
     q = parse(text, d)
     if isinstance(q, AssocQuery):
-        raise MIError(MIResult.NOT_SUPPORTED, f"{q.kind.upper()} OF queries are answered by "
-                      f"{'AssociatorInstances' if q.kind == 'associators' else 'ReferenceInstances'}, "
-                      "not QueryInstances")
+        return q
     if q.is_event_query:
         raise MIError(MIResult.INVALID_QUERY, "WITHIN and GROUP WITHIN belong to event queries (Subscribe), "
                       "not QueryInstances")
@@ -436,6 +434,11 @@ def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: 
     predicate: key equality is a keyed lookup, other conditions run on stored rows before an instance is
     built; the selected properties plus the keys come back."""
     prepared = compile_for(ns, req.dialect, req.query)
+    if isinstance(prepared, AssocQuery):
+        from .associations import assoc_query  # (that module builds on this one)
+
+        yield from assoc_query(server, ns, prepared, req, ctx)
+        return
     dialect, cq = prepared.dialect, prepared.compiled
     info = ns.get(cq.class_name)
     classes = [info]

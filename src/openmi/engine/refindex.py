@@ -73,8 +73,13 @@ def instance_target(ns: Namespace, info: ClassInfo, key: str) -> str:
     return f"{ns.key}{SEP}{info.key_root}{SEP}{key}"
 
 
-def check_reference(server: Server, ns: Namespace, info: ClassInfo, prop: Property, ref: Instance) -> Reference:
-    """An association's reference as it is stored: the named class exists and fits, the keys are typed."""
+Entry = tuple[str, str, str, str, str]  # (target key, lower-cased role, target namespace, class, key)
+
+
+def check_reference(server: Server, ns: Namespace, info: ClassInfo, prop: Property,
+                    ref: Instance) -> tuple[Reference, Entry]:
+    """An association's reference as it is stored (the named class exists and fits, the keys are typed)
+    and its index entry."""
     where = f"reference {info.name}.{prop.name}"
     tns = target_namespace(server, ns, ref)
     if tns is None:
@@ -88,25 +93,32 @@ def check_reference(server: Server, ns: Namespace, info: ClassInfo, prop: Proper
         raise MIError(MIResult.TYPE_MISMATCH,
                       f"{where} must name an instance of {prop.reference_class}; {tinfo.name} is not one")
     try:
-        _, values = tinfo.key_of(ref, tns.name)
+        key, values = tinfo.key_of(ref, tns.name)
     except MIError as exc:
         raise MIError(exc.result, f"{where}: {exc.message}") from None
     out = new_reference(tinfo.name, ref.namespace,
-                             {n.lower(): Element(n, v, MIType(t), _KEY) for n, (v, t) in values.items()})
+                        {n.lower(): Element(n, v, MIType(t), _KEY) for n, (v, t) in values.items()})
     out.server_name = ref.server_name
-    return out
+    entry = (f"{tns.key}{SEP}{tinfo.key_root}{SEP}{key}", prop.name.lower(), tns.key, tinfo.low, key)
+    return out, entry
 
 
-def check_references(server: Server, ns: Namespace, info: ClassInfo, values: dict[str, tuple[Any, int]]) -> None:
-    """Check and type, in place, the references of an association instance about to be written."""
+def check_references(server: Server, ns: Namespace, info: ClassInfo,
+                     values: dict[str, tuple[Any, int]]) -> list[Entry]:
+    """Check and type, in place, the references of an association instance about to be written; its
+    index entries."""
+    entries = []
     for p in info.ref_props:
         pair = values.get(p.name)
         if pair is not None and pair[0] is not None:
-            values[p.name] = (check_reference(server, ns, info, p, pair[0]), pair[1])
+            ref, entry = check_reference(server, ns, info, p, pair[0])
+            values[p.name] = (ref, pair[1])
+            entries.append(entry)
+    return entries
 
 
 def index_entries(server: Server, ns: Namespace, info: ClassInfo,
-                  values: dict[str, tuple[Any, int]]) -> list[tuple[str, str, str, str, str]]:
+                  values: dict[str, tuple[Any, int]]) -> list[Entry]:
     """(target key, lower-cased role, target namespace, class, key) for each reference of an association
     instance."""
     out = []

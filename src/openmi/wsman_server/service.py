@@ -25,7 +25,7 @@ from ..cim.cancel import CancelToken
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.namespaces import DEFAULT_NAMESPACE
+from ..cim.namespaces import DEFAULT_NAMESPACE, normalize_namespace
 from ..cim.types import MIResult
 from ..engine.server import Server
 from ..protocol import wsman
@@ -276,6 +276,8 @@ class WSManService:
         results: Iterator[Any] = self.engine.execute(record, token, user=_name(user))
         if kind.narrow is not None:
             results = kind.narrow(req, results)
+        if user is not None and isinstance(record, (rq.AssociatorInstances, rq.QueryInstances)):
+            results = _readable(results, user)
         e = _Enumeration(uuid.uuid4().urn, _name(user), results, token, req.mode, req.namespace, kind=kind,
                          request=req)
         return self._start(req, e)
@@ -400,6 +402,15 @@ def _describe(item: Any) -> str:
     keys = item.key_elements or item.elements[:3]
     named = ",".join(f"{el.name}={str(el.value)[:64]!r}" for el in keys)
     return f"the instance {item.class_name}{'.' + named if named else ''}"
+
+
+def _readable(results: Iterator[Any], user: User) -> Iterator[Any]:
+    """The results in namespaces the user may read: an association may lead into another namespace (the
+    source's namespace was checked before the request ran; a far end elsewhere is left out, not shown)."""
+    for item in results:
+        ns = getattr(item, "namespace", None)
+        if not ns or user.can(normalize_namespace(ns), False):
+            yield item
 
 
 def _name(user: User | None) -> str | None:

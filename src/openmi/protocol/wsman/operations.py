@@ -374,9 +374,8 @@ def query_class(text: str, dialect: str) -> tuple[str, SelectQuery | None]:
         if m is None:
             raise exc from None
         return m.group(1), None
-    if not isinstance(q, SelectQuery):
-        raise MIError(MIResult.NOT_SUPPORTED, f"{q.kind.upper()} OF queries are sent as AssociatorInstances or "
-                      "ReferenceInstances, not QueryInstances")
+    if not isinstance(q, SelectQuery):  # ASSOCIATORS OF / REFERENCES OF name no FROM class: the wildcard URI
+        return "*", None
     return q.class_name, q
 
 
