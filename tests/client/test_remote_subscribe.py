@@ -99,7 +99,7 @@ def test_winrm_shaped_subscription(peer: WinRMPeer) -> None:
     assert "<w:Heartbeats>PT5.000S</w:Heartbeats>" in subscribe and "<w:SendBookmarks/>" in subscribe
     assert 'Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL"' in subscribe and "WITHIN 5" in subscribe
     pulls = [b for b in peer.seen if "/enumeration/Pull<" in b]
-    assert len(pulls) >= 3
+    assert len(pulls) >= 2  # the heartbeat, the events (a third may be under way when cancel comes)
     assert all("uuid:0B3C1AA9-7E0D-4F6B-8C1E-5D2A9E7F3B10</n:EnumerationContext>" in b for b in pulls)
     assert all("/wmi/root/cimv2/*</w:ResourceURI>" in b for b in pulls)
     unsubscribe = [b for b in peer.seen if "/eventing/Unsubscribe<" in b]
