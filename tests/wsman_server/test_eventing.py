@@ -23,7 +23,6 @@ from openmi import (
     OperationFlags,
     SubscriptionDeliveryOptions,
 )
-from openmi.wsman_server.eventing import EventingConfig
 
 from .conftest import PASSWORD, Running, start
 
@@ -138,6 +137,7 @@ def test_async_iteration(served: Running) -> None:
 
     with openmi.Application() as app:
         assert asyncio.run(main(remote(app, served))) == [1, 2]
+    wait_for(lambda: len(served.server.service.subscriptions) == 0, "the asyncio subscription's Unsubscribe")
     local.close()
 
 
@@ -238,8 +238,7 @@ def test_reconnects_with_the_last_bookmark_after_a_restart(tmp_path: Path) -> No
 
 
 def test_per_user_cap_and_renew(tmp_path: Path) -> None:
-    r = start(tmp_path, allow_unencrypted=True)
-    r.server.service.subscriptions.config = EventingConfig(max_subscriptions_per_user=2)
+    r = start(tmp_path, allow_unencrypted=True, max_subscriptions_per_user=2)  # a ServeConfig key
     try:
         with openmi.Application() as app:
             s = remote(app, r)
@@ -454,6 +453,12 @@ class _Sink:
 
         self.seen.append(request.body)  # type: ignore[attr-defined]
         self.got.set()
+        if self.answer == "ack":
+            from openmi.protocol.wsman import eventing as ev
+
+            msg = ev.parse_sink_message(request.body, None)  # type: ignore[attr-defined]
+            body = ev.build_ack(msg.message_id) if msg.ack_requested else b""
+            return HTTPResponse(200, body, [("Content-Type", "application/soap+xml;charset=UTF-8")])
         if self.answer == "refuse":
             status, body = build_fault(None, protocol_fault("wsman:DeliveryRefused", "no more"))
             return HTTPResponse(status, body, [("Content-Type", "application/soap+xml;charset=UTF-8")])
@@ -523,3 +528,55 @@ def test_failing_sink_retries_then_subscription_end(served: Running) -> None:
     finally:
         sink.http.shutdown(2)
         local.close()
+
+
+def test_events_mode_batches_by_max_elements(served: Running) -> None:
+    """Events mode: a batch of MaxElements events in one wsman:Events message (MaxTime long enough to fill
+    it), acknowledged by the sink; the NotifyTo Identifier and the batch's bookmark come with it."""
+    from openmi.protocol.wsman import eventing as ev
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(5):
+        eng.create(person(i))
+    sink = _Sink("ack")
+    try:
+        _raw_push_subscribe(served, sink, "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events",
+                            "<w:MaxElements>5</w:MaxElements><w:MaxTime>PT20S</w:MaxTime>")
+        for i in range(5):
+            eng.delete(person(i))
+        assert sink.got.wait(WAIT)
+        assert len(sink.seen) == 1
+        msg = ev.parse_sink_message(sink.seen[0], None)
+        assert msg.action == ev.ACTION_EVENTS and msg.ack_requested and msg.identifier == "uuid:MY-SINK"
+        assert [e["SourceInstance"]["Id"] for e in msg.events] == ["0", "1", "2", "3", "4"]
+    finally:
+        sink.http.shutdown(2)
+        local.close()
+
+
+def test_subscribe_on_a_class_uri_without_filter(served: Running) -> None:
+    """A Subscribe addressed to an indication class's URI with no filter: every indication of that class."""
+    from winrm.protocol import Protocol
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(4, "Edsger"))
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    body = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", """
+  <e:Subscribe><e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull">
+   <w:Heartbeats>PT1S</w:Heartbeats></e:Delivery></e:Subscribe>""").replace(
+        WILDCARD, "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_InstDeletion").replace(
+        "</s:Header>", '<w:SelectorSet><w:Selector Name="__cimnamespace">root/cimv2</w:Selector></w:SelectorSet>'
+                       "</s:Header>")
+    resp = p.send_message(body).decode()
+    context = re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+    eng.delete(person(4))
+    pull = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull",
+                     f"<n:Pull><n:EnumerationContext>{context}</n:EnumerationContext></n:Pull>").replace(
+        WILDCARD, "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_InstDeletion")
+    page = p.send_message(pull).decode()
+    assert "CIM_InstDeletion" in page and "Edsger" in page
+    local.close()

@@ -33,6 +33,8 @@ class ServeConfig:
     idle_timeout: float = 120.0  # seconds a kept-alive connection may wait for its next request
     enumeration_expiry: float = 600.0
     max_enumerations_per_user: int = 64
+    max_subscriptions_per_user: int = 128  # live WS-Eventing subscriptions one user may hold
+    subscription_idle_limit: float = 600.0  # seconds a Pull subscription lives with nobody pulling
     shutdown_timeout: float = 10.0
 
     @classmethod
@@ -59,9 +61,10 @@ class ServeConfig:
                 raise ValueError(f"{name} must be true or false, not {text!r}")
             setattr(self, name, low in ("true", "yes", "1", "on"))
         elif name in ("max_envelope_size", "max_connections", "max_enumerations_per_user",
-                      "max_connections_per_address", "reserved_connections"):
+                      "max_connections_per_address", "reserved_connections", "max_subscriptions_per_user"):
             setattr(self, name, _int(name, text))
-        elif name in ("enumeration_expiry", "shutdown_timeout", "request_timeout", "idle_timeout"):
+        elif name in ("enumeration_expiry", "shutdown_timeout", "request_timeout", "idle_timeout",
+                      "subscription_idle_limit"):
             try:
                 seconds = float(text)
             except ValueError:

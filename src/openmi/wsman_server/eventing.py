@@ -47,7 +47,7 @@ log = logging.getLogger("openmi.wsman_server")
 class EventingConfig:
     max_subscriptions_per_user: int = 128
     idle_limit: float = 600.0  # seconds a Pull subscription lives with no Pull
-    default_heartbeat: float = 60.0  # how long a Pull waits when the subscription asked for no heartbeats
+    default_heartbeat: float = 30.0  # how long a Pull waits when the subscription asked for no heartbeats
     default_max_elements: int = 1
     max_elements_cap: int = 10_000
     buffer: int = 1_000  # indications held between the engine and the subscriber

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..engine.server import Server
 from .config import ServeConfig, config_dir
+from .eventing import EventingConfig
 from .http import HTTPServer, Limits, Listener
 from .service import ServiceConfig, WSManService
 from .tls import create_self_signed, server_context
@@ -36,7 +37,9 @@ class WSManServer:
                         ServerAuth(self.users, https=True, allow_unencrypted=cfg.allow_unencrypted))
             self.service = WSManService(self.engine, auth, ServiceConfig(
                 max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
-                max_enumerations_per_user=cfg.max_enumerations_per_user))
+                max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(
+                    max_subscriptions_per_user=cfg.max_subscriptions_per_user,
+                    idle_limit=cfg.subscription_idle_limit)))
             listeners = []
             if cfg.http_port is not None:
                 listeners.append(Listener(cfg.bind, cfg.http_port))

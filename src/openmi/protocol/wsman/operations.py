@@ -824,9 +824,9 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
             yield "item", rq.IndicationItem(_in(inst, ns), mark, machine)
         if page and page != ev.BOOKMARK_EARLIEST and pr.items:
             bookmark = ev.mi_bookmark(page)
-        if pr.end_of_sequence or (not pr.context and not pr.items):
+        if pr.end_of_sequence:
             return  # expired: the stream ends with OK
-        context = pr.context or context
+        context = pr.context or context  # a Heartbeat message names no context: the same one goes on
 
 
 def _resubscribe(record: rq.Subscribe, token: CancelToken, ns: str | None, wait: float, bookmark: str | None,
