@@ -28,7 +28,7 @@ if _c_encode is not None:
     def _dumps(value: Any) -> str:
         return "".join(_c_encode(value, 0))  # type: ignore[misc]
 else:  # pragma: no cover - a Python without the C accelerator
-    _dumps = _encoder.encode
+    _dumps = _encoder.encode  # type: ignore[assignment]
 _loads = json.loads
 
 _DATETIME = MIType.DATETIME
@@ -103,7 +103,7 @@ def encode_values(values: dict[str, tuple[Any, int]]) -> str:
 
 # The stored rows are this module's own compact JSON: scanned directly, without json.loads's wrapper
 # layers (its whitespace checks) — a third of decoding a small row.
-_scan_once = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[no-untyped-call]
+_scan_once: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def decode_values(text: str) -> dict[str, Any]:
@@ -111,8 +111,8 @@ def decode_values(text: str) -> dict[str, Any]:
         value, end = _scan_once(text, 0)
     except StopIteration:  # not JSON where it starts: let json.loads say what is wrong
         return _loads(text)  # type: ignore[no-any-return]
-    if end != len(text):
-        return _loads(text)  # type: ignore[no-any-return]  (trailing text: the same)
+    if end != len(text):  # trailing text: the same
+        return _loads(text)  # type: ignore[no-any-return]
     return value  # type: ignore[no-any-return]
 
 
