@@ -140,24 +140,28 @@ def delete_instance(server: Server, ns: Namespace, req: rq.DeleteInstance, ctx: 
     key, values = info.key_of(inst, ns.name)
     repo = server.repository
     ctx.check()
-    with repo.transaction() if server.has_associations() else repo.lock:
-        if _delete_row(server, ns, info, key):
+    assoc = server.has_associations()
+    with repo.transaction() if assoc else repo.lock:
+        if _delete_row(server, ns, info, key, assoc):
             return
     raise _not_found(info, ns, values)
     yield  # pragma: no cover - makes this a generator
 
 
-def _delete_row(server: Server, ns: Namespace, info: ClassInfo, key: str) -> bool:
+def _delete_row(server: Server, ns: Namespace, info: ClassInfo, key: str, assoc: bool) -> bool:
     """Delete the stored instance of ``info`` (or a repository subclass) with ``key``; False if none.
 
-    Association instances that refer to it are deleted too, each as an ordinary delete (with its own
-    deletion event; its own referrers go as well): the repository never keeps an association whose end
-    it deleted. The caller holds the repository lock (a transaction when associations exist).
+    Association instances that refer to it are deleted too (``assoc``: some association class exists),
+    each as an ordinary delete (with its own deletion event; its own referrers go as well): the repository
+    never keeps an association whose end it deleted. The caller holds the repository lock (a transaction
+    when associations exist).
     """
     repo = server.repository
     watched = server.indications.watching(ns.key)
     found: ClassInfo | None = None
-    for c in itertools.chain((info,), ns.descendants(info.low)):
+    # the named class first, then its subclasses (only looked up when the named class has no such row)
+    candidates = itertools.chain((info,), ns.descendants(info.low)) if ns.children.get(info.low) else (info,)
+    for c in candidates:
         if c.provider is not None:
             continue
         if watched:  # the row's values become the CIM_InstDeletion's SourceInstance, read as it goes
@@ -172,14 +176,14 @@ def _delete_row(server: Server, ns: Namespace, info: ClassInfo, key: str) -> boo
             break
     if found is None:
         return False
-    if server.has_associations():
+    if assoc:
         if found.is_association:
             repo.remove_refs(ns.key, found.low, key)
         for ans, acls, akey, _role, _data in repo.referencing(instance_target(ns, found, key)):
             ans_ns = server.namespace(ans)
             ainfo = ans_ns.classes.get(acls)
             if ainfo is not None and ainfo.provider is None:
-                _delete_row(server, ans_ns, ainfo, akey)
+                _delete_row(server, ans_ns, ainfo, akey, assoc)
     return True
 
 
@@ -225,10 +229,11 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
                           f"an instance of {info.name} with {keys} already exists in namespace {ns.name}")
         if info.is_association:
             repo.add_refs(ns.key, info.low, key, entries)
+        plain = {n: v for n, (v, _) in values.items()}
         if watched:
-            created = info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
+            created = info.from_row(ns.name, plain, layout=info.plain_layout)
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.CREATE, source=created))
-    yield info.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(info))
+    yield info.from_row(ns.name, plain, layout=info.plain_layout)
 
 
 def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: Context) -> Iterator[Instance]:
@@ -258,10 +263,10 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             repo.remove_refs(nsk, found.low, key)
             repo.add_refs(nsk, found.low, key, entries)
         if server.indications.watching(nsk):
-            after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
+            after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=found.plain_layout)
             _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.MODIFY, source=after,
                                                     previous=current))
-    yield found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=_plain_layout(found))
+    yield found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=found.plain_layout)
 
 
 def enumerate_instances(server: Server, ns: Namespace, req: rq.EnumerateInstances,
@@ -687,11 +692,6 @@ def _typed_instance(info: ClassInfo, ns: Namespace, values: dict[str, tuple[Any,
         prop = info.props[name.lower()]
         elements[name.lower()] = Element(prop.name, v, MIType(t), int(prop.flags & MIFlag.KEY))
     return Instance.from_elements(info.name, elements, namespace=ns.name)
-
-
-def _plain_layout(info: ClassInfo) -> list[tuple[str, str, MIType, int, bool]]:
-    # values already decoded: never run the JSON decoders on them
-    return [(low, name, t, flags, False) for low, name, t, flags, _ in info.layout]
 
 
 def _copy(value: Any) -> Any:

@@ -36,6 +36,7 @@ class ClassInfo:
         "lineage",
         "low",
         "name",
+        "plain_layout",
         "props",
         "provider",
         "ref_props",
@@ -55,6 +56,9 @@ class ClassInfo:
              (int(p.type) & 0x0F) in (_DATETIME, _REFERENCE, _INSTANCE))
             for p in resolved.properties.values()
         ]
+        # the same for values already decoded (a write's own values): never run the JSON decoders on them
+        self.plain_layout: list[tuple[str, str, MIType, int, bool]] = [
+            (low, name, t, flags, False) for low, name, t, flags, _ in self.layout]
         self.provider: Any = None
         self.abstract = resolved.is_abstract
         self.defaults: list[tuple[str, Any, int]] = [
