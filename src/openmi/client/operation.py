@@ -608,6 +608,16 @@ class Operation:
                         self._step_here()  # repository work: produce on this thread
                         continue
                     self._schedule_locked()
+                if self._mode == POOL and self._busy and self.kind != "indication" and self._pool.take(self._pump):
+                    # this reader would only wait for a pool thread to run the step: run it here instead (a
+                    # remote round trip then costs no hand-off between threads); a subscription's step waits
+                    # for events, which would not honour the reader's timeout, so it stays on the pool
+                    self._lock.release()
+                    try:
+                        self._pump()
+                    finally:
+                        self._lock.acquire()
+                    continue
                 if self._mode == LOOP and self._loop is not None and _running_loop() is self._loop:
                     raise RuntimeError("a blocking read on the event loop that runs this operation would never "
                                        "return; use await op.get_instance_async(), async for, or await op")

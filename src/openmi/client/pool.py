@@ -51,6 +51,15 @@ class WorkerPool:
             else:
                 self._cond.notify()
 
+    def take(self, task: Callable[[], None]) -> bool:
+        """Remove ``task`` if no thread has started it yet (the caller then runs it itself)."""
+        with self._cond:
+            try:
+                self._tasks.remove(task)
+            except ValueError:
+                return False
+            return True
+
     @property
     def threads(self) -> int:
         """How many threads the pool has right now."""
