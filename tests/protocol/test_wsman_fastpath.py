@@ -4,14 +4,16 @@ template cannot vouch for the result (texts needing escapes, UTF-16, no RelatesT
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openmi.cim.cimerror import error_instance
 from openmi.cim.errors import MIError
-from openmi.cim.instance import Instance
-from openmi.cim.types import MIResult
+from openmi.cim.instance import Element, Instance
+from openmi.cim.types import MIFlag, MIResult, MIType
 from openmi.protocol import wsman
 from openmi.protocol.wsman import namespaces as ns
 from openmi.protocol.wsman import response_codec
@@ -170,3 +172,55 @@ def test_the_common_fault_and_delete_answer_take_the_templates() -> None:
     assert response_codec._fault_from_template(fault, "host", "uuid:1") is not None
     assert response_codec._from_template(ns.RESPONSE_ACTIONS[ns.ACTION_DELETE], "uuid:1", None, SERVER_LIMITS,
                                          None) is not None
+
+
+# --- Get answers ----------------------------------------------------------------------------------------
+
+def _get_both(inst: Instance, style: wsman.UriStyle = wsman.UriStyle.WMI, message_id: str = "uuid:1",
+              namespace: str | None = "root/cimv2") -> tuple[bytes, bytes]:
+    req = wsman.GetRequest(message_id=message_id, resource_uri=URI, namespace=namespace, uri_style=style)
+    return _both(req, wsman.GetResponse(message_id="uuid:2", instance=inst))
+
+
+_SCALARS = st.one_of(
+    st.tuples(st.just(MIType.STRING), st.text(max_size=30)),
+    st.tuples(st.just(MIType.UINT32), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just(MIType.SINT64), st.integers(-(2**63), 2**63 - 1)),
+    st.tuples(st.just(MIType.BOOLEAN), st.booleans()),
+    st.tuples(st.just(MIType.REAL64), st.floats()),
+    st.tuples(st.just(MIType.STRING), st.none()),
+    st.tuples(st.just(MIType.STRINGA), st.lists(st.text(max_size=5), max_size=3)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SCALARS, min_size=0, max_size=6), st.sampled_from(list(wsman.UriStyle)))
+def test_get_templates_write_the_full_writers_bytes(values: list[tuple[MIType, object]],
+                                                    style: wsman.UriStyle) -> None:
+    elements = {f"p{i}": Element(f"P{i}", v, t, int(MIFlag.KEY) if i == 0 else 0)
+                for i, (t, v) in enumerate(values)}
+    inst = Instance.from_elements("Bench_Item", elements, namespace="root/cimv2")
+    fast, full = _get_both(inst, style)
+    assert fast == full
+
+
+def test_get_templates_cover_odd_texts_and_fall_back_for_the_rest() -> None:
+    for text in ("plain", "a & b <c> \"q\" 'q'", "é ü 😀", "cr\r\nlf\ttab", "\x7f\x85", "bad \x01 char", ""):
+        inst = Instance.from_elements("Bench_Item", {"id": Element("Id", 5, MIType.UINT32, int(MIFlag.KEY)),
+                                                     "name": Element("Name", text, MIType.STRING)},
+                                      namespace="root/cimv2")
+        fast, full = _get_both(inst)
+        assert fast == full, text
+    when = Instance.from_elements("Bench_Item", {"t": Element("T", datetime.datetime(2024, 1, 2, tzinfo=datetime.UTC),
+                                                              MIType.DATETIME)}, namespace="root/cimv2")
+    fast, full = _get_both(when)
+    assert fast == full
+    plain = Instance.from_elements("Bench_Item", {"id": Element("Id", 5, MIType.UINT32, int(MIFlag.KEY)),
+                                                  "name": Element("Name", "item5", MIType.STRING)},
+                                   namespace="root/cimv2")
+    req = wsman.GetRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2",
+                           uri_style=wsman.UriStyle.WMI)
+    assert response_codec._get_from_template(req, wsman.GetResponse(instance=plain), SERVER_LIMITS) is not None
+    parsed = wsman.parse_response(wsman.build_response(req, wsman.GetResponse(instance=plain)), None, req)
+    assert isinstance(parsed, wsman.GetResponse) and parsed.instance is not None
+    assert parsed.instance["Name"] == "item5" and parsed.relates_to == "uuid:1"

@@ -61,6 +61,7 @@ from .values import (
     append_epr,
     element_to_instance,
     epr_to_instance,
+    format_wire_scalar,
     fragment_to_element,
     instance_to_element,
     parameters_class,
@@ -122,6 +123,10 @@ def build_response(
             not isinstance(response, PutResponse) or response.instance is None):
         fast = _from_template(_response_action(request), request.message_id, response.message_id, limits,
                               request.max_envelope_size)
+        if fast is not None:
+            return fast
+    elif type(response) is GetResponse and request.encoding == "utf-8" and _FAST:
+        fast = _get_from_template(request, response, limits)
         if fast is not None:
             return fast
     root, _, body = _envelope(_response_action(request), request.message_id, response.message_id)
@@ -301,6 +306,83 @@ def build_fault(
     else:
         del header[3]
     return 500, serialize(root, encoding)
+
+
+# --- Get answers: an instance of plain scalars ---------------------------------------------------------
+# The envelope and the instance's element structure come from the full writer, rendered once per shape
+# (action, class URI, property names, which are NULL) with marker texts; each answer fills in its values,
+# escaped as lxml writes text (&, <, > and CR as references, the rest of non-ASCII as &#N;). Strings,
+# integers, booleans and reals only: datetimes, references, embedded instances and arrays, and texts with
+# characters XML cannot carry, take the full writer.
+
+_SIMPLE_TYPES: Final = frozenset(int(t) for t in (
+    MIType.STRING, MIType.BOOLEAN, MIType.UINT8, MIType.SINT8, MIType.UINT16, MIType.SINT16, MIType.UINT32,
+    MIType.SINT32, MIType.UINT64, MIType.SINT64, MIType.REAL32, MIType.REAL64, MIType.CHAR16))
+_BAD_TEXT: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_VALUE_MARKS: Final = re.compile(b"(openmi-template-(?:message-id|relates-to|v[0-9]+))")
+
+
+def _get_from_template(request: Request, response: GetResponse, limits: Limits) -> bytes | None:
+    inst = response.instance
+    relates_to = request.message_id
+    if (not isinstance(inst, Instance) or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
+            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)):
+        return None
+    shape: list[tuple[str, bool]] = []
+    texts: list[bytes] = []
+    for el in inst.elements:
+        value = el.value
+        if value is not None:
+            t = int(el.type)
+            if t not in _SIMPLE_TYPES or isinstance(value, list):
+                return None
+            text = format_wire_scalar(value, t)
+            if _BAD_TEXT.search(text) is not None:
+                return None
+            texts.append(text.translate(_ESCAPES).encode("ascii", "xmlcharrefreplace"))
+        shape.append((el.name, value is None))
+    namespace = request.namespace
+    template = _get_template(_response_action(request), request.uri_style, namespace or inst.namespace,
+                             inst.class_name, tuple(shape))
+    if template is None:
+        return None
+    fill = {_MARK_ID.encode(): (response.message_id or new_message_id()).encode(),
+            _MARK_RELATES.encode(): relates_to.encode()}
+    out = []
+    for i, piece in enumerate(template):
+        if i % 2 == 0:
+            out.append(piece)
+        elif piece in fill:
+            out.append(fill[piece])
+        else:
+            out.append(texts[int(piece[17:])])  # b"openmi-template-v<N>"
+    data = b"".join(out)
+    if len(data) > min(request.max_envelope_size or limits.max_envelope, limits.max_envelope):
+        return None  # the full writer raises the EncodingLimit fault
+    return data
+
+
+@lru_cache(maxsize=256)
+def _get_template(action: str, style: Any, namespace: str | None, class_name: str,
+                  shape: tuple[tuple[str, bool], ...]) -> tuple[bytes, ...] | None:
+    if "openmi-template-" in class_name or any("openmi-template-" in name for name, _ in shape):
+        return None
+    elements: dict[str, Element] = {}
+    n = 0
+    for name, null in shape:
+        value = None
+        if not null:
+            value = f"openmi-template-v{n}"
+            n += 1
+        elements[name.lower()] = Element(name, value, MIType.STRING)
+    marked = Instance.from_elements(class_name, elements, namespace=namespace)
+    root, _, body = _envelope(action, _MARK_RELATES, _MARK_ID)
+    instance_to_element(marked, style=style, namespace=namespace, parent=body)
+    pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
+    if len(pieces) != 2 * (n + 2) + 1 or b"openmi-template-" in b"".join(pieces[0::2]):
+        return None  # a marker text elsewhere (in the resource URI …): no template for this shape
+    return tuple(pieces)
 
 
 # --- fault templates ----------------------------------------------------------------------------------
