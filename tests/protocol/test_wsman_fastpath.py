@@ -1,18 +1,24 @@
-"""The byte templates of the body-less answers (Delete, Release, Put without the instance) against the full
-writer: the same bytes for every message id a client may send, and the full writer wherever a template
-cannot vouch for the result (texts needing escapes, UTF-16, no RelatesTo, an envelope over the cap)."""
+"""The byte templates of the body-less answers (Delete, Release, Put without the instance) and of faults
+against the full writer: the same bytes for every message id and text, and the full writer wherever a
+template cannot vouch for the result (texts needing escapes, UTF-16, no RelatesTo, an envelope over the cap)."""
 
 from __future__ import annotations
+
+import datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openmi.cim.instance import Instance
+from openmi.cim.cimerror import error_instance
+from openmi.cim.errors import MIError
+from openmi.cim.instance import Element, Instance
+from openmi.cim.types import MIFlag, MIResult, MIType
 from openmi.protocol import wsman
+from openmi.protocol.wsman import namespaces as ns
 from openmi.protocol.wsman import response_codec
 from openmi.protocol.wsman.envelope import SERVER_LIMITS, Limits
-from openmi.protocol.wsman.faults import WSManFault
+from openmi.protocol.wsman.faults import WSManFault, protocol_fault
 
 URI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Bench_Item"
 
@@ -89,3 +95,132 @@ def test_put_with_an_instance_is_written_in_full() -> None:
     resp = wsman.PutResponse(message_id="uuid:2", instance=Instance("Bench_Item", {"Id": 1, "Name": "x"}))
     fast, full = _both(req, resp)
     assert fast == full and b"Name" in fast
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+def _faults_both(req: wsman.Request | None, err: MIError, machine: str | None = "host") -> tuple[bytes, bytes]:
+    _, fast = wsman.build_fault(req, err, machine=machine)
+    response_codec._FAST = False
+    try:
+        _, full = wsman.build_fault(req, err, machine=machine)
+    finally:
+        response_codec._FAST = True
+    return _without_message_id(fast), _without_message_id(full)
+
+
+def _without_message_id(data: bytes) -> bytes:
+    """The fault with its fresh MessageID blanked (each answer gets its own)."""
+    head, sep, rest = data.partition(b"MessageID>uuid:")
+    assert sep, data[:300]
+    return head + sep + rest[36:]
+
+
+def _engine_error(result: MIResult, message: str, source: str | None = "GetInstance") -> MIError:
+    return MIError(result, message, error_instance(result, message, source=source))
+
+
+@pytest.mark.parametrize("result", [MIResult.NOT_FOUND, MIResult.ALREADY_EXISTS, MIResult.ACCESS_DENIED,
+                                    MIResult.INVALID_CLASS, MIResult.FAILED, MIResult.TYPE_MISMATCH])
+@pytest.mark.parametrize("message", ["no instance of Bench_Item with Id=5 in namespace root/cimv2", "x",
+                                     "quotes ' and \" and spaces  ", "a & b < c", "é", "tab\tin it"])
+def test_fault_templates_write_the_full_writers_bytes(result: MIResult, message: str) -> None:
+    req = wsman.GetRequest(message_id="uuid:6C1E4B8A-2F3D-4E5F-8A9B-0C1D2E3F4A5B", resource_uri=URI)
+    fast, full = _faults_both(req, _engine_error(result, message))
+    assert fast == full
+    fast, full = _faults_both(req, MIError(result, message))  # no details instance
+    assert fast == full
+
+
+def test_protocol_faults_and_unparsed_requests_match() -> None:
+    req = wsman.DeleteRequest(message_id="uuid:1", resource_uri=URI)
+    for f in (protocol_fault("wsman:EncodingLimit", "too big", "MaxEnvelopeSizeExceeded"),
+              protocol_fault("wsa:ActionNotSupported", "The action 'x' is not supported.", "ActionMismatch"),
+              protocol_fault("s:MustUnderstand", "not understood", not_understood=("urn:x", "Y"))):
+        assert _faults_both(req, f)[0] == _faults_both(req, f)[1]
+        f.relates_to = "uuid:2"
+        fast, full = _faults_both(None, f, machine=None)
+        assert fast == full
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80),
+       st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40))
+def test_fault_templates_match_for_any_texts(message: str, message_id: str) -> None:
+    req = wsman.GetRequest(message_id=message_id, resource_uri=URI)
+    try:
+        fast, full = _faults_both(req, _engine_error(MIResult.NOT_FOUND, message))
+    except ValueError:  # a text lxml refuses: the full writer's refusal, whichever path
+        return
+    assert fast == full
+
+
+def test_a_marker_text_in_the_error_takes_the_full_writer() -> None:
+    req = wsman.GetRequest(message_id="uuid:1", resource_uri=URI)
+    err = _engine_error(MIResult.NOT_FOUND, "openmi-template-reason", source="openmi-template-cim-message")
+    fast, full = _faults_both(req, err)
+    assert fast == full
+    with pytest.raises(WSManFault) as parsed:
+        wsman.parse_response(wsman.build_fault(req, err)[1], None, req)
+    assert parsed.value.result == MIResult.NOT_FOUND and "openmi-template-reason" in parsed.value.message
+
+
+def test_the_common_fault_and_delete_answer_take_the_templates() -> None:
+    """The comparisons above would pass with no template at all: the plain cases must really use them."""
+    err = _engine_error(MIResult.NOT_FOUND, "no instance of Bench_Item with Id=5 in namespace root/cimv2")
+    fault = response_codec.fault_for_error(err)
+    assert response_codec._fault_from_template(fault, "host", "uuid:1") is not None
+    assert response_codec._from_template(ns.RESPONSE_ACTIONS[ns.ACTION_DELETE], "uuid:1", None, SERVER_LIMITS,
+                                         None) is not None
+
+
+# --- Get answers ----------------------------------------------------------------------------------------
+
+def _get_both(inst: Instance, style: wsman.UriStyle = wsman.UriStyle.WMI, message_id: str = "uuid:1",
+              namespace: str | None = "root/cimv2") -> tuple[bytes, bytes]:
+    req = wsman.GetRequest(message_id=message_id, resource_uri=URI, namespace=namespace, uri_style=style)
+    return _both(req, wsman.GetResponse(message_id="uuid:2", instance=inst))
+
+
+_SCALARS = st.one_of(
+    st.tuples(st.just(MIType.STRING), st.text(max_size=30)),
+    st.tuples(st.just(MIType.UINT32), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just(MIType.SINT64), st.integers(-(2**63), 2**63 - 1)),
+    st.tuples(st.just(MIType.BOOLEAN), st.booleans()),
+    st.tuples(st.just(MIType.REAL64), st.floats()),
+    st.tuples(st.just(MIType.STRING), st.none()),
+    st.tuples(st.just(MIType.STRINGA), st.lists(st.text(max_size=5), max_size=3)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SCALARS, min_size=0, max_size=6), st.sampled_from(list(wsman.UriStyle)))
+def test_get_templates_write_the_full_writers_bytes(values: list[tuple[MIType, object]],
+                                                    style: wsman.UriStyle) -> None:
+    elements = {f"p{i}": Element(f"P{i}", v, t, int(MIFlag.KEY) if i == 0 else 0)
+                for i, (t, v) in enumerate(values)}
+    inst = Instance.from_elements("Bench_Item", elements, namespace="root/cimv2")
+    fast, full = _get_both(inst, style)
+    assert fast == full
+
+
+def test_get_templates_cover_odd_texts_and_fall_back_for_the_rest() -> None:
+    for text in ("plain", "a & b <c> \"q\" 'q'", "é ü 😀", "cr\r\nlf\ttab", "\x7f\x85", "bad \x01 char", ""):
+        inst = Instance.from_elements("Bench_Item", {"id": Element("Id", 5, MIType.UINT32, int(MIFlag.KEY)),
+                                                     "name": Element("Name", text, MIType.STRING)},
+                                      namespace="root/cimv2")
+        fast, full = _get_both(inst)
+        assert fast == full, text
+    when = Instance.from_elements("Bench_Item", {"t": Element("T", datetime.datetime(2024, 1, 2, tzinfo=datetime.UTC),
+                                                              MIType.DATETIME)}, namespace="root/cimv2")
+    fast, full = _get_both(when)
+    assert fast == full
+    plain = Instance.from_elements("Bench_Item", {"id": Element("Id", 5, MIType.UINT32, int(MIFlag.KEY)),
+                                                  "name": Element("Name", "item5", MIType.STRING)},
+                                   namespace="root/cimv2")
+    req = wsman.GetRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2",
+                           uri_style=wsman.UriStyle.WMI)
+    assert response_codec._get_from_template(req, wsman.GetResponse(instance=plain), SERVER_LIMITS) is not None
+    parsed = wsman.parse_response(wsman.build_response(req, wsman.GetResponse(instance=plain)), None, req)
+    assert isinstance(parsed, wsman.GetResponse) and parsed.instance is not None
+    assert parsed.instance["Name"] == "item5" and parsed.relates_to == "uuid:1"

@@ -3,9 +3,12 @@ MSFT_WmiError are to OMI and Windows)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .classes import Class, Property
-from .instance import Instance
+from .instance import Element, Instance
 from .types import RESULT_CATEGORIES, MIResult, MIType
+from .values import coerce
 
 CIM_ERROR = Class("CIM_Error", properties=[
     Property("ErrorType", MIType.UINT16),
@@ -47,19 +50,27 @@ def error_instance(result: int, message: str, *, source: str | None = None) -> I
         r: MIResult | None = MIResult(result)
     except ValueError:
         r = None
-    inst = Instance.from_elements("OpenMI_Error", {}, namespace="root/interop")
-    add = inst.add_element
-    add("OwningEntity", OWNING_ENTITY, MIType.STRING)
-    add("MessageID", message_id(result), MIType.STRING)
-    add("Message", message, MIType.STRING)
-    add("MessageArguments", [], MIType.STRINGA)
-    add("PerceivedSeverity", _SEVERITY.get(r, 3) if r is not None else 3, MIType.UINT16)
-    add("ProbableCause", 0, MIType.UINT16)
-    add("ErrorType", 0, MIType.UINT16)
-    add("ErrorSource", source, MIType.STRING)
-    add("CIMStatusCode", int(result), MIType.UINT32)
-    add("CIMStatusCodeDescription", r.description if r is not None else None, MIType.STRING)
-    add("error_Code", int(result), MIType.UINT32)
-    add("error_Type", "MI", MIType.STRING)
-    add("error_Category", int(RESULT_CATEGORIES[r]) if r is not None else 0, MIType.UINT16)
-    return inst
+    # Elements made directly (their values already have their types): every failing request builds one,
+    # and add_element's checks and coercions were most of a NOT_FOUND answer's cost.
+    if type(message) is not str:
+        message = coerce(message, MIType.STRING, "Message")
+    if source is not None and type(source) is not str:
+        source = coerce(source, MIType.STRING, "ErrorSource")
+    code = int(result)
+    values: tuple[tuple[str, Any, MIType], ...] = (
+        ("OwningEntity", OWNING_ENTITY, MIType.STRING),
+        ("MessageID", message_id(result), MIType.STRING),
+        ("Message", message, MIType.STRING),
+        ("MessageArguments", [], MIType.STRINGA),
+        ("PerceivedSeverity", _SEVERITY.get(r, 3) if r is not None else 3, MIType.UINT16),
+        ("ProbableCause", 0, MIType.UINT16),
+        ("ErrorType", 0, MIType.UINT16),
+        ("ErrorSource", source, MIType.STRING),
+        ("CIMStatusCode", code, MIType.UINT32),
+        ("CIMStatusCodeDescription", r.description if r is not None else None, MIType.STRING),
+        ("error_Code", code, MIType.UINT32),
+        ("error_Type", "MI", MIType.STRING),
+        ("error_Category", int(RESULT_CATEGORIES[r]) if r is not None else 0, MIType.UINT16),
+    )
+    return Instance.from_elements("OpenMI_Error", {name.lower(): Element(name, value, t) for name, value, t in values},
+                                  namespace="root/interop")

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, Final
 from lxml import etree
 
 from openmi.cim.errors import MIError
-from openmi.cim.instance import Instance
-from openmi.cim.types import MIResult
+from openmi.cim.instance import Element, Instance
+from openmi.cim.types import MIResult, MIType
 
 from . import eventing as ev
 from . import namespaces as ns
 from .classxml import CLASS_TAG, ClassOptions, class_from_element, class_to_element, derivation_of
 from .envelope import CLIENT_LIMITS, SERVER_LIMITS, Limits, parse_envelope, serialize
-from .faults import Fault, WSManFault, append_fault, fault_for_error, protocol_fault, read_fault
+from .faults import _OWN_ERROR_CLASSES, Fault, WSManFault, append_fault, fault_for_error, protocol_fault, read_fault
 from .request_codec import wire_fault
 from .requests import (
     CreateRequest,
@@ -61,6 +61,7 @@ from .values import (
     append_epr,
     element_to_instance,
     epr_to_instance,
+    format_wire_scalar,
     fragment_to_element,
     instance_to_element,
     parameters_class,
@@ -122,6 +123,10 @@ def build_response(
             not isinstance(response, PutResponse) or response.instance is None):
         fast = _from_template(_response_action(request), request.message_id, response.message_id, limits,
                               request.max_envelope_size)
+        if fast is not None:
+            return fast
+    elif type(response) is GetResponse and request.encoding == "utf-8" and _FAST:
+        fast = _get_from_template(request, response, limits)
         if fast is not None:
             return fast
     root, _, body = _envelope(_response_action(request), request.message_id, response.message_id)
@@ -284,6 +289,10 @@ def build_fault(
     else:
         relates_to = error.relates_to if isinstance(error, WSManFault) else None
         encoding = error.encoding if isinstance(error, WSManFault) else "utf-8"
+    if _FAST and encoding == "utf-8":
+        data = _fault_from_template(fault, machine, relates_to)
+        if data is not None:
+            return 500, data
     if fault.cim_errors or len(fault.reason) + len(fault.wsman_message or "") > MAX_CACHED_FAULT_TEXT:
         root = _fault_envelope(fault, machine)
     else:  # the common faults repeat: build each once, then copy it
@@ -297,6 +306,167 @@ def build_fault(
     else:
         del header[3]
     return 500, serialize(root, encoding)
+
+
+# --- Get answers: an instance of plain scalars ---------------------------------------------------------
+# The envelope and the instance's element structure come from the full writer, rendered once per shape
+# (action, class URI, property names, which are NULL) with marker texts; each answer fills in its values,
+# escaped as lxml writes text (&, <, > and CR as references, the rest of non-ASCII as &#N;). Strings,
+# integers, booleans and reals only: datetimes, references, embedded instances and arrays, and texts with
+# characters XML cannot carry, take the full writer.
+
+_SIMPLE_TYPES: Final = frozenset(int(t) for t in (
+    MIType.STRING, MIType.BOOLEAN, MIType.UINT8, MIType.SINT8, MIType.UINT16, MIType.SINT16, MIType.UINT32,
+    MIType.SINT32, MIType.UINT64, MIType.SINT64, MIType.REAL32, MIType.REAL64, MIType.CHAR16))
+_BAD_TEXT: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_VALUE_MARKS: Final = re.compile(b"(openmi-template-(?:message-id|relates-to|v[0-9]+))")
+
+
+def _get_from_template(request: Request, response: GetResponse, limits: Limits) -> bytes | None:
+    inst = response.instance
+    relates_to = request.message_id
+    if (not isinstance(inst, Instance) or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
+            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)):
+        return None
+    shape: list[tuple[str, bool]] = []
+    texts: list[bytes] = []
+    for el in inst.elements:
+        value = el.value
+        if value is not None:
+            t = int(el.type)
+            if t not in _SIMPLE_TYPES or isinstance(value, list):
+                return None
+            text = format_wire_scalar(value, t)
+            if _BAD_TEXT.search(text) is not None:
+                return None
+            texts.append(text.translate(_ESCAPES).encode("ascii", "xmlcharrefreplace"))
+        shape.append((el.name, value is None))
+    namespace = request.namespace
+    template = _get_template(_response_action(request), request.uri_style, namespace or inst.namespace,
+                             inst.class_name, tuple(shape))
+    if template is None:
+        return None
+    fill = {_MARK_ID.encode(): (response.message_id or new_message_id()).encode(),
+            _MARK_RELATES.encode(): relates_to.encode()}
+    out = []
+    for i, piece in enumerate(template):
+        if i % 2 == 0:
+            out.append(piece)
+        elif piece in fill:
+            out.append(fill[piece])
+        else:
+            out.append(texts[int(piece[17:])])  # b"openmi-template-v<N>"
+    data = b"".join(out)
+    if len(data) > min(request.max_envelope_size or limits.max_envelope, limits.max_envelope):
+        return None  # the full writer raises the EncodingLimit fault
+    return data
+
+
+@lru_cache(maxsize=256)
+def _get_template(action: str, style: Any, namespace: str | None, class_name: str,
+                  shape: tuple[tuple[str, bool], ...]) -> tuple[bytes, ...] | None:
+    if "openmi-template-" in class_name or any("openmi-template-" in name for name, _ in shape):
+        return None
+    elements: dict[str, Element] = {}
+    n = 0
+    for name, null in shape:
+        value = None
+        if not null:
+            value = f"openmi-template-v{n}"
+            n += 1
+        elements[name.lower()] = Element(name, value, MIType.STRING)
+    marked = Instance.from_elements(class_name, elements, namespace=namespace)
+    root, _, body = _envelope(action, _MARK_RELATES, _MARK_ID)
+    instance_to_element(marked, style=style, namespace=namespace, parent=body)
+    pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
+    if len(pieces) != 2 * (n + 2) + 1 or b"openmi-template-" in b"".join(pieces[0::2]):
+        return None  # a marker text elsewhere (in the resource URI …): no template for this shape
+    return tuple(pieces)
+
+
+# --- fault templates ----------------------------------------------------------------------------------
+# A fault's bytes are the full writer's for its fixed parts (action, codes, detail, the CIM error's other
+# values, the machine), rendered once with marker texts where the per-request texts go (MessageID,
+# RelatesTo, Reason, the WSManFault Message, the CIM error's Message), then filled in. Texts that would
+# need escaping, a foreign CIM error, NotUnderstood, another encoding: the full writer.
+
+_MARK_REASON: Final = "openmi-template-reason"
+_MARK_WSMAN: Final = "openmi-template-wsman-message"
+_MARK_CIM: Final = "openmi-template-cim-message"
+_MARKS: Final = re.compile(b"(openmi-template-[a-z-]+)")
+_SPACED_TEXT: Final = re.compile(r"[ !-%'-;=?-~]+")  # printable ASCII and spaces lxml writes as they are
+_SCALAR_TYPES: Final = (str, int, type(None))
+
+
+def _fault_from_template(fault: Fault, machine: str | None, relates_to: str | None) -> bytes | None:
+    if (not relates_to or fault.not_understood is not None or len(fault.cim_errors) > 1
+            or _PLAIN_TEXT.fullmatch(relates_to) is None or _SPACED_TEXT.fullmatch(fault.reason) is None
+            or (fault.wsman_message is not None and _SPACED_TEXT.fullmatch(fault.wsman_message) is None)):
+        return None
+    own_key: tuple[Any, ...] | None = None
+    cim_message = None
+    if fault.cim_errors:
+        own = fault.cim_errors[0]
+        if own.class_name.lower() not in _OWN_ERROR_CLASSES:
+            return None
+        parts: list[Any] = [own.class_name, own.namespace]
+        for el in own.elements:
+            value = el.value
+            if el.name.lower() == "message":
+                if not isinstance(value, str) or _SPACED_TEXT.fullmatch(value) is None:
+                    return None
+                cim_message = value
+                value = None
+            elif isinstance(value, list):
+                if not all(type(v) is str and "openmi-template-" not in v for v in value):
+                    return None
+                value = ("list", *value)
+            elif type(value) not in _SCALAR_TYPES or (type(value) is str and "openmi-template-" in value):
+                return None
+            parts.append((el.name, int(el.type), el._flags, value))
+        if cim_message is None:
+            return None
+        own_key = tuple(parts)
+    template = _fault_template(fault.action, fault.code, fault.subcode, fault.detail, fault.wsman_code,
+                               fault.wsman_message is not None, fault.result, own_key, machine)
+    if template is None:
+        return None
+    texts = {_MARK_ID.encode(): new_message_id().encode(), _MARK_RELATES.encode(): relates_to.encode(),
+             _MARK_REASON.encode(): fault.reason.encode(), _MARK_WSMAN.encode(): (fault.wsman_message or "").encode(),
+             _MARK_CIM.encode(): (cim_message or "").encode()}
+    return b"".join([texts.get(p, p) if i % 2 else p for i, p in enumerate(template)])
+
+
+@lru_cache(maxsize=256)
+def _fault_template(action: str, code: str, subcode: tuple[str, str] | None, detail: str | None,
+                    wsman_code: int | None, has_wsman_message: bool, result: MIResult | int | None,
+                    own_key: tuple[Any, ...] | None, machine: str | None) -> tuple[bytes, ...] | None:
+    """The bytes of such a fault split at its marker texts: literal parts at even indexes, markers between."""
+    errors: list[Instance] = []
+    if own_key is not None:
+        class_name, namespace, *elements = own_key
+        own = Instance.from_elements(class_name, {}, namespace=namespace)
+        for name, t, flags, value in elements:
+            if name.lower() == "message":
+                value = _MARK_CIM
+            elif isinstance(value, tuple):
+                value = list(value[1:])
+            own.put_element(Element(name, value, MIType(t), flags))
+        errors.append(own)
+    fault = Fault(subcode=subcode, reason=_MARK_REASON, code=code, detail=detail, action=action,
+                  wsman_code=wsman_code, wsman_message=_MARK_WSMAN if has_wsman_message else None,
+                  cim_errors=errors, result=result)
+    root = _fault_envelope(fault, machine)
+    header = root[0]
+    header[1].text = _MARK_ID
+    header[3].text = _MARK_RELATES
+    pieces = _MARKS.split(serialize(root, "utf-8"))
+    known = {_MARK_ID.encode(), _MARK_RELATES.encode(), _MARK_REASON.encode(), _MARK_WSMAN.encode(),
+             _MARK_CIM.encode()}
+    if any(p not in known for p in pieces[1::2]):
+        return None
+    return tuple(pieces)
 
 
 MAX_FAULT_TEXT: Final = 2048
