@@ -955,6 +955,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="accept Basic and unencrypted bodies over plain HTTP")
     p.add_argument("--cert-file", default=none, help="the TLS certificate (default: made on first use)")
     p.add_argument("--key-file", default=none, help="its private key")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="server processes sharing the ports and the repository (default: the number of cores; "
+                        "1 with :memory:)")
 
 
 @verb("serve", "serve the embedded server over WS-Management (HTTP 5985, HTTPS 5986)",
@@ -977,6 +980,23 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
         cfg.mof.extend(args.mof_files)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from ..wsman_server.workers import Supervisor, default_workers
+
+    workers = args.workers
+    if workers is None:
+        workers = 1 if cfg.repository == ":memory:" else default_workers()
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if workers > 1:
+        try:
+            supervisor = Supervisor(cfg, workers)
+            urls = supervisor.prepare()
+        except (OSError, ValueError, MIError) as exc:
+            print(f"openmi: cannot serve: {exc}", file=sys.stderr)
+            return int(MIResult.FAILED)
+        for url in urls:
+            print(f"listening on {url} ({workers} workers)", flush=True)
+        return supervisor.run()
     try:
         server = WSManServer(cfg)
         urls = server.start()
