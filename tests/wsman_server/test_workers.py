@@ -52,7 +52,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stderr is not None
     line = proc.stdout.readline()
-    assert line.startswith("listening on http://127.0.0.1:") and "(2 workers)" in line, (line, proc.stderr.read())
+    assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr.read())
+    assert proc.stderr.readline() == "openmi: 2 workers\n"
     port = int(line.split("://", 1)[1].split(":")[1].split("/")[0])
     try:
         yield Served(proc, port, db)

@@ -10,7 +10,7 @@ are compiled once, by the supervisor, before any worker starts.
 The supervisor restarts a worker that dies (its open connections are reset by the kernel, so the clients
 of requests it had in flight get an error, never a silent success), and on SIGTERM or SIGINT stops them
 all: each worker finishes its requests in flight (``shutdown_timeout``) and exits; one that does not is
-killed. A worker exits when the supervisor dies (PR_SET_PDEATHSIG on Linux, else a check of its parent).
+killed. A worker dies with the supervisor (PR_SET_PDEATHSIG on Linux, else a check of its parent).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a supervisor that crashed takes its workers along
         except (OSError, AttributeError):
             pass
 
