@@ -140,7 +140,7 @@ def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
     repo, users = tmp / "repo.db", tmp / "users.json"
-    total = per_conn * sum(connections) * len(workers)
+    total = per_conn * sum(connections) * len(workers) + 50 * sum(max(n, 2) for n in workers)
     with openmi.Server(repo) as srv, openmi.Application() as app:
         srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
             openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
