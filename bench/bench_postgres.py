@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -119,6 +120,7 @@ def main() -> int:
 
     from openmi.wsman_server.users import UserStore
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed bench still stops its PostgreSQL (finally)
     cluster = Cluster()
     tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-pg-"))
     try:
