@@ -7,6 +7,10 @@ Each connection is its own client process (so the client's GIL does not limit th
 server CPU per request; the target is at least half of OMI's rate on one connection.
 
     .venv/bin/python bench/bench_server.py [REQUESTS_PER_CONNECTION]
+    .venv/bin/python bench/bench_server.py --workers 1,2 --connections 1,4,8,16 [--requests N]
+
+The second form is the scale-out curve: ``openmi serve --workers N`` for each N, each number of
+connections in turn, round trips/s and the CPU per request of the supervisor and its workers together.
 """
 
 from __future__ import annotations
@@ -104,7 +108,89 @@ def run_clients(port: int, conns: int, per_conn: int, base: int, server_pid: int
     return rate, cpu / total, int(sum(r[1] for r in results))
 
 
+def serve(repo: Path, users: Path, env: dict[str, str], workers: int,
+          extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], int]:
+    """``openmi serve --workers N`` on a free port; the process and the port."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "openmi", "serve", "--repository", str(repo), "--users", str(users), "--http-port", "0",
+         "--https-port", "none", "--allow-unencrypted", "--workers", str(workers), *extra],
+        stdout=subprocess.PIPE, text=True, env=env)
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    return server, int(line.split("://", 1)[1].split(":")[1].split("/")[0])
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children alive now (the workers of a supervisor)."""
+    kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0.0
+    for p in [pid, *map(int, kids)]:
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            pass
+    return total
+
+
+def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
+    """Delete round trips/s for each number of workers × connections, in one run (issue 15 §4's curve)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import openmi
+    from openmi.wsman_server.users import UserStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
+    repo, users = tmp / "repo.db", tmp / "users.json"
+    total = per_conn * sum(connections) * len(workers) + 50 * sum(max(n, 2) for n in workers)
+    with openmi.Server(repo) as srv, openmi.Application() as app:
+        srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
+            openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
+        s = app.new_session(server=srv)
+        with srv.repository.transaction():
+            for i in range(total):
+                s.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
+    UserStore(users).add("bench", PASSWORD, ntlm=False)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
+    rows: dict[int, list[tuple[float, float]]] = {}
+    base, bad = 0, 0
+    for n in workers:
+        server, port = serve(repo, users, env, n)
+        try:
+            run_clients(port, max(n, 2), 50, base, server.pid)  # warm up every worker (one scrypt each)
+            base += max(n, 2) * 50
+            for conns in connections:
+                cpu0 = tree_cpu(server.pid)
+                rate, _, b = run_clients(port, conns, per_conn, base, server.pid)
+                cpu = (tree_cpu(server.pid) - cpu0) / (conns * per_conn)
+                base += conns * per_conn
+                bad += b
+                rows.setdefault(n, []).append((rate, cpu))
+        finally:
+            server.terminate()
+            server.wait(60)
+    print(f"DeleteInstance over WS-Man, Basic, keep-alive, {per_conn} requests per connection, "
+          f"{os.cpu_count()} cores (non-200 answers: {bad})")
+    print(f"{'connections':<24}" + "".join(f"{c:>10}" for c in connections))
+    for n in workers:
+        print(f"{f'{n} worker(s) round trips/s':<24}" + "".join(f"{r:>10.0f}" for r, _ in rows[n]))
+        print(f"{f'{n} worker(s) CPU µs/req':<24}" + "".join(f"{c * 1e6:>10.0f}" for _, c in rows[n]))
+    if 1 in rows:
+        for n in workers:
+            if n != 1:
+                print(f"{f'{n} workers / 1 worker':<24}" + "".join(
+                    f"{a[0] / b_[0]:>10.2f}" for a, b_ in zip(rows[n], rows[1])))
+    return 0 if bad == 0 else 1
+
+
 def main() -> int:
+    if "--workers" in sys.argv or "--connections" in sys.argv:
+        import argparse
+
+        p = argparse.ArgumentParser(description="the workers × connections sweep")
+        p.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
+        p.add_argument("--connections", default="1,4,8,16", help="comma-separated (default 1,4,8,16)")
+        p.add_argument("--requests", type=int, default=1000, help="requests per connection (default 1000)")
+        a = p.parse_args()
+        return sweep([int(x) for x in a.workers.split(",")], [int(x) for x in a.connections.split(",")], a.requests)
     per_conn = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     sys.path.insert(0, str(ROOT / "src"))
     import openmi
@@ -122,12 +208,7 @@ def main() -> int:
                 s.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
     UserStore(users).add("bench", PASSWORD, ntlm=False)
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "openmi", "serve", "--repository", str(repo), "--users", str(users), "--http-port", "0",
-         "--https-port", "none", "--allow-unencrypted"], stdout=subprocess.PIPE, text=True, env=env)
-    assert server.stdout is not None
-    line = server.stdout.readline()
-    port = int(line.rsplit(":", 1)[1].split("/")[0])
+    server, port = serve(repo, users, env, 1)
     fixed = tmp / "fixed.xml"
     bare = None
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,23 @@ def person(app: openmi.Application, pid: int, name: str | None = None) -> openmi
     if name is not None:
         inst["Name"] = name
     return inst
+
+
+# --- the repository backends: one suite, run on SQLite and on a real PostgreSQL ---------------------------
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    from tests.pgcluster import Cluster
+
+    cluster = Cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def repository_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's repository lives: a SQLite file, or an empty schema of the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "repo.db")
+    cluster = request.getfixturevalue("pg_cluster")
+    return str(cluster.schema_url())

@@ -70,7 +70,7 @@ def test_client_verbs_show_connection_and_output_options(cli: CLI, name: str) ->
 def test_server_tools_show_only_their_own_options(cli: CLI) -> None:
     serve = options_in_help(cli("serve", "--help").out)
     assert serve == {"-h", "--help", "--config", "--repository", "--mof-file", "--load-mof", "--bind", "--http-port",
-                     "--https-port", "--users", "--allow-unencrypted", "--cert-file", "--key-file"}
+                     "--https-port", "--users", "--allow-unencrypted", "--cert-file", "--key-file", "--workers"}
     mof = options_in_help(cli("mof", "--help").out)
     assert mof == {"-h", "--help", "--namespace", "-I", "--include", "--repository", "-q", "--quiet"}
     user = options_in_help(cli("user", "--help").out)

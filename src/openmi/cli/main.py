@@ -955,6 +955,8 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="accept Basic and unencrypted bodies over plain HTTP")
     p.add_argument("--cert-file", default=none, help="the TLS certificate (default: made on first use)")
     p.add_argument("--key-file", default=none, help="its private key")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes sharing the ports and the repository (default 1; 0: one per core)")
 
 
 @verb("serve", "serve the embedded server over WS-Management (HTTP 5985, HTTPS 5986)",
@@ -977,6 +979,24 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
         cfg.mof.extend(args.mof_files)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from ..wsman_server.workers import Supervisor, default_workers
+
+    # One worker unless asked: the authentication throttles (backoff per address and user, the scrypt
+    # pool) are still per process, so N workers would let a password flood through N times as fast.
+    workers = args.workers if args.workers != 0 else default_workers()
+    if workers < 1:
+        raise UsageError("--workers is a number of processes: 1 or more, or 0 for one per core")
+    if workers > 1:
+        try:
+            supervisor = Supervisor(cfg, workers)
+            urls = supervisor.prepare()
+        except (OSError, ValueError, MIError) as exc:
+            print(f"openmi: cannot serve: {exc}", file=sys.stderr)
+            return int(MIResult.FAILED)
+        for url in urls:
+            print(f"listening on {url}", flush=True)
+        print(f"openmi: {workers} workers", file=sys.stderr, flush=True)
+        return supervisor.run()
     try:
         server = WSManServer(cfg)
         urls = server.start()

@@ -1,9 +1,13 @@
-"""The persistent repository: namespaces, class and qualifier declarations and instances in SQLite.
+"""The persistent repository: namespaces, class and qualifier declarations and instances in SQLite, and
+the interface (:class:`Storage`) the engine uses for it and for PostgreSQL (engine.pgrepository).
 
-One connection, guarded by a lock, serves every thread of the process; a repository file belongs to one
-process at a time (SQLite's exclusive locking mode), so a second server on the same file gets a clear
-error instead of a silently stale class cache. Each write is its own transaction unless it runs inside
-:meth:`Repository.transaction`; a write has returned only once SQLite has committed it.
+One connection, guarded by a lock, serves every thread of the process. By default a repository file
+belongs to one process at a time (SQLite's exclusive locking mode), so a second server on the same file
+gets a clear error instead of a silently stale class cache; ``shared=True`` (``openmi serve --workers N``)
+lets several processes use the file in WAL mode instead, writers waiting for each other (busy timeout),
+and schema changes bump a generation number each process checks per request. Each write is its own
+transaction unless it runs inside :meth:`Repository.transaction`; a write has returned only once SQLite
+has committed it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
@@ -47,14 +51,71 @@ DROP TABLE IF EXISTS refs;
 
 # How many rows an enumeration reads per round; the lock is released between rounds.
 PAGE = 512
+# How long a writer of a shared file waits for the others before failing (SQLite's busy handler retries).
+SHARED_BUSY_TIMEOUT = 30.0
+
+
+class Storage(Protocol):
+    """What the engine needs of a repository; :class:`Repository` (SQLite) and
+    :class:`~openmi.engine.pgrepository.PostgresRepository` implement it with the same semantics."""
+
+    path: str
+    persistent: bool
+
+    @property
+    def lock(self) -> threading.RLock: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
+    def close(self) -> None: ...
+    def meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def generation(self) -> int | None: ...
+    def claim_schema(self) -> int: ...
+    def namespaces(self) -> list[str]: ...
+    def add_namespace(self, name: str) -> None: ...
+    def remove_namespace(self, name: str) -> None: ...
+    def classes(self, namespace: str) -> list[str]: ...
+    def put_class(self, namespace: str, name: str, data: str, seq: int) -> None: ...
+    def max_class_seq(self, namespace: str) -> int: ...
+    def remove_class(self, namespace: str, name: str) -> None: ...
+    def qualifiers(self, namespace: str) -> list[str]: ...
+    def put_qualifier(self, namespace: str, name: str, data: str) -> None: ...
+    def get(self, ns: str, cls: str, key: str) -> str | None: ...
+    def exists(self, ns: str, cls: str, key: str) -> bool: ...
+    def insert(self, ns: str, cls: str, key: str, data: str) -> bool: ...
+    def update(self, ns: str, cls: str, key: str, data: str) -> bool: ...
+    def delete_returning(self, ns: str, cls: str, key: str) -> str | None: ...
+    def delete(self, ns: str, cls: str, key: str) -> bool: ...
+    def scan(self, ns: str, cls: str, where: str = "", params: tuple[Any, ...] = ()) -> Iterator[tuple[str, str]]: ...
+    def scan_key_nocase(self, ns: str, cls: str, folded: str) -> list[tuple[str, str]]: ...
+    def count(self, ns: str, cls: str) -> int: ...
+    def delete_class_instances(self, ns: str, cls: str) -> None: ...
+    def add_refs(self, ns: str, cls: str, key: str, refs: list[tuple[str, str, str, str, str]]) -> None: ...
+    def remove_refs(self, ns: str, cls: str, key: str) -> None: ...
+    def referencing(self, target: str, ns: str | None = None) -> list[tuple[str, str, str, str, str]]: ...
+    def far_ends(self, target: str, ns: str) -> list[tuple[str, str, str, str, str, str, str, str | None]]: ...
+
+
+def open_repository(path: str, durability: str = "normal", *, shared: bool = False) -> Storage:
+    """The repository ``path`` names: a ``postgresql://`` URL, else a SQLite file (or ``:memory:``)."""
+    from .pgrepository import PostgresRepository, is_postgres_url
+
+    if is_postgres_url(path):
+        return PostgresRepository(path)
+    return Repository(path, durability, shared=shared)
 
 
 class Repository:
     """SQLite storage. Namespace and class names are stored lower-cased as keys."""
 
-    def __init__(self, path: str | os.PathLike[str] = ":memory:", durability: str = "normal") -> None:
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", durability: str = "normal", *,
+                 shared: bool = False) -> None:
         self.path = str(path)
         self.persistent = self.path != ":memory:"
+        self.shared = shared and self.persistent
+        self._data_version = -1
+        self._generation = 0
+        self._claimed: int | None = None
         if durability not in ("normal", "full"):
             raise ValueError("durability is 'normal' (survives a crash of this process) or 'full' (power loss too)")
         if self.path != ":memory:":
@@ -63,19 +124,30 @@ class Repository:
         self._depth = 0
         self._on_commit: list[Callable[[], None]] = []
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=SHARED_BUSY_TIMEOUT if self.shared else 1.0)
             db = self._db
-            if self.path != ":memory:":
+            if self.path != ":memory:" and not self.shared:
                 db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            if self.path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(f"PRAGMA synchronous={durability.upper()}")
-            db.executescript(_SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise MIError(MIResult.FAILED, f"repository {self.path} has layout {row[0]}, this openmi reads "
-                              f"{SCHEMA_VERSION}")
+            db.execute("BEGIN IMMEDIATE")  # processes opening a shared file together create the layout once
+            try:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                if row is None:
+                    db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+                elif row[0] != SCHEMA_VERSION:
+                    raise MIError(MIResult.FAILED, f"repository {self.path} has layout {row[0]}, this openmi reads "
+                                  f"{SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
         except sqlite3.OperationalError as exc:
             raise MIError(MIResult.FAILED, f"cannot open the repository {self.path}: {exc}"
                           + (" (another process is using it)" if "locked" in str(exc) else "")) from None
@@ -95,6 +167,30 @@ class Repository:
         with self._lock:
             self._db.close()
 
+    def generation(self) -> int | None:
+        """The schema generation, when other processes may move it (a shared file), else None: nobody
+        but this process changes the schema. Cheap when nothing was committed elsewhere (data_version)."""
+        if not self.shared:
+            return None
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._data_version = version
+                row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+                self._generation = int(row[0]) if row is not None else 0
+            return self._generation
+
+    def claim_schema(self) -> int:
+        """Inside a transaction that changes the schema: bump the generation (once per transaction) and
+        return the one before it. BEGIN IMMEDIATE already keeps other processes' writers out."""
+        if self._claimed is None:
+            row = self._db.execute(
+                "INSERT INTO meta VALUES('generation', '1') ON CONFLICT(key) DO UPDATE "
+                "SET value=CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value").fetchone()
+            self._claimed = int(row[0]) - 1
+            self._data_version = -1  # this connection's own commits leave data_version as it was: read again
+        return self._claimed
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes: all of them are committed, or none (nested calls join the outer one)."""
@@ -108,10 +204,12 @@ class Repository:
                 self._depth -= 1
                 if self._depth == 0:
                     self._on_commit.clear()
+                    self._claimed = None
                     self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if self._depth == 0:
+                self._claimed = None
                 self._db.execute("COMMIT")
                 self._committed()
 

@@ -29,7 +29,7 @@ from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
 from .indications import IndicationHub
 from .operations import HANDLERS
-from .repository import Repository
+from .repository import Storage, open_repository
 from .schema import Namespace
 from .subscriptions import Poller, ProviderContext
 
@@ -51,11 +51,21 @@ def default_repository_path() -> Path:
 
 class Server:
     """An in-process CIM server. ``Server(":memory:")`` keeps nothing; ``Server(path)`` persists to a
-    SQLite file; ``Server()`` uses :func:`default_repository_path`."""
+    SQLite file; ``Server("postgresql://user@host/db")`` to PostgreSQL, shared with other servers;
+    ``Server()`` uses :func:`default_repository_path`. ``shared=True`` lets other processes open the same
+    SQLite file (``openmi serve --workers``).
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, durability: str = "normal") -> None:
+    When other servers may change the schema (PostgreSQL, a shared file), each request first compares the
+    repository's schema generation with the one this registry was read at and reloads the registry when
+    it moved; each schema change claims the generation in its own transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, durability: str = "normal",
+                 shared: bool = False) -> None:
         self.path = str(path) if path is not None else str(default_repository_path())
-        self.repository = Repository(self.path, durability)
+        self.repository: Storage = open_repository(self.path, durability, shared=shared)
+        self._generation = self.repository.generation()
+        self._shared = self._generation is not None
         self.indications = IndicationHub()
         self.poller = Poller(self)
         self._provider_contexts: dict[tuple[str, str], ProviderContext] = {}
@@ -64,14 +74,18 @@ class Server:
         self._ns_cache: dict[str, Namespace] = {}  # the names callers use, as given
         self._provided: dict[str, int] = {}  # namespace key -> providers registered there (at most)
         self._closed = False
-        self._load()
-        for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
-            if ns.lower() not in self._namespaces:
-                self.create_namespace(ns)
-        if self.repository.meta("links") is None:  # written before the association index existed
-            refindex.rebuild(self)
-            self.repository.set_meta("links", "1")
-        self._add_standard_qualifiers()
+        try:
+            self._load()
+            for ns in (DEFAULT_NAMESPACE, INTEROP_NAMESPACE):
+                if ns.lower() not in self._namespaces:
+                    self.create_namespace(ns)
+            if self.repository.meta("links") is None:  # written before the association index existed
+                refindex.rebuild(self)
+                self.repository.set_meta("links", "1")
+            self._add_standard_qualifiers()
+        except BaseException:
+            self.repository.close()
+            raise
 
     def _add_standard_qualifiers(self, namespaces: Iterable[Namespace] | None = None) -> None:
         """Every namespace holds the standard qualifier declarations (DSP0004), as WMI's do: one made
@@ -86,13 +100,53 @@ class Server:
             if not missing:
                 return
             with self.repository.transaction():
+                self._claim()
                 for ns, q in missing:
                     self.repository.put_qualifier(ns.name, q.name, qualifier_decl_to_json(q))
             for ns, q in missing:
                 ns.qualifiers[q.name.lower()] = q
 
-    def _load(self) -> None:
+    # --- the registry other servers may change ---------------------------------------------------
+    def _sync(self) -> None:
+        """Reload the class registry when another server changed the schema since it was read."""
+        if self._shared and self.repository.generation() != self._generation:
+            with self._lock:
+                generation = self.repository.generation()
+                if generation != self._generation:
+                    self._reload(generation)
+
+    def _claim(self) -> None:
+        """In a transaction about to change the schema: claim the generation (other servers' schema
+        changes wait) and catch up first if another server moved it; the new generation is ours once
+        the transaction commits."""
+        if not self._shared:
+            return
+        before = self.repository.claim_schema()
+        if before != self._generation:
+            self._reload(before)
+
+        def committed() -> None:
+            self._generation = before + 1
+        self.repository.after_commit(committed)
+
+    def _reload(self, generation: int | None) -> None:
+        """Under the lock: read the registry again, keeping the Namespace and ClassInfo objects whose
+        definition did not change (requests in flight hold them) and the providers registered here."""
+        old = dict(self._namespaces)
+        self._namespaces.clear()
+        self._ns_cache.clear()
+        self._load(old)
+        self._provided = {}
+        for ns in self._namespaces.values():
+            n = sum(1 for info in ns.classes.values() if info.provider is not None)
+            if n:
+                self._provided[ns.key] = n
+        self._generation = generation
+        log.info("class registry reloaded at schema generation %s", generation)
+
+    def _load(self, previous: dict[str, Namespace] | None = None) -> None:
         for name in self.repository.namespaces():
+            before = previous.get(name.lower()) if previous else None
             ns = Namespace(name)
             self._namespaces[name.lower()] = ns
             for text in self.repository.qualifiers(name):
@@ -101,8 +155,24 @@ class Server:
             ns.seq = self.repository.max_class_seq(name)
             for text in self.repository.classes(name):
                 declared = class_from_json(text)
+                kept = before.classes.get(declared.name.lower()) if before is not None else None
+                if kept is not None and kept.declared == declared and (
+                        not declared.superclass or ns.classes.get(declared.superclass.lower())
+                        is before.classes.get(declared.superclass.lower())):  # type: ignore[union-attr]
+                    ns.classes[kept.low] = kept  # the same object: in-flight requests stay valid
+                    parent_low = (declared.superclass or "").lower()
+                    ns.children.setdefault(parent_low, []).append(kept.low)
+                    ns.children.setdefault(kept.low, [])
+                    continue
                 parent = ns.classes[declared.superclass.lower()].cls if declared.superclass else None
-                ns.add(declared, resolve_class(declared, parent))
+                info = ns.add(declared, resolve_class(declared, parent))
+                if kept is not None:
+                    info.provider = kept.provider
+            if before is not None:  # the namespace object requests hold stays the live one
+                before.classes, before.children, before.qualifiers, before.seq = (
+                    ns.classes, ns.children, ns.qualifiers, ns.seq)
+                before.changed()
+                self._namespaces[name.lower()] = before
 
     # --- lifetime ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -149,22 +219,30 @@ class Server:
 
     @property
     def namespaces(self) -> list[str]:
+        self._sync()
         with self._lock:
             return sorted(ns.name for ns in self._namespaces.values())
 
     def create_namespace(self, name: str) -> None:
         norm = normalize_namespace(name)
+        self._sync()
         with self._lock:
             if norm.lower() in self._namespaces:
                 return
-            self.repository.add_namespace(norm)
-            created = self._namespaces[norm.lower()] = Namespace(norm)
-            self._add_standard_qualifiers([created])
+            with self.repository.transaction():
+                self._claim()
+                if norm.lower() in self._namespaces:  # another server made it meanwhile
+                    return
+                self.repository.add_namespace(norm)
+                created = self._namespaces[norm.lower()] = Namespace(norm)
+                self._add_standard_qualifiers([created])
 
     def delete_namespace(self, name: str) -> None:
         """Remove an empty namespace (NAMESPACE_NOT_EMPTY while it holds classes)."""
+        self._sync()
         ns = self.namespace(name)
-        with self._lock:
+        with self._lock, self.repository.transaction():
+            self._claim()
             self._live(ns)
             if ns.classes:
                 raise MIError(MIResult.NAMESPACE_NOT_EMPTY, f"namespace {ns.name} still has {len(ns.classes)} classes")
@@ -197,6 +275,7 @@ class Server:
         for c in classes:
             if not isinstance(c, Class):
                 raise TypeError(f"define_class takes openmi.Class objects, not {type(c).__name__}")
+        self._sync()
         ns = self.namespace(namespace)
         with self._lock:
             self._live(ns)
@@ -206,6 +285,8 @@ class Server:
             out: list[Class] = []
             try:
                 with self.repository.transaction():
+                    self._claim()
+                    self._live(ns)
                     for q in qualifiers:
                         ns.qualifiers[q.name.lower()] = q
                         self.repository.put_qualifier(ns.name, q.name, qualifier_decl_to_json(q))
@@ -217,6 +298,8 @@ class Server:
                 ns.changed()
                 ns.children = snapshot_children
                 ns.qualifiers = snapshot_quals
+                if self._shared:  # a reload may have run inside: read the registry afresh next time
+                    self._generation = -1
                 raise
             return [c.clone() for c in out] if copy else out
 
@@ -262,8 +345,10 @@ class Server:
                                   f"exist in namespace {ns.name}")
 
     def delete_class(self, namespace: str | None, class_name: str) -> None:
+        self._sync()
         ns = self.namespace(namespace)
-        with self._lock:  # create_instance inserts under this lock too: the count cannot go stale
+        with self._lock, self.repository.transaction():  # create_instance inserts under this lock too
+            self._claim()
             self._live(ns)
             info = ns.get(class_name)
             if ns.children.get(info.low):
@@ -274,6 +359,7 @@ class Server:
             ns.remove(info.name)
 
     def get_class(self, namespace: str | None, class_name: str) -> Class:
+        self._sync()
         out = self.namespace(namespace).get(class_name).cls.clone()
         return out
 
@@ -287,6 +373,7 @@ class Server:
         return info.cls if info is not None else None
 
     def classes(self, namespace: str | None = None) -> list[str]:
+        self._sync()
         ns = self.namespace(namespace)
         with self._lock:
             return [c.name for c in ns.classes.values()]
@@ -379,6 +466,8 @@ class Server:
         try:
             if self._closed:
                 raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is closed")
+            if self._shared:
+                self._sync()
             handler = HANDLERS.get(type(request))
             if handler is None:
                 raise MIError(MIResult.NOT_SUPPORTED, f"{type(request).__name__} is not an operation this server knows")
@@ -433,10 +522,12 @@ class Server:
             by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[2].append(i)
         collecting = gc.isenabled()
         gc.disable()  # thousands of new objects that all live on: collection passes would only cost time
+        self._sync()
         with self._lock:
             restore = self._snapshot()
             try:
                 with self.repository.transaction():
+                    self._claim()
                     for ns_name, (quals, classes, instances) in by_ns.items():
                         self.create_namespace(ns_name)
                         quals = self._new_qualifiers(ns_name, quals)
@@ -446,6 +537,8 @@ class Server:
                                 pass
             except BaseException:
                 restore()
+                if self._shared:
+                    self._generation = -1
                 raise
             finally:
                 if collecting:

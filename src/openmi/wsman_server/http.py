@@ -129,6 +129,9 @@ class HTTPServer:
     # --- lifetime ------------------------------------------------------------------------------
     def start(self) -> None:
         for lst in self.listeners:
+            if lst.sock is not None:  # bound already, shared by several worker processes (workers.py)
+                lst.sock.settimeout(0.2)
+                continue
             family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

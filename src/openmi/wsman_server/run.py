@@ -22,7 +22,8 @@ class WSManServer:
     """Serve ``engine`` (or the repository the config names) over WS-Man until :meth:`stop`."""
 
     def __init__(self, config: ServeConfig | None = None, *, engine: Server | None = None,
-                 auth: Any = "default") -> None:
+                 auth: Any = "default", listeners: list[Listener] | None = None) -> None:
+        """``listeners``: sockets bound already (the workers of ``openmi serve --workers`` share them)."""
         self.config = cfg = config or ServeConfig()
         self._own_engine = engine is None
         self.engine = engine if engine is not None else Server(cfg.repository)
@@ -40,19 +41,9 @@ class WSManServer:
                 max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(
                     max_subscriptions_per_user=cfg.max_subscriptions_per_user,
                     idle_limit=cfg.subscription_idle_limit)))
-            listeners = []
-            if cfg.http_port is not None:
-                listeners.append(Listener(cfg.bind, cfg.http_port))
-            if cfg.https_port is not None:
-                cert, key = self._certificate()
-                listeners.append(Listener(cfg.bind, cfg.https_port, server_context(cert, key)))
-            if not listeners:
-                raise ValueError("no listener: give an HTTP or an HTTPS port")
-            if not 0 <= cfg.reserved_connections < cfg.max_connections:
-                raise ValueError(f"reserved_connections ({cfg.reserved_connections}) must be less than "
-                                 f"max_connections ({cfg.max_connections})")
-            if cfg.max_connections_per_address < 1:
-                raise ValueError("max_connections_per_address must be at least 1")
+            if listeners is None:
+                listeners = self._listeners()
+            check_config(cfg, listeners)
             self.http = HTTPServer(listeners, self.service.connection, Limits(
                 max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20), max_connections=cfg.max_connections,
                 max_connections_per_address=cfg.max_connections_per_address,
@@ -63,14 +54,18 @@ class WSManServer:
                 self.engine.close()
             raise
 
-    def _certificate(self) -> tuple[str, str]:
+    def _listeners(self) -> list[Listener]:
         cfg = self.config
-        cert = Path(cfg.cert_file) if cfg.cert_file else config_dir() / "server.crt"
-        key = Path(cfg.key_file) if cfg.key_file else config_dir() / "server.key"
-        if not cert.exists() and not key.exists() and not cfg.cert_file:
-            create_self_signed(cert, key)
-            log.warning("created a self-signed certificate %s for HTTPS", cert)
-        return str(cert), str(key)
+        listeners = []
+        if cfg.http_port is not None:
+            listeners.append(Listener(cfg.bind, cfg.http_port))
+        if cfg.https_port is not None:
+            cert, key = self._certificate()
+            listeners.append(Listener(cfg.bind, cfg.https_port, server_context(cert, key)))
+        return listeners
+
+    def _certificate(self) -> tuple[str, str]:
+        return certificate_paths(self.config)
 
     def start(self) -> list[str]:
         """Bind every listener (port 0 picks a free port) and return their URLs."""
@@ -107,3 +102,24 @@ class WSManServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def certificate_paths(cfg: ServeConfig) -> tuple[str, str]:
+    """The HTTPS certificate and key files: the configured ones, else made on first use in config_dir()."""
+    cert = Path(cfg.cert_file) if cfg.cert_file else config_dir() / "server.crt"
+    key = Path(cfg.key_file) if cfg.key_file else config_dir() / "server.key"
+    if not cert.exists() and not key.exists() and not cfg.cert_file:
+        create_self_signed(cert, key)
+        log.warning("created a self-signed certificate %s for HTTPS", cert)
+    return str(cert), str(key)
+
+
+def check_config(cfg: ServeConfig, listeners: list[Listener] | None = None) -> None:
+    """ValueError naming what cannot be served (before anything starts)."""
+    if not listeners if listeners is not None else cfg.http_port is None and cfg.https_port is None:
+        raise ValueError("no listener: give an HTTP or an HTTPS port")
+    if not 0 <= cfg.reserved_connections < cfg.max_connections:
+        raise ValueError(f"reserved_connections ({cfg.reserved_connections}) must be less than "
+                         f"max_connections ({cfg.max_connections})")
+    if cfg.max_connections_per_address < 1:
+        raise ValueError("max_connections_per_address must be at least 1")

@@ -1,0 +1,134 @@
+"""The engine on both repository backends (SQLite file, real PostgreSQL), one suite: all-or-nothing MOF
+loads, the association index, exactly one OK among concurrent deletes through two servers, and class and
+namespace changes made through one server seen by another (the schema generation checked per request).
+Two servers on one SQLite file share it (``shared=True``, as ``openmi serve --workers`` does)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import openmi
+from openmi import MIError, MIResult, MIType
+from openmi.cim.errors import MOFError
+
+from .test_associations import SCHEMA, disk, paths
+
+PERSON = """
+class Sample_Person { [Key] uint32 Id; string Name; };
+instance of Sample_Person { Id = 1; Name = "one"; };
+"""
+
+
+@pytest.fixture
+def two(repository_url: str) -> Iterator[tuple[openmi.Server, openmi.Server]]:
+    a = openmi.Server(repository_url, shared=True)
+    b = openmi.Server(repository_url, shared=True)
+    yield a, b
+    a.close()
+    b.close()
+
+
+@pytest.fixture
+def app() -> Iterator[openmi.Application]:
+    a = openmi.Application()
+    yield a
+    a.close()
+
+
+def test_a_mof_load_is_all_or_nothing(repository_url: str) -> None:
+    with openmi.Server(repository_url) as srv:
+        with pytest.raises((MOFError, MIError)):
+            srv.compile_mof(PERSON + 'instance of Sample_Person { Id = 2; };\ninstance of Sample_Person { Id = 2; };')
+        assert "Sample_Person" not in srv.classes("root/cimv2")
+    with openmi.Server(repository_url) as srv:  # nothing of it was stored either
+        assert "Sample_Person" not in srv.classes("root/cimv2")
+        srv.compile_mof(PERSON)
+    with openmi.Server(repository_url) as srv:
+        assert [i["Name"] for i in openmi.Application().new_session(server=srv).enumerate("Sample_Person")] == ["one"]
+
+
+def test_the_association_index(repository_url: str, app: openmi.Application) -> None:
+    with openmi.Server(repository_url) as srv:
+        srv.compile_mof(SCHEMA)
+        s = app.new_session(server=srv)
+        assert paths(s.associators(disk("d1"), assoc_class="S_Component")) == [
+            "S_Partition.DiskId=d1,Index=0", "S_BigPartition.DiskId=d1,Index=1"]
+        s.delete(openmi.Instance("S_Partition", {"DiskId": "d1", "Index": 0}))  # its associations go with it
+        assert paths(s.references(disk("d2"), result_class="S_Component")) == []
+    with openmi.Server(repository_url) as srv:  # the index is stored, not rebuilt
+        s = app.new_session(server=srv)
+        assert paths(s.associators(disk("d1"), assoc_class="S_Component")) == ["S_BigPartition.DiskId=d1,Index=1"]
+
+
+def test_a_class_defined_through_one_server_is_seen_by_the_other(
+        two: tuple[openmi.Server, openmi.Server], app: openmi.Application) -> None:
+    a, b = two
+    sa, sb = app.new_session(server=a), app.new_session(server=b)
+    a.compile_mof(PERSON)
+    assert [i["Id"] for i in sb.enumerate("Sample_Person")] == [1]  # b's registry caught up per request
+    b.create_namespace("root/other")
+    assert "root/other" in a.namespaces
+    a.define_class("root/other", openmi.Class("O_Thing", properties=[openmi.Property("K", MIType.STRING, key=True)]))
+    sb.create(openmi.Instance("O_Thing", {"K": "x"}), namespace="root/other")
+    assert [i["K"] for i in sa.enumerate("O_Thing", namespace="root/other")] == ["x"]
+    sa.delete(openmi.Instance("O_Thing", {"K": "x"}), namespace="root/other")
+    b.delete_class("root/other", "O_Thing")
+    with pytest.raises(MIError) as exc:
+        sa.enumerate("O_Thing", namespace="root/other")
+    assert exc.value.result == MIResult.INVALID_CLASS
+    a.delete_namespace("root/other")
+    assert "root/other" not in b.namespaces
+
+
+def test_schema_changes_racing_on_two_servers_lose_nothing(two: tuple[openmi.Server, openmi.Server]) -> None:
+    a, b = two
+    errors: list[BaseException] = []
+
+    def define(srv: openmi.Server, prefix: str) -> None:
+        try:
+            for i in range(8):
+                srv.define_class("root/cimv2", openmi.Class(f"{prefix}_{i}", properties=[
+                    openmi.Property("Id", MIType.UINT32, key=True)]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=define, args=(a, "A")), threading.Thread(target=define, args=(b, "B"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    want = {f"{p}_{i}" for p in "AB" for i in range(8)}
+    assert want <= set(a.classes("root/cimv2")) and want <= set(b.classes("root/cimv2"))
+    with openmi.Server(a.path, shared=True) as c:  # and all of them are stored
+        assert want <= set(c.classes("root/cimv2"))
+
+
+def test_concurrent_deletes_through_two_servers_give_exactly_one_ok(
+        two: tuple[openmi.Server, openmi.Server], app: openmi.Application) -> None:
+    a, b = two
+    a.compile_mof(PERSON)
+    sessions = [app.new_session(server=srv) for srv in (a, b, a, b)]
+    for round_ in range(3):
+        sessions[0].create(openmi.Instance("Sample_Person", {"Id": 100 + round_}))
+        barrier = threading.Barrier(len(sessions))
+        results: list[MIResult] = []
+
+        def delete(s: openmi.Session, pid: int = 100 + round_, barrier: threading.Barrier = barrier,
+                   results: list[MIResult] = results) -> None:
+            barrier.wait(30)
+            try:
+                s.delete(openmi.Instance("Sample_Person", {"Id": pid}))
+                results.append(MIResult.OK)
+            except MIError as exc:
+                results.append(exc.result)
+
+        threads = [threading.Thread(target=delete, args=(s,)) for s in sessions]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(results) == [MIResult.OK] + [MIResult.NOT_FOUND] * 3

@@ -1,0 +1,154 @@
+"""``openmi serve --workers 2``: two processes on one port and one SQLite file. Concurrent clients create,
+enumerate (several Pulls), get and delete across the workers; a class defined mid-run by another process
+is served by both; concurrent deletes of one instance give exactly one OK; a killed worker is restarted;
+SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import openmi
+from openmi import AuthType, DestinationOptions, MIError, MIResult, MIType
+from openmi.wsman_server.users import UserStore
+
+from ..cli.conftest import clean_env, openmi_exe
+
+PASSWORD = "Secr3t-pw!"
+MOF = "class Sample_Person { [Key] uint32 Id; string Name; };\n"
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], port: int, db: Path) -> None:
+        self.proc, self.port, self.db = proc, port, db
+
+    def session(self, app: openmi.Application) -> openmi.Session:
+        o = DestinationOptions("http", self.port, encryption="never", max_elements=3)
+        o.add_credentials(AuthType.BASIC, "alice", PASSWORD)
+        return app.new_session("127.0.0.1", "WINRM", o)
+
+    def workers(self) -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
+        return sorted(int(p) for p in out.stdout.split())
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    env = clean_env(tmp_path)
+    users = tmp_path / "users.json"
+    UserStore(users).add("alice", PASSWORD)
+    (tmp_path / "sample.mof").write_text(MOF)
+    db = tmp_path / "served.db"
+    proc = subprocess.Popen(
+        [*openmi_exe(), "serve", "--workers", "2", "--repository", str(db), "--users", str(users),
+         "--http-port", "0", "--https-port", "none", "--allow-unencrypted", "--mof-file", str(tmp_path / "sample.mof")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    line = proc.stdout.readline()
+    assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr.read())
+    assert proc.stderr.readline() == "openmi: 2 workers\n"
+    port = int(line.split("://", 1)[1].split(":")[1].split("/")[0])
+    try:
+        yield Served(proc, port, db)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def _run_threads(n: int, target: object) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def wrapped(i: int) -> None:
+        try:
+            target(i)  # type: ignore[operator]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    return errors
+
+
+def test_two_workers_serve_one_repository(served: Served) -> None:
+    assert len(served.workers()) == 2
+    with openmi.Application() as app:
+        def client(i: int) -> None:
+            s = served.session(app)
+            ids = range(i * 100, i * 100 + 8)
+            for pid in ids:
+                s.create(openmi.Instance("Sample_Person", {"Id": pid, "Name": f"p{pid}"}))
+            mine = {int(x["Id"]) for x in s.enumerate("Sample_Person") if int(x["Id"]) in ids}
+            assert mine == set(ids)  # 3 per Pull: several Pulls on the client's connection
+            for pid in ids:
+                assert s.get(openmi.Instance("Sample_Person", {"Id": pid}))["Name"] == f"p{pid}"
+                s.delete(openmi.Instance("Sample_Person", {"Id": pid}))
+
+        assert _run_threads(6, client) == []
+
+        # a class defined mid-run by another process sharing the file: both workers serve it at once
+        with openmi.Server(served.db, shared=True) as other:
+            other.define_class("root/cimv2", openmi.Class("Sample_Late", properties=[
+                openmi.Property("K", MIType.STRING, key=True)]))
+
+        def late(i: int) -> None:
+            s = served.session(app)
+            s.create(openmi.Instance("Sample_Late", {"K": f"k{i}"}))
+            assert f"k{i}" in {x["K"] for x in s.enumerate("Sample_Late")}
+
+        assert _run_threads(6, late) == []
+
+        # concurrent deletes of one instance, each client on its own connection: exactly one OK
+        for round_ in range(3):
+            served.session(app).create(openmi.Instance("Sample_Person", {"Id": 9000 + round_}))
+            results: list[MIResult] = []
+            barrier = threading.Barrier(6)
+
+            def delete(i: int, pid: int = 9000 + round_, barrier: threading.Barrier = barrier,
+                       results: list[MIResult] = results) -> None:
+                s = served.session(app)
+                s.test_connection().get_instance()  # connected before the race starts
+                barrier.wait(60)
+                try:
+                    s.delete(openmi.Instance("Sample_Person", {"Id": pid}))
+                    results.append(MIResult.OK)
+                except MIError as exc:
+                    results.append(exc.result)
+
+            assert _run_threads(6, delete) == []
+            assert sorted(results) == [MIResult.OK] + [MIResult.NOT_FOUND] * 5
+
+
+def test_a_killed_worker_is_restarted_and_sigterm_stops_all(served: Served) -> None:
+    before = served.workers()
+    os.kill(before[0], signal.SIGKILL)
+    with openmi.Application() as app:
+        s = served.session(app)
+        for i in range(20):  # served meanwhile by the survivor, then by both
+            s.create(openmi.Instance("Sample_Person", {"Id": i}))
+    for _ in range(600):
+        now = served.workers()
+        if len(now) == 2 and before[0] not in now:
+            break
+        threading.Event().wait(0.1)
+    now = served.workers()
+    assert len(now) == 2 and before[0] not in now and before[1] in now
+    served.proc.send_signal(signal.SIGTERM)
+    assert served.proc.wait(60) == 0
+    assert served.proc.stderr is not None
+    assert re.search(rf"worker \d \(pid {before[0]}\) exited \(killed by signal 9\); restarting it",
+                     served.proc.stderr.read())
+    for pid in now:  # the workers went with the supervisor
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
