@@ -53,7 +53,7 @@ def is_postgres_url(path: str) -> bool:
     return path.startswith(("postgresql://", "postgres://"))
 
 
-class PostgresRepository:
+class PostgresRepository(_sqlite.CommitListeners):
     """PostgreSQL storage behind the repository interface. Namespace and class names are stored lower-cased."""
 
     persistent = True
@@ -186,22 +186,6 @@ class PostgresRepository:
             if verb == "ROLLBACK":
                 self._on_commit.clear()
             self._pool.putconn(conn)
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the current write is committed (see the SQLite repository)."""
-        with self._lock:
-            if self._depth == 0:
-                callback()
-            else:
-                self._on_commit.append(callback)
-
-    def _committed(self) -> None:
-        callbacks, self._on_commit = self._on_commit, []
-        for cb in callbacks:
-            try:
-                cb()
-            except Exception:  # the write is committed whatever a listener does
-                log.exception("a commit listener failed")
 
     # --- the schema generation --------------------------------------------------------------------
     def generation(self) -> int | None:

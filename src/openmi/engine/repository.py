@@ -105,7 +105,35 @@ def open_repository(path: str, durability: str = "normal", *, shared: bool = Fal
     return Repository(path, durability, shared=shared)
 
 
-class Repository:
+class CommitListeners:
+    """What runs after a commit, shared by both repositories: each keeps ``_lock`` (held around writes),
+    ``_depth`` (open transaction nesting) and ``_on_commit``, and calls :meth:`_committed` at its outer COMMIT
+    (clearing ``_on_commit`` on ROLLBACK)."""
+
+    _lock: threading.RLock
+    _depth: int
+    _on_commit: list[Callable[[], None]]
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current write is committed: now when no transaction is open (each
+        write commits on its own), else at the outer COMMIT (never, if it rolls back). Callbacks run with
+        the lock held, in commit order; the caller should hold ``lock`` across its write and this call."""
+        with self._lock:
+            if self._depth == 0:
+                callback()
+            else:
+                self._on_commit.append(callback)
+
+    def _committed(self) -> None:
+        callbacks, self._on_commit = self._on_commit, []
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:  # the write is committed whatever a listener does
+                log.exception("a commit listener failed")
+
+
+class Repository(CommitListeners):
     """SQLite storage. Namespace and class names are stored lower-cased as keys."""
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:", durability: str = "normal", *,
@@ -217,24 +245,6 @@ class Repository:
     def lock(self) -> threading.RLock:
         """The lock every read and write takes; hold it to keep a write and what follows it in order."""
         return self._lock
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the current write is committed: now when no transaction is open (each
-        write commits on its own), else at the outer COMMIT (never, if it rolls back). Callbacks run with
-        the lock held, in commit order; the caller should hold :attr:`lock` across its write and this call."""
-        with self._lock:
-            if self._depth == 0:
-                callback()
-            else:
-                self._on_commit.append(callback)
-
-    def _committed(self) -> None:
-        callbacks, self._on_commit = self._on_commit, []
-        for cb in callbacks:
-            try:
-                cb()
-            except Exception:  # the write is committed whatever a listener does
-                log.exception("a commit listener failed")
 
     # --- namespaces, classes, qualifiers ----------------------------------------------------
     def namespaces(self) -> list[str]:
