@@ -31,7 +31,7 @@ from .indications import IndicationHub
 from .operations import HANDLERS
 from .repository import Storage, open_repository
 from .schema import Namespace
-from .subscriptions import Poller, ProviderContext
+from .subscriptions import EnabledProviders, Poller, ProviderContext
 
 _NEVER_BLOCK = (rq.TestConnection, rq.GetClass, rq.EnumerateClasses)
 _ONE_CLASS = (rq.GetInstance, rq.CreateInstance, rq.ModifyInstance, rq.DeleteInstance)
@@ -68,6 +68,7 @@ class Server:
         self._shared = self._generation is not None
         self.indications = IndicationHub()
         self.poller = Poller(self)
+        self.enabled_providers = EnabledProviders()  # indication providers in use, per (namespace, class)
         self._provider_contexts: dict[tuple[str, str], ProviderContext] = {}
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}

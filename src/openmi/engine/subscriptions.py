@@ -431,7 +431,7 @@ def _path_value(inst: Instance, name: str, steps: list[str]) -> Any:
 # --- the Subscribe operation ------------------------------------------------------------------------------
 
 
-class _Enabled:
+class EnabledProviders:
     """How many subscriptions use each indication-class provider (EnableIndications on the first,
     DisableIndications after the last), per server."""
 
@@ -441,7 +441,7 @@ class _Enabled:
 
 
 def _enable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context) -> list[ClassInfo]:
-    state: _Enabled = server.__dict__.setdefault("_indication_providers", _Enabled())
+    state = server.enabled_providers
     done: list[ClassInfo] = []
     try:
         for info in infos:
@@ -460,7 +460,7 @@ def _enable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context)
 
 
 def _disable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context) -> None:
-    state: _Enabled = server.__dict__.setdefault("_indication_providers", _Enabled())
+    state = server.enabled_providers
     for info in infos:
         key = (ns.key, info.low)
         with state.lock:
