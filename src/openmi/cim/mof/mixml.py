@@ -18,7 +18,7 @@ from lxml import etree
 from ..classes import Class, Method, Parameter, Property, Qualifier
 from ..instance import Element, Instance
 from ..types import MIFlag, MIType
-from ..values import format_datetime
+from ..values import format_datetime, parse_scalar
 
 CLASS_DEEP = 0x1
 INSTANCE_WITH_CLASS = 0x1
@@ -384,8 +384,6 @@ def _read_value(p: etree._Element, t: MIType, depth: int) -> Any:
 
 
 def _read_scalar(text: str, s: MIType, depth: int) -> Any:
-    from ..values import parse_scalar
-
     if s == MIType.INSTANCE:
         inner = etree.fromstring(text.encode("utf-8"), _PARSER)
         return _read_instance(inner, None, depth + 1)
@@ -424,7 +422,5 @@ def _key_type(kv: etree._Element) -> MIType:
 
 
 def _key_text(kv: etree._Element) -> Any:
-    from ..values import parse_scalar
-
     t = _key_type(kv)
     return parse_scalar(kv.text or "", t) if t != MIType.STRING else (kv.text or "")
