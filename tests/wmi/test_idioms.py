@@ -163,6 +163,21 @@ def test_os_win_path_round_trip_and_put(target: Target) -> None:
     assert p.Class == "Win32_Service" and p.RelPath == 'Win32_Service.Name="Spooler"'
 
 
+def test_os_win_put_creates_then_modifies_and_delete_removes(target: Target) -> None:
+    c = target.connect()
+    env = c.Win32_Environment.new()
+    env.Name, env.UserName, env.VariableValue = "OPENMI_TEST", "<SYSTEM>", "1"
+    env.put()  # it came from new(): CreateInstance
+    (got,) = c.Win32_Environment(Name="OPENMI_TEST")
+    assert got.VariableValue == "1"
+    got.VariableValue = "2"  # a local change …
+    assert c.Win32_Environment(Name="OPENMI_TEST")[0].VariableValue == "1"
+    got.put()  # … that put() writes: ModifyInstance
+    assert c.Win32_Environment(Name="OPENMI_TEST")[0].VariableValue == "2"
+    got.Delete_()
+    assert c.Win32_Environment(Name="OPENMI_TEST") == []
+
+
 def test_get_text_is_cim_xml_that_round_trips_as_an_embedded_instance(target: Target) -> None:
     c = target.connect()
     (disk,) = c.Win32_LogicalDisk(DeviceID="C:")

@@ -54,6 +54,8 @@ def define(engine: openmi.Server) -> None:
     engine.define_class(ns, Class("Win32_NetworkAdapterConfiguration", properties=[
         _p("Index", T.UINT32, True), _p("Description", T.STRING), _p("IPEnabled", T.BOOLEAN),
         _p("IPAddress", T.STRINGA)]))
+    engine.define_class(ns, Class("Win32_Environment", properties=[  # served by the repository: put() writes it
+        _p("Name", T.STRING, True), _p("UserName", T.STRING, True), _p("VariableValue", T.STRING)]))
     engine.create_namespace("root/default")
     engine.define_class("root/default", Class("StdRegProv", methods=[
         Method("EnumKey", T.UINT32, [Parameter("hDefKey", T.UINT32, in_=True),
