@@ -1,8 +1,8 @@
 """Thread safety under load (issue 9 §4): 16 threads run mixed operations on one Application — instance
 operations, enumerations read every way, slow providers cancelled and closed unread, classes and
 namespaces defined and deleted, sessions closed under other threads' feet — for OPENMI_STRESS_SECONDS
-(30 by default, as issue 9 asks). No exception, no deadlock, every callback's final result exactly once, and afterwards a
-repository with no instance of a class or namespace that no longer exists."""
+(30 by default, as issue 9 asks). No exception, no deadlock, every callback's final result exactly once,
+and afterwards a repository with no instance of a class or namespace that no longer exists."""
 
 from __future__ import annotations
 
