@@ -54,6 +54,14 @@ def check(cli: CLI) -> None:
     assert cli("r", "root/nowhere", *D1).code == 3
     r = cli("a", "root/cimv2")
     assert r.code == 4 and "source instance is missing" in r.err
+    # schema queries answer class definitions, printed as classes
+    r = cli("wql", "root/cimv2", 'ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly', "--json")
+    assert r.code == 0 and classes(r.out) == ["S_Partition", "S_Disk"], r.err
+    assert "properties" in json.loads(r.out.splitlines()[0]) and "superclass" in json.loads(r.out.splitlines()[0])
+    r = cli("wql", "root/cimv2", "REFERENCES OF {S_Partition} WHERE SchemaOnly")
+    assert r.code == 0 and r.out.startswith("[Association") and "class S_DiskPartition" in r.out, r.out
+    r = cli("wql", "root/cimv2", 'REFERENCES OF {S_Disk.Id="d1"} WHERE SchemaOnly')
+    assert r.code == 15 and "SchemaOnly takes a class" in r.err
 
 
 def test_local(cli: CLI, tmp_path: Path) -> None:

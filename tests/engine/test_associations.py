@@ -406,13 +406,70 @@ def test_wql_references_of_and_keys_only(session: openmi.Session) -> None:
     assert [dict(i) for i in names] == [{"DiskId": "d1", "Index": 0}, {"Id": "d1"}]
 
 
+# --- schema queries: ClassDefsOnly (the classes of the results) and SchemaOnly (from the schema alone) ---
+
+
+def classes(session: openmi.Session, text: str) -> list[str]:
+    with session.query_instances("root/cimv2", "WQL", text) as op:
+        out = []
+        while True:
+            r = op.get_class()
+            if r.result != MIResult.OK:
+                raise openmi.MIError(r.result, r.error_message)
+            if r.cls is not None:
+                assert r.cls.namespace == "root/cimv2"
+                out.append(r.cls.name)
+            if not r.more_results:
+                return out
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly', ["S_Partition", "S_BigPartition", "S_Disk", "S_Volume"]),
+    ('ASSOCIATORS OF {S_Disk.Id="d2"} WHERE ClassDefsOnly', ["S_Partition", "S_Disk"]),
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly AssocClass = S_DiskLink', ["S_Disk"]),
+    ('REFERENCES OF {S_Disk.Id="d1"} WHERE ClassDefsOnly', ["S_DiskPartition", "S_DiskLink", "S_Triple"]),
+    ('REFERENCES OF {S_Disk.Id="d3"} WHERE classdefsonly', ["S_DiskLink"]),
+    ("ASSOCIATORS OF {S_Disk} WHERE SchemaOnly", ["S_Partition", "S_Disk", "S_Volume"]),
+    ("ASSOCIATORS OF {S_Disk} WHERE SchemaOnly Role = Left", ["S_Disk"]),
+    ("ASSOCIATORS OF {S_Disk} WHERE SchemaOnly AssocClass = S_Triple ResultRole = Vol", ["S_Volume"]),
+    ("ASSOCIATORS OF {S_Disk} WHERE SchemaOnly ResultClass = S_Partition", ["S_Partition"]),
+    ("ASSOCIATORS OF {S_BigPartition} WHERE SchemaOnly", ["S_Disk", "S_Volume"]),
+    ("ASSOCIATORS OF {S_Volume} WHERE SchemaOnly RequiredQualifier = Abstract", []),
+    ("REFERENCES OF {S_Disk} WHERE SchemaOnly", ["S_Component", "S_DiskPartition", "S_DiskLink", "S_Triple"]),
+    ("REFERENCES OF {S_Disk} WHERE SchemaOnly ResultClass = S_Component", ["S_Component", "S_DiskPartition"]),
+    ("REFERENCES OF {root/cimv2:S_Partition} WHERE SchemaOnly Role = Part", ["S_Triple"]),
+])
+def test_schema_queries_answer_classes(session: openmi.Session, query: str, expected: list[str]) -> None:
+    assert classes(session, query) == expected
+
+
+def test_schema_query_classes_are_whole_and_read_as_classes(session: openmi.Session) -> None:
+    got = session.query('ASSOCIATORS OF {S_Disk.Id="d2"} WHERE ClassDefsOnly')
+    assert [type(c) for c in got] == [openmi.Class, openmi.Class]
+    assert got[0].properties["Index"].type == MIType.UINT32
+    with session.query_instances("root/cimv2", "WQL", "REFERENCES OF {S_Disk} WHERE SchemaOnly") as op:
+        with pytest.raises(openmi.MIError, match="read it with get_class"):
+            op.get_instance()
+
+
+@pytest.mark.parametrize(("query", "result", "message"), [
+    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE SchemaOnly', MIResult.INVALID_QUERY, "takes a class in the braces"),
+    ("ASSOCIATORS OF {S_Nope} WHERE SchemaOnly", MIResult.INVALID_CLASS, "S_Nope"),
+    ("ASSOCIATORS OF {S_Disk} WHERE SchemaOnly AssocClass = S_Disk", MIResult.INVALID_PARAMETER, "not an association"),
+    ('ASSOCIATORS OF {S_Disk.Id="nope"} WHERE ClassDefsOnly', MIResult.NOT_FOUND, "nope"),
+])
+def test_schema_query_errors(session: openmi.Session, query: str, result: MIResult, message: str) -> None:
+    with pytest.raises(openmi.MIError) as ei:
+        classes(session, query)
+    assert ei.value.result == result and message in ei.value.message
+
+
 @pytest.mark.parametrize(("query", "result"), [
     ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE AssocClass = S_DiskLink AND Role = Left', MIResult.INVALID_QUERY),
     ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE Role = Left Role = Right', MIResult.INVALID_QUERY),
     ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly ResultClass = S_Disk', MIResult.INVALID_QUERY),
     ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE Role <> Left', MIResult.INVALID_QUERY),
     ('ASSOCIATORS OF {S_Disk.Id=}', MIResult.INVALID_QUERY),
-    ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly', MIResult.NOT_SUPPORTED),
     ('ASSOCIATORS OF {S_Disk.Id="nope"}', MIResult.NOT_FOUND),
     ('ASSOCIATORS OF {S_Nope.Id="d1"}', MIResult.INVALID_CLASS),
     ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE AssocClass = S_Nope', MIResult.INVALID_CLASS),

@@ -97,7 +97,6 @@ def test_polymorphism_flags(people: openmi.Session) -> None:
     ("CQL", "SELECT * FROM Sample_Person WHERE Name LIKE 'a%'", MIResult.INVALID_QUERY, "LIKE is not supported"),
     ("WQL", "", MIResult.INVALID_QUERY, "needs a query expression"),
     ("WQL", "SELECT * FROM Sample_Person WITHIN 5", MIResult.INVALID_QUERY, "event queries"),
-    ("WQL", "ASSOCIATORS OF {Sample_Person.Id=1} WHERE ClassDefsOnly", MIResult.NOT_SUPPORTED, "class definitions"),
 ])
 def test_errors(session: openmi.Session, dialect: str, query: str, result: MIResult, message: str) -> None:
     with session.query_instances("root/cimv2", dialect, query) as op:

@@ -199,6 +199,26 @@ def test_wql_associators_of_over_wsman(served: Running) -> None:
             assert r.result == MIResult.INVALID_QUERY
 
 
+def test_schema_queries_over_wsman_answer_classes(served: Running) -> None:
+    """ClassDefsOnly and SchemaOnly travel as DSP0201 classes in the Enumerate/Pull items (two per page here),
+    whole: the client reads them with get_class() and gets what the engine holds."""
+    with openmi.Application() as app:
+        local = app.new_session(server=served.engine)
+        for style in ("wmi", "dmtf"):
+            s = remote(app, served, style)
+            for q in ('ASSOCIATORS OF {S_Disk.Id="d1"} WHERE ClassDefsOnly',
+                      "REFERENCES OF {S_Disk} WHERE SchemaOnly", "ASSOCIATORS OF {S_BigPartition} WHERE SchemaOnly"):
+                got = s.query(q)
+                want = local.query(q)
+                assert [c.name for c in got] == [c.name for c in want] and got, q
+                assert all(isinstance(c, openmi.Class) and c.namespace == "root/cimv2" for c in got)
+                assert [sorted(c.properties) for c in got] == [sorted(c.properties) for c in want]
+                assert [c.superclass for c in got] == [c.superclass for c in want]
+            with s.query_instances("root/cimv2", "WQL", 'ASSOCIATORS OF {S_Disk.Id="x"} WHERE ClassDefsOnly') as op:
+                r = op.get_class()
+            assert r.result == MIResult.NOT_FOUND and r.cls is None
+
+
 def test_namespaces_the_user_may_not_read_stay_closed(tmp_path: Path) -> None:
     engine = openmi.Server(":memory:")
     engine.create_namespace("root/secret")
@@ -226,6 +246,9 @@ instance of S_Stored { Disk = "S_Disk.Id=\\"d1\\""; Thing = "root/secret:S_Thing
             assert [(i.class_name, i.namespace) for i in here] == [("S_Thing", "root/secret")]
             # (an instance body over WS-Man carries no namespace: the client gives it the request's)
             assert [i["Id"] for i in session("alice").associators(d1, namespace="root/cimv2")] == ["v1"]
+            # EPR mode (keys_only) names the far end's own namespace (__cimnamespace)
+            names = session("alice").associators(d1, namespace="root/cimv2", keys_only=True)
+            assert [(i.class_name, i.namespace, i["Id"]) for i in names] == [("S_Thing", "root/secret", "v1")]
             # "reader" may read root/cimv2 only: the far end in root/secret is left out
             assert session("reader").associators(d1, namespace="root/cimv2") == []
         # and a source EPR in root/secret under a root/cimv2 resource URI is refused

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .errors import MIError
 from .instance import Instance
+from .query import asks_for_classes
 from .types import MIResult, OperationFlags
 
 #: Every MI_OPERATIONFLAGS_* bit an operation may carry (0x100 only within POLYMORPHISM_DEEP_BASE_PROPS_ONLY).
@@ -113,6 +114,12 @@ class QueryInstances(Request):
     query: str | None = None
     single: ClassVar[bool] = False
     name: ClassVar[str] = "QueryInstances"
+
+    @property
+    def result_kind(self) -> str:  # type: ignore[override]
+        """"class" for a schema query (``ASSOCIATORS OF … WHERE ClassDefsOnly`` / ``SchemaOnly``), whose
+        results are class definitions, read with ``get_class()``; "instance" otherwise."""
+        return "class" if asks_for_classes(self.query, self.dialect) else "instance"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -559,7 +559,7 @@ def _brace(words: list[str], what: str) -> Instance:
                          f"({words[exc.position - 1] if 0 < exc.position <= len(words) else 'end'}): {exc}") from None
 
 
-def _drain(op: Operation, printer: Printer, kind: str = "instance", names_only: bool = False,
+def _drain(op: Operation, printer: Printer, names_only: bool = False,
            progress: bool = False) -> tuple[MIResult, str | None, Instance | None, int]:
     count = 0
     bar: Any = None
@@ -573,7 +573,7 @@ def _drain(op: Operation, printer: Printer, kind: str = "instance", names_only: 
         task = bar.add_task("enumerating", total=None)
     try:
         while True:
-            r = op.get_class() if kind == "class" else op.get_instance()
+            r = op.get_class() if op.kind == "class" else op.get_instance()  # a schema query gives classes
             item = r[0]
             if item is not None:
                 count += 1
@@ -590,8 +590,8 @@ def _drain(op: Operation, printer: Printer, kind: str = "instance", names_only: 
             bar.stop()
 
 
-def _run_op(args: argparse.Namespace, start: Callable[[Session], Operation], kind: str = "instance",
-            names_only: bool = False, progress: bool = False, on_ok: Callable[[], None] | None = None) -> int:
+def _run_op(args: argparse.Namespace, start: Callable[[Session], Operation], names_only: bool = False,
+            progress: bool = False, on_ok: Callable[[], None] | None = None) -> int:
     with Application("openmi-cli") as app, _session(args, app) as session:
         result, message, details = MIResult.OK, None, None
         t0 = time.perf_counter()
@@ -599,7 +599,7 @@ def _run_op(args: argparse.Namespace, start: Callable[[Session], Operation], kin
         for i in range(repeat):
             printer = Printer(args.fmt or "text", args.quiet or (repeat > 1 and i > 0), args.nulls)
             with start(session) as op:
-                result, message, details, _ = _drain(op, printer, kind, names_only, progress)
+                result, message, details, _ = _drain(op, printer, names_only, progress)
             if result != MIResult.OK:
                 break
             if on_ok is not None and i == 0:
@@ -879,7 +879,7 @@ def _gc_arguments(p: argparse.ArgumentParser) -> None:
 @verb("gc", "get a class", "openmi gc root/cimv2 Sample_Person --mof", arguments=_gc_arguments)
 def cmd_gc(args: argparse.Namespace, printer: Printer) -> int:
     opts = _options(args)
-    return _run_op(args, lambda s: s.get_class(args.namespace, args.class_name, options=opts), kind="class")
+    return _run_op(args, lambda s: s.get_class(args.namespace, args.class_name, options=opts))
 
 
 def _ec_arguments(p: argparse.ArgumentParser) -> None:
@@ -896,7 +896,7 @@ def cmd_ec(args: argparse.Namespace, printer: Printer) -> int:
     opts = _options(args)
     return _run_op(args, lambda s: s.enumerate_classes(args.namespace, args.class_name, args.names_only,
                                                         options=opts, flags=flags),
-                   kind="class", names_only=args.names_only, progress=True)
+                   names_only=args.names_only, progress=True)
 
 
 # --- the server's tools -----------------------------------------------------------------------------

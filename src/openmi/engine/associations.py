@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cim import requests as rq
+from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.objectpath import parse_object_path
@@ -438,21 +439,32 @@ def _has_qualifier(info: ClassInfo, name: str) -> bool:
 
 
 def assoc_query(server: Server, ns: Namespace, q: AssocQuery, req: rq.QueryInstances,
-                ctx: Context) -> Iterator[Instance]:
+                ctx: Context) -> Iterator[Instance | Class]:
     """Answer a parsed ``ASSOCIATORS OF`` / ``REFERENCES OF`` query (the keyword rules were checked by the
     parser) with AssociatorInstances / ReferenceInstances. The path in braces names the source, relative
-    or with its namespace; ``KeysOnly`` gives instance names. ``ClassDefsOnly`` and ``SchemaOnly`` ask for
-    class definitions, which QueryInstances cannot carry: NOT_SUPPORTED (use GetClass on the results'
-    classes)."""
+    or with its namespace; ``KeysOnly`` gives instance names. ``ClassDefsOnly`` and ``SchemaOnly`` answer
+    class definitions (the client reads them with ``get_class()``): ClassDefsOnly the classes of the
+    instances the data query finds, SchemaOnly (the path names a class) the classes the schema links to
+    it. Each class once, in the order first found."""
     try:
         path = parse_object_path(q.object_path)
     except ValueError as exc:
         raise QueryError(str(exc), q.path_column) from None
-    if q.class_defs_only or q.schema_only:
-        word = "ClassDefsOnly" if q.class_defs_only else "SchemaOnly"
-        raise MIError(MIResult.NOT_SUPPORTED, f"{word} asks for class definitions, which QueryInstances does not "
-                      "return; query the instances and use GetClass on their classes")
     target_ns = server.namespace(path.namespace) if path.namespace else ns
+    if q.schema_only:
+        if path.key_elements:
+            raise QueryError(f"SchemaOnly takes a class in the braces, not an instance ({q.object_path})",
+                             q.path_column)
+        yield from _schema_query(target_ns, q, target_ns.get(path.class_name), ctx)
+        return
+    if q.class_defs_only:
+        yield from _class_defs(server, target_ns, _data_query(server, target_ns, q, req, path, ctx))
+        return
+    yield from _data_query(server, target_ns, q, req, path, ctx)
+
+
+def _data_query(server: Server, target_ns: Namespace, q: AssocQuery, req: rq.QueryInstances, path: Instance,
+                ctx: Context) -> Iterator[Instance]:
     source = path.clone()
     source.namespace = None
     source.server_name = None
@@ -477,6 +489,66 @@ def assoc_query(server: Server, ns: Namespace, q: AssocQuery, req: rq.QueryInsta
     rr = rq.ReferenceInstances(target_ns.name, flags=req.flags, options=req.options, instance=source,
                                result_class=q.result_class, role=q.role, keys_only=keys_only)
     yield from reference_instances(server, target_ns, rr, ctx, (lambda a: _has_qualifier(a, need)) if need else None)
+
+
+def _class_defs(server: Server, ns: Namespace, results: Iterator[Instance]) -> Iterator[Class]:
+    """ClassDefsOnly: the class of each result, once, in the order first found."""
+    seen: set[tuple[str, str]] = set()
+    for inst in results:
+        cns = server.namespace(inst.namespace) if inst.namespace else ns
+        key = (cns.name.lower(), inst.class_name.lower())
+        if key in seen:
+            continue
+        seen.add(key)
+        yield _class_def(cns, cns.get(inst.class_name))
+
+
+def _class_def(ns: Namespace, info: ClassInfo) -> Class:
+    out = info.cls.clone()
+    out.namespace = ns.name
+    return out
+
+
+def _schema_query(ns: Namespace, q: AssocQuery, source: ClassInfo, ctx: Context) -> Iterator[Class]:
+    """SchemaOnly: from the schema alone, the association classes that can refer to ``source`` (REFERENCES
+    OF), or the classes at their other ends (ASSOCIATORS OF), filtered by the query's keywords (a class
+    keyword takes that class or a subclass; a role names the reference property; a required qualifier
+    must be present and not false)."""
+    role = q.role.lower() if q.role else None
+    result = ns.get(q.result_class) if q.result_class else None
+    if q.kind == "references":
+        for a in _candidates(ns, source, None, q.role, None):
+            ctx.check()
+            if result is not None and not a.is_a(result.low):
+                continue
+            if q.required_qualifier and not _has_qualifier(a, q.required_qualifier):
+                continue
+            yield _class_def(ns, a)
+        return
+    assoc = _assoc_filter(ns, q.assoc_class, "AssocClass") if q.assoc_class else None
+    result_role = q.result_role.lower() if q.result_role else None
+    seen: set[str] = set()
+    for a in _candidates(ns, source, assoc, q.role, None):
+        ctx.check()
+        if q.required_assoc_qualifier and not _has_qualifier(a, q.required_assoc_qualifier):
+            continue
+        ends = [p for p in a.ref_props if (p.reference_class is None or p.reference_class.lower() in source.lineage
+                                           or _is_sub(ns, p.reference_class, source))
+                and (role is None or p.name.lower() == role)]
+        for far in a.ref_props:
+            if far.reference_class is None or all(far is p for p in ends):
+                continue
+            if result_role is not None and far.name.lower() != result_role:
+                continue
+            info = ns.classes.get(far.reference_class.lower())
+            if info is None or info.low in seen:
+                continue
+            if result is not None and not info.is_a(result.low):
+                continue
+            if q.required_qualifier and not _has_qualifier(info, q.required_qualifier):
+                continue
+            seen.add(info.low)
+            yield _class_def(ns, info)
 
 
 HANDLERS[rq.AssociatorInstances] = associator_instances

@@ -434,10 +434,12 @@ def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepar
     return Prepared(d, compile_query(q, info.cls, lookup=lookup))
 
 
-def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances, ctx: Context) -> Iterator[Instance]:
+def query_instances(server: Server, ns: Namespace, req: rq.QueryInstances,
+                    ctx: Context) -> Iterator[Instance | Class]:
     """Dispatch like EnumerateInstances (polymorphism, providers, repository), filtering with one compiled
     predicate: key equality is a keyed lookup, other conditions run on stored rows before an instance is
-    built; the selected properties plus the keys come back."""
+    built; the selected properties plus the keys come back. ``ASSOCIATORS OF`` / ``REFERENCES OF`` go to
+    the association code (their schema forms answer classes)."""
     prepared = compile_for(ns, req.dialect, req.query)
     if isinstance(prepared, AssocQuery):
         from .associations import assoc_query  # (that module builds on this one)

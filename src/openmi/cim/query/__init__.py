@@ -19,6 +19,8 @@ Sans-I/O and reusable by the client, the engine and the subscription machinery::
 
 from __future__ import annotations
 
+import functools
+
 from .compiler import SYSTEM_PROPERTIES, ClassLookup, CompiledQuery, compile_query
 from .errors import QueryError
 from .lexer import MAX_QUERY_LENGTH
@@ -66,10 +68,59 @@ def dialect_name(dialect: str | None) -> str | None:
     return _DIALECTS.get(dialect.strip().lower())
 
 
+def asks_for_classes(query: object, dialect: object = "WQL") -> bool:
+    """Whether a query's results are class definitions rather than instances: ``ASSOCIATORS OF`` /
+    ``REFERENCES OF`` with ``ClassDefsOnly`` or ``SchemaOnly``. Any other text (a SELECT, a query that
+    does not parse) is an instance query; the engine reports what is wrong with it."""
+    if not isinstance(query, str) or not isinstance(dialect, str):
+        return False
+    head = query.lstrip()[:11].upper()
+    if not (head.startswith("ASSOCIATORS") or head.startswith("REFERENCES")):
+        return False
+    return _asks_for_classes(query, dialect_name(dialect) or "WQL")
+
+
+@functools.lru_cache(maxsize=256)
+def _asks_for_classes(query: str, dialect: str) -> bool:
+    try:
+        q = parse(query, dialect)
+    except QueryError:
+        return False
+    return isinstance(q, AssocQuery) and (q.class_defs_only or q.schema_only)
+
+
 __all__ = [
-    "MAX_NESTING", "MAX_QUERY_LENGTH", "MI_QUERY_DIALECT_CQL", "MI_QUERY_DIALECT_SELECTOR", "MI_QUERY_DIALECT_WQL",
-    "SYSTEM_PROPERTIES", "WSMAN_DIALECT_CQL", "WSMAN_DIALECT_SELECTOR", "WSMAN_DIALECT_WQL", "And", "AssocQuery",
-    "ClassLookup", "Comparison", "CompiledQuery", "Expr", "IsNull", "Isa", "Like", "Literal", "Not", "Operand", "Or",
-    "PathStep", "PropertyRef", "Query", "QueryError", "SelectQuery", "compile_like", "compile_query",
-    "dialect_name", "like", "parse",
+    "MAX_NESTING",
+    "MAX_QUERY_LENGTH",
+    "MI_QUERY_DIALECT_CQL",
+    "MI_QUERY_DIALECT_SELECTOR",
+    "MI_QUERY_DIALECT_WQL",
+    "SYSTEM_PROPERTIES",
+    "WSMAN_DIALECT_CQL",
+    "WSMAN_DIALECT_SELECTOR",
+    "WSMAN_DIALECT_WQL",
+    "And",
+    "AssocQuery",
+    "ClassLookup",
+    "Comparison",
+    "CompiledQuery",
+    "Expr",
+    "IsNull",
+    "Isa",
+    "Like",
+    "Literal",
+    "Not",
+    "Operand",
+    "Or",
+    "PathStep",
+    "PropertyRef",
+    "Query",
+    "QueryError",
+    "SelectQuery",
+    "asks_for_classes",
+    "compile_like",
+    "compile_query",
+    "dialect_name",
+    "like",
+    "parse",
 ]

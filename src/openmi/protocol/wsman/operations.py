@@ -393,9 +393,11 @@ def _query_request(r: rq.QueryInstances, ns: str | None) -> EnumerateRequest:
                             filter=Filter(dialect=_QUERY_DIALECTS[dialect], query=r.query))
 
 
-def _query_items(r: rq.QueryInstances, resp: EnumerateResponse, ns: str | None) -> Iterable[Instance]:
+def _query_items(r: rq.QueryInstances, resp: EnumerateResponse, ns: str | None) -> Iterable[Instance | Class]:
     """The instances of one response; a projection read from ``wsman:XmlFragment`` items (WinRM) gets
     the FROM class's name, which the fragment does not carry."""
+    if resp.classes:  # a schema query (ClassDefsOnly, SchemaOnly) answers classes
+        yield from (_class_in(c, ns) for c in resp.classes)
     fragment_class: str | None = None
     for item in stream_items(r, resp, ns):
         if item.class_name == "XmlFragment":
@@ -424,9 +426,16 @@ def _query_record(req: EnumerateRequest, lookup: ClassLookup | None) -> rq.Query
 
 
 def _query_page(req: EnumerateRequest, results: list[Any], response: EnumerateResponse,
-                lookup: ClassLookup | None) -> None:
+                lookup: ClassLookup) -> None:
     """A page of query results: a query that selects properties (``SELECT a, b``) asked for in the WMI
-    style is answered as WinRM answers it, with ``wsman:XmlFragment`` items."""
+    style is answered as WinRM answers it, with ``wsman:XmlFragment`` items; a schema query's classes
+    (``ClassDefsOnly``, ``SchemaOnly``) as DSP0201 ``<CLASS>`` items, as EnumerateClasses writes them."""
+    if results and isinstance(results[0], Class):
+        response.items = []
+        response.classes = results
+        response.class_options = ClassOptions.full()
+        response.derivations = {c.name.lower(): derivation(lookup, c.namespace or req.namespace, c) for c in results}
+        return
     f = req.filter
     if req.uri_style is not UriStyle.WMI or f is None or not f.query:
         return
