@@ -73,6 +73,14 @@ class _AuthState:
         self.basic: str | None = None
         self.authenticated = False
 
+    def fresh(self) -> _AuthState:
+        """The state for a new connection: the same one until a connection-bound handshake (NTLM, Kerberos:
+        their security context belongs to the TCP connection) has been made, then a new one. Basic's
+        header holds for any connection."""
+        if not self.authenticated or self.auth is None or self.auth.scheme == "Basic":
+            return self
+        return _AuthState(self.endpoint)
+
     def exchange(self, body: bytes, headers: dict[str, str]) -> Generator[Post, Reply, Answer]:
         from .auth import ClientAuthError
 
@@ -91,6 +99,9 @@ class _AuthState:
                     for _ in range(8):
                         status, rheaders, _ = yield b"", {"Content-Type": ctype, "Authorization": token or ""}
                         challenge = rheaders.get("www-authenticate")
+                        if status >= 500:  # e.g. 503 from a server going down: not an answer to the handshake
+                            raise MIError(MIResult.FAILED, f"{ep.host} answered HTTP {status} during the "
+                                                           f"{ep.auth_name} handshake")
                         if status != 401:
                             if challenge:
                                 auth.step(challenge)  # the server's last leg (mutual authentication)
@@ -158,6 +169,8 @@ class Connection:
         self.used = False
 
     def exchange(self, body: bytes, headers: dict[str, str]) -> Answer:
+        if self.sock is None:
+            self.state = self.state.fresh()  # a new TCP connection: NTLM/Kerberos shake hands again
         steps = self.state.exchange(body, headers)
         try:
             post = next(steps)
@@ -243,6 +256,8 @@ class AsyncConnection:
         self.used = False
 
     async def exchange(self, body: bytes, headers: dict[str, str]) -> Answer:
+        if self.writer is None or self.writer.is_closing():
+            self.state = self.state.fresh()  # a new TCP connection: NTLM/Kerberos shake hands again
         steps = self.state.exchange(body, headers)
         try:
             post = next(steps)
