@@ -4,6 +4,7 @@ Pull + Unsubscribe in WinRM's shape, and the server's limits (per-user cap, Rene
 
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from openmi import (
     DestinationOptions,
     Instance,
     MIResult,
+    MIType,
     OperationFlags,
     SubscriptionDeliveryOptions,
 )
@@ -87,6 +89,10 @@ def test_delete_observed_remotely(served: Running, https: bool) -> None:
                 assert r.instance.class_name == "CIM_InstDeletion"
                 src = r.instance["SourceInstance"]
                 assert src.class_name == "Sample_Person" and src["Name"] == "Ada" and src["Id"] == 7  # typed
+                # the indication's own properties are typed too (GetClass knows the built-in indication classes)
+                assert isinstance(r.instance["IndicationTime"], datetime.datetime)
+                assert isinstance(r.instance["SequenceNumber"], int) and r.instance["SequenceNumber"] > 0
+                assert r.instance.get_element("SequenceNumber").type == MIType.SINT64
                 assert r.bookmark and r.machine_id == "127.0.0.1"
                 op.cancel()
                 final = op.get_indication(timeout=WAIT)

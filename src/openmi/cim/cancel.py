@@ -69,6 +69,12 @@ class CancelToken:
             return True
         return False
 
+    @property
+    def cancel_called(self) -> bool:
+        """Whether :meth:`cancel` has run, without checking the deadline (so, unlike ``cancelled``, it runs
+        no callback and may be asked under any lock)."""
+        return self._cancelled
+
     def cancel(self, reason: CancellationReason = CancellationReason.NONE) -> None:
         """Cancel (once; later calls do nothing) and run the registered callbacks."""
         with _CANCEL_LOCK:

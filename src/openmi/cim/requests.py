@@ -11,7 +11,7 @@ consumer can rely on them; everything else (namespace, instance, class) is check
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
@@ -237,3 +237,19 @@ class _Started:
 
 
 STARTED = _Started()
+
+
+class Idle:
+    """What a producer that waits for things to happen (a subscription) yields when nothing is ready, instead
+    of blocking: the consumer calls ``wait(timeout)`` — on whichever thread suits it: the reader's own, so an
+    event reaches it with no hand-off between threads — which returns once something may have arrived, the
+    stream was woken (a cancel), or ``timeout`` seconds (None: the producer's own bound) have passed; then
+    it reads the stream on. Readers never see it as a result."""
+
+    __slots__ = ("wait",)
+
+    def __init__(self, wait: Callable[[float | None], None]) -> None:
+        self.wait = wait
+
+    def __repr__(self) -> str:
+        return "IDLE"

@@ -14,6 +14,11 @@ collects results. Who produces them depends on what the request needs (the sessi
 - *loop*: a remote operation started inside a running event loop is a task on that loop (the
   transport's asyncio driver), pausing on an asyncio event: no thread at all.
 
+A producer that waits for things to happen (an in-process subscription) yields ``Idle`` when nothing is
+ready instead of blocking. A synchronous reader then waits for the next event on its own thread and steps
+the producer there (the event reaches it with no hand-off between threads); callbacks and asyncio readers
+have the pool thread wait instead.
+
 Three readers share the buffer: ``get_instance()``/``get_class()`` (and iteration) on the caller's
 thread; callbacks, delivered from the pool; ``await op`` / ``async for``, woken through the event loop.
 Whatever the reader, the final result comes exactly once to a callback and is repeated to later
@@ -35,7 +40,7 @@ from ..cim.cimerror import error_instance
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
-from ..cim.requests import STARTED, IndicationItem, Request
+from ..cim.requests import STARTED, Idle, IndicationItem, Request
 from ..cim.types import CancellationReason, MIResult, OperationFlags, PromptType, ResponseType
 from .options import OperationCallbacks
 from .pool import deadlines
@@ -173,6 +178,7 @@ class Operation:
         "_failure",
         "_final",
         "_final_read",
+        "_idle",
         "_lock",
         "_loop",
         "_manual_ack",
@@ -213,6 +219,7 @@ class Operation:
         self._source: Any = None
         self._final_read = False
         self._busy = False  # a step of the producer is running or scheduled
+        self._idle: Idle | None = None  # the producer waits for events: how to wait for the next one
         self._done = False  # the producer has ended (its stream closed)
         self._settled = False  # done, and with callbacks the final result was delivered
         self._waiting = 0  # readers waiting for a result
@@ -316,7 +323,11 @@ class Operation:
                 return
             n = 0
             deliver = self._result_callback is not None
+            self._idle = None
             for item in src:
+                if item.__class__ is Idle:  # nothing ready: whoever reads next waits (see _pump, _next_slow)
+                    self._idle = item
+                    return
                 if item is STARTED:  # the producer's own "accepted and live" (a subscription)
                     if not self._request.flags & _REPORT_STARTED:
                         continue
@@ -403,6 +414,10 @@ class Operation:
         """One step on the pool: produce a chunk, deliver callbacks, then re-schedule or pause."""
         self._runner = threading.get_ident()
         try:
+            idle = self._idle
+            if idle is not None and not self._buf and (self._result_callback is not None or self._waiters) \
+                    and not self._ctx.cancelled:
+                idle.wait(1.0)  # callbacks and asyncio readers have no thread of their own to wait on
             if not self._done and (len(self._buf) < BUFFER or self._ctx.cancelled):
                 # a callback hears each event as it comes; a reader is woken per result by _produce itself
                 self._produce(1 if self.kind == "indication" and self._result_callback is not None else CHUNK)
@@ -413,6 +428,9 @@ class Operation:
         with self._lock:
             self._busy = False
             more = not self._done and (len(self._buf) < BUFFER or self._ctx.cancelled)
+            if self._idle is not None and self._result_callback is None and not self._waiters \
+                    and not self._ctx.cancelled:
+                more = False  # waiting for events: a synchronous reader waits on its own thread
             if self._result_callback is not None:
                 more = more or (not self._awaiting_ack and self._delivered >= 0
                                 and (bool(self._buf) or self._final is not None))
@@ -586,7 +604,7 @@ class Operation:
             raw = buf.popleft()  # the common case: a result is waiting (deque ops are atomic)
         except IndexError:
             return self._next_slow(timeout)
-        if len(buf) <= _LOW and not self._busy and not self._done and self._mode != READER:
+        if len(buf) <= _LOW and not self._busy and not self._done and self._mode != READER and self._idle is None:
             with self._lock:
                 self._schedule_locked()
         return raw
@@ -597,7 +615,7 @@ class Operation:
             while True:
                 if self._buf:
                     raw = self._buf.popleft()
-                    if len(self._buf) <= _LOW and self._mode != READER:
+                    if len(self._buf) <= _LOW and self._mode != READER and self._idle is None:
                         self._schedule_locked()
                     return raw
                 if self._final is not None:
@@ -606,6 +624,12 @@ class Operation:
                 if not self._busy:
                     if self._mode == READER and not self._ctx.cancelled:
                         self._step_here()  # repository work: produce on this thread
+                        continue
+                    if self._idle is not None and self._result_callback is None and not self._ctx.cancelled:
+                        left = None if deadline is None else deadline - time.monotonic()
+                        if left is not None and left <= 0:
+                            raise TimeoutError(f"no result of {self._request.name} within {timeout:g} s")
+                        self._wait_here(self._idle, left)  # the producer waits for events: on this thread
                         continue
                     self._schedule_locked()
                 if self._mode == POOL and self._busy and self.kind != "indication" and self._pool.take(self._pump):
@@ -634,6 +658,24 @@ class Operation:
                                 raise TimeoutError(f"no result of {self._request.name} within {timeout:g} s")
                 finally:
                     self._waiting -= 1
+
+    def _wait_here(self, idle: Idle, timeout: float | None) -> None:
+        """Wait for the producer's next event on the calling thread, then step it here (``_lock`` held on
+        entry and exit): a subscription's reader gets each event from the writer with no other thread."""
+        self._busy = True
+        self._runner = threading.get_ident()
+        self._lock.release()
+        try:
+            idle.wait(timeout)
+            self._produce(CHUNK)
+        finally:
+            self._lock.acquire()
+            self._runner = None
+            self._busy = False
+            self._settle_locked()
+            self._notify_locked()
+            if not self._done and self._ctx.cancelled:  # cancelled meanwhile: finish it on the pool
+                self._schedule_locked()
 
     def _step_here(self) -> None:
         """Produce a buffer's worth on the calling thread (``_lock`` held on entry and exit)."""

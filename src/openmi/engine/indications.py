@@ -31,6 +31,7 @@ from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
 from ..cim.types import MIResult, MIType
+from .encoding import decode_values
 
 log = logging.getLogger("openmi.engine")
 
@@ -111,26 +112,35 @@ LIFECYCLE_CLASSES: dict[str, tuple[Lifecycle, bool]] = {
     "__methodinvocationevent": (Lifecycle.METHODCALL, True),
 }
 
-_CIM_NAMES = {Lifecycle.CREATE: "CIM_InstCreation", Lifecycle.MODIFY: "CIM_InstModification",
-              Lifecycle.DELETE: "CIM_InstDeletion", Lifecycle.READ: "CIM_InstRead",
-              Lifecycle.METHODCALL: "CIM_InstMethodCall"}
-_WMI_NAMES = {Lifecycle.CREATE: "__InstanceCreationEvent", Lifecycle.MODIFY: "__InstanceModificationEvent",
-              Lifecycle.DELETE: "__InstanceDeletionEvent", Lifecycle.METHODCALL: "__MethodInvocationEvent"}
+_CIM_NAMES: dict[int, str] = {
+    Lifecycle.CREATE: "CIM_InstCreation", Lifecycle.MODIFY: "CIM_InstModification",
+    Lifecycle.DELETE: "CIM_InstDeletion", Lifecycle.READ: "CIM_InstRead", Lifecycle.METHODCALL: "CIM_InstMethodCall"}
+_WMI_NAMES: dict[int, str] = {
+    Lifecycle.CREATE: "__InstanceCreationEvent", Lifecycle.MODIFY: "__InstanceModificationEvent",
+    Lifecycle.DELETE: "__InstanceDeletionEvent", Lifecycle.METHODCALL: "__MethodInvocationEvent"}
 _EPOCH_1601 = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
 
 
 class Event:
-    """One thing that happened: an instance change (lifecycle) or an indication a provider posted."""
+    """One thing that happened: an instance change (lifecycle) or an indication a provider posted.
 
-    __slots__ = ("_as_cim", "_as_wmi", "bookmark", "change", "extrinsic", "method", "namespace", "parameters",
-                 "pre_call", "previous", "return_value", "seq", "source", "time")
+    A writer makes it cheaply, holding the lock that orders its write: the changed instance may be given
+    as the stored row (``row``: the class's ``from_row`` and the row's values) and is built only when a
+    subscriber reads it, on the subscriber's thread; ``source_low`` (the class name, lower case) is what the
+    subscriptions' pre-check reads.
+    """
 
-    def __init__(self, namespace: str, *, change: Lifecycle = Lifecycle.NONE, source: Instance | None = None,
+    __slots__ = ("_as_cim", "_as_wmi", "_row", "_source", "change", "epoch", "extrinsic", "method", "namespace",
+                 "parameters", "pre_call", "previous", "return_value", "seq", "source_low", "time")
+
+    def __init__(self, namespace: str, *, change: int = 0, source: Instance | None = None,
                  previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
-                 parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False) -> None:
+                 parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False,
+                 row: tuple[Callable[[str, dict[str, Any]], Instance], str, str] | None = None) -> None:
         self.namespace = namespace
-        self.change = change
-        self.source = source
+        self.change = int(change)
+        self._source = source
+        self._row = row  # (from_row, the row's JSON, the class name lower-cased)
         self.previous = previous
         self.extrinsic = extrinsic
         self.method = method
@@ -139,9 +149,25 @@ class Event:
         self.pre_call = pre_call
         self.time = _dt.datetime.now(_dt.timezone.utc)
         self.seq = 0
-        self.bookmark = ""
+        self.epoch = ""
+        inst = extrinsic if extrinsic is not None else source
+        self.source_low = row[2] if row is not None else inst.class_name.lower() if inst is not None else ""
         self._as_cim: Instance | None = None
         self._as_wmi: Instance | None = None
+
+    @property
+    def source(self) -> Instance | None:
+        """The changed instance (built from the stored row the first time it is asked for)."""
+        src = self._source
+        if src is None and self._row is not None:
+            from_row, data, _ = self._row
+            src = self._source = from_row(self.namespace, decode_values(data))
+        return src
+
+    @property
+    def bookmark(self) -> str:
+        """Where a subscription resumes after this event (``epoch:seq``; empty until the hub numbers it)."""
+        return f"{self.epoch}:{self.seq}" if self.epoch else ""
 
     @property
     def source_class(self) -> str:
@@ -162,12 +188,13 @@ class Event:
         return self._as_cim
 
     def _build_cim(self, host: str) -> Instance:
-        assert self.source is not None
+        source = self.source
+        assert source is not None
         name = _CIM_NAMES[self.change]
         values: dict[str, Any] = {
             "IndicationIdentifier": self.bookmark or f"openmi:{uuid.uuid4().hex}",
-            "IndicationTime": self.time, "SequenceNumber": self.seq, "SourceInstance": self.source,
-            "SourceInstanceModelPath": _model_path(self.source, self.namespace),
+            "IndicationTime": self.time, "SequenceNumber": self.seq, "SourceInstance": source,
+            "SourceInstanceModelPath": _model_path(source, self.namespace),
             "SourceInstanceHost": host or None,
         }
         if self.change == Lifecycle.MODIFY:
@@ -180,12 +207,13 @@ class Event:
         return _typed(name, self.namespace, values)
 
     def _build_wmi(self) -> Instance:
-        assert self.source is not None
+        source = self.source
+        assert source is not None
         name = _WMI_NAMES.get(self.change)
         if name is None:
-            raise MIError(MIResult.NOT_SUPPORTED, f"{self.change.name} has no WMI event class")
+            raise MIError(MIResult.NOT_SUPPORTED, f"{Lifecycle(self.change).name} has no WMI event class")
         values: dict[str, Any] = {
-            "TargetInstance": self.source,
+            "TargetInstance": source,
             "TIME_CREATED": (self.time - _EPOCH_1601) // _dt.timedelta(microseconds=1) * 10,
         }
         if self.change == Lifecycle.MODIFY:
@@ -200,13 +228,14 @@ class Event:
 def _typed(class_name: str, namespace: str, values: dict[str, Any]) -> Instance:
     """An indication instance of a built-in class: every property of the class, typed as declared (the
     values are the engine's own, already of those types: nothing to coerce)."""
-    cls = BUILTIN_CLASSES[class_name.lower()]
-    elements = {}
-    for p in cls.properties.values():
-        v = values.get(p.name)
-        elements[p.name.lower()] = Element(p.name, v, p.type, 0)
-    inst = Instance.from_elements(class_name, elements, namespace=namespace)
-    return inst
+    get = values.get
+    return Instance.from_elements(class_name, {low: Element(name, get(name), t, 0)
+                                               for low, name, t in _LAYOUTS[class_name]}, namespace=namespace)
+
+
+# each built-in indication class's properties: (lower-case name, name, type)
+_LAYOUTS: dict[str, list[tuple[str, str, MIType]]] = {
+    c.name: [(p.name.lower(), p.name, p.type) for p in c.properties.values()] for c in BUILTIN_CLASSES.values()}
 
 
 def _model_path(inst: Instance, namespace: str) -> str:
@@ -232,27 +261,30 @@ class Subscription:
         self.capacity = capacity
         self._queue: collections.deque[Event] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
+        self._sleepers = 0  # readers waiting on _cond (offer wakes them only then)
         self.dropped = 0
         self.closed = False
         self.id = next(hub._ids)
         self.plan: Any = None  # what the subscription asked for (engine.subscriptions.SubscriptionPlan)
 
     def offer(self, event: Event) -> None:
-        """Called by the hub with the hub's lock held: never blocks."""
+        """Called by the hub with the hub's lock held: never blocks. Only the hub appends (under its lock),
+        so the checks need no lock of their own; a reader waiting in :meth:`get`/:meth:`wait` is woken."""
         try:
             if not self.accept(event):
                 return
         except Exception:  # a broken filter must not break the write that published
             log.exception("subscription %s: its filter failed on event %s", self.id, event.seq)
             return
-        with self._cond:
-            if self.closed:
-                return
-            if self.dropped or len(self._queue) >= self.capacity:
-                self.dropped += 1
-            else:
-                self._queue.append(event)
-            self._cond.notify()
+        if self.closed:
+            return
+        if self.dropped or len(self._queue) >= self.capacity:
+            self.dropped += 1
+        else:
+            self._queue.append(event)
+        if self._sleepers:  # set under _cond before a reader waits, after it found the queue empty
+            with self._cond:
+                self._cond.notify()
 
     def _replay(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -274,13 +306,35 @@ class Subscription:
                                   f"to resume")
                 if self.closed:
                     return None
-                if deadline is None:
-                    self._cond.wait()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return None
-                    self._cond.wait(left)
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._sleepers += 1
+                try:
+                    if not self._queue:  # (an event offered before we counted ourselves is seen here)
+                        self._cond.wait(left)
+                finally:
+                    self._sleepers -= 1
+
+    def poll(self) -> Event | None:
+        """The next event if one is queued, else None, without waiting (raises as :meth:`get` does)."""
+        try:
+            return self._queue.popleft()  # the common case, lock-free (deque operations are atomic)
+        except IndexError:
+            return self.get(0)
+
+    def wait(self, timeout: float | None, stop: Callable[[], bool] | None = None) -> None:
+        """Wait until an event is queued, the subscription is closed or woken, or ``timeout`` passes; not at
+        all once ``stop()`` is true (checked under the lock :meth:`wake` takes, so a wake is never missed)."""
+        with self._cond:
+            if self.closed or self.dropped or (stop is not None and stop()):
+                return
+            self._sleepers += 1
+            try:
+                if not self._queue:  # (an event offered before we counted ourselves is seen here)
+                    self._cond.wait(timeout)
+            finally:
+                self._sleepers -= 1
 
     def wake(self) -> None:
         """Make a waiting :meth:`get` look again (e.g. after a cancel)."""
@@ -335,7 +389,7 @@ class IndicationHub:
         with self._lock:
             self._seq += 1
             event.seq = self._seq
-            event.bookmark = f"{self.epoch}:{self._seq}"
+            event.epoch = self.epoch
             kept = self._kept.get(namespace_key)
             if kept is None:
                 kept = self._kept[namespace_key] = collections.deque(maxlen=self.retention)
@@ -350,7 +404,7 @@ class IndicationHub:
         with self._lock:
             self._seq += 1
             event.seq = self._seq
-            event.bookmark = f"{self.epoch}:{self._seq}"
+            event.epoch = self.epoch
             sub.offer(event)
 
     def subscribe(self, namespace_key: str, accept: Accept, *, capacity: int = 10_000,

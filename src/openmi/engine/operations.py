@@ -8,6 +8,7 @@ served by the provider's method of the same name; other classes by the repositor
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -23,7 +24,7 @@ from ..cim.values import coerce, infer_type
 from . import subscriptions
 from .context import Context
 from .encoding import decode_values, encode_values, key_string
-from .indications import Event, Lifecycle
+from .indications import BUILTIN_CLASSES, Event, Lifecycle
 from .query import ProviderQuery
 from .querysql import row_filter
 from .refindex import check_references, instance_target
@@ -36,6 +37,7 @@ Handler = Callable[["Server", Namespace, Any, Context], Iterator[Any]]
 
 _SHALLOW = int(OperationFlags.POLYMORPHISM_SHALLOW)
 _BASE_PROPS_ONLY = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
+_DELETE = int(Lifecycle.DELETE)
 
 
 def _inbound(req: Any, what: str) -> Instance:
@@ -166,9 +168,8 @@ def _delete_row(server: Server, ns: Namespace, info: ClassInfo, key: str, assoc:
             continue
         if watched:  # the row's values become the CIM_InstDeletion's SourceInstance, read as it goes
             data = repo.delete_returning(ns.key, c.low, key)
-            if data is not None:
-                old = c.from_row(ns.name, decode_values(data))
-                _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.DELETE, source=old))
+            if data is not None:  # the SourceInstance is built from the row when a subscriber reads it
+                _publish_after_commit(server, ns, Event(ns.name, change=_DELETE, row=(c.from_row, data, c.low)))
                 found = c
                 break
         elif repo.delete(ns.key, c.low, key):
@@ -631,6 +632,15 @@ test_connection.__test__ = False  # type: ignore[attr-defined]
 
 
 def get_class(server: Server, ns: Namespace, req: rq.GetClass, ctx: Context) -> Iterator[Class]:
+    """A class of the namespace, or one of the indication classes every namespace knows (CIM_InstDeletion,
+    __InstanceDeletionEvent, …: a remote subscriber types what it receives with them)."""
+    if isinstance(req.class_name, str) and req.class_name.lower() not in ns.classes:
+        builtin = BUILTIN_CLASSES.get(req.class_name.lower())
+        if builtin is not None:
+            out = builtin.clone()
+            out.namespace = ns.name
+            yield out
+            return
     info = ns.get(req.class_name)
     out = info.cls.clone()
     out.namespace = ns.name
@@ -672,9 +682,7 @@ HANDLERS: dict[type, Handler] = {
 
 
 def _publish_after_commit(server: Server, ns: Namespace, event: Event) -> None:
-    hub = server.indications
-    key = ns.key
-    server.repository.after_commit(lambda: hub.publish(key, event))
+    server.repository.after_commit(functools.partial(server.indications.publish, ns.key, event))
 
 
 

@@ -144,14 +144,17 @@ class SubscriptionPlan:
     extrinsic_providers: list[ClassInfo] = field(default_factory=list)
     host: str = ""
 
+    def __post_init__(self) -> None:
+        self._kinds = int(self.kinds)  # plain ints: the writer's pre-check runs once per event and subscription
+
     def accept(self, event: Event) -> bool:
         """The cheap part of the filter, run by the writer: change kind and source class."""
         if event.extrinsic is not None:
-            return event.extrinsic.class_name.lower() in self.indication_classes
-        if not event.change & self.kinds:
+            return event.source_low in self.indication_classes
+        if not event.change & self._kinds:
             return False
         targets = self.targets
-        return targets is None or event.source_class.lower() in targets
+        return targets is None or event.source_low in targets
 
     def instance(self, event: Event) -> Instance | None:
         """The indication this subscription delivers for an event it accepted, or None if WHERE rejects it."""
@@ -502,17 +505,28 @@ def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) ->
         having = _having(plan) if group is not None else None
         window: list[tuple[Instance, str]] = []
         window_end = None if group is None else time.monotonic() + group
+
+        def wait(timeout: float | None) -> None:
+            """Idle: wait for an event, a cancel, or the next of this stream's own deadlines."""
+            bound = 1.0 if timeout is None else timeout
+            if deadline is not None or window_end is not None:
+                now = time.monotonic()
+                bound = min([bound, *(t - now for t in (deadline, window_end) if t is not None)])
+            if bound > 0 and not ctx.cancelled:  # (a deadline that passed cancels here, outside sub's lock)
+                sub.wait(bound, lambda: token.cancel_called)
+
+        token = ctx.token
+        idle = rq.Idle(wait)
+        timed = deadline is not None or window_end is not None
+        accept = plan.instance
         while True:
             if ctx.cancelled:
                 raise ctx.cancellation_error()
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
+            if timed and deadline is not None and time.monotonic() >= deadline:
                 return
-            waits = [t - now for t in (deadline, window_end) if t is not None]
-            wait = min([*waits, 1.0]) if waits else 1.0  # a cancel wakes it earlier
-            event = sub.get(max(0.0, wait))
+            event = sub.poll()
             if event is not None:
-                inst = plan.instance(event)
+                inst = accept(event)
                 if inst is not None:
                     if group is None:
                         yield rq.IndicationItem(inst, event.bookmark, machine)
@@ -523,6 +537,8 @@ def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) ->
                     yield rq.IndicationItem(agg, window[-1][1] if window else None, machine)
                 window = []
                 window_end = time.monotonic() + (group or 0)
+            if event is None:
+                yield idle  # nothing queued: the consumer waits (on its own thread), then reads on
     finally:
         sub.close()
         _disable(server, ns, enabled, ctx)

@@ -92,6 +92,8 @@ class _Live:
         try:
             for item in self.results:
                 if not isinstance(item, rq.IndicationItem):
+                    if isinstance(item, rq.Idle):
+                        item.wait(1.0)  # this thread is the subscription's own: it waits for events here
                     continue
                 with self.cond:
                     while len(self.queue) >= cap and not self.closed:
