@@ -181,3 +181,39 @@ def test_reading_a_subscription_as_instances_is_refused(session: openmi.Session)
     with session.subscribe(NS, "WQL", DELETIONS) as op, pytest.raises(openmi.MIError) as info:
         op.get_instance()
     assert "get_indication" in str(info.value)
+
+
+def test_synchronous_readers_hold_no_pool_thread() -> None:
+    """A subscription read with get_indication() waits for events on its reader's own thread: more live
+    subscriptions than the pool has threads all hear every event (and a pool-bound one, with callbacks,
+    still gets a thread)."""
+    srv = openmi.Server(":memory:")
+    srv.define_class(NS, Class("Sample_Person", properties=[Property("Id", MIType.UINT32, key=True),
+                                                            Property("Name", MIType.STRING)]))
+    heard: list[int] = []
+    done = threading.Event()
+
+    def on_result(op: object, ctx: object, inst: Instance | None, *rest: object) -> None:
+        if inst is not None:
+            heard.append(inst["SourceInstance"]["Id"])
+            if len(heard) == 3:
+                done.set()
+
+    with openmi.Application(max_threads=2) as app:
+        s = app.new_session(server=srv)
+        ops = [s.subscribe(NS, "WQL", DELETIONS, flags=OperationFlags.REPORT_OPERATION_STARTED) for _ in range(6)]
+        for op in ops:
+            assert op.get_indication(timeout=30).result == MIResult.OK  # live
+        cb = s.subscribe(NS, "WQL", DELETIONS, callbacks=OperationCallbacks(indication_result=on_result))
+        for i in range(3):
+            s.create(_person(i))
+        for i in range(3):
+            s.delete(_person(i))
+        for op in ops:
+            got = [op.get_indication(timeout=30).instance["SourceInstance"]["Id"] for _ in range(3)]
+            assert got == [0, 1, 2]
+        assert done.wait(30) and heard == [0, 1, 2]
+        for op in [*ops, cb]:
+            op.cancel()
+            op.close()
+    srv.close()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 
 _NOT_NULL = ~int(MIFlag.NULL)
+_KEY = int(MIFlag.KEY)
 _I = TypeVar("_I", bound="Instance")
 
 
@@ -191,14 +192,14 @@ class Instance(MutableMapping[str, Any]):
     # --- keys and paths ------------------------------------------------------------------------
     @property
     def key_elements(self) -> list[Element]:
-        return [el for el in self._elements.values() if el._flags & MIFlag.KEY]
+        return [el for el in self._elements.values() if el._flags & _KEY]
 
     def keys_only(self) -> Instance:
         """A copy holding only the key elements (an instance name)."""
         return Instance.from_elements(
             self.class_name,
             {k: Element(el.name, _copy_value(el.value), el.type, el._flags)
-             for k, el in self._elements.items() if el._flags & MIFlag.KEY},
+             for k, el in self._elements.items() if el._flags & _KEY},
             namespace=self.namespace,
         )
 
@@ -262,15 +263,23 @@ def _copy_value(value: Any) -> Any:
     return value
 
 
+_EMBEDDED = frozenset({MIType.REFERENCE, MIType.INSTANCE})
+_QUOTED = frozenset({MIType.STRING, MIType.CHAR16, MIType.DATETIME})
+_NOT_PLAIN = _QUOTED | {MIType.BOOLEAN}
+
+
 def _path_value(el: Element) -> str:
     v = el.value
     if v is None:
         return "NULL"
-    t = MIType(el.type)
-    if t in (MIType.REFERENCE, MIType.INSTANCE) and isinstance(v, Instance):
+    t = el.type
+    if type(v) is int and t not in _NOT_PLAIN:  # the common integer key
+        return str(v)
+    t = MIType(t)
+    if t in _EMBEDDED and isinstance(v, Instance):
         inner = v.path.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{inner}"'
-    if t in (MIType.STRING, MIType.CHAR16, MIType.DATETIME):
+    if t in _QUOTED:
         s = format_scalar(v, t).replace("\\", "\\\\").replace('"', '\\"')
         return f'"{s}"'
     if t == MIType.BOOLEAN:

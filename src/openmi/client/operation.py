@@ -187,6 +187,7 @@ class Operation:
         "_request",
         "_result_callback",
         "_runner",
+        "_self_fed",
         "_session",
         "_settled",
         "_single",
@@ -240,6 +241,8 @@ class Operation:
         if callbacks is not None:
             result_cb = getattr(callbacks, self._cb_name())
         self._result_callback = result_cb
+        # a subscription read with get_indication(): its reader steps the producer itself (see _wait_here)
+        self._self_fed = self.kind == "indication" and result_cb is None
         if setup_error is not None:
             self._end(None, setup_error)
 
@@ -604,7 +607,7 @@ class Operation:
             raw = buf.popleft()  # the common case: a result is waiting (deque ops are atomic)
         except IndexError:
             return self._next_slow(timeout)
-        if len(buf) <= _LOW and not self._busy and not self._done and self._mode != READER and self._idle is None:
+        if len(buf) <= _LOW and not self._busy and not self._done and self._mode != READER and not self._self_fed:
             with self._lock:
                 self._schedule_locked()
         return raw
@@ -615,7 +618,7 @@ class Operation:
             while True:
                 if self._buf:
                     raw = self._buf.popleft()
-                    if len(self._buf) <= _LOW and self._mode != READER and self._idle is None:
+                    if len(self._buf) <= _LOW and self._mode != READER and not self._self_fed:
                         self._schedule_locked()
                     return raw
                 if self._final is not None:
@@ -625,11 +628,11 @@ class Operation:
                     if self._mode == READER and not self._ctx.cancelled:
                         self._step_here()  # repository work: produce on this thread
                         continue
-                    if self._idle is not None and self._result_callback is None and not self._ctx.cancelled:
+                    if self._self_fed and not self._waiters and not self._ctx.cancelled:
                         left = None if deadline is None else deadline - time.monotonic()
                         if left is not None and left <= 0:
                             raise TimeoutError(f"no result of {self._request.name} within {timeout:g} s")
-                        self._wait_here(self._idle, left)  # the producer waits for events: on this thread
+                        self._wait_here(self._idle, left)  # a subscription's reader steps it on this thread
                         continue
                     self._schedule_locked()
                 if self._mode == POOL and self._busy and self.kind != "indication" and self._pool.take(self._pump):
@@ -659,14 +662,15 @@ class Operation:
                 finally:
                     self._waiting -= 1
 
-    def _wait_here(self, idle: Idle, timeout: float | None) -> None:
-        """Wait for the producer's next event on the calling thread, then step it here (``_lock`` held on
-        entry and exit): a subscription's reader gets each event from the writer with no other thread."""
+    def _wait_here(self, idle: Idle | None, timeout: float | None) -> None:
+        """Step a subscription on the calling thread, first waiting for its next event if it is idle (``_lock``
+        held on entry and exit): its synchronous reader gets each event from the writer with no other thread."""
         self._busy = True
         self._runner = threading.get_ident()
         self._lock.release()
         try:
-            idle.wait(timeout)
+            if idle is not None:
+                idle.wait(timeout)
             self._produce(CHUNK)
         finally:
             self._lock.acquire()
