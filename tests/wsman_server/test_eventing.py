@@ -119,6 +119,43 @@ def test_many_events_in_order_without_loss(served: Running) -> None:
     local.close()
 
 
+def test_a_stream_of_deletes_reaches_a_reading_thread_whole(tmp_path: Path) -> None:
+    """Thousands of events while a thread reads them as they come (get_indication on its own thread, the
+    writer never waiting), in pages of up to 500: every one arrives, in order."""
+    n = 5000
+    served = start(tmp_path, allow_unencrypted=True)
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    with served.engine.repository.transaction():
+        for i in range(n):
+            eng.create(person(i))
+    got: list[int] = []
+    with openmi.Application() as app:
+        o = DestinationOptions("http", served.http_port, encryption="never", max_elements=500)
+        o.add_credentials(AuthType.BASIC, "alice", PASSWORD)
+        s = app.new_session("127.0.0.1", "WINRM", o)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            op.get_indication(timeout=WAIT)
+
+            def read() -> None:
+                while len(got) < n:
+                    r = op.get_indication(timeout=WAIT)
+                    if r.instance is None:
+                        return
+                    got.append(r.instance["SourceInstance"]["Id"])
+
+            t = threading.Thread(target=read)
+            t.start()
+            for i in range(n):
+                eng.delete(person(i))
+            t.join(120)
+            assert not t.is_alive(), f"{len(got)} of {n} events arrived"
+    assert got == list(range(n))
+    local.close()
+    served.server.stop()
+    served.engine.close()
+
+
 def test_async_iteration(served: Running) -> None:
     import asyncio
 

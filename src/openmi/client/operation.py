@@ -241,8 +241,11 @@ class Operation:
         if callbacks is not None:
             result_cb = getattr(callbacks, self._cb_name())
         self._result_callback = result_cb
-        # a subscription read with get_indication(): its reader steps the producer itself (see _wait_here)
-        self._self_fed = self.kind == "indication" and result_cb is None
+        # an in-process subscription read with get_indication(): its reader steps the producer itself (see
+        # _wait_here); set once the producer shows it waits with Idle. A remote one blocks on the network
+        # instead: stepped by its reader, it would hold the results it already has until a chunk filled (and
+        # not honour the reader's timeout), so the pool steps that
+        self._self_fed = False
         if setup_error is not None:
             self._end(None, setup_error)
 
@@ -330,6 +333,7 @@ class Operation:
             for item in src:
                 if item.__class__ is Idle:  # nothing ready: whoever reads next waits (see _pump, _next_slow)
                     self._idle = item
+                    self._self_fed = self._result_callback is None
                     return
                 if item is STARTED:  # the producer's own "accepted and live" (a subscription)
                     if not self._request.flags & _REPORT_STARTED:
