@@ -152,3 +152,91 @@ def test_a_killed_worker_is_restarted_and_sigterm_stops_all(served: Served) -> N
                      served.proc.stderr.read())
     for pid in now:  # the workers went with the supervisor
         assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def _post(port: int, req: object) -> object:
+    """One WS-Man request on a new TCP connection (so on whichever worker the kernel hands it to)."""
+    import base64
+    import http.client
+
+    from openmi.protocol import wsman
+
+    body = wsman.build_request(req)  # type: ignore[arg-type]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+        conn.request("POST", "/wsman", body, {"Content-Type": "application/soap+xml;charset=UTF-8",
+                                              "Authorization": f"Basic {auth}"})
+        r = conn.getresponse()
+        return wsman.parse_response(r.read(), r.getheader("Content-Type"), req)  # type: ignore[arg-type]
+    finally:
+        conn.close()
+
+
+def test_a_pull_on_any_worker_continues_the_enumeration(served: Served) -> None:
+    """Each Pull on a connection of its own: about half land on the worker that does not hold the context,
+    which hands them to the one that does. Every enumeration reads every instance once; a Release on any
+    worker ends it (a Pull after that is refused)."""
+    from openmi.protocol import wsman
+
+    with openmi.Application() as app:
+        s = served.session(app)
+        for i in range(12):
+            s.create(openmi.Instance("Sample_Person", {"Id": i, "Name": f"p{i}"}))
+    for round_ in range(4):
+        first = _post(served.port, wsman.EnumerateRequest(namespace="root/cimv2", class_name="Sample_Person",
+                                                          optimize=True, max_elements=1))
+        assert isinstance(first, wsman.EnumerateResponse)
+        context, got = first.context, [int(x["Id"]) for x in first.items]
+        assert context and re.search(r"-w[01]$", context), context  # the worker that holds it
+        while context is not None:
+            page = _post(served.port, wsman.PullRequest(namespace="root/cimv2", class_name="Sample_Person",
+                                                        context=context, max_elements=1))
+            assert isinstance(page, wsman.PullResponse)
+            got += [int(x["Id"]) for x in page.items]
+            context = None if page.end_of_sequence else page.context
+            if round_ == 3 and len(got) == 4:  # the last round is released half way, from any worker
+                _post(served.port, wsman.ReleaseRequest(namespace="root/cimv2", class_name="Sample_Person",
+                                                        context=context))
+                for _ in range(4):
+                    with pytest.raises(MIError) as info:
+                        _post(served.port, wsman.PullRequest(namespace="root/cimv2", class_name="Sample_Person",
+                                                             context=context, max_elements=1))
+                    assert info.value.result == MIResult.INVALID_ENUMERATION_CONTEXT
+                break
+        else:
+            assert sorted(got) == list(range(12))
+
+
+def test_a_subscription_is_pulled_and_ended_through_any_worker(served: Served) -> None:
+    """A Pull-mode subscription lives in one worker; Pulls and the Unsubscribe on connections of their own
+    reach it whichever worker takes them."""
+    from openmi.protocol import wsman
+    from openmi.protocol.wsman import eventing as ev
+    from openmi.protocol.wsman import namespaces as wns
+
+    with openmi.Application() as app:
+        s = served.session(app)
+        for i in range(6):
+            s.create(openmi.Instance("Sample_Person", {"Id": 500 + i}))
+        sub = _post(served.port, ev.SubscribeRequest(
+            namespace="root/cimv2", class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=0.5,
+            filter=wsman.Filter(dialect=wns.DIALECT_WQL,
+                                query="SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'")))
+        assert isinstance(sub, ev.SubscribeResponse) and sub.context and re.search(r"-w[01]$", sub.context)
+        for i in range(6):
+            s.delete(openmi.Instance("Sample_Person", {"Id": 500 + i}))
+        got: list[int] = []
+        for _ in range(60):
+            page = _post(served.port, wsman.PullRequest(namespace="root/cimv2", class_name="*", context=sub.context,
+                                                        max_elements=1, operation_timeout=0.5))
+            assert isinstance(page, wsman.PullResponse)
+            got += [int(x["SourceInstance"]["Id"]) for x in page.items]
+            if len(got) == 6:
+                break
+        assert got == [500 + i for i in range(6)]
+        _post(served.port, ev.UnsubscribeRequest(namespace="root/cimv2", class_name="*", identifier=sub.context))
+        with pytest.raises(MIError):  # gone, whichever worker is asked
+            for _ in range(4):
+                _post(served.port, wsman.PullRequest(namespace="root/cimv2", class_name="*", context=sub.context,
+                                                     max_elements=1, operation_timeout=0.5))

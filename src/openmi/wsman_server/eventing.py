@@ -65,7 +65,7 @@ class _Live:
     def __init__(self, store: SubscriptionStore, request: ev.SubscribeRequest, user: str | None,
                  token: CancelToken, results: Iterator[Any]) -> None:
         self.store = store
-        self.id = uuid.uuid4().urn
+        self.id = uuid.uuid4().urn + store.suffix
         self.request = request
         self.user = user
         self.token = token
@@ -250,9 +250,10 @@ def _bookmark(items: list[rq.IndicationItem]) -> str:
 class SubscriptionStore:
     """The live subscriptions of one WS-Man service."""
 
-    def __init__(self, engine: Server, config: EventingConfig | None = None) -> None:
+    def __init__(self, engine: Server, config: EventingConfig | None = None, *, suffix: str = "") -> None:
         self.engine = engine
         self.config = config or EventingConfig()
+        self.suffix = suffix  # what its identifiers end with (the worker's tag under openmi serve --workers)
         self._items: dict[str, _Live] = {}
         self._lock = threading.Lock()
         self._stopping = False

@@ -10,6 +10,7 @@ from typing import Any
 from ..engine.server import Server
 from .config import ServeConfig, config_dir
 from .eventing import EventingConfig
+from .forward import PeerListener, Peers
 from .http import HTTPServer, Limits, Listener
 from .service import ServiceConfig, WSManService
 from .tls import create_self_signed, server_context
@@ -22,8 +23,9 @@ class WSManServer:
     """Serve ``engine`` (or the repository the config names) over WS-Man until :meth:`stop`."""
 
     def __init__(self, config: ServeConfig | None = None, *, engine: Server | None = None,
-                 auth: Any = "default", listeners: list[Listener] | None = None) -> None:
-        """``listeners``: sockets bound already (the workers of ``openmi serve --workers`` share them)."""
+                 auth: Any = "default", listeners: list[Listener] | None = None, peers: Peers | None = None) -> None:
+        """``listeners``: sockets bound already (the workers of ``openmi serve --workers`` share them);
+        ``peers``: this worker's slot among them, and where the others take the requests for their contexts."""
         self.config = cfg = config or ServeConfig()
         self._own_engine = engine is None
         self.engine = engine if engine is not None else Server(cfg.repository)
@@ -40,7 +42,9 @@ class WSManServer:
                 max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
                 max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(
                     max_subscriptions_per_user=cfg.max_subscriptions_per_user,
-                    idle_limit=cfg.subscription_idle_limit)))
+                    idle_limit=cfg.subscription_idle_limit)), peers=peers)
+            self._peers = peers
+            self._peer_listener: PeerListener | None = None
             if listeners is None:
                 listeners = self._listeners()
             check_config(cfg, listeners)
@@ -69,6 +73,9 @@ class WSManServer:
 
     def start(self) -> list[str]:
         """Bind every listener (port 0 picks a free port) and return their URLs."""
+        if self._peers is not None:
+            self._peer_listener = PeerListener(self._peers, self.service)
+            self._peer_listener.start()
         self.http.start()
         return self.urls
 
@@ -92,6 +99,8 @@ class WSManServer:
         """Finish requests in flight, refuse new ones with SERVER_IS_SHUTTING_DOWN, close everything."""
         self.service.begin_shutdown()
         self.http.shutdown(self.config.shutdown_timeout)
+        if self._peer_listener is not None:
+            self._peer_listener.stop()
         self.service.close()
         if self._own_engine:
             self.engine.close()

@@ -38,7 +38,8 @@ from .http import HTTPRequest, HTTPResponse
 
 if TYPE_CHECKING:
     from .auth import ConnectionAuth, ServerAuth
-    from .users import User
+    from .forward import Peers
+from .users import User
 
 log = logging.getLogger("openmi.wsman_server")
 
@@ -150,14 +151,17 @@ class WSManService:
     """Serves WS-Man requests from one engine. ``auth`` None (tests only) skips authentication."""
 
     def __init__(self, engine: Server, auth: ServerAuth | tuple[ServerAuth, ServerAuth] | None,
-                 config: ServiceConfig | None = None) -> None:
-        """``auth`` is one ServerAuth, or a pair (for plain HTTP, for HTTPS), or None (tests only)."""
+                 config: ServiceConfig | None = None, peers: Peers | None = None) -> None:
+        """``auth`` is one ServerAuth, or a pair (for plain HTTP, for HTTPS), or None (tests only); ``peers``:
+        the other workers of ``openmi serve --workers`` (requests for their contexts are forwarded)."""
         self.engine = engine
+        self.peers = peers
+        self.context_suffix = peers.suffix if peers is not None else ""
         self.auth = auth
         self.config = config or ServiceConfig()
         self.limits = wsman.Limits(max_envelope=self.config.max_envelope_size, not_found=self.config.not_found)
         self.enumerations = EnumerationStore(self.config.enumeration_expiry, self.config.max_enumerations_per_user)
-        self.subscriptions = SubscriptionStore(engine, self.config.eventing)
+        self.subscriptions = SubscriptionStore(engine, self.config.eventing, suffix=self.context_suffix)
         self.machine = socket.gethostname()
         self._ids = itertools.count(1)
 
@@ -195,6 +199,14 @@ class WSManService:
             return 200, wsman.build_response(req, response, limits=self.limits)
         except MIError as err:
             return 500, self.fault(req, err)
+
+    def answer(self, body: bytes, content_type: str | None, user: User | None) -> tuple[int, bytes]:
+        """HTTP status and body answering an envelope another worker authenticated and forwarded here."""
+        try:
+            req = wsman.parse_request(body, content_type, class_lookup=self.lookup_class, limits=self.limits)
+        except wsman.WSManFault as exc:
+            return 500, self.fault(None, exc)
+        return self.dispatch(req, user)
 
     def fault(self, req: wsman.Request | None, err: MIError) -> bytes:
         _, body = wsman.build_fault(req, err, machine=self.machine, limits=self.limits)
@@ -278,8 +290,8 @@ class WSManService:
             results = kind.narrow(req, results)
         if user is not None and isinstance(record, (rq.AssociatorInstances, rq.QueryInstances)):
             results = _readable(results, user)
-        e = _Enumeration(uuid.uuid4().urn, _name(user), results, token, req.mode, req.namespace, kind=kind,
-                         request=req)
+        e = _Enumeration(uuid.uuid4().urn + self.context_suffix, _name(user), results, token, req.mode, req.namespace,
+                         kind=kind, request=req)
         return self._start(req, e)
 
     def _page(self, e: _Enumeration, items: list[Any], response: wsman.EnumerateResponse) -> None:
@@ -496,6 +508,13 @@ class WSManConnection:
             # to an anonymous client one fixed answer: nothing it sends is echoed or cached
             fault = _NOT_AN_IDENTIFY if anonymous else exc
             return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
+        peers = self.service.peers
+        slot = peers.owner(req) if peers is not None else None
+        if slot is not None:  # the context lives in another worker: it answers
+            assert peers is not None
+            got = peers.forward(slot, body, content_type, user)
+            if got is not None:
+                return self._reply(req, got[0], got[1], reply_headers, None)
         status, data = self.service.dispatch(req, user)
         return self._reply(req, status, data, reply_headers, None)
 

@@ -7,6 +7,10 @@ worker has its own engine on the repository, opened shared (SQLite in multi-proc
 PostgreSQL), and reads the users file, certificates and configuration itself. MOF files given at start
 are compiled once, by the supervisor, before any worker starts.
 
+An enumeration or subscription lives in the worker that opened it; a Pull for it that lands on another
+worker is forwarded there over a Unix socket (``forward.py``), so contexts work whichever connection and
+so whichever worker the next request comes on.
+
 The supervisor restarts a worker that dies (its open connections are reset by the kernel, so the clients
 of requests it had in flight get an error, never a silent success), and on SIGTERM or SIGINT stops them
 all: each worker finishes its requests in flight (``shutdown_timeout``) and exits; one that does not is
@@ -18,16 +22,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 
 from ..engine.server import Server
 from .config import ServeConfig
+from .forward import Peers
 from .http import Listener
 
 log = logging.getLogger("openmi.wsman_server")
@@ -88,6 +95,8 @@ class Supervisor:
         self._deaths: dict[int, int] = {}  # slot -> deaths in a row (for the restart backoff)
         self._stop = threading.Event()
         self.listeners: list[Listener] = []
+        # where the workers listen for the requests other workers forward to them (see forward.py)
+        self.peer_dir = tempfile.mkdtemp(prefix="openmi-workers-")  # mode 0700: this user's only
 
     def prepare(self) -> list[str]:
         """Before forking: load the MOF files once, make the certificate, bind the listeners; the URLs."""
@@ -127,7 +136,7 @@ class Supervisor:
         if pid == 0:  # the worker
             code = 1
             try:
-                code = _worker(self.cfg, self.listeners, slot)
+                code = _worker(self.cfg, self.listeners, slot, self.peer_dir)
             except BaseException:
                 log.exception("worker %d failed", slot)
             finally:
@@ -180,9 +189,10 @@ class Supervisor:
         for lst in self.listeners:
             if lst.sock is not None:
                 lst.sock.close()
+        shutil.rmtree(self.peer_dir, ignore_errors=True)
 
 
-def _worker(cfg: ServeConfig, listeners: list[Listener], slot: int) -> int:
+def _worker(cfg: ServeConfig, listeners: list[Listener], slot: int, peer_dir: str) -> int:
     """One worker: its own engine on the shared repository, serving the inherited sockets until SIGTERM."""
     from .run import WSManServer
 
@@ -194,7 +204,7 @@ def _worker(cfg: ServeConfig, listeners: list[Listener], slot: int) -> int:
     cfg.mof = []  # compiled once by the supervisor
     engine = Server(cfg.repository, shared=True)
     try:
-        server = WSManServer(cfg, engine=engine, listeners=listeners)
+        server = WSManServer(cfg, engine=engine, listeners=listeners, peers=Peers(slot, peer_dir))
         server.start()
         try:
             while not stop.wait(0.5):
