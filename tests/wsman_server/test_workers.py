@@ -240,3 +240,27 @@ def test_a_subscription_is_pulled_and_ended_through_any_worker(served: Served) -
             for _ in range(4):
                 _post(served.port, wsman.PullRequest(namespace="root/cimv2", class_name="*", context=sub.context,
                                                      max_elements=1, operation_timeout=0.5))
+
+
+def test_changes_through_any_worker_reach_every_subscriber(served: Served) -> None:
+    """Subscribers on connections of their own (so on either worker) each hear every delete, whichever worker
+    served it: the workers tell each other what they watch and hand each other the events."""
+    n_subs, n_events = 4, 12
+    with openmi.Application() as app:
+        served.session(app).create(openmi.Instance("Sample_Person", {"Id": 700}))
+        subs = []
+        for _ in range(n_subs):
+            s = served.session(app)  # a session of its own: its own connections
+            op = s.subscribe("root/cimv2", "WQL", "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA "
+                             "'Sample_Person'", flags=openmi.OperationFlags.REPORT_OPERATION_STARTED)
+            assert op.get_indication(timeout=60).result == MIResult.OK  # live
+            subs.append(op)
+        for i in range(n_events):
+            s = served.session(app)  # each change on a new connection: either worker serves it
+            s.create(openmi.Instance("Sample_Person", {"Id": 800 + i}))
+            s.delete(openmi.Instance("Sample_Person", {"Id": 800 + i}))
+        for op in subs:
+            got = [op.get_indication(timeout=60).instance["SourceInstance"]["Id"] for _ in range(n_events)]
+            assert sorted(int(x) for x in got) == [800 + i for i in range(n_events)]
+            op.cancel()
+            op.close()

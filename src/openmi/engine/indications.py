@@ -125,23 +125,28 @@ class Event:
     """One thing that happened: an instance change (lifecycle) or an indication a provider posted.
 
     A writer makes it cheaply, holding the lock that orders its write: the changed instance may be given
-    as the stored row (``row``: the class's ``from_row`` and the row's values) and is built only when a
-    subscriber reads it, on the subscriber's thread; ``source_low`` (the class name, lower case) is what the
-    subscriptions' pre-check reads.
+    as the stored row (``row``: the class's ``from_row``, the row's JSON, the class name lower-cased; and
+    for a modification ``previous_row``, the JSON before) and is built only when a subscriber reads it, on
+    the subscriber's thread; ``source_low`` is what the subscriptions' pre-check reads. An event made of
+    rows can also travel to the other servers of the repository (``relayed``: it came from one).
     """
 
-    __slots__ = ("_as_cim", "_as_wmi", "_row", "_source", "change", "epoch", "extrinsic", "method", "namespace",
-                 "parameters", "pre_call", "previous", "return_value", "seq", "source_low", "time")
+    __slots__ = ("_as_cim", "_as_wmi", "_prev_row", "_previous", "_row", "_source", "change", "epoch", "extrinsic",
+                 "method", "namespace", "parameters", "pre_call", "relayed", "return_value", "seq", "source_low",
+                 "time")
 
     def __init__(self, namespace: str, *, change: int = 0, source: Instance | None = None,
                  previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
                  parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False,
-                 row: tuple[Callable[[str, dict[str, Any]], Instance], str, str] | None = None) -> None:
+                 row: tuple[Callable[[str, dict[str, Any]], Instance], str, str] | None = None,
+                 previous_row: str | None = None, relayed: bool = False) -> None:
         self.namespace = namespace
         self.change = int(change)
         self._source = source
-        self._row = row  # (from_row, the row's JSON, the class name lower-cased)
-        self.previous = previous
+        self._row = row
+        self._previous = previous
+        self._prev_row = previous_row
+        self.relayed = relayed
         self.extrinsic = extrinsic
         self.method = method
         self.parameters = parameters
@@ -163,6 +168,21 @@ class Event:
             from_row, data, _ = self._row
             src = self._source = from_row(self.namespace, decode_values(data))
         return src
+
+    @property
+    def previous(self) -> Instance | None:
+        """A modification's instance before the change (built from its row the first time it is asked for)."""
+        prev = self._previous
+        if prev is None and self._prev_row is not None and self._row is not None:
+            prev = self._previous = self._row[0](self.namespace, decode_values(self._prev_row))
+        return prev
+
+    @property
+    def rows(self) -> tuple[str, str, str | None] | None:
+        """(class name lower-cased, row JSON, previous row JSON) of an event made of stored rows, else None."""
+        if self._row is None:
+            return None
+        return self._row[2], self._row[1], self._prev_row
 
     @property
     def bookmark(self) -> str:
@@ -390,11 +410,18 @@ class IndicationHub:
         self._quiet_since: dict[str, float] = {}  # namespace → when its last subscriber left
         self._ids = itertools.count(1)
         self.last_publish = -BUSY  # when the last event was published (time.monotonic())
+        # Linking the servers of one repository (openmi serve --workers): ``relay(namespace_key, event)`` hands
+        # an event made of rows to the servers that watch its namespace (``remote``: namespace key → their
+        # ids); ``on_watch(namespace_key, watching)`` tells them when this one starts or stops watching.
+        self.relay: Callable[[str, Event], None] | None = None
+        self.on_watch: Callable[[str, bool], None] | None = None
+        self.remote: dict[str, set[int]] = {}
 
     def watching(self, namespace_key: str) -> bool:
         """Whether events of this namespace are wanted now (a subscriber, or a recent one that may come
-        back with a bookmark). Writers skip building events when nobody watches."""
-        if namespace_key in self._subs:
+        back with a bookmark, or another server of the repository). Writers skip building events when nobody
+        watches."""
+        if namespace_key in self._subs or namespace_key in self.remote:
             return True
         since = self._quiet_since.get(namespace_key)
         if since is None:
@@ -423,6 +450,11 @@ class IndicationHub:
             if subs:
                 for s in subs:
                     s.offer(event)
+            if self.relay is not None and not event.relayed and event._row is not None and namespace_key in self.remote:
+                try:
+                    self.relay(namespace_key, event)
+                except Exception:  # the write is committed whatever the other servers hear
+                    log.exception("relaying event %s failed", event.seq)
 
     def deliver(self, sub: Subscription, event: Event) -> None:
         """Number an event meant for one subscription only (a WITHIN poll's finding) and queue it."""
@@ -450,8 +482,12 @@ class IndicationHub:
                                       f"the bookmark {bookmark!r} is outside the events this server still keeps "
                                       f"(the last {self.retention} per namespace, while someone subscribes)")
                     sub._replay(e for e in kept if e.seq > seq)
-            self._subs.setdefault(namespace_key, []).append(sub)
+            subs = self._subs.setdefault(namespace_key, [])
+            subs.append(sub)
+            first = len(subs) == 1
             self._quiet_since.pop(namespace_key, None)
+        if first and self.on_watch is not None:
+            self.on_watch(namespace_key, True)
         return sub
 
     def _seq_of(self, bookmark: str) -> int:
@@ -467,9 +503,37 @@ class IndicationHub:
             if subs is None or sub not in subs:
                 return
             subs.remove(sub)
-            if not subs:
+            last = not subs
+            if last:
                 del self._subs[sub.namespace]
                 self._quiet_since[sub.namespace] = time.monotonic()
+        if last and self.on_watch is not None:
+            self.on_watch(sub.namespace, False)
+
+    def watched(self) -> list[str]:
+        """The namespace keys this server's subscriptions watch now."""
+        with self._lock:
+            return list(self._subs)
+
+    def set_remote(self, peer: int, namespace_key: str, watching: bool) -> None:
+        """Another server (``peer``) started or stopped watching a namespace."""
+        with self._lock:
+            if watching:
+                self.remote.setdefault(namespace_key, set()).add(peer)
+            else:
+                peers = self.remote.get(namespace_key)
+                if peers is not None:
+                    peers.discard(peer)
+                    if not peers:
+                        del self.remote[namespace_key]
+
+    def forget_peer(self, peer: int) -> None:
+        """Another server is gone: stop relaying to it."""
+        with self._lock:
+            for key in [k for k, peers in self.remote.items() if peer in peers]:
+                self.remote[key].discard(peer)
+                if not self.remote[key]:
+                    del self.remote[key]
 
     def subscriptions(self, namespace_key: str | None = None) -> list[Subscription]:
         with self._lock:

@@ -37,7 +37,7 @@ Handler = Callable[["Server", Namespace, Any, Context], Iterator[Any]]
 
 _SHALLOW = int(OperationFlags.POLYMORPHISM_SHALLOW)
 _BASE_PROPS_ONLY = int(OperationFlags.POLYMORPHISM_DEEP_BASE_PROPS_ONLY)
-_DELETE = int(Lifecycle.DELETE)
+_CREATE, _MODIFY, _DELETE = int(Lifecycle.CREATE), int(Lifecycle.MODIFY), int(Lifecycle.DELETE)
 
 
 def _inbound(req: Any, what: str) -> Instance:
@@ -231,9 +231,8 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
         if info.is_association:
             repo.add_refs(ns.key, info.low, key, entries)
         plain = {n: v for n, (v, _) in values.items()}
-        if watched:
-            created = info.from_row(ns.name, plain, layout=info.plain_layout)
-            _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.CREATE, source=created))
+        if watched:  # the SourceInstance is built from the row when a subscriber reads it
+            _publish_after_commit(server, ns, Event(ns.name, change=_CREATE, row=(info.from_row, data, info.low)))
     yield info.from_row(ns.name, plain, layout=info.plain_layout)
 
 
@@ -259,14 +258,14 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             values[prop.name] = (v, t)
         entries = check_references(server, ns, found, values) if found.is_association else []
         ctx.check()
-        repo.update(nsk, found.low, key, encode_values(values))
+        new_data = encode_values(values)
+        repo.update(nsk, found.low, key, new_data)
         if found.is_association:
             repo.remove_refs(nsk, found.low, key)
             repo.add_refs(nsk, found.low, key, entries)
         if server.indications.watching(nsk):
-            after = found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=found.plain_layout)
-            _publish_after_commit(server, ns, Event(ns.name, change=Lifecycle.MODIFY, source=after,
-                                                    previous=current))
+            _publish_after_commit(server, ns, Event(ns.name, change=_MODIFY, row=(found.from_row, new_data, found.low),
+                                                    previous_row=data))
     yield found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=found.plain_layout)
 
 

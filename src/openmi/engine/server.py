@@ -7,7 +7,9 @@ success or an :class:`MIError` that always carries a CIM_Error-shaped details in
 
 from __future__ import annotations
 
+import datetime
 import gc
+import json
 import logging
 import os
 import threading
@@ -27,7 +29,7 @@ from . import associations as _associations  # noqa: F401  (registers its handle
 from . import refindex
 from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
-from .indications import IndicationHub
+from .indications import Event, IndicationHub
 from .operations import HANDLERS
 from .repository import Storage, open_repository
 from .schema import Namespace
@@ -106,6 +108,44 @@ class Server:
                     self.repository.put_qualifier(ns.name, q.name, qualifier_decl_to_json(q))
             for ns, q in missing:
                 ns.qualifiers[q.name.lower()] = q
+
+    # --- events shared with the other servers of the repository ----------------------------------------
+    def link_events(self, send: Callable[[int, bytes], None], announce: Callable[[str, bool], None]) -> None:
+        """Share lifecycle events with the other servers of this repository (``openmi serve --workers``):
+        ``send(peer, payload)`` carries an event to a peer that watches its namespace (see
+        :meth:`receive_event`); ``announce(namespace_key, watching)`` tells the peers when this server's
+        subscriptions start or stop watching a namespace (they then call ``indications.set_remote``). Only
+        the repository's own changes travel (create, modify, delete: events made of stored rows)."""
+        hub = self.indications
+
+        def relay(namespace_key: str, event: Event) -> None:
+            rows = event.rows
+            assert rows is not None
+            payload = json.dumps({"ns": event.namespace, "change": event.change, "cls": rows[0], "data": rows[1],
+                                  "prev": rows[2], "time": event.time.isoformat()}).encode()
+            for peer in list(hub.remote.get(namespace_key, ())):
+                send(peer, payload)
+
+        hub.relay = relay
+        hub.on_watch = announce
+
+    def receive_event(self, payload: bytes) -> None:
+        """An event another server of the repository committed: delivered to the subscriptions here."""
+        m = json.loads(payload)
+        try:
+            if self._shared:
+                self._sync()  # the class may be newer than this server's registry
+            ns = self.namespace(str(m["ns"]))
+        except MIError:
+            return  # (a namespace deleted meanwhile: nobody here can watch it)
+        info = ns.classes.get(str(m["cls"]))
+        if info is None:
+            return
+        event = Event(ns.name, change=int(m["change"]), row=(info.from_row, str(m["data"]), info.low),
+                      previous_row=m.get("prev"), relayed=True)
+        if m.get("time"):
+            event.time = datetime.datetime.fromisoformat(str(m["time"]))
+        self.indications.publish(ns.key, event)
 
     # --- the registry other servers may change ---------------------------------------------------
     def _sync(self) -> None:

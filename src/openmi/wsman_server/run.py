@@ -10,7 +10,7 @@ from typing import Any
 from ..engine.server import Server
 from .config import ServeConfig, config_dir
 from .eventing import EventingConfig
-from .forward import PeerListener, Peers
+from .forward import EventLink, PeerListener, Peers
 from .http import HTTPServer, Limits, Listener
 from .service import ServiceConfig, WSManService
 from .tls import create_self_signed, server_context
@@ -45,6 +45,7 @@ class WSManServer:
                     idle_limit=cfg.subscription_idle_limit)), peers=peers)
             self._peers = peers
             self._peer_listener: PeerListener | None = None
+            self._event_link: EventLink | None = None
             if listeners is None:
                 listeners = self._listeners()
             check_config(cfg, listeners)
@@ -76,6 +77,9 @@ class WSManServer:
         if self._peers is not None:
             self._peer_listener = PeerListener(self._peers, self.service)
             self._peer_listener.start()
+            self._event_link = EventLink(self._peers, self.engine)
+            self._peer_listener.link = self._event_link
+            self._event_link.start()
         self.http.start()
         return self.urls
 
@@ -101,6 +105,8 @@ class WSManServer:
         self.http.shutdown(self.config.shutdown_timeout)
         if self._peer_listener is not None:
             self._peer_listener.stop()
+        if self._event_link is not None:
+            self._event_link.stop()
         self.service.close()
         if self._own_engine:
             self.engine.close()

@@ -9,7 +9,8 @@ are compiled once, by the supervisor, before any worker starts.
 
 An enumeration or subscription lives in the worker that opened it; a Pull for it that lands on another
 worker is forwarded there over a Unix socket (``forward.py``), so contexts work whichever connection and
-so whichever worker the next request comes on.
+so whichever worker the next request comes on; and the changes one worker commits reach the subscriptions
+of the others.
 
 The supervisor restarts a worker that dies (its open connections are reset by the kernel, so the clients
 of requests it had in flight get an error, never a silent success), and on SIGTERM or SIGINT stops them
@@ -136,7 +137,7 @@ class Supervisor:
         if pid == 0:  # the worker
             code = 1
             try:
-                code = _worker(self.cfg, self.listeners, slot, self.peer_dir)
+                code = _worker(self.cfg, self.listeners, Peers(slot, self.peer_dir, self.workers))
             except BaseException:
                 log.exception("worker %d failed", slot)
             finally:
@@ -192,7 +193,7 @@ class Supervisor:
         shutil.rmtree(self.peer_dir, ignore_errors=True)
 
 
-def _worker(cfg: ServeConfig, listeners: list[Listener], slot: int, peer_dir: str) -> int:
+def _worker(cfg: ServeConfig, listeners: list[Listener], peers: Peers) -> int:
     """One worker: its own engine on the shared repository, serving the inherited sockets until SIGTERM."""
     from .run import WSManServer
 
@@ -204,7 +205,7 @@ def _worker(cfg: ServeConfig, listeners: list[Listener], slot: int, peer_dir: st
     cfg.mof = []  # compiled once by the supervisor
     engine = Server(cfg.repository, shared=True)
     try:
-        server = WSManServer(cfg, engine=engine, listeners=listeners, peers=Peers(slot, peer_dir))
+        server = WSManServer(cfg, engine=engine, listeners=listeners, peers=peers)
         server.start()
         try:
             while not stop.wait(0.5):
