@@ -10,12 +10,13 @@ import http.client
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from openmi.wsman_server import auth as server_auth
 from openmi.wsman_server import users as users_module
-from openmi.wsman_server.auth import FailureThrottle, ServerAuth, Throttled
+from openmi.wsman_server.auth import FailureThrottle, ServerAuth, SharedAuthState, SharedFailureThrottle, Throttled
 from openmi.wsman_server.users import UserStore
 
 from .support import GET, ServeProcess, basic, envelope, post, rss_bytes, selector
@@ -45,6 +46,63 @@ def test_throttle_is_bounded() -> None:
         t.failed(f"k{i}")
     assert len(t) == 50
     assert t.wait("k999") > 0 and t.wait("k0") == 0  # the oldest were forgotten
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FailureThrottle(free=3, first=10.0, longest=40.0, memory=600.0, size=100),
+    lambda: SharedFailureThrottle(free=3, first=10.0, longest=40.0, memory=600.0, size=100),
+], ids=["in-process", "shared"])
+def test_both_throttles_back_off_alike(make: Any) -> None:
+    t = make()
+    for _ in range(2):
+        t.failed("a")
+    assert t.wait("a") == 0
+    t.failed("a")
+    assert 9 < t.wait("a") <= 10
+    for _ in range(10):
+        t.failed("a")
+    assert 39 < t.wait("a") <= 40
+    assert t.wait("b") == 0
+    t.succeeded("a")
+    assert t.wait("a") == 0
+
+
+def test_the_shared_throttle_and_hashing_slots_span_forked_workers() -> None:
+    """What one worker process records, another sees (openmi serve --workers N): a flood spread over the
+    workers backs off as it would against one process, and the hashing slots are counted across them."""
+    import os
+
+    shared = SharedAuthState.create()
+    pid = os.fork()
+    if pid == 0:  # a worker: five failures for one address, and it holds one hashing slot
+        code = 1
+        try:
+            for _ in range(server_auth.FREE_FAILURES):
+                shared.throttle.failed("10.0.0.9")
+            shared.hashing.acquire()
+            shared.logins.put(b"k" * 32, time.monotonic() + 60, b"d" * 16, time.monotonic())  # a login it checked
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert shared.throttle.wait("10.0.0.9") > 0 and shared.throttle.wait("10.0.0.8") == 0
+    assert len(shared.throttle) == 1
+    taken = 0
+    while shared.hashing.acquire(timeout=0.05):
+        taken += 1
+    assert taken == server_auth.HASH_WORKERS - 1  # the other process still holds one
+    assert shared.logins.get(b"k" * 32, time.monotonic()) == b"d" * 16  # its login is known here
+    assert shared.logins.get(b"k" * 32, time.monotonic() + 120) is None  # until it expires
+    assert shared.logins.get(b"x" * 32, time.monotonic()) is None
+
+
+def test_the_shared_throttle_is_bounded() -> None:
+    t = SharedFailureThrottle(free=1, first=100.0, size=64)
+    for i in range(1000):
+        t.failed(f"k{i}")
+    assert len(t) <= 64
+    assert t.wait("k999") > 0
 
 
 @pytest.fixture

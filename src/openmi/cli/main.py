@@ -955,8 +955,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="accept Basic and unencrypted bodies over plain HTTP")
     p.add_argument("--cert-file", default=none, help="the TLS certificate (default: made on first use)")
     p.add_argument("--key-file", default=none, help="its private key")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="server processes sharing the ports and the repository (default 1; 0: one per core)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="server processes sharing the ports and the repository (default, or 0: one per core; "
+                        "1 with an in-memory repository)")
 
 
 @verb("serve", "serve the embedded server over WS-Management (HTTP 5985, HTTPS 5986)",
@@ -981,9 +982,13 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
         raise UsageError(str(exc)) from None
     from ..wsman_server.workers import Supervisor, default_workers
 
-    # One worker unless asked: the authentication throttles (backoff per address and user, the scrypt
-    # pool) are still per process, so N workers would let a password flood through N times as fast.
-    workers = args.workers if args.workers != 0 else default_workers()
+    # One per core by default (the workers share the login throttles, forward each other the requests for
+    # their contexts and hand each other the events their subscribers watch); an in-memory repository
+    # cannot be shared, so it gets one.
+    if args.workers is None:
+        workers = 1 if cfg.repository == ":memory:" else default_workers()
+    else:
+        workers = args.workers if args.workers != 0 else default_workers()
     if workers < 1:
         raise UsageError("--workers is a number of processes: 1 or more, or 0 for one per core")
     if workers > 1:

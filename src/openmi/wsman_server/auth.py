@@ -42,8 +42,8 @@ from spnego import NegotiateOptions
 from ..protocol.wsman import encryption
 from .users import User, UserStore, password_problem
 
-__all__ = ["AuthError", "AuthStep", "ConnectionAuth", "FailureThrottle", "ServerAuth", "Throttled",
-           "unauthenticated_identify"]
+__all__ = ["AuthError", "AuthStep", "ConnectionAuth", "FailureThrottle", "ServerAuth", "SharedAuthState",
+           "SharedFailureThrottle", "Throttled", "unauthenticated_identify"]
 
 SCHEMES = ("Negotiate", "NTLM", "Basic")  # the default; "CredSSP" may be added (it delegates the password to us)
 _CANONICAL = {s.lower(): s for s in (*SCHEMES, "CredSSP")}
@@ -120,6 +120,157 @@ class FailureThrottle:
         return len(self._failures)
 
 
+class SharedFailureThrottle:
+    """A :class:`FailureThrottle` the worker processes of one ``openmi serve --workers N`` share: made before
+    they fork, in anonymous shared memory under a process-shared lock, so a password flood is throttled the
+    same whichever worker each attempt lands on.
+
+    A fixed table of ``size`` records (key digest, failures, last failure, backoff end) with open addressing
+    (``_PROBES`` slots per key); a full neighbourhood forgets its oldest record, as the in-process throttle
+    forgets its oldest key. Keys are stored as 8-octet keyed digests (no client text in the table).
+    """
+
+    _RECORD = struct.Struct("<QIxxxxdd")
+    _PROBES = 16
+
+    def __init__(self, free: int = FREE_FAILURES, first: float = BACKOFF_FIRST, longest: float = BACKOFF_MAX,
+                 memory: float = FAILURE_MEMORY, size: int = 16_384) -> None:
+        import mmap
+        import multiprocessing
+
+        self.free, self.first, self.longest, self.memory, self.size = free, first, longest, memory, size
+        self._mem = mmap.mmap(-1, size * self._RECORD.size)  # MAP_SHARED | MAP_ANONYMOUS: inherited by fork
+        self._lock = multiprocessing.get_context("fork").Lock()
+        self._salt = secrets.token_bytes(16)
+
+    def _digest(self, key: str) -> int:
+        d = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8,
+                                           key=self._salt).digest(), "little")
+        return d or 1  # 0 marks an empty record
+
+    def _find(self, digest: int, now: float) -> tuple[int, tuple[int, int, float, float] | None]:
+        """The record of ``digest`` (its slot and fields), or the slot to take for it (None)."""
+        rec, mem = self._RECORD, self._mem
+        start = digest % self.size
+        victim, victim_last = start, math.inf
+        for i in range(self._PROBES):
+            slot = (start + i) % self.size
+            fields = rec.unpack_from(mem, slot * rec.size)
+            if fields[0] == digest:
+                return slot, fields
+            if fields[0] == 0:
+                return slot, None
+            last = fields[2] if now - fields[2] <= self.memory else -math.inf  # forgotten ones go first
+            if last < victim_last:
+                victim, victim_last = slot, last
+        return victim, None
+
+    def wait(self, key: str) -> float:
+        now = time.monotonic()
+        digest = self._digest(key)
+        with self._lock:
+            _, fields = self._find(digest, now)
+        if fields is None or now - fields[2] > self.memory:
+            return 0.0
+        return max(0.0, fields[3] - now)
+
+    def failed(self, key: str) -> None:
+        now = time.monotonic()
+        digest = self._digest(key)
+        with self._lock:
+            slot, fields = self._find(digest, now)
+            count = fields[1] if fields is not None and now - fields[2] <= self.memory else 0
+            count += 1
+            over = count - self.free
+            until = now + min(self.longest, self.first * 2 ** min(over, 16)) if over >= 0 else now
+            self._RECORD.pack_into(self._mem, slot * self._RECORD.size, digest, count, now, until)
+
+    def succeeded(self, key: str) -> None:
+        now = time.monotonic()
+        digest = self._digest(key)
+        with self._lock:
+            slot, fields = self._find(digest, now)
+            if fields is not None:
+                self._RECORD.pack_into(self._mem, slot * self._RECORD.size, digest, 0, 0.0, 0.0)
+
+    def __len__(self) -> int:
+        now = time.monotonic()
+        rec = self._RECORD
+        with self._lock:
+            return sum(1 for i in range(self.size)
+                       if (f := rec.unpack_from(self._mem, i * rec.size))[0] and f[1] and now - f[2] <= self.memory)
+
+
+class SharedCredentialCache:
+    """The Basic success cache the workers of one ``openmi serve`` share, so a client that logged in on one
+    worker is served by all during a flood (no scrypt, no hashing slot). A fixed table in shared memory:
+    the cache key (an HMAC of name and password under the key the workers inherit), the expiry, and a
+    digest of the user's stored password hash at the time (a changed password voids the entry)."""
+
+    _RECORD = struct.Struct("<16sd16s")
+    _PROBES = 8
+
+    def __init__(self, size: int = BASIC_CACHE_SIZE) -> None:
+        import mmap
+        import multiprocessing
+
+        self.size = size
+        self._mem = mmap.mmap(-1, size * self._RECORD.size)
+        self._lock = multiprocessing.get_context("fork").Lock()
+
+    def _slots(self, key: bytes) -> Iterator[int]:
+        start = int.from_bytes(key[:8], "little") % self.size
+        return ((start + i) % self.size for i in range(self._PROBES))
+
+    def get(self, key: bytes, now: float) -> bytes | None:
+        """The password-hash digest remembered for ``key``, while it has not expired."""
+        k = key[:16]
+        rec = self._RECORD
+        with self._lock:
+            for slot in self._slots(key):
+                got, expiry, digest = rec.unpack_from(self._mem, slot * rec.size)
+                if got == k:
+                    return digest if expiry > now else None
+        return None
+
+    def put(self, key: bytes, expiry: float, digest: bytes, now: float) -> None:
+        k = key[:16]
+        rec = self._RECORD
+        with self._lock:
+            victim, oldest = None, math.inf
+            for slot in self._slots(key):
+                got, exp, _ = rec.unpack_from(self._mem, slot * rec.size)
+                if got == k or exp <= now:
+                    victim = slot
+                    break
+                if exp < oldest:
+                    victim, oldest = slot, exp
+            assert victim is not None
+            rec.pack_into(self._mem, victim * rec.size, k, expiry, digest[:16])
+
+
+def _password_digest(stored: str) -> bytes:
+    return hashlib.sha256(stored.encode("utf-8")).digest()[:16]
+
+
+@dataclass(frozen=True)
+class SharedAuthState:
+    """What the workers of one ``openmi serve`` share about logins: the backoffs per client address and per
+    user, and the password-hashing slots (HASH_WORKERS at once in all of them). Made before the workers fork."""
+
+    throttle: SharedFailureThrottle
+    user_throttle: SharedFailureThrottle
+    hashing: Any  # a multiprocessing BoundedSemaphore
+    logins: SharedCredentialCache
+
+    @classmethod
+    def create(cls) -> SharedAuthState:
+        import multiprocessing
+
+        return cls(SharedFailureThrottle(), SharedFailureThrottle(),
+                   multiprocessing.get_context("fork").BoundedSemaphore(HASH_WORKERS), SharedCredentialCache())
+
+
 class _Flight:
     """One password check in progress, and its outcome for the attempts with the same credentials."""
 
@@ -171,7 +322,9 @@ class ServerAuth:
     """Authentication policy and credential cache of one server."""
 
     def __init__(self, users: UserStore, *, https: bool, allow_unencrypted: bool, realm: str = "openmi",
-                 schemes: tuple[str, ...] = SCHEMES) -> None:
+                 schemes: tuple[str, ...] = SCHEMES, shared: SharedAuthState | None = None) -> None:
+        """``shared``: the throttles and hashing slots of all the workers of one ``openmi serve`` (else this
+        server's own)."""
         unknown = [s for s in schemes if s.lower() not in _CANONICAL]
         if unknown:
             supported = list(_CANONICAL.values())
@@ -189,10 +342,17 @@ class ServerAuth:
             raise ValueError("no usable authentication scheme: Basic over plain HTTP needs allow_unencrypted")
         self._cache: dict[bytes, tuple[float, str, str]] = {}
         self._cache_lock = threading.Lock()
-        self._hashing = threading.BoundedSemaphore(HASH_WORKERS)
         self._inflight: dict[bytes, _Flight] = {}  # credentials being hashed now → their outcome, when known
-        self.throttle = FailureThrottle()  # per client address
-        self.user_throttle = FailureThrottle()  # per user name (any name, hashed: no user enumeration, bounded)
+        self._hashing: Any
+        self.throttle: FailureThrottle | SharedFailureThrottle
+        self.user_throttle: FailureThrottle | SharedFailureThrottle
+        self._logins = shared.logins if shared is not None else None
+        if shared is not None:
+            self._hashing, self.throttle, self.user_throttle = shared.hashing, shared.throttle, shared.user_throttle
+        else:
+            self._hashing = threading.BoundedSemaphore(HASH_WORKERS)
+            self.throttle = FailureThrottle()  # per client address
+            self.user_throttle = FailureThrottle()  # per user name (any name, hashed: no user enumeration, bounded)
         if any(s in _SPNEGO_PROTOCOLS for s in self.usable):
             _install_ntlm_hook()
 
@@ -225,6 +385,12 @@ class ServerAuth:
             user = self.users.get(hit[1])
             if user is not None and hmac.compare_digest(user.password, hit[2]):
                 return user
+        if self._logins is not None:  # a login another worker checked
+            remembered = self._logins.get(key, now)
+            if remembered is not None:
+                user = self.users.get(name)
+                if user is not None and hmac.compare_digest(_password_digest(user.password), remembered):
+                    return user
         # The same credentials arriving together (a client opening several connections at once) are hashed once:
         # the first attempt leads, the others wait for its outcome.
         with self._cache_lock:
@@ -273,6 +439,8 @@ class ServerAuth:
                 for k in stale or list(self._cache)[:BASIC_CACHE_SIZE // 4]:  # oldest first (insertion order)
                     del self._cache[k]
             self._cache[key] = (now + BASIC_CACHE_TTL, user.name, user.password)
+        if self._logins is not None:
+            self._logins.put(key, now + BASIC_CACHE_TTL, _password_digest(user.password), now)
         return user
 
     def _check_backoff(self, address: str, user_key: str, name: str) -> None:

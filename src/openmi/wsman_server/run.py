@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.server import Server
+from .auth import SharedAuthState
 from .config import ServeConfig, config_dir
 from .eventing import EventingConfig
 from .forward import EventLink, PeerListener, Peers
@@ -23,9 +24,11 @@ class WSManServer:
     """Serve ``engine`` (or the repository the config names) over WS-Man until :meth:`stop`."""
 
     def __init__(self, config: ServeConfig | None = None, *, engine: Server | None = None,
-                 auth: Any = "default", listeners: list[Listener] | None = None, peers: Peers | None = None) -> None:
+                 auth: Any = "default", listeners: list[Listener] | None = None, peers: Peers | None = None,
+                 shared_auth: SharedAuthState | None = None) -> None:
         """``listeners``: sockets bound already (the workers of ``openmi serve --workers`` share them);
-        ``peers``: this worker's slot among them, and where the others take the requests for their contexts."""
+        ``peers``: this worker's slot among them, and where the others take the requests for their contexts;
+        ``shared_auth``: the login throttles and hashing slots all the workers share."""
         self.config = cfg = config or ServeConfig()
         self._own_engine = engine is None
         self.engine = engine if engine is not None else Server(cfg.repository)
@@ -36,8 +39,8 @@ class WSManServer:
             if auth == "default":
                 from .auth import ServerAuth
 
-                auth = (ServerAuth(self.users, https=False, allow_unencrypted=cfg.allow_unencrypted),
-                        ServerAuth(self.users, https=True, allow_unencrypted=cfg.allow_unencrypted))
+                auth = tuple(ServerAuth(self.users, https=https, allow_unencrypted=cfg.allow_unencrypted,
+                                        shared=shared_auth) for https in (False, True))
             self.service = WSManService(self.engine, auth, ServiceConfig(
                 max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
                 max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(

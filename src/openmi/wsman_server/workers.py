@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 
 from ..engine.server import Server
+from .auth import SharedAuthState
 from .config import ServeConfig
 from .forward import Peers
 from .http import Listener
@@ -98,6 +99,8 @@ class Supervisor:
         self.listeners: list[Listener] = []
         # where the workers listen for the requests other workers forward to them (see forward.py)
         self.peer_dir = tempfile.mkdtemp(prefix="openmi-workers-")  # mode 0700: this user's only
+        # the login throttles and password-hashing slots, shared: a flood is throttled as by one process
+        self.shared_auth = SharedAuthState.create()
 
     def prepare(self) -> list[str]:
         """Before forking: load the MOF files once, make the certificate, bind the listeners; the URLs."""
@@ -137,7 +140,7 @@ class Supervisor:
         if pid == 0:  # the worker
             code = 1
             try:
-                code = _worker(self.cfg, self.listeners, Peers(slot, self.peer_dir, self.workers))
+                code = _worker(self.cfg, self.listeners, Peers(slot, self.peer_dir, self.workers), self.shared_auth)
             except BaseException:
                 log.exception("worker %d failed", slot)
             finally:
@@ -193,7 +196,7 @@ class Supervisor:
         shutil.rmtree(self.peer_dir, ignore_errors=True)
 
 
-def _worker(cfg: ServeConfig, listeners: list[Listener], peers: Peers) -> int:
+def _worker(cfg: ServeConfig, listeners: list[Listener], peers: Peers, shared_auth: SharedAuthState) -> int:
     """One worker: its own engine on the shared repository, serving the inherited sockets until SIGTERM."""
     from .run import WSManServer
 
@@ -205,7 +208,7 @@ def _worker(cfg: ServeConfig, listeners: list[Listener], peers: Peers) -> int:
     cfg.mof = []  # compiled once by the supervisor
     engine = Server(cfg.repository, shared=True)
     try:
-        server = WSManServer(cfg, engine=engine, listeners=listeners, peers=peers)
+        server = WSManServer(cfg, engine=engine, listeners=listeners, peers=peers, shared_auth=shared_auth)
         server.start()
         try:
             while not stop.wait(0.5):
