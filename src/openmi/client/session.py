@@ -277,6 +277,26 @@ class Session:
                                            "SecurityProfiles": list(r.security_profiles)})
 
     # --- convenience: run to the end, raise MIError on failure ----------------------------------------
+    def _direct(self, kind: type[rq.Request], **fields: Any) -> list[Any] | None:
+        """A single-result request the engine answers at once (repository work, no timeout): run it here, with
+        no Operation to buffer one result; None when it needs one (a provider, the network, a timeout, an
+        event loop to run on). The same results and the same MIError (with its details) either way."""
+        if self._timeout is not None or self._closed or not isinstance(self._transport, LocalTransport):
+            return None
+        request = kind(**fields)
+        if self._transport.may_block(request):
+            return None
+        first = None
+        try:
+            for item in self._transport.execute(request, CancelToken()):
+                if first is None:
+                    first = item
+        except MIError:
+            raise
+        except Exception as exc:  # a bug below us: FAILED keeping the cause, as an Operation reports it
+            raise MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}") from exc
+        return [] if first is None else [first]
+
     def _run(self, start: Callable[[], Operation]) -> list[Any]:
         """Start an operation that this thread reads at once (so never as a task of its event loop)."""
         _blocking.on = True
@@ -289,22 +309,29 @@ class Session:
 
     def get(self, instance: Instance, *, namespace: str | None = None,
             options: OperationOptions | None = None) -> Instance:
-        out = self._run(lambda: self.get_instance(namespace, instance, options=options))
+        out = self._direct(rq.GetInstance, namespace=namespace, instance=instance) if options is None else None
+        if out is None:
+            out = self._run(lambda: self.get_instance(namespace, instance, options=options))
         return out[0]  # type: ignore[no-any-return]
 
     def create(self, instance: Instance, *, namespace: str | None = None,
                options: OperationOptions | None = None) -> Instance:
-        out = self._run(lambda: self.create_instance(namespace, instance, options=options))
+        out = self._direct(rq.CreateInstance, namespace=namespace, instance=instance) if options is None else None
+        if out is None:
+            out = self._run(lambda: self.create_instance(namespace, instance, options=options))
         return out[0]  # type: ignore[no-any-return]
 
     def modify(self, instance: Instance, *, namespace: str | None = None,
                options: OperationOptions | None = None) -> Instance:
-        out = self._run(lambda: self.modify_instance(namespace, instance, options=options))
+        out = self._direct(rq.ModifyInstance, namespace=namespace, instance=instance) if options is None else None
+        if out is None:
+            out = self._run(lambda: self.modify_instance(namespace, instance, options=options))
         return out[0]  # type: ignore[no-any-return]
 
     def delete(self, instance: Instance, *, namespace: str | None = None,
                options: OperationOptions | None = None) -> None:
-        self._run(lambda: self.delete_instance(namespace, instance, options=options))
+        if options is not None or self._direct(rq.DeleteInstance, namespace=namespace, instance=instance) is None:
+            self._run(lambda: self.delete_instance(namespace, instance, options=options))
 
     def enumerate(self, class_name: str, *, namespace: str | None = None, keys_only: bool = False,
                   options: OperationOptions | None = None, flags: int = 0) -> list[Instance]:
