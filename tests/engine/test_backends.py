@@ -132,3 +132,35 @@ def test_concurrent_deletes_through_two_servers_give_exactly_one_ok(
         for t in threads:
             t.join(60)
         assert sorted(results) == [MIResult.OK] + [MIResult.NOT_FOUND] * 3
+
+
+def test_changes_through_one_server_reach_the_subscribers_of_another(pg_cluster: object) -> None:
+    """Two servers on one PostgreSQL (two hosts): a subscription on one hears the creates, modifications and
+    deletes committed through the other (LISTEN/NOTIFY), each once, with the rows as they were."""
+    import time
+
+    url = str(pg_cluster.schema_url())  # type: ignore[attr-defined]
+    with openmi.Server(url) as a, openmi.Server(url) as b, openmi.Application() as app:
+        a.compile_mof("class Sample_Person { [Key] uint32 Id; string Name; };")
+        sa, sb = app.new_session(server=a), app.new_session(server=b)
+        with sb.subscribe("root/cimv2", "WQL", "SELECT * FROM CIM_InstIndication WHERE SourceInstance ISA "
+                          "'Sample_Person'", flags=openmi.OperationFlags.REPORT_OPERATION_STARTED) as op:
+            assert op.get_indication(timeout=30).result == MIResult.OK
+            deadline = time.monotonic() + 30  # the news that b watches travels as a notification
+            while not a.indications.watching("root/cimv2") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            sa.create(openmi.Instance("Sample_Person", {"Id": 1, "Name": "one"}))
+            sa.modify(openmi.Instance("Sample_Person", {"Id": 1, "Name": "uno"}))
+            sa.delete(openmi.Instance("Sample_Person", {"Id": 1}))
+            got = [op.get_indication(timeout=30).instance for _ in range(3)]
+            assert [g.class_name for g in got] == ["CIM_InstCreation", "CIM_InstModification", "CIM_InstDeletion"]
+            assert got[0]["SourceInstance"]["Name"] == "one"
+            assert got[1]["SourceInstance"]["Name"] == "uno" and got[1]["PreviousInstance"]["Name"] == "one"
+            assert got[2]["SourceInstance"]["Id"] == 1
+            with pytest.raises(TimeoutError):  # each once: b's own copy is not echoed back, a hears nothing twice
+                op.get_indication(timeout=0.5)
+        # b no longer watches: a stops notifying (its hub forgets b's namespace)
+        deadline = time.monotonic() + 30
+        while a.indications.remote and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not a.indications.remote

@@ -510,6 +510,10 @@ class IndicationHub:
         if last and self.on_watch is not None:
             self.on_watch(sub.namespace, False)
 
+    def subscribed(self, namespace_key: str) -> bool:
+        """Whether subscriptions of this server watch the namespace now."""
+        return namespace_key in self._subs
+
     def watched(self) -> list[str]:
         """The namespace keys this server's subscriptions watch now."""
         with self._lock:

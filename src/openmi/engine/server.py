@@ -31,6 +31,7 @@ from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
 from .indications import Event, IndicationHub
 from .operations import HANDLERS
+from .pgrepository import is_postgres_url
 from .repository import Storage, open_repository
 from .schema import Namespace
 from .subscriptions import EnabledProviders, Poller, ProviderContext
@@ -69,6 +70,16 @@ class Server:
         self._generation = self.repository.generation()
         self._shared = self._generation is not None
         self.indications = IndicationHub()
+        self._pg_events: Any = None
+        if is_postgres_url(self.path):  # the servers of one PostgreSQL repository share their events
+            from .pgevents import PgEventLink
+
+            try:
+                self._pg_events = PgEventLink(self, self.path)
+                self._pg_events.start()
+            except BaseException:
+                self.repository.close()
+                raise
         self.poller = Poller(self)
         self.enabled_providers = EnabledProviders()  # indication providers in use, per (namespace, class)
         self._provider_contexts: dict[tuple[str, str], ProviderContext] = {}
@@ -110,12 +121,15 @@ class Server:
                 ns.qualifiers[q.name.lower()] = q
 
     # --- events shared with the other servers of the repository ----------------------------------------
-    def link_events(self, send: Callable[[int, bytes], None], announce: Callable[[str, bool], None]) -> None:
+    def link_events(self, send: Callable[[int, bytes], None], announce: Callable[[str, bool], None], *,
+                    broadcast: bool = False) -> None:
         """Share lifecycle events with the other servers of this repository (``openmi serve --workers``):
         ``send(peer, payload)`` carries an event to a peer that watches its namespace (see
         :meth:`receive_event`); ``announce(namespace_key, watching)`` tells the peers when this server's
         subscriptions start or stop watching a namespace (they then call ``indications.set_remote``). Only
-        the repository's own changes travel (create, modify, delete: events made of stored rows)."""
+        the repository's own changes travel (create, modify, delete: events made of stored rows). With
+        ``broadcast`` (a medium every peer hears, PostgreSQL's NOTIFY) an event is sent once, as ``send(-1, …)``.
+        A PostgreSQL repository links its servers itself (:mod:`openmi.engine.pgevents`)."""
         hub = self.indications
 
         def relay(namespace_key: str, event: Event) -> None:
@@ -123,6 +137,9 @@ class Server:
             assert rows is not None
             payload = json.dumps({"ns": event.namespace, "change": event.change, "cls": rows[0], "data": rows[1],
                                   "prev": rows[2], "time": event.time.isoformat()}).encode()
+            if broadcast:
+                send(-1, payload)
+                return
             for peer in list(hub.remote.get(namespace_key, ())):
                 send(peer, payload)
 
@@ -132,6 +149,8 @@ class Server:
     def receive_event(self, payload: bytes) -> None:
         """An event another server of the repository committed: delivered to the subscriptions here."""
         m = json.loads(payload)
+        if not self.indications.subscribed(str(m["ns"]).lower()):
+            return  # nobody here listens to that namespace (any more)
         try:
             if self._shared:
                 self._sync()  # the class may be newer than this server's registry
@@ -220,6 +239,8 @@ class Server:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                if self._pg_events is not None:
+                    self._pg_events.close()
                 self.poller.close()
                 self.indications.close()
                 self.repository.close()

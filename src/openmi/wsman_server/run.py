@@ -80,9 +80,10 @@ class WSManServer:
         if self._peers is not None:
             self._peer_listener = PeerListener(self._peers, self.service)
             self._peer_listener.start()
-            self._event_link = EventLink(self._peers, self.engine)
-            self._peer_listener.link = self._event_link
-            self._event_link.start()
+            if self.engine.indications.relay is None:  # (a PostgreSQL repository links its servers itself)
+                self._event_link = EventLink(self._peers, self.engine)
+                self._peer_listener.link = self._event_link
+                self._event_link.start()
         self.http.start()
         return self.urls
 

@@ -1,0 +1,126 @@
+"""Indications across the servers of one PostgreSQL repository, with LISTEN/NOTIFY.
+
+Each server (an ``openmi.Server`` on a ``postgresql://`` URL: another host, or a worker of ``openmi serve``)
+listens on the channel ``openmi_events`` on a connection of its own. When its subscriptions start or stop
+watching a namespace it says so on the channel; a server that commits a create, modify or delete in a
+namespace another server watches notifies the event (the class and the stored rows, as
+:meth:`Server.link_events` makes it) once, for all of them; a server that starts says hello and the others
+answer with what they watch. A server ignores its own messages.
+
+Limits: PostgreSQL carries at most 8,000 octets per notification, so an event whose rows are larger is
+not sent (a warning says so); the news that a server watches travels as fast as a notification, so a change
+committed elsewhere in the first moments of a new subscription (milliseconds) may not reach it; bookmarks
+stay per server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger("openmi.engine")
+
+CHANNEL = "openmi_events"
+_MAX_PAYLOAD = 7_900  # PostgreSQL's limit is 8,000 octets
+
+
+class PgEventLink:
+    """This server's side of the events shared over PostgreSQL (see the module's docstring)."""
+
+    def __init__(self, server: Server, url: str) -> None:
+        import psycopg
+
+        self.server = server
+        self.id = uuid.uuid4().hex[:16]
+        self._peers: dict[str, int] = {}  # other servers' ids → the numbers the hub knows them by
+        self._listen = psycopg.connect(url, autocommit=True)
+        try:
+            self._listen.execute(f"LISTEN {CHANNEL}")
+            self._send = psycopg.connect(url, autocommit=True)
+        except BaseException:
+            self._listen.close()
+            raise
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="openmi-pg-events", daemon=True)
+
+    def start(self) -> None:
+        self.server.link_events(self._relay, self._announce, broadcast=True)
+        self._thread.start()
+        self._notify({"t": "hello"})
+
+    def close(self) -> None:
+        hub = self.server.indications
+        hub.relay = None
+        hub.on_watch = None
+        self._stop.set()
+        self._thread.join(5)
+        for conn in (self._listen, self._send):
+            try:
+                conn.close()
+            except Exception:  # closing what may be broken already
+                pass
+
+    # --- sending ------------------------------------------------------------------------------------
+    def _notify(self, message: dict[str, Any]) -> None:
+        text = json.dumps({**message, "from": self.id})
+        if len(text.encode()) > _MAX_PAYLOAD:
+            log.warning("an event of %d octets is too large for a PostgreSQL notification; the subscribers of "
+                        "other servers miss it", len(text))
+            return
+        try:
+            with self._send_lock:
+                self._send.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
+        except Exception as exc:  # the write is committed whatever the other servers hear
+            log.warning("cannot notify the other servers: %s", exc)
+
+    def _relay(self, peer: int, payload: bytes) -> None:
+        self._notify({"t": "event", "event": json.loads(payload)})
+
+    def _announce(self, namespace_key: str, watching: bool) -> None:
+        self._notify({"t": "watch", "ns": namespace_key, "on": watching})
+
+    # --- receiving ----------------------------------------------------------------------------------
+    def _peer(self, sender: str) -> int:
+        n = self._peers.get(sender)
+        if n is None:
+            n = self._peers[sender] = len(self._peers) + 1
+        return n
+
+    def _run(self) -> None:
+        hub = self.server.indications
+        while not self._stop.is_set():
+            try:
+                for note in self._listen.notifies(timeout=0.5):
+                    self._handle(note.payload, hub)
+                    if self._stop.is_set():
+                        return
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("listening for the other servers' events failed: %s", exc)
+                self._stop.wait(1.0)
+
+    def _handle(self, text: str, hub: Any) -> None:
+        try:
+            m = json.loads(text)
+            sender = str(m["from"])
+            if sender == self.id:
+                return
+            kind = m["t"]
+            if kind == "event":
+                self.server.receive_event(json.dumps(m["event"]).encode())
+            elif kind == "watch":
+                hub.set_remote(self._peer(sender), str(m["ns"]), bool(m["on"]))
+            elif kind == "hello":
+                hub.forget_peer(self._peer(sender))
+                for key in hub.watched():
+                    self._announce(key, True)
+        except Exception:  # one bad message must not stop the others
+            log.exception("a notification from another server could not be read")
