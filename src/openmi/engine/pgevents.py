@@ -60,7 +60,8 @@ class PgEventLink:
         hub.relay = None
         hub.on_watch = None
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         for conn in (self._listen, self._send):
             try:
                 conn.close()

@@ -78,6 +78,8 @@ class Server:
                 self._pg_events = PgEventLink(self, self.path)
                 self._pg_events.start()
             except BaseException:
+                if self._pg_events is not None:
+                    self._pg_events.close()
                 self.repository.close()
                 raise
         self.poller = Poller(self)
