@@ -669,29 +669,18 @@ class Operation:
     def _wait_here(self, idle: Idle | None, timeout: float | None) -> None:
         """Step a subscription on the calling thread, first waiting for its next event if it is idle (``_lock``
         held on entry and exit): its synchronous reader gets each event from the writer with no other thread."""
+        self._step_here(CHUNK, idle, timeout)
+
+    def _step_here(self, limit: int = BUFFER, idle: Idle | None = None, timeout: float | None = None) -> None:
+        """Produce up to ``limit`` results on the calling thread, after waiting on ``idle`` if given (``_lock``
+        held on entry and exit)."""
         self._busy = True
         self._runner = threading.get_ident()
         self._lock.release()
         try:
             if idle is not None:
                 idle.wait(timeout)
-            self._produce(CHUNK)
-        finally:
-            self._lock.acquire()
-            self._runner = None
-            self._busy = False
-            self._settle_locked()
-            self._notify_locked()
-            if not self._done and self._ctx.cancelled:  # cancelled meanwhile: finish it on the pool
-                self._schedule_locked()
-
-    def _step_here(self) -> None:
-        """Produce a buffer's worth on the calling thread (``_lock`` held on entry and exit)."""
-        self._busy = True
-        self._runner = threading.get_ident()
-        self._lock.release()
-        try:
-            self._produce(BUFFER)
+            self._produce(limit)
         finally:
             self._lock.acquire()
             self._runner = None

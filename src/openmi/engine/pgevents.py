@@ -56,9 +56,7 @@ class PgEventLink:
         self._notify({"t": "hello"})
 
     def close(self) -> None:
-        hub = self.server.indications
-        hub.relay = None
-        hub.on_watch = None
+        self.server.unlink_events()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)

@@ -148,6 +148,11 @@ class Server:
         hub.relay = relay
         hub.on_watch = announce
 
+    def unlink_events(self) -> None:
+        """Stop sharing events with the other servers (the link is closing)."""
+        self.indications.relay = None
+        self.indications.on_watch = None
+
     def receive_event(self, payload: bytes) -> None:
         """An event another server of the repository committed: delivered to the subscriptions here."""
         m = json.loads(payload)

@@ -223,9 +223,7 @@ class EventLink:
         raise ValueError(f"unknown message {header['t']!r}")
 
     def stop(self) -> None:
-        hub = self.engine.indications
-        hub.relay = None
-        hub.on_watch = None
+        self.engine.unlink_events()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
