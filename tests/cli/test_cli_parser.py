@@ -5,6 +5,7 @@ anywhere, OPENMI_* settings still apply, and a new verb is one registration."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Iterator
 
@@ -195,3 +196,10 @@ def test_a_new_verb_is_one_registration(cli: CLI, extra_verb: list[argparse.Name
         cli_main.verb("xr", "x", "openmi xr", group="nowhere")
     with pytest.raises(ValueError, match="unknown option sets"):
         cli_main.verb("xr", "x", "openmi xr", options=("colour",))
+
+
+def test_serve_workers_need_fork(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where there is no os.fork (Windows), more than one worker is a usage error, naming why."""
+    monkeypatch.delattr(os, "fork")
+    r = cli("serve", "--workers", "2", "--http-port", "0", "--https-port", "none")
+    assert r.code == 4 and "needs os.fork" in r.err

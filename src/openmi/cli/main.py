@@ -985,12 +985,15 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
     # One per core by default (the workers share the login throttles, forward each other the requests for
     # their contexts and hand each other the events their subscribers watch); an in-memory repository
     # cannot be shared, so it gets one.
+    can_fork = hasattr(os, "fork")  # the workers are forked (POSIX); elsewhere one process serves
     if args.workers is None:
-        workers = 1 if cfg.repository == ":memory:" else default_workers()
+        workers = 1 if cfg.repository == ":memory:" or not can_fork else default_workers()
     else:
-        workers = args.workers if args.workers != 0 else default_workers()
+        workers = args.workers if args.workers != 0 else default_workers() if can_fork else 1
     if workers < 1:
         raise UsageError("--workers is a number of processes: 1 or more, or 0 for one per core")
+    if workers > 1 and not can_fork:
+        raise UsageError("--workers above 1 needs os.fork (a POSIX system); this one serves with one process")
     if workers > 1:
         try:
             supervisor = Supervisor(cfg, workers)
