@@ -264,3 +264,20 @@ def test_changes_through_any_worker_reach_every_subscriber(served: Served) -> No
             assert sorted(int(x) for x in got) == [800 + i for i in range(n_events)]
             op.cancel()
             op.close()
+
+
+def test_the_command_line_works_on_the_file_while_it_is_served(served: Served, tmp_path: Path) -> None:
+    """`openmi mof compile` and `openmi ci` on the repository a running `openmi serve` shares: both succeed,
+    and the served class and instance are seen over WS-Man at once (the workers' generation check)."""
+    env = clean_env(tmp_path)
+    (tmp_path / "late.mof").write_text("class Sample_Cli { [Key] string K; string V; };\n")
+    r = subprocess.run([*openmi_exe(), "mof", "compile", str(tmp_path / "late.mof"), "--repository", str(served.db)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*openmi_exe(), "ci", "root/cimv2", "{", "Sample_Cli", "K", "a", "*V", "from the cli", "}",
+                        "--repository", str(served.db)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with openmi.Application() as app:
+        for _ in range(4):  # new sessions: either worker
+            got = served.session(app).enumerate("Sample_Cli")
+            assert [(x["K"], x["V"]) for x in got] == [("a", "from the cli")]

@@ -496,21 +496,16 @@ def _session(args: argparse.Namespace, app: Application) -> Iterator[Session]:
         finally:
             session.close()
         return
-    if args.repository:
-        from ..engine.server import Server
+    from ..engine.server import Server
 
-        with Server(args.repository) as srv:
-            session = app.new_session(server=srv)
-            try:
-                yield session
-            finally:
-                session.close()
-        return
-    session = app.new_session()
-    try:
-        yield session
-    finally:
-        session.close()
+    # shared: the repository file may be served by ``openmi serve`` right now (its workers share it the same
+    # way, and see what this command changes at their next request)
+    with Server(args.repository or None, shared=True) as srv:
+        session = app.new_session(server=srv)
+        try:
+            yield session
+        finally:
+            session.close()
 
 
 def _destination(args: argparse.Namespace) -> DestinationOptions:
@@ -917,7 +912,7 @@ def _mof_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_mof(args: argparse.Namespace, printer: Printer) -> int:
     from ..engine.server import Server
 
-    with Server(args.repository) as srv:
+    with Server(args.repository or None, shared=True) as srv:  # (a running openmi serve may share the file)
         for path in args.files:
             t0 = time.perf_counter()
             if sys.stderr.isatty() and not printer.quiet:  # a live status line while a large schema loads
@@ -1005,10 +1000,19 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
             print(f"listening on {url}", flush=True)
         print(f"openmi: {workers} workers", file=sys.stderr, flush=True)
         return supervisor.run()
+    from ..engine.server import Server
+
+    engine: Server | None = None
     try:
-        server = WSManServer(cfg)
+        # shared, as the workers open it: the CLI's local commands may use the file while it is served
+        engine = Server(cfg.repository, shared=True)
+        server = WSManServer(cfg, engine=engine)
         urls = server.start()
-    except (OSError, ValueError) as exc:
+    except BaseException as exc:
+        if engine is not None:
+            engine.close()
+        if not isinstance(exc, (OSError, ValueError)):
+            raise  # (a MOF error, say: reported as the other verbs report it)
         print(f"openmi: cannot serve: {exc}", file=sys.stderr)
         return int(MIResult.FAILED)
     stop = threading.Event()
@@ -1021,6 +1025,7 @@ def cmd_serve(args: argparse.Namespace, printer: Printer) -> int:
             pass
     finally:
         server.stop()
+        engine.close()
     return 0
 
 
