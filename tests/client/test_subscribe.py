@@ -191,10 +191,12 @@ def test_synchronous_readers_hold_no_pool_thread() -> None:
     srv.define_class(NS, Class("Sample_Person", properties=[Property("Id", MIType.UINT32, key=True),
                                                             Property("Name", MIType.STRING)]))
     heard: list[int] = []
-    done = threading.Event()
+    live, done = threading.Event(), threading.Event()
 
     def on_result(op: object, ctx: object, inst: Instance | None, *rest: object) -> None:
-        if inst is not None:
+        if inst is None:
+            live.set()  # REPORT_OPERATION_STARTED: the subscription is live
+        else:
             heard.append(inst["SourceInstance"]["Id"])
             if len(heard) == 3:
                 done.set()
@@ -204,7 +206,9 @@ def test_synchronous_readers_hold_no_pool_thread() -> None:
         ops = [s.subscribe(NS, "WQL", DELETIONS, flags=OperationFlags.REPORT_OPERATION_STARTED) for _ in range(6)]
         for op in ops:
             assert op.get_indication(timeout=30).result == MIResult.OK  # live
-        cb = s.subscribe(NS, "WQL", DELETIONS, callbacks=OperationCallbacks(indication_result=on_result))
+        cb = s.subscribe(NS, "WQL", DELETIONS, callbacks=OperationCallbacks(indication_result=on_result),
+                         flags=OperationFlags.REPORT_OPERATION_STARTED)
+        assert live.wait(30)
         for i in range(3):
             s.create(_person(i))
         for i in range(3):
