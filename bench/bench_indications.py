@@ -251,7 +251,8 @@ def idle_memory(count: int = 100) -> None:
             fill(srv, app.new_session(server=srv), 200)
         env = dict(os.environ, XDG_CONFIG_HOME=str(Path(tmp) / "config"))
         p = subprocess.Popen([sys.executable, "-m", "openmi", "serve", "--repository", str(repo), "--users",
-                              str(users), "--http-port", "0", "--https-port", "none", "--allow-unencrypted"],
+                              str(users), "--http-port", "0", "--https-port", "none", "--allow-unencrypted",
+                              "--workers", "1"],  # one process: the one whose memory is read
                              stdout=subprocess.PIPE, text=True, env=env)
         try:
             assert p.stdout is not None
