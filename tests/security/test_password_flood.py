@@ -51,7 +51,7 @@ def test_throttle_is_bounded() -> None:
 @pytest.mark.parametrize("make", [
     lambda: FailureThrottle(free=3, first=10.0, longest=40.0, memory=600.0, size=100),
     lambda: SharedFailureThrottle(free=3, first=10.0, longest=40.0, memory=600.0, size=100),
-], ids=["in-process", "shared"])
+], ids=["in-process", "across-workers"])
 def test_both_throttles_back_off_alike(make: Any) -> None:
     t = make()
     for _ in range(2):

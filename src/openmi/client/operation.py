@@ -70,6 +70,14 @@ class InstanceResult(NamedTuple):
     error_details: Instance | None
 
 
+def failed_error(exc: BaseException) -> MIError:
+    """What an exception that is not an MIError (a transport's bug, a peer's garbage) ends an operation with:
+    FAILED, naming it, keeping it as the cause."""
+    error = MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 class ClassResult(NamedTuple):
     cls: Class | None
     more_results: bool
@@ -377,8 +385,7 @@ class Operation:
                 elif isinstance(exc, MIError):
                     error = exc
                 else:  # a transport's bug or a peer's garbage: FAILED, keeping the cause
-                    error = MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}")
-                    error.__cause__ = exc
+                    error = failed_error(exc)
             if error is None:
                 self._final = (item, False, MIResult.OK, None, None)
             else:

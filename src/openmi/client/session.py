@@ -19,7 +19,7 @@ from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.types import MIResult
-from .operation import INLINE, LOOP, POOL, READER, Operation
+from .operation import INLINE, LOOP, POOL, READER, Operation, failed_error
 from .options import OperationCallbacks, OperationOptions, SubscriptionDeliveryOptions
 from .pool import WorkerPool, default_pool
 
@@ -294,7 +294,7 @@ class Session:
         except MIError:
             raise
         except Exception as exc:  # a bug below us: FAILED keeping the cause, as an Operation reports it
-            raise MIError(MIResult.FAILED, f"{type(exc).__name__}: {exc}") from exc
+            raise failed_error(exc) from exc
         return [] if first is None else [first]
 
     def _run(self, start: Callable[[], Operation]) -> list[Any]:

@@ -34,7 +34,7 @@ from ..cim.query import AssocQuery, QueryError
 from ..cim.types import MIFlag, MIResult, MIType
 from .context import Context
 from .encoding import decode_values, reference_from_json
-from .operations import HANDLERS, _inbound, _run_provider, get_instance
+from .operations import HANDLERS, _inbound, _run_provider, class_copy, get_instance
 from .refindex import SEP, instance_target, target_key, target_namespace
 from .schema import ClassInfo, Namespace
 
@@ -500,13 +500,7 @@ def _class_defs(server: Server, ns: Namespace, results: Iterator[Instance]) -> I
         if key in seen:
             continue
         seen.add(key)
-        yield _class_def(cns, cns.get(inst.class_name))
-
-
-def _class_def(ns: Namespace, info: ClassInfo) -> Class:
-    out = info.cls.clone()
-    out.namespace = ns.name
-    return out
+        yield class_copy(cns.get(inst.class_name).cls, cns)
 
 
 def _schema_query(ns: Namespace, q: AssocQuery, source: ClassInfo, ctx: Context) -> Iterator[Class]:
@@ -523,7 +517,7 @@ def _schema_query(ns: Namespace, q: AssocQuery, source: ClassInfo, ctx: Context)
                 continue
             if q.required_qualifier and not _has_qualifier(a, q.required_qualifier):
                 continue
-            yield _class_def(ns, a)
+            yield class_copy(a.cls, ns)
         return
     assoc = _assoc_filter(ns, q.assoc_class, "AssocClass") if q.assoc_class else None
     result_role = q.result_role.lower() if q.result_role else None
@@ -548,7 +542,7 @@ def _schema_query(ns: Namespace, q: AssocQuery, source: ClassInfo, ctx: Context)
             if q.required_qualifier and not _has_qualifier(info, q.required_qualifier):
                 continue
             seen.add(info.low)
-            yield _class_def(ns, info)
+            yield class_copy(info.cls, ns)
 
 
 HANDLERS[rq.AssociatorInstances] = associator_instances

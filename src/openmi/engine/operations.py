@@ -636,14 +636,16 @@ def get_class(server: Server, ns: Namespace, req: rq.GetClass, ctx: Context) -> 
     if isinstance(req.class_name, str) and req.class_name.lower() not in ns.classes:
         builtin = BUILTIN_CLASSES.get(req.class_name.lower())
         if builtin is not None:
-            out = builtin.clone()
-            out.namespace = ns.name
-            yield out
+            yield class_copy(builtin, ns)
             return
-    info = ns.get(req.class_name)
-    out = info.cls.clone()
+    yield class_copy(ns.get(req.class_name).cls, ns)
+
+
+def class_copy(cls: Class, ns: Namespace) -> Class:
+    """A class as an operation answers it: a copy the caller may change, naming its namespace."""
+    out = cls.clone()
     out.namespace = ns.name
-    yield out
+    return out
 
 
 def enumerate_classes(server: Server, ns: Namespace, req: rq.EnumerateClasses, ctx: Context) -> Iterator[Class]:
@@ -657,9 +659,7 @@ def enumerate_classes(server: Server, ns: Namespace, req: rq.EnumerateClasses, c
         if req.class_names_only:
             yield Class(info.name, info.cls.superclass, namespace=ns.name)
         else:
-            out = info.cls.clone()
-            out.namespace = ns.name
-            yield out
+            yield class_copy(info.cls, ns)
 
 
 HANDLERS: dict[type, Handler] = {

@@ -63,8 +63,8 @@ class PgEventLink:
         for conn in (self._listen, self._send):
             try:
                 conn.close()
-            except Exception:  # closing what may be broken already
-                pass
+            except Exception as exc:  # closing what may be broken already: say so, and close the other
+                log.info("closing a PostgreSQL connection of the event link failed: %s", exc)
 
     # --- sending ------------------------------------------------------------------------------------
     def _notify(self, message: dict[str, Any]) -> None:
@@ -79,8 +79,8 @@ class PgEventLink:
         except Exception as exc:  # the write is committed whatever the other servers hear
             log.warning("cannot notify the other servers: %s", exc)
 
-    def _relay(self, peer: int, payload: bytes) -> None:
-        self._notify({"t": "event", "event": json.loads(payload)})
+    def _relay(self, peer: int, message: dict[str, Any]) -> None:
+        self._notify({"t": "event", "event": message})
 
     def _announce(self, namespace_key: str, watching: bool) -> None:
         self._notify({"t": "watch", "ns": namespace_key, "on": watching})
@@ -114,7 +114,7 @@ class PgEventLink:
                 return
             kind = m["t"]
             if kind == "event":
-                self.server.receive_event(json.dumps(m["event"]).encode())
+                self.server.receive_event(m["event"])
             elif kind == "watch":
                 hub.set_remote(self._peer(sender), str(m["ns"]), bool(m["on"]))
             elif kind == "hello":

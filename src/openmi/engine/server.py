@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import gc
-import json
 import logging
 import os
 import threading
@@ -123,10 +122,10 @@ class Server:
                 ns.qualifiers[q.name.lower()] = q
 
     # --- events shared with the other servers of the repository ----------------------------------------
-    def link_events(self, send: Callable[[int, bytes], None], announce: Callable[[str, bool], None], *,
+    def link_events(self, send: Callable[[int, dict[str, Any]], None], announce: Callable[[str, bool], None], *,
                     broadcast: bool = False) -> None:
         """Share lifecycle events with the other servers of this repository (``openmi serve --workers``):
-        ``send(peer, payload)`` carries an event to a peer that watches its namespace (see
+        ``send(peer, message)`` carries an event (a JSON-ready dict) to a peer that watches its namespace (see
         :meth:`receive_event`); ``announce(namespace_key, watching)`` tells the peers when this server's
         subscriptions start or stop watching a namespace (they then call ``indications.set_remote``). Only
         the repository's own changes travel (create, modify, delete: events made of stored rows). With
@@ -137,13 +136,13 @@ class Server:
         def relay(namespace_key: str, event: Event) -> None:
             rows = event.rows
             assert rows is not None
-            payload = json.dumps({"ns": event.namespace, "change": event.change, "cls": rows[0], "data": rows[1],
-                                  "prev": rows[2], "time": event.time.isoformat()}).encode()
+            message = {"ns": event.namespace, "change": event.change, "cls": rows[0], "data": rows[1],
+                       "prev": rows[2], "time": event.time.isoformat()}
             if broadcast:
-                send(-1, payload)
+                send(-1, message)
                 return
             for peer in list(hub.remote.get(namespace_key, ())):
-                send(peer, payload)
+                send(peer, message)
 
         hub.relay = relay
         hub.on_watch = announce
@@ -153,9 +152,8 @@ class Server:
         self.indications.relay = None
         self.indications.on_watch = None
 
-    def receive_event(self, payload: bytes) -> None:
+    def receive_event(self, m: dict[str, Any]) -> None:
         """An event another server of the repository committed: delivered to the subscriptions here."""
-        m = json.loads(payload)
         if not self.indications.subscribed(str(m["ns"]).lower()):
             return  # nobody here listens to that namespace (any more)
         try:

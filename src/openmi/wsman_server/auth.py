@@ -78,6 +78,13 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
+def _backoff_until(t: FailureThrottle | SharedFailureThrottle, count: int, now: float) -> float:
+    """When the backoff of a key with ``count`` failures ends: the ``free``-th failure earns ``first`` seconds,
+    each further one doubles it, up to ``longest``."""
+    over = count - t.free
+    return now + min(t.longest, t.first * 2 ** min(over, 16)) if over >= 0 else now
+
+
 class FailureThrottle:
     """Failures per key (a client address, a user name) and the backoff they earn; bounded, thread-safe."""
 
@@ -106,9 +113,7 @@ class FailureThrottle:
             if now - last > self.memory:
                 count = 0
             count += 1
-            over = count - self.free  # the free-th failure earns the first backoff
-            until = now + min(self.longest, self.first * 2 ** min(over, 16)) if over >= 0 else now
-            self._failures[key] = (count, now, until)
+            self._failures[key] = (count, now, _backoff_until(self, count, now))
             while len(self._failures) > self.size:
                 self._failures.popitem(last=False)
 
@@ -181,9 +186,8 @@ class SharedFailureThrottle:
             slot, fields = self._find(digest, now)
             count = fields[1] if fields is not None and now - fields[2] <= self.memory else 0
             count += 1
-            over = count - self.free
-            until = now + min(self.longest, self.first * 2 ** min(over, 16)) if over >= 0 else now
-            self._RECORD.pack_into(self._mem, slot * self._RECORD.size, digest, count, now, until)
+            self._RECORD.pack_into(self._mem, slot * self._RECORD.size, digest, count, now,
+                                   _backoff_until(self, count, now))
 
     def succeeded(self, key: str) -> None:
         now = time.monotonic()

@@ -238,8 +238,8 @@ class EventLink:
             self.peers.call(peer, {"t": "watch", "from": self.peers.slot, "ns": namespace_key, "on": watching},
                             timeout=10.0)
 
-    def _send_event(self, peer: int, payload: bytes) -> None:
-        self._send_bytes(peer, payload)
+    def _send_event(self, peer: int, message: dict[str, Any]) -> None:
+        self._send_bytes(peer, json.dumps(message).encode())
 
     def _send_bytes(self, peer: int, data: bytes) -> None:
         if len(data) > _DGRAM_MAX:
@@ -275,6 +275,6 @@ class EventLink:
             except OSError:
                 return
             try:
-                self.engine.receive_event(data)
+                self.engine.receive_event(json.loads(data))
             except Exception:  # one bad message must not stop the others
                 log.exception("an event from another worker could not be read")

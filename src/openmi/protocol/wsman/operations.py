@@ -431,10 +431,7 @@ def _query_page(req: EnumerateRequest, results: list[Any], response: EnumerateRe
     style is answered as WinRM answers it, with ``wsman:XmlFragment`` items; a schema query's classes
     (``ClassDefsOnly``, ``SchemaOnly``) as DSP0201 ``<CLASS>`` items, as EnumerateClasses writes them."""
     if results and isinstance(results[0], Class):
-        response.items = []
-        response.classes = results
-        response.class_options = ClassOptions.full()
-        response.derivations = {c.name.lower(): derivation(lookup, c.namespace or req.namespace, c) for c in results}
+        _put_classes(response, results, ClassOptions.full(), lookup, req.namespace)
         return
     f = req.filter
     if req.uri_style is not UriStyle.WMI or f is None or not f.query:
@@ -605,12 +602,17 @@ def _enumerate_classes_request(r: rq.EnumerateClasses, ns: str | None) -> Enumer
 
 def _class_page(req: EnumerateClassesRequest, results: list[Any], response: EnumerateResponse,
                 lookup: ClassLookup) -> None:
-    options = ClassOptions.from_option_set(req.option_set)
+    _put_classes(response, results, ClassOptions.from_option_set(req.option_set), lookup, req.namespace)
+
+
+def _put_classes(response: EnumerateResponse, classes: list[Class], options: ClassOptions, lookup: ClassLookup,
+                 namespace: str | None) -> None:
+    """A page of classes: DSP0201 ``<CLASS>`` items carrying what ``options`` ask for."""
     response.items = []
-    response.classes = results
+    response.classes = classes
     response.class_options = options
     if options.inheritance_hierarchy:
-        response.derivations = {c.name.lower(): derivation(lookup, req.namespace, c) for c in results}
+        response.derivations = {c.name.lower(): derivation(lookup, c.namespace or namespace, c) for c in classes}
 
 
 ENUMERATE_CLASSES = OperationKind(
