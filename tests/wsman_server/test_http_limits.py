@@ -301,3 +301,86 @@ def test_limits_come_from_the_configuration_file(tmp_path: Path) -> None:
             ServeConfig.load(conf)
     with pytest.raises(ValueError, match="reserved_connections"):
         running(tmp_path, max_connections=4, reserved_connections=4)
+
+
+# --- issue 15: one event loop, a thread only for a slow request ----------------------------------------
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response (head and Content-Length body) from a kept-alive connection."""
+    sock.settimeout(GENEROUS)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        body += chunk
+    assert len(body) == length, "more bytes than one response"
+    return head
+
+
+def test_kept_alive_connections_hold_no_thread(served_http: Running) -> None:
+    """Sixty clients, each answered and keeping its connection open: the server's threads stay few
+    (one thread per connection would add sixty)."""
+    before = threading.active_count()
+    socks = [connect(served_http.http_port, f"127.0.0.{2 + i % 4}") for i in range(60)]
+    try:
+        for sock in socks:
+            sock.sendall(valid_request())
+        for sock in socks:
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
+        assert threading.active_count() - before <= 3
+        assert served_http.server.http.connection_counts()[0] == 60
+        for sock in socks:  # and every one of them is still served
+            sock.sendall(valid_request())
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in socks:
+            sock.close()
+    assert served_http.recorder.calls == ["get"] * 120
+
+
+def test_a_slow_request_gets_a_thread_and_its_connection_comes_back(tmp_path: Path) -> None:
+    """A request that holds the loop (a provider waiting) is given a thread of its own: another
+    connection is served meanwhile; then the slow connection, pipelining a fast request behind the slow
+    one, gets both answers in order and goes on being served by the loop."""
+    from .conftest import sample_engine
+
+    engine, recorder = sample_engine()
+    gate = threading.Event()
+    entered = threading.Event()
+
+    class Slow:
+        def get_instance(self, ctx: object, ns: str, inst: openmi.Instance) -> openmi.Instance:
+            entered.set()
+            assert gate.wait(GENEROUS)
+            return inst
+
+    engine.define_class("root/cimv2", openmi.Class("Sample_Slow", properties=[
+        openmi.Property("Id", openmi.MIType.UINT32, key=True)]))
+    engine.register_provider("root/cimv2", "Sample_Slow", Slow())
+    r = start(tmp_path, allow_unencrypted=True, engine=engine, recorder=recorder)
+    slow, other = connect(r.http_port), connect(r.http_port)
+    try:
+        slow.sendall(valid_request(envelope(GET, "Sample_Slow", watched())) + valid_request())
+        assert entered.wait(GENEROUS)
+        other.sendall(valid_request())
+        assert read_response(other).startswith(b"HTTP/1.1 200")  # while the slow one waits
+        assert recorder.calls == ["get"]
+        gate.set()
+        assert read_response(slow).startswith(b"HTTP/1.1 200")
+        assert read_response(slow).startswith(b"HTTP/1.1 200")
+        for _ in range(3):  # back in the loop
+            slow.sendall(valid_request())
+            assert read_response(slow).startswith(b"HTTP/1.1 200")
+        assert recorder.calls == ["get"] * 5
+    finally:
+        gate.set()
+        slow.close()
+        other.close()
+        r.server.stop()
+        engine.close()

@@ -55,8 +55,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
     assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr.read())
     assert proc.stderr.readline() == "openmi: 2 workers\n"
     port = int(line.split("://", 1)[1].split(":")[1].split("/")[0])
+    served = Served(proc, port, db)
+    for _ in range(600):  # the supervisor speaks before it forks: wait until both workers exist
+        if len(served.workers()) == 2:
+            break
+        threading.Event().wait(0.1)
     try:
-        yield Served(proc, port, db)
+        yield served
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

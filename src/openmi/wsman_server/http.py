@@ -1,13 +1,27 @@
-"""A small HTTP/1.1 server for WS-Management: keep-alive, one thread per connection, TLS, limits.
+"""A small HTTP/1.1 server for WS-Management: keep-alive, one event loop, TLS, limits.
 
 It knows nothing of SOAP: each connection gets a handler object from a factory, and the handler turns
 an :class:`HTTPRequest` into an :class:`HTTPResponse`. Framing is ../protocol/http.py's (h11, no I/O);
-this module moves bytes and keeps time. Each response is written with one ``sendall`` on a socket with
-TCP_NODELAY set, so a client with delayed ACKs never waits on a split write.
+this module moves bytes and keeps time.
+
+**One loop, no thread per connection.** One thread — the *leader* — waits on every socket at once
+(:mod:`selectors`: epoll on Linux), accepts, reads, frames, and runs each whole request's handler itself,
+then writes the response with one ``send`` on a socket with TCP_NODELAY set (so a client with delayed
+ACKs never waits on a split write). Idle and trickling connections cost no thread, and busy connections
+do not contend for the GIL: one thread runs Python at a time anyway, and here it does so without a
+thread switch per request.
+
+**A slow request never stalls the others.** A watchdog looks at the leader every ``TICK`` seconds;
+when one request (a slow provider, a Pull waiting for events, a password being hashed, a client reading
+its answer slowly) has held it for more than ``SLOW`` seconds, the watchdog makes a new thread the
+leader and takes that connection out of the loop. The old leader finishes the request, hands the
+connection back to the loop, and ends. So a request costs a thread only while it is slow, and the
+threads in use are bounded by the connections being served, as before — but the common, fast request
+costs no thread switch at all.
 
 Slow clients cannot hold the server (issue 16, Slowloris): a request must arrive whole — head and body —
-within ``request_timeout`` of its first byte, however slowly it trickles; a kept-alive connection may
-sit idle ``idle_timeout`` between requests; one client address holds at most
+within ``request_timeout`` of its first byte, however slowly it trickles (the TLS handshake too); a
+kept-alive connection may sit idle ``idle_timeout`` between requests; one client address holds at most
 ``max_connections_per_address`` anonymous connections (not yet authenticated); and
 ``reserved_connections`` of the slots are only for connections that have carried an authenticated
 request. Past either bound a new connection takes the place of the oldest anonymous one not being
@@ -18,10 +32,12 @@ authenticated it is never displaced (see :meth:`HTTPServer._admit`).
 from __future__ import annotations
 
 import logging
+import selectors
 import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,7 +51,8 @@ log = logging.getLogger("openmi.wsman_server")
 
 class ConnectionHandler(Protocol):
     """One connection's request handler. It may carry ``authenticated = True`` once a request on its
-    connection passed authentication: the connection then holds a reserved slot and is never displaced."""
+    connection passed authentication: the connection then holds a reserved slot and is never displaced.
+    Its methods are called by one thread at a time, not always the same one."""
 
     def handle(self, request: HTTPRequest) -> HTTPResponse: ...
 
@@ -76,16 +93,28 @@ class Listener:
 # or idle after an answer: a valid client's fresh connection, or its request read by a busy server, must
 # not lose its slot to a flood in the moment before the request is parsed.
 FRESH_GRACE = 2.0
+TICK = 0.005  # how often the watchdog looks at the leader
+SLOW = 0.01  # a request holding the leader longer than this gets a thread of its own
+SWEEP = 0.25  # how often the leader looks for connections past their deadlines
+_WAKE = object()  # the selector key of the loop's wake-up socket
 
 
 class _Slot:
-    """One accepted connection, as the accounting of slots sees it."""
+    """One accepted connection: its socket, its framing and handler, and how the limits see it."""
 
-    __slots__ = ("busy", "evicted", "host", "since", "sock", "started", "trusted", "used")
+    __slots__ = ("busy", "chan", "closed", "evicted", "handler", "handshaking", "host", "listener", "peer",
+                 "since", "sock", "started", "trusted", "used", "writing")
 
-    def __init__(self, sock: socket.socket, host: str) -> None:
+    def __init__(self, sock: socket.socket, host: str, peer: str, listener: Listener) -> None:
         self.sock = sock
         self.host = host
+        self.peer = peer
+        self.listener = listener
+        self.chan: ServerChannel | None = None
+        self.handler: ConnectionHandler | None = None
+        self.handshaking = False  # (TLS) the handshake is under way
+        self.writing = False  # (TLS handshake) waits until the socket can be written
+        self.closed = False
         self.trusted = False  # has carried an authenticated request
         self.busy = False  # a request is being handled or answered
         self.evicted = False
@@ -118,19 +147,29 @@ class HTTPServer:
         self.listeners = listeners
         self.factory = handler_factory
         self.limits = limits or Limits()
-        self._threads: list[threading.Thread] = []
-        self._slots: dict[_Slot, threading.Thread] = {}  # insertion order: oldest first
+        self._slots: dict[_Slot, None] = {}  # insertion order: oldest first
         self._per_host: dict[str, int] = {}  # anonymous connections per client address
         self._anonymous = 0
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._stopping = threading.Event()  # no new connections; new requests are told the server stops
+        self._closing = False  # the loop ends
         self._idle = threading.Condition(self._lock)
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._returned: deque[_Slot] = deque()  # connections a former leader hands back to the loop
+        # the leadership (under _lock): its generation, the connection the leader is serving, since when
+        self._generation = 0
+        self._current: _Slot | None = None
+        self._span: float | None = None
+        self._threads: set[threading.Thread] = set()  # leaders, former leaders finishing a request
+        self._watchdog: threading.Thread | None = None
 
     # --- lifetime ------------------------------------------------------------------------------
     def start(self) -> None:
         for lst in self.listeners:
-            if lst.sock is not None:  # bound already, shared by several worker processes (workers.py)
-                lst.sock.settimeout(0.2)
+            if lst.sock is not None:
                 continue
             family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
@@ -141,14 +180,18 @@ class HTTPServer:
                 sock.close()
                 raise OSError(exc.errno, f"cannot listen on {lst.host}:{lst.port}: {exc.strerror}") from None
             sock.listen(128)
-            sock.settimeout(0.2)
             lst.port = sock.getsockname()[1]
             lst.sock = sock
         for lst in self.listeners:
-            t = threading.Thread(target=self._accept_loop, args=(lst,), name=f"openmi-accept-{lst.port}",
-                                 daemon=True)
-            t.start()
-            self._threads.append(t)
+            # (a socket bound already is shared by several worker processes, workers.py: each accepts
+            # what it can, and the others see BlockingIOError)
+            assert lst.sock is not None
+            lst.sock.setblocking(False)
+            self._sel.register(lst.sock, selectors.EVENT_READ, lst)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._lead_in_new_thread(self._generation)
+        self._watchdog = threading.Thread(target=self._watch, name="openmi-http-watchdog", daemon=True)
+        self._watchdog.start()
 
     @property
     def urls(self) -> list[str]:
@@ -157,20 +200,36 @@ class HTTPServer:
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting, let requests in flight finish (up to ``timeout``), close every connection."""
         self._stopping.set()
-        for t in self._threads:
-            t.join(2)
-        for lst in self.listeners:
-            if lst.sock is not None:
-                lst.sock.close()
+        self._wake()
         deadline = time.monotonic() + timeout
         with self._lock:
             while any(slot.busy for slot in self._slots) and time.monotonic() < deadline:
-                self._idle.wait(max(0.0, deadline - time.monotonic()))
-            conns = list(self._slots.items())
-        for slot, _ in conns:
-            _hang_up(slot.sock)
-        for _, t in conns:
-            t.join(2)
+                self._idle.wait(max(0.0, min(0.1, deadline - time.monotonic())))
+            self._closing = True
+        self._wake()
+        if self._watchdog is not None:
+            self._watchdog.join(2)
+        for t in self._live_threads():
+            if t is not threading.current_thread():
+                t.join(2)
+        # the loop has ended: what is still in the selector is closed here; a connection a thread still
+        # holds (a request past the grace time) is hung up, and that thread closes it
+        with self._lock:
+            slots = list(self._slots)
+        for slot in slots:
+            if self._registered(slot):
+                self._close(slot)
+            else:
+                _hang_up(slot.sock)
+        for t in self._live_threads():
+            if t is not threading.current_thread():
+                t.join(2)
+        for lst in self.listeners:
+            if lst.sock is not None:
+                lst.sock.close()
+        self._sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     @property
     def stopping(self) -> bool:
@@ -181,31 +240,168 @@ class HTTPServer:
         with self._lock:
             return len(self._slots), self._anonymous
 
-    # --- accepting --------------------------------------------------------------------------
-    def _accept_loop(self, lst: Listener) -> None:
+    def _live_threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._threads)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except (BlockingIOError, OSError):
+            pass  # full (a wake-up is pending anyway), or closed by shutdown
+
+    # --- the leader ---------------------------------------------------------------------------
+    def _lead_in_new_thread(self, generation: int) -> None:
+        t = threading.Thread(target=self._lead, args=(generation,), name="openmi-http", daemon=True)
+        with self._lock:
+            self._threads.add(t)
+        t.start()
+
+    def _lead(self, generation: int) -> None:
+        """The loop: wait on every socket, serve what is ready; until shutdown, or until the watchdog
+        makes another thread the leader while this one serves a slow request."""
+        try:
+            stopped = False
+            next_sweep = time.monotonic() + SWEEP
+            while True:
+                try:
+                    events = self._sel.select(max(0.0, next_sweep - time.monotonic()))
+                    for key, _ in events:
+                        data = key.data
+                        if data is _WAKE:
+                            if not self._woken():
+                                return  # shutdown
+                            if not stopped and self._stopping.is_set():
+                                stopped = True
+                                self._stop_accepting()
+                        elif isinstance(data, Listener):
+                            if not stopped:
+                                self._accept(data)
+                        elif not self._step(data, generation):
+                            return  # no longer the leader
+                    if time.monotonic() >= next_sweep:
+                        self._sweep()
+                        next_sweep = time.monotonic() + SWEEP
+                except Exception:  # a bug here must not end the loop silently: say so, and keep serving
+                    log.exception("the HTTP loop failed")
+                    time.sleep(0.01)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _woken(self) -> bool:
+        """Read the wake-up bytes, take back the connections handed back; False when the loop ends."""
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        with self._lock:
+            if self._closing:
+                return False
+            back = list(self._returned)
+            self._returned.clear()
+        for slot in back:
+            if not slot.closed:
+                self._sel.register(slot.sock, _events(slot), slot)
+        return True
+
+    def _stop_accepting(self) -> None:
+        for lst in self.listeners:
+            if lst.sock is not None:
+                try:
+                    self._sel.unregister(lst.sock)
+                except (KeyError, ValueError):
+                    pass
+
+    def _step(self, slot: _Slot, generation: int) -> bool:
+        """Serve what a ready connection sent; False when this thread is no longer the leader."""
+        with self._lock:
+            if self._generation != generation:
+                return False
+            self._current = slot
+            self._span = time.monotonic()
+        try:
+            self._serve(slot)
+        except Exception:  # the server's own bug: say so, drop only this connection
+            log.exception("serving %s failed", slot.peer)
+            self._close(slot)
+        finally:
+            with self._lock:
+                demoted = self._generation != generation
+                if not demoted:
+                    self._current = self._span = None
+        if demoted:  # the watchdog took this connection out of the loop: hand it back
+            if not slot.closed:
+                with self._lock:
+                    closing = self._closing
+                    if not closing:
+                        self._returned.append(slot)
+                if closing:  # (the loop has ended)
+                    self._close(slot)
+                else:
+                    self._wake()
+            return False
+        return True
+
+    def _watch(self) -> None:
+        """Every TICK: has one request held the leader for more than SLOW? Then another thread leads."""
+        while True:
+            time.sleep(TICK)
+            with self._lock:
+                if self._closing:
+                    return
+                span = self._span
+                if span is None or time.monotonic() - span < SLOW:
+                    continue
+                self._generation += 1
+                generation = self._generation
+                slot = self._current
+                self._current = self._span = None
+                if slot is not None and not slot.closed:
+                    try:
+                        self._sel.unregister(slot.sock)
+                    except (KeyError, ValueError):
+                        pass
+            self._lead_in_new_thread(generation)
+
+    # --- accepting ----------------------------------------------------------------------------
+    def _accept(self, lst: Listener) -> None:
         assert lst.sock is not None
-        while not self._stopping.is_set():
+        for _ in range(64):  # then let the connections already in get a turn
             try:
                 conn, addr = lst.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                time.sleep(0.05)
-                continue
+            except (BlockingIOError, InterruptedError):
+                return  # (or another worker process took it)
+            except OSError as exc:
+                log.warning("accepting on port %s failed: %s", lst.port, exc)
+                return
+            conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            slot = _Slot(conn, addr[0])
+            slot = _Slot(conn, addr[0], f"{addr[0]}:{addr[1]}", lst)
             admitted, victim = self._admit(slot)
             if victim is not None:
-                _hang_up(victim.sock)  # its thread sees the connection end and leaves
+                _hang_up(victim.sock)  # the loop (or the thread serving it) sees it end and closes it
             if not admitted:
-                self._refuse(conn)
+                _refuse(conn)
                 continue
-            t = threading.Thread(target=self._serve, args=(slot, addr, lst), name="openmi-conn", daemon=True)
-            with self._lock:
-                self._slots[slot] = t
-            t.start()
+            if lst.tls is not None:
+                try:
+                    slot.sock = lst.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+                except (ssl.SSLError, OSError) as exc:
+                    log.info("TLS with %s failed: %s", slot.peer, exc)
+                    self._close(slot)
+                    continue
+                slot.handshaking = True
+                slot.started = time.monotonic()  # the handshake has request_timeout to finish
+            else:
+                self._open(slot)
+            self._sel.register(slot.sock, selectors.EVENT_READ, slot)
+
+    def _open(self, slot: _Slot) -> None:
+        lim = self.limits
+        slot.chan = ServerChannel(lim.max_header_bytes, lim.max_body_bytes)
+        slot.handler = self.factory(slot.peer, slot.listener.tls is not None)
 
     def _admit(self, slot: _Slot) -> tuple[bool, _Slot | None]:
         """Count a new connection in; (admitted, the connection it displaced).
@@ -231,7 +427,7 @@ class HTTPServer:
             if victim is not None:
                 self._forget(victim)
                 victim.evicted = True
-            self._slots[slot] = threading.current_thread()  # replaced by the connection's thread
+            self._slots[slot] = None
             self._per_host[slot.host] = self._per_host.get(slot.host, 0) + 1
             self._anonymous += 1
             return True, victim
@@ -259,7 +455,10 @@ class HTTPServer:
 
     def _forget(self, slot: _Slot) -> None:
         """Drop a connection from the accounting (the lock is held)."""
-        if self._slots.pop(slot, None) is None or slot.trusted:
+        if slot not in self._slots:
+            return  # (forgotten already: displaced)
+        del self._slots[slot]
+        if slot.trusted:
             return
         n = self._per_host.get(slot.host, 0) - 1
         if n > 0:
@@ -268,142 +467,230 @@ class HTTPServer:
             self._per_host.pop(slot.host, None)
         self._anonymous -= 1
 
-    def _refuse(self, conn: socket.socket) -> None:
+    # --- one connection -----------------------------------------------------------------------
+    def _serve(self, slot: _Slot) -> None:
+        """Read what arrived on a ready connection; answer every whole request in it."""
+        if slot.evicted:
+            self._close(slot)
+            return
+        if slot.handshaking:
+            self._handshake(slot)
+            return
+        sock, chan = slot.sock, slot.chan
+        assert chan is not None
+        data = _receive(sock)
+        if data is None:
+            return  # (a wake-up with nothing to read: TLS records not yet whole)
+        if slot.started is None and data:
+            slot.started = time.monotonic()
+        chan.feed(data)
+        while True:
+            try:
+                result = chan.next_request()
+            except BadRequest as exc:
+                _say(sock, error_response(exc.status, str(exc)))
+                self._close(slot)
+                return
+            if result is CLOSED:
+                self._close(slot)
+                return
+            if not isinstance(result, HTTPRequest):  # NEED_DATA
+                if chan.wants_continue and not self._send(slot, chan.continue_bytes()):
+                    self._close(slot)
+                return
+            if not self._answer(slot, result):
+                return
+            if not chan.pending:  # (asking h11 about an empty buffer costs a parse attempt: skip it)
+                return
+
+    def _answer(self, slot: _Slot, request: HTTPRequest) -> bool:
+        """Handle one request and write its response; False when the connection ended."""
+        chan, handler = slot.chan, slot.handler
+        assert chan is not None and handler is not None
+        slot.started = None
+        request.peer = slot.peer
+        request.secure = slot.listener.tls is not None
+        with self._lock:
+            if slot.evicted:
+                evicted = True
+            else:
+                evicted = False
+                slot.busy = True
+        if evicted:
+            self._close(slot)
+            return False
         try:
-            conn.settimeout(1.0)
-            conn.sendall(error_response(503, "too many connections", [("Retry-After", "1")]))
+            if self._stopping.is_set():
+                response = handler.shutting_down(request)
+                response.close = True
+            else:
+                try:
+                    response = handler.handle(request)
+                except Exception:  # the handler's own bug must not kill the connection silently
+                    log.exception("request from %s failed", slot.peer)
+                    response = HTTPResponse(500, b"internal error", [("Content-Type", "text/plain")], close=True)
+                if self._stopping.is_set():
+                    response.close = True
+            trusted = bool(getattr(handler, "authenticated", False))
+            if trusted is not slot.trusted:  # authenticated now, or no longer (a removed user)
+                with self._lock:
+                    self._trust(slot, trusted)
+            sent = self._send(slot, chan.respond(response))
+        finally:
+            with self._lock:
+                slot.busy = False
+                slot.used = True
+                slot.since = time.monotonic()
+                if self._stopping.is_set():
+                    self._idle.notify_all()
+        if not sent or not chan.reusable:
+            self._close(slot)
+            return False
+        if chan.pending:  # a pipelined request's clock starts now
+            slot.started = time.monotonic()
+        return True
+
+    def _send(self, slot: _Slot, data: bytes) -> bool:
+        """Write all of ``data``: one ``send`` when the socket takes it (the common case), else wait for
+        the peer up to request_timeout (the watchdog gives the loop to another thread meanwhile)."""
+        sock = slot.sock
+        try:
+            n = sock.send(data)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            n = 0  # (TLS: the same bytes are written again, as OpenSSL asks)
+        except OSError:
+            return False
+        if n == len(data):
+            return True
+        try:
+            sock.settimeout(self.limits.request_timeout)
+            sock.sendall(memoryview(data)[n:])
+            sock.setblocking(False)
+        except OSError:
+            return False
+        return True
+
+    def _handshake(self, slot: _Slot) -> None:
+        sock = slot.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._want(slot, writing=False)
+            return
+        except ssl.SSLWantWriteError:
+            self._want(slot, writing=True)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            log.info("TLS handshake with %s failed: %s", slot.peer, exc)
+            self._close(slot)
+            return
+        self._want(slot, writing=False)
+        slot.handshaking = False
+        slot.started = None
+        slot.since = time.monotonic()
+        self._open(slot)
+        if sock.pending():  # the client's first request came with its last handshake record
+            self._serve(slot)
+
+    def _want(self, slot: _Slot, writing: bool) -> None:
+        if slot.writing is not writing:
+            slot.writing = writing
+            try:
+                self._sel.modify(slot.sock, _events(slot), slot)
+            except (KeyError, ValueError):
+                pass  # (out of the loop: handed back with the events it waits for)
+
+    def _registered(self, slot: _Slot) -> bool:
+        try:
+            self._sel.get_key(slot.sock)
+        except (KeyError, ValueError, RuntimeError):
+            return False
+        return True
+
+    def _close(self, slot: _Slot) -> None:
+        """End a connection: out of the loop and the accounting, its handler told, its socket closed."""
+        if slot.closed:
+            return
+        slot.closed = True
+        try:
+            self._sel.unregister(slot.sock)
+        except (KeyError, ValueError, RuntimeError):
+            pass  # (not in the loop: a thread of its own served it, or the selector is closed)
+        if slot.handler is not None:
+            try:
+                slot.handler.closed()
+            except Exception:
+                log.exception("closing the handler of %s failed", slot.peer)
+        with self._lock:
+            self._forget(slot)
+        try:
+            slot.sock.close()
         except OSError:
             pass
-        finally:
-            conn.close()
 
-    # --- one connection -----------------------------------------------------------------------
-    def _serve(self, slot: _Slot, addr: tuple[str, int] | tuple[str, int, int, int], lst: Listener) -> None:
-        peer = f"{addr[0]}:{addr[1]}"
-        raw = sock = slot.sock
-        lim = self.limits
-        handler: ConnectionHandler | None = None
-        try:
-            if lst.tls is not None:
-                raw.settimeout(lim.request_timeout)
-                try:
-                    sock = lst.tls.wrap_socket(raw, server_side=True)
-                except (ssl.SSLError, OSError) as exc:
-                    log.info("TLS handshake with %s failed: %s", peer, exc)
-                    return
-                with self._lock:
-                    slot.sock = sock
-                if slot.evicted:
-                    return
-            handler = self.factory(peer, lst.tls is not None)
-            chan = ServerChannel(lim.max_header_bytes, lim.max_body_bytes)
-            secure = lst.tls is not None
-            while True:
-                request = self._read_request(sock, chan, slot)
-                if request is None:
-                    return
-                request.peer = peer
-                request.secure = secure
-                with self._lock:
-                    if slot.evicted:
-                        return
-                    slot.busy = True
-                try:
-                    if self._stopping.is_set():
-                        response = handler.shutting_down(request)
-                        response.close = True
-                    else:
-                        try:
-                            response = handler.handle(request)
-                        except Exception:  # the handler's own bug must not kill the connection silently
-                            log.exception("request from %s failed", peer)
-                            response = HTTPResponse(500, b"internal error", [("Content-Type", "text/plain")],
-                                                    close=True)
-                        if self._stopping.is_set():
-                            response.close = True
-                    trusted = bool(getattr(handler, "authenticated", False))
-                    if trusted is not slot.trusted:  # authenticated now, or no longer (a removed user)
-                        with self._lock:
-                            self._trust(slot, trusted)
-                    sock.settimeout(lim.request_timeout)
-                    sock.sendall(chan.respond(response))
-                finally:
-                    with self._lock:
-                        slot.busy = False
-                        slot.used = True
-                        slot.since = time.monotonic()
-                        self._idle.notify_all()
-                if not chan.reusable:
-                    return
-        except OSError:
-            return  # the peer went away, or the connection was displaced or shut down
-        finally:
-            if handler is not None:
-                try:
-                    handler.closed()
-                except Exception:
-                    log.exception("closing the handler of %s failed", peer)
-            with self._lock:
-                self._forget(slot)
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    def _read_request(self, sock: socket.socket, chan: ServerChannel, slot: _Slot) -> HTTPRequest | None:
-        """The next whole request, or None when the connection should end (closed, idle too long, too
-        slow, or refused with an error response already written)."""
+    def _sweep(self) -> None:
+        """Close the connections past their deadlines: a request (or TLS handshake) not whole within
+        request_timeout of its first byte (408), a kept-alive connection idle for idle_timeout."""
         lim = self.limits
         now = time.monotonic()
-        # a request's clock starts with its first byte; bytes already buffered (pipelining) start it now
-        ready = chan.pending
-        deadline = now + lim.request_timeout if ready else None
-        slot.started = now if ready else None
-        idle_until = now + lim.idle_timeout
-        while True:
-            if ready:  # (asking h11 about an empty buffer costs a parse attempt: skip it)
-                try:
-                    result = chan.next_request()
-                except BadRequest as exc:
-                    _reply_and_close(sock, exc.status, str(exc))
-                    return None
-                if isinstance(result, HTTPRequest):
-                    slot.started = None
-                    return result
-                if result is CLOSED:
-                    return None
-                if chan.wants_continue:
-                    sock.settimeout(lim.request_timeout)
-                    sock.sendall(chan.continue_bytes())
-            left = (idle_until if deadline is None else deadline) - time.monotonic()
-            if left <= 0:
-                if deadline is not None:
-                    _reply_and_close(sock, 408, "the request did not arrive in time")
-                return None
-            sock.settimeout(left)  # a deadline, not a per-recv timeout: trickling bytes do not extend it
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                if deadline is not None:
-                    _reply_and_close(sock, 408, "the request did not arrive in time")
-                return None
-            if deadline is None and data:
-                slot.started = time.monotonic()
-                deadline = slot.started + lim.request_timeout
-            chan.feed(data)
-            ready = True
+        with self._lock:
+            slots = [s for s in self._slots if not s.busy]
+        for slot in slots:
+            if slot.closed or not self._registered(slot):
+                continue  # (a thread of its own serves it)
+            started = slot.started
+            if started is not None:
+                if now - started > lim.request_timeout:
+                    if not slot.handshaking:
+                        _say(slot.sock, error_response(408, "the request did not arrive in time"))
+                    self._close(slot)
+            elif now - slot.since > lim.idle_timeout:
+                self._close(slot)
 
 
-def _reply_and_close(sock: socket.socket, status: int, message: str) -> None:
+def _events(slot: _Slot) -> int:
+    return selectors.EVENT_WRITE if slot.writing else selectors.EVENT_READ
+
+
+def _receive(sock: socket.socket) -> bytes | None:
+    """What a ready socket holds: bytes (``b""``: the peer closed, or the connection is gone), or None
+    (nothing yet)."""
     try:
-        sock.settimeout(1.0)
-        sock.sendall(error_response(status, message))
+        data = sock.recv(65536)
+    except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return None
+    except OSError:
+        return b""
+    if data and isinstance(sock, ssl.SSLSocket):
+        parts = [data]
+        while (n := sock.pending()) > 0:  # decrypted bytes the selector cannot see
+            try:
+                parts.append(sock.recv(n))
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            except OSError:
+                return b""
+        data = b"".join(parts)
+    return data
+
+
+def _say(sock: socket.socket, data: bytes) -> None:
+    """A last word before closing, if the socket takes it at once (a peer that does not read gets none)."""
+    try:
+        sock.send(data)
     except OSError:
         pass
 
 
+def _refuse(conn: socket.socket) -> None:
+    _say(conn, error_response(503, "too many connections", [("Retry-After", "1")]))
+    conn.close()
+
+
 def _hang_up(sock: socket.socket) -> None:
+    """Make a connection end for whoever reads it next (TLS: under its TLS layer, which stays whole)."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
         pass
