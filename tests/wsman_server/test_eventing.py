@@ -623,3 +623,46 @@ def test_subscribe_on_a_class_uri_without_filter(served: Running) -> None:
     page = p.send_message(pull).decode()
     assert "CIM_InstDeletion" in page and "Edsger" in page
     local.close()
+
+
+def test_pull_subscriptions_hold_no_thread_between_pulls(served: Running) -> None:
+    """Twenty live Pull subscriptions (raw pywinrm, in WinRM's shape) add no thread to the server: each
+    Pull steps its subscription's events itself. Then one delete reaches all twenty, and Unsubscribe
+    closes each (the engine lets go of them)."""
+    from winrm.protocol import Protocol
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(4, "Hedy"))
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    subscribe = _envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"><w:Heartbeats>PT1.000S</w:Heartbeats></e:Delivery>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+  </e:Subscribe>""")
+
+    def new() -> str:
+        resp = p.send_message(subscribe).decode()
+        return re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+
+    def unsubscribe(context: str) -> None:
+        p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Unsubscribe",
+                                 "<e:Unsubscribe/>", f"<e:Identifier>{context}</e:Identifier>"))
+
+    unsubscribe(new())  # (a first one warms the connection and the server's pools)
+    assert served.engine.indications.watched() == []
+    before = threading.active_count()
+    contexts = [new() for _ in range(20)]
+    assert threading.active_count() - before <= 2  # (one pool thread may start; one per subscription would be 20)
+    eng.delete(person(4))
+    for context in contexts:
+        page = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
+  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>10</n:MaxElements></n:Pull>""")).decode()
+        assert page.count("CIM_InstDeletion") >= 1 and "Hedy" in page
+    assert len(served.engine.indications.watched()) == 1
+    for context in contexts:
+        unsubscribe(context)
+    assert len(served.server.service.subscriptions) == 0
+    assert served.engine.indications.watched() == []  # every engine subscription closed

@@ -10,17 +10,16 @@ indications over in the delivery mode the subscriber chose.
   Heartbeat messages, retries per ConnectionRetry, and after that gives up: SubscriptionEnd
   (DeliveryFailure) to EndTo. A ``wsman:DeliveryRefused`` from the sink cancels it without SubscriptionEnd.
 
-Every subscription has one thread that reads the engine's stream into a small bounded queue (the engine's
-own per-subscription queue absorbs bursts and ends a subscriber that falls behind with
-SERVER_LIMITS_EXCEEDED). A subscription ends on Unsubscribe/Release, at its Expires (a Pull then sees
-EndOfSequence), when no Pull came for the idle limit, on a final error (the next Pull gets it as a fault),
-and on graceful shutdown (Pulls get ``wsa:EndpointUnavailable``, push subscribers a SubscriptionEnd with
+A Pull subscription holds no thread: each Pull steps the engine's stream itself, whose per-subscription
+queue holds the events between Pulls (and ends a subscriber that falls behind with SERVER_LIMITS_EXCEEDED);
+a push subscription has its delivery thread. A subscription ends on Unsubscribe/Release, at its Expires (a
+Pull then sees EndOfSequence), when no Pull came for the idle limit, on a final error (the next Pull gets it
+as a fault), and on graceful shutdown (Pulls get ``wsa:EndpointUnavailable``, push subscribers a SubscriptionEnd with
 SourceShuttingDown). Each user may hold a bounded number of live subscriptions.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -69,8 +68,8 @@ class _Live:
         self.request = request
         self.user = user
         self.token = token
-        self.results = results
-        self.queue: collections.deque[rq.IndicationItem] = collections.deque()
+        self.results: Iterator[Any] | None = results
+        self.stepping = threading.Lock()  # held by the one reader stepping the engine's stream
         self.cond = threading.Condition(threading.Lock())
         self.error: MIError | None = None
         self.finished = False  # the engine's stream ended (Expires passed)
@@ -78,7 +77,6 @@ class _Live:
         self.shutting_down = False
         self.touched = time.monotonic()
         self.pulling = 0  # Pulls waiting now (a subscription being pulled is never idle)
-        self.pump = threading.Thread(target=self._pump, name=f"openmi-subscription-{self.id[9:17]}", daemon=True)
         self.deliverer: threading.Thread | None = None
         self.sender: Sender | None = None
 
@@ -86,68 +84,79 @@ class _Live:
     def pull(self) -> bool:
         return self.request.delivery_mode == ev.MODE_PULL
 
-    # --- engine → queue ------------------------------------------------------------------------
-    def _pump(self) -> None:
-        cap = self.store.config.buffer
-        try:
-            for item in self.results:
-                if not isinstance(item, rq.IndicationItem):
-                    if isinstance(item, rq.Idle):
-                        item.wait(1.0)  # this thread is the subscription's own: it waits for events here
-                    continue
-                with self.cond:
-                    while len(self.queue) >= cap and not self.closed:
-                        self.cond.wait(0.5)
-                    if self.closed:
-                        return
-                    self.queue.append(item)
-                    self.cond.notify_all()
-            with self.cond:
-                self.finished = True
-                self.cond.notify_all()
-        except MIError as exc:
-            with self.cond:
-                if not self.closed:
-                    self.error = exc
-                self.cond.notify_all()
-        except Exception as exc:  # an engine bug: the subscriber hears FAILED rather than nothing
-            log.exception("subscription %s failed", self.id)
-            with self.cond:
-                self.error = MIError(MIResult.FAILED, f"the subscription failed: {type(exc).__name__}: {exc}")
-                self.cond.notify_all()
-
+    # --- engine → subscriber --------------------------------------------------------------------------
     def take(self, n: int, wait: float, gather: float = 0.0) -> list[rq.IndicationItem]:
-        """Up to ``n`` queued indications, waiting up to ``wait`` seconds for the first and then up to
-        ``gather`` seconds more for the rest (Events batches)."""
+        """Up to ``n`` indications, waiting up to ``wait`` seconds for the first and then up to ``gather``
+        seconds more for the rest (Events batches).
+
+        The reader — a Pull's request, or a push subscription's delivery thread — steps the engine's
+        stream itself: it holds the events (a bounded queue, ``Subscribe.queue_size``: a subscriber that
+        stops reading is ended with an error saying how many it lost), and says when it has none by
+        yielding an ``Idle`` to wait on. So a subscription between Pulls holds no thread."""
         deadline = time.monotonic() + wait
-        with self.cond:
-            while not self.queue and not self._over():
-                left = deadline - time.monotonic()
-                if left <= 0:
+        until: float | None = None  # (gathering) the batch closes then
+        items: list[rq.IndicationItem] = []
+        if not self.stepping.acquire(timeout=max(0.0, wait)):
+            return items  # another reader of the same subscription had it all along
+        try:
+            results = self.results
+            while results is not None and len(items) < n and not self._over():
+                try:
+                    item = next(results)
+                except StopIteration:
+                    with self.cond:
+                        self.finished = True
                     break
-                self.cond.wait(left)
-            if self.queue and gather > 0 and len(self.queue) < n:
-                until = time.monotonic() + gather
-                while len(self.queue) < n and not self._over():
-                    left = until - time.monotonic()
+                except MIError as exc:
+                    with self.cond:
+                        if not self.closed:
+                            self.error = exc
+                    break
+                except Exception as exc:  # an engine bug: the subscriber hears FAILED rather than nothing
+                    log.exception("subscription %s failed", self.id)
+                    with self.cond:
+                        self.error = MIError(MIResult.FAILED,
+                                             f"the subscription failed: {type(exc).__name__}: {exc}")
+                    break
+                if isinstance(item, rq.IndicationItem):
+                    items.append(item)
+                    if until is None and gather > 0:
+                        until = time.monotonic() + gather
+                elif isinstance(item, rq.Idle):
+                    if items and until is None:
+                        break  # (a Pull answers with what it has)
+                    left = (deadline if until is None else until) - time.monotonic()
                     if left <= 0:
                         break
-                    self.cond.wait(left)
-            items: list[rq.IndicationItem] = []
-            while self.queue and len(items) < n:
-                items.append(self.queue.popleft())
-            self.cond.notify_all()  # room for the pump again
-            return items
+                    item.wait(left)  # returns early for an event, an unsubscribe or the shutdown
+        finally:
+            self.stepping.release()
+        return items
 
     def _over(self) -> bool:
         return self.closed or self.finished or self.error is not None
 
     def close(self) -> None:
+        """End it: the engine's subscription is cancelled (a reader waiting in it wakes and leaves) and
+        then closed, which lets go of its events and tells providers it is gone."""
         with self.cond:
+            already = self.closed
             self.closed = True
-            self.queue.clear()
             self.cond.notify_all()
         self.token.cancel()
+        if already and self.results is None:
+            return
+        if self.stepping.acquire(timeout=10.0):
+            try:
+                results, self.results = self.results, None
+                if results is not None:
+                    close = getattr(results, "close", None)
+                    if close is not None:
+                        close()
+            finally:
+                self.stepping.release()
+        else:  # (a reader stuck in a provider: the cancelled stream ends when it comes back)
+            log.warning("subscription %s: its reader did not leave; closing it later", self.id)
 
     # --- push delivery ------------------------------------------------------------------------------
     def _deliver(self) -> None:
@@ -294,7 +303,6 @@ class SubscriptionStore:
             live.finished = True
         with self._lock:
             self._items[live.id] = live
-        live.pump.start()
         if not live.pull:
             live.deliverer = threading.Thread(target=live._deliver, name=f"openmi-delivery-{live.id[9:17]}",
                                               daemon=True)
@@ -405,6 +413,7 @@ class SubscriptionStore:
                 s.shutting_down = True
                 s.closed = True
                 s.cond.notify_all()
+            s.token.cancel()  # a reader waiting for events wakes
         for s in items:
             if s.deliverer is not None:
                 s.deliverer.join(self.config.push_timeout + 1)
@@ -415,5 +424,3 @@ class SubscriptionStore:
             items, self._items = list(self._items.values()), {}
         for s in items:
             s.close()
-        for s in items:
-            s.pump.join(2.0)
