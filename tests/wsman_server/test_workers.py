@@ -5,6 +5,7 @@ SIGTERM stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -41,6 +42,12 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *extra: str) -> Iterator[Served]:
     env = clean_env(tmp_path)
     users = tmp_path / "users.json"
     UserStore(users).add("alice", PASSWORD)
@@ -48,7 +55,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     db = tmp_path / "served.db"
     proc = subprocess.Popen(
         [*openmi_exe(), "serve", "--workers", "2", "--repository", str(db), "--users", str(users),
-         "--http-port", "0", "--https-port", "none", "--allow-unencrypted", "--mof-file", str(tmp_path / "sample.mof")],
+         "--http-port", "0", "--https-port", "none", "--allow-unencrypted", "--mof-file", str(tmp_path / "sample.mof"),
+         *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stderr is not None
     line = proc.stdout.readline()
@@ -286,3 +294,56 @@ def test_the_command_line_works_on_the_file_while_it_is_served(served: Served, t
         for _ in range(4):  # new sessions: either worker
             got = served.session(app).enumerate("Sample_Cli")
             assert [(x["K"], x["V"]) for x in got] == [("a", "from the cli")]
+
+
+def test_per_user_bounds_count_every_worker(tmp_path: Path) -> None:
+    """max_enumerations_per_user and max_subscriptions_per_user bound a user across the workers (each
+    request on a new connection, so on either worker): the bound's count, and not twice it, is open at
+    once; one more is refused with the bound named; releasing one makes room again."""
+    from openmi.protocol import wsman
+    from openmi.protocol.wsman import eventing as ev
+    from openmi.protocol.wsman import namespaces as wns
+
+    conf = tmp_path / "serve.conf"
+    conf.write_text("max_enumerations_per_user = 4\nmax_subscriptions_per_user = 3\n")
+    with serving(tmp_path, "--config", str(conf)) as served:
+        with openmi.Application() as app:
+            s = served.session(app)
+            for i in range(3):
+                s.create(openmi.Instance("Sample_Person", {"Id": 900 + i}))
+        enumerate_ = wsman.EnumerateRequest(namespace="root/cimv2", class_name="Sample_Person", optimize=True,
+                                            max_elements=1)
+        contexts: list[str] = []
+        refused: list[MIError] = []
+        for _ in range(16):
+            try:
+                r = _post(served.port, enumerate_)
+            except MIError as exc:
+                refused.append(exc)
+                continue
+            assert isinstance(r, wsman.EnumerateResponse) and r.context
+            contexts.append(r.context)
+        assert len(contexts) == 4 and len(refused) == 12
+        assert all(e.result == MIResult.SERVER_LIMITS_EXCEEDED and "(4)" in e.message for e in refused)
+        _post(served.port, wsman.ReleaseRequest(namespace="root/cimv2", class_name="Sample_Person",
+                                                context=contexts[0]))
+        r = _post(served.port, enumerate_)  # room for one again, on whichever worker
+        assert isinstance(r, wsman.EnumerateResponse) and r.context
+
+        subscribe = ev.SubscribeRequest(
+            namespace="root/cimv2", class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=5,
+            filter=wsman.Filter(dialect=wns.DIALECT_WQL,
+                                query="SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'"))
+        subs, sub_refused = [], []
+        for _ in range(12):
+            try:
+                got = _post(served.port, subscribe)
+            except MIError as exc:
+                sub_refused.append(exc)
+                continue
+            assert isinstance(got, ev.SubscribeResponse)
+            subs.append(got.identifier)
+        assert len(subs) == 3 and len(sub_refused) == 9
+        assert all(e.result == MIResult.SERVER_LIMITS_EXCEEDED and "(3)" in e.message for e in sub_refused)
+        _post(served.port, ev.UnsubscribeRequest(namespace="root/cimv2", class_name="*", identifier=subs[0]))
+        assert isinstance(_post(served.port, subscribe), ev.SubscribeResponse)

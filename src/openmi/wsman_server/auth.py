@@ -40,6 +40,7 @@ import spnego
 from spnego import NegotiateOptions
 
 from ..protocol.wsman import encryption
+from .quotas import SharedQuotas
 from .users import User, UserStore, password_problem
 
 __all__ = ["AuthError", "AuthStep", "ConnectionAuth", "FailureThrottle", "ServerAuth", "SharedAuthState",
@@ -260,19 +261,23 @@ def _password_digest(stored: str) -> bytes:
 @dataclass(frozen=True)
 class SharedAuthState:
     """What the workers of one ``openmi serve`` share about logins: the backoffs per client address and per
-    user, and the password-hashing slots (HASH_WORKERS at once in all of them). Made before the workers fork."""
+    user, the password-hashing slots (HASH_WORKERS at once in all of them) and the Basic success cache; and,
+    shared the same way, each user's count of open enumerations and subscriptions. Made before the workers
+    fork."""
 
     throttle: SharedFailureThrottle
     user_throttle: SharedFailureThrottle
     hashing: Any  # a multiprocessing BoundedSemaphore
     logins: SharedCredentialCache
+    quotas: SharedQuotas  # (not a login matter, but shared the same way) the per-user counts of open contexts
 
     @classmethod
     def create(cls) -> SharedAuthState:
         import multiprocessing
 
         return cls(SharedFailureThrottle(), SharedFailureThrottle(),
-                   multiprocessing.get_context("fork").BoundedSemaphore(HASH_WORKERS), SharedCredentialCache())
+                   multiprocessing.get_context("fork").BoundedSemaphore(HASH_WORKERS), SharedCredentialCache(),
+                   SharedQuotas())
 
 
 class _Flight:

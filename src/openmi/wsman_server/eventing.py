@@ -37,6 +37,7 @@ from ..protocol import wsman
 from ..protocol.wsman import eventing as ev
 from ..protocol.wsman import namespaces as wns
 from ..protocol.wsman.faults import WSManFault, protocol_fault
+from .quotas import QuotaFull, SharedQuotas
 from .sender import Sender, SinkError
 
 log = logging.getLogger("openmi.wsman_server")
@@ -259,10 +260,14 @@ def _bookmark(items: list[rq.IndicationItem]) -> str:
 class SubscriptionStore:
     """The live subscriptions of one WS-Man service."""
 
-    def __init__(self, engine: Server, config: EventingConfig | None = None, *, suffix: str = "") -> None:
+    def __init__(self, engine: Server, config: EventingConfig | None = None, *, suffix: str = "",
+                 quotas: SharedQuotas | None = None, slot: int = 0) -> None:
+        """``quotas``: the per-user counts the workers of one ``openmi serve`` share (``slot``: this one's)."""
         self.engine = engine
         self.config = config or EventingConfig()
         self.suffix = suffix  # what its identifiers end with (the worker's tag under openmi serve --workers)
+        self.quotas = quotas
+        self.slot = slot
         self._items: dict[str, _Live] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -278,12 +283,36 @@ class SubscriptionStore:
         if self._stopping:
             raise MIError(MIResult.SERVER_IS_SHUTTING_DOWN, "the server is shutting down")
         self._sweep()
-        with self._lock:
-            mine = sum(1 for s in self._items.values() if s.user == user)
-        if mine >= self.config.max_subscriptions_per_user:
+        self._claim(user)
+        try:
+            return self._subscribe(req, user)
+        except BaseException:
+            self._release(user)
+            raise
+
+    def _claim(self, user: str | None) -> None:
+        limit = self.config.max_subscriptions_per_user
+        if self.quotas is None:
+            with self._lock:
+                mine = sum(1 for s in self._items.values() if s.user == user)
+            over = mine if mine >= limit else None
+        else:
+            try:
+                over = self.quotas.claim("subscription", user, self.slot, limit)
+            except QuotaFull:
+                raise protocol_fault("wsman:QuotaLimit", "too many users hold live subscriptions; try again later",
+                                     result=MIResult.SERVER_LIMITS_EXCEEDED) from None
+        if over is not None:
             raise protocol_fault("wsman:QuotaLimit",
-                                 f"too many live subscriptions ({mine}); unsubscribe from some first",
+                                 f"too many live subscriptions ({over}); unsubscribe from some first",
                                  result=MIResult.SERVER_LIMITS_EXCEEDED)
+
+    def _release(self, user: str | None) -> None:
+        """A subscription claimed for ``user`` is gone (or never started)."""
+        if self.quotas is not None:
+            self.quotas.release("subscription", user, self.slot)
+
+    def _subscribe(self, req: ev.SubscribeRequest, user: str | None) -> ev.SubscribeResponse:
         record = rq.Subscribe(req.namespace, dialect=self._dialect(req), query=self._query(req),
                               bookmark=ev.mi_bookmark(req.bookmark), expiration=req.expires,
                               heartbeat=req.heartbeat, options=req.option_set)
@@ -383,7 +412,9 @@ class SubscriptionStore:
 
     def _remove(self, live: _Live) -> None:
         with self._lock:
-            self._items.pop(live.id, None)
+            gone = self._items.pop(live.id, None)
+        if gone is not None:
+            self._release(live.user)
         live.close()
 
     def forget(self, live: _Live) -> None:
@@ -397,6 +428,8 @@ class SubscriptionStore:
                     if s.pull and now - s.touched > self.config.idle_limit and not s.pulling]
             for s in idle:
                 self._items.pop(s.id, None)
+        for s in idle:
+            self._release(s.user)
         for s in idle:
             log.info("subscription %s dropped: no Pull for %.0f s", s.id, self.config.idle_limit)
             s.close()
@@ -423,4 +456,5 @@ class SubscriptionStore:
         with self._lock:
             items, self._items = list(self._items.values()), {}
         for s in items:
+            self._release(s.user)
             s.close()

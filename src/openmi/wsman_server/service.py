@@ -35,6 +35,7 @@ from ..protocol.wsman.faults import protocol_fault
 from ..protocol.wsman.values import instance_wire_size
 from .eventing import EventingConfig, SubscriptionStore
 from .http import HTTPRequest, HTTPResponse
+from .quotas import QuotaFull, SharedQuotas
 
 if TYPE_CHECKING:
     from .auth import ConnectionAuth, ServerAuth
@@ -94,22 +95,38 @@ class _Enumeration:
 class EnumerationStore:
     """Open enumeration contexts: expiring, bounded per user, closed on release or expiry."""
 
-    def __init__(self, expiry: float, per_user: int) -> None:
+    def __init__(self, expiry: float, per_user: int, quotas: SharedQuotas | None = None, slot: int = 0) -> None:
+        """``quotas``: the per-user counts the workers of one ``openmi serve`` share (``slot``: this one's)."""
         self.expiry = expiry
         self.per_user = per_user
+        self.quotas = quotas
+        self.slot = slot
         self._items: dict[str, _Enumeration] = {}
         self._lock = threading.Lock()
 
     def add(self, e: _Enumeration) -> str:
         self._sweep()
         with self._lock:
-            mine = sum(1 for x in self._items.values() if x.user == e.user)
-            if mine >= self.per_user:
+            if self.quotas is None:
+                mine = sum(1 for x in self._items.values() if x.user == e.user)
+                over = mine if mine >= self.per_user else None
+            else:
+                try:
+                    over = self.quotas.claim("enumeration", e.user, self.slot, self.per_user)
+                except QuotaFull:
+                    raise MIError(MIResult.SERVER_LIMITS_EXCEEDED,
+                                  "too many users hold open enumerations; try again later") from None
+            if over is not None:
                 raise MIError(MIResult.SERVER_LIMITS_EXCEEDED,
-                              f"too many open enumerations ({mine}); release or finish some first")
+                              f"too many open enumerations ({over}); release or finish some first")
             e.expires = time.monotonic() + self.expiry
             self._items[e.id] = e
         return e.id
+
+    def _gone(self, e: _Enumeration) -> None:
+        """A context left the store (the lock is held): the user's count follows."""
+        if self.quotas is not None:
+            self.quotas.release("enumeration", e.user, self.slot)
 
     def take(self, context: str, user: str | None) -> _Enumeration:
         self._sweep()
@@ -123,6 +140,8 @@ class EnumerationStore:
     def remove(self, context: str) -> None:
         with self._lock:
             e = self._items.pop(context, None)
+            if e is not None:
+                self._gone(e)
         if e is not None:
             e.close()
 
@@ -134,12 +153,16 @@ class EnumerationStore:
         with self._lock:
             dead = [k for k, e in self._items.items() if e.expires < now]
             gone = [self._items.pop(k) for k in dead]
+            for e in gone:
+                self._gone(e)
         for e in gone:
             e.close()
 
     def close_all(self) -> None:
         with self._lock:
             items, self._items = list(self._items.values()), {}
+            for e in items:
+                self._gone(e)
         for e in items:
             e.close()
 
@@ -151,17 +174,24 @@ class WSManService:
     """Serves WS-Man requests from one engine. ``auth`` None (tests only) skips authentication."""
 
     def __init__(self, engine: Server, auth: ServerAuth | tuple[ServerAuth, ServerAuth] | None,
-                 config: ServiceConfig | None = None, peers: Peers | None = None) -> None:
+                 config: ServiceConfig | None = None, peers: Peers | None = None,
+                 quotas: SharedQuotas | None = None) -> None:
         """``auth`` is one ServerAuth, or a pair (for plain HTTP, for HTTPS), or None (tests only); ``peers``:
-        the other workers of ``openmi serve --workers`` (requests for their contexts are forwarded)."""
+        the other workers of ``openmi serve --workers`` (requests for their contexts are forwarded);
+        ``quotas``: the per-user counts of contexts they share."""
         self.engine = engine
         self.peers = peers
         self.context_suffix = peers.suffix if peers is not None else ""
         self.auth = auth
         self.config = config or ServiceConfig()
         self.limits = wsman.Limits(max_envelope=self.config.max_envelope_size, not_found=self.config.not_found)
-        self.enumerations = EnumerationStore(self.config.enumeration_expiry, self.config.max_enumerations_per_user)
-        self.subscriptions = SubscriptionStore(engine, self.config.eventing, suffix=self.context_suffix)
+        slot = peers.slot if peers is not None else 0
+        if quotas is not None:
+            quotas.reset(slot)  # (a restarted worker: the contexts counted in its slot died with its predecessor)
+        self.enumerations = EnumerationStore(self.config.enumeration_expiry, self.config.max_enumerations_per_user,
+                                             quotas, slot)
+        self.subscriptions = SubscriptionStore(engine, self.config.eventing, suffix=self.context_suffix,
+                                               quotas=quotas, slot=slot)
         self.machine = socket.gethostname()
         self._ids = itertools.count(1)
 
