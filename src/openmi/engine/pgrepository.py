@@ -137,6 +137,15 @@ class PostgresRepository(_sqlite.CommitListeners):
     def set_meta(self, key: str, value: str) -> None:
         self._exec("INSERT INTO meta VALUES(%s, %s) ON CONFLICT(key) DO UPDATE SET value=EXCLUDED.value", (key, value))
 
+    def claim_meta(self, key: str, value: str) -> str:
+        """The value of ``key``: ``value`` if no server set one before (then it is stored), else the first one
+        (servers racing to set it all read the one that won)."""
+        self._exec("INSERT INTO meta VALUES(%s, %s) ON CONFLICT(key) DO NOTHING", (key, value))
+        return str(self._one("SELECT value FROM meta WHERE key=%s", (key,))[0])
+
+    def delete_meta(self, key: str) -> None:
+        self._exec("DELETE FROM meta WHERE key=%s", (key,))
+
     def close(self) -> None:
         with self._lock:
             self._pool.close()

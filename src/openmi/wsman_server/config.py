@@ -36,6 +36,9 @@ class ServeConfig:
     max_subscriptions_per_user: int = 128  # live WS-Eventing subscriptions one user may hold
     subscription_idle_limit: float = 600.0  # seconds a Pull subscription lives with nobody pulling
     shutdown_timeout: float = 10.0
+    # hosts on one PostgreSQL repository hand each other the Pulls of the contexts they hold (hosts.py):
+    peer_bind: str | None = None  # where this server listens for them (an ephemeral TLS port); None: bind
+    peer_address: str | None = None  # how the other hosts reach it; None: peer_bind, or this host's name
 
     @classmethod
     def keys(cls) -> list[str]:

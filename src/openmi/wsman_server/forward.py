@@ -77,13 +77,7 @@ class Peers:
 
     def owner(self, req: wsman.Request) -> int | None:
         """The slot of the other worker that holds the context this request continues, or None (here, or none)."""
-        if isinstance(req, (wsman.PullRequest, wsman.ReleaseRequest)):
-            context = req.context
-        elif isinstance(req, (ev.UnsubscribeRequest, ev.RenewRequest, ev.GetStatusRequest)):
-            context = req.identifier
-        else:
-            return None
-        m = _TAG.search(context or "")
+        m = _TAG.search(continued_context(req) or "")
         if m is None:
             return None
         slot = int(m.group(1))
@@ -112,6 +106,16 @@ class Peers:
         except (OSError, ValueError):
             return None
         return status, data
+
+
+def continued_context(req: wsman.Request) -> str | None:
+    """The enumeration or subscription context a request continues (Pull, Release, Unsubscribe, Renew,
+    GetStatus), or None."""
+    if isinstance(req, (wsman.PullRequest, wsman.ReleaseRequest)):
+        return req.context
+    if isinstance(req, (ev.UnsubscribeRequest, ev.RenewRequest, ev.GetStatusRequest)):
+        return req.identifier
+    return None
 
 
 def _read(s: socket.socket, n: int) -> bytes:

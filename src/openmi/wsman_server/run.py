@@ -7,11 +7,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..engine.pgrepository import is_postgres_url
 from ..engine.server import Server
 from .auth import SharedAuthState
 from .config import ServeConfig, config_dir
 from .eventing import EventingConfig
 from .forward import EventLink, PeerListener, Peers
+from .hosts import HostPeers
 from .http import HTTPServer, Limits, Listener
 from .service import ServiceConfig, WSManService
 from .tls import create_self_signed, server_context
@@ -32,10 +34,15 @@ class WSManServer:
         self.config = cfg = config or ServeConfig()
         self._own_engine = engine is None
         self.engine = engine if engine is not None else Server(cfg.repository)
+        self._hosts: HostPeers | None = None
         try:
             for path in cfg.mof:
                 self.engine.compile_mof(path)
             self.users = UserStore(cfg.users)
+            if is_postgres_url(self.engine.path):  # other hosts may hold the contexts a Pull continues
+                cert, key = certificate_paths(cfg)
+                bind = cfg.peer_bind or cfg.bind
+                self._hosts = HostPeers(self.engine.repository, bind, cfg.peer_address, cert, key)
             if auth == "default":
                 from .auth import ServerAuth
 
@@ -46,7 +53,7 @@ class WSManServer:
                 max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(
                     max_subscriptions_per_user=cfg.max_subscriptions_per_user,
                     idle_limit=cfg.subscription_idle_limit)), peers=peers,
-                quotas=None if shared_auth is None else shared_auth.quotas)
+                quotas=None if shared_auth is None else shared_auth.quotas, hosts=self._hosts)
             self._peers = peers
             self._peer_listener: PeerListener | None = None
             self._event_link: EventLink | None = None
@@ -59,6 +66,8 @@ class WSManServer:
                 reserved_connections=cfg.reserved_connections, request_timeout=cfg.request_timeout,
                 idle_timeout=cfg.idle_timeout))
         except BaseException:
+            if self._hosts is not None:
+                self._hosts.stop()
             if self._own_engine:
                 self.engine.close()
             raise
@@ -85,6 +94,8 @@ class WSManServer:
                 self._event_link = EventLink(self._peers, self.engine)
                 self._peer_listener.link = self._event_link
                 self._event_link.start()
+        if self._hosts is not None:
+            self._hosts.start(self.service)
         self.http.start()
         return self.urls
 
@@ -108,6 +119,8 @@ class WSManServer:
         """Finish requests in flight, refuse new ones with SERVER_IS_SHUTTING_DOWN, close everything."""
         self.service.begin_shutdown()
         self.http.shutdown(self.config.shutdown_timeout)
+        if self._hosts is not None:
+            self._hosts.stop()
         if self._peer_listener is not None:
             self._peer_listener.stop()
         if self._event_link is not None:

@@ -40,6 +40,7 @@ from .quotas import QuotaFull, SharedQuotas
 if TYPE_CHECKING:
     from .auth import ConnectionAuth, ServerAuth
     from .forward import Peers
+    from .hosts import HostPeers
 from .users import User
 
 log = logging.getLogger("openmi.wsman_server")
@@ -175,13 +176,15 @@ class WSManService:
 
     def __init__(self, engine: Server, auth: ServerAuth | tuple[ServerAuth, ServerAuth] | None,
                  config: ServiceConfig | None = None, peers: Peers | None = None,
-                 quotas: SharedQuotas | None = None) -> None:
+                 quotas: SharedQuotas | None = None, hosts: HostPeers | None = None) -> None:
         """``auth`` is one ServerAuth, or a pair (for plain HTTP, for HTTPS), or None (tests only); ``peers``:
         the other workers of ``openmi serve --workers`` (requests for their contexts are forwarded);
-        ``quotas``: the per-user counts of contexts they share."""
+        ``quotas``: the per-user counts of contexts they share; ``hosts``: the other servers of one PostgreSQL
+        repository (requests for their contexts are forwarded; this server's contexts are named by its id)."""
         self.engine = engine
         self.peers = peers
-        self.context_suffix = peers.suffix if peers is not None else ""
+        self.hosts = hosts
+        self.context_suffix = hosts.suffix if hosts is not None else peers.suffix if peers is not None else ""
         self.auth = auth
         self.config = config or ServiceConfig()
         self.limits = wsman.Limits(max_envelope=self.config.max_envelope_size, not_found=self.config.not_found)
@@ -538,6 +541,13 @@ class WSManConnection:
             # to an anonymous client one fixed answer: nothing it sends is echoed or cached
             fault = _NOT_AN_IDENTIFY if anonymous else exc
             return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
+        hosts = self.service.hosts
+        host = hosts.owner(req) if hosts is not None else None
+        if host is not None:  # the context lives in another server of the same PostgreSQL repository
+            assert hosts is not None
+            got = hosts.forward(host, body, content_type, user)
+            if got is not None:
+                return self._reply(req, got[0], got[1], reply_headers, None)
         peers = self.service.peers
         slot = peers.owner(req) if peers is not None else None
         if slot is not None:  # the context lives in another worker: it answers
