@@ -220,7 +220,71 @@ def test_get_templates_cover_odd_texts_and_fall_back_for_the_rest() -> None:
                                    namespace="root/cimv2")
     req = wsman.GetRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2",
                            uri_style=wsman.UriStyle.WMI)
-    assert response_codec._get_from_template(req, wsman.GetResponse(instance=plain), SERVER_LIMITS) is not None
+    assert response_codec._instance_from_template(req, wsman.GetResponse(instance=plain), SERVER_LIMITS) is not None
     parsed = wsman.parse_response(wsman.build_response(req, wsman.GetResponse(instance=plain)), None, req)
     assert isinstance(parsed, wsman.GetResponse) and parsed.instance is not None
     assert parsed.instance["Name"] == "item5" and parsed.relates_to == "uuid:1"
+
+
+# --- Put answered with the instance, Create answers -------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_SCALARS, min_size=1, max_size=5), st.sampled_from(list(wsman.UriStyle)))
+def test_put_templates_write_the_full_writers_bytes(values: list[tuple[MIType, object]],
+                                                    style: wsman.UriStyle) -> None:
+    elements = {f"p{i}": Element(f"P{i}", v, t, int(MIFlag.KEY) if i == 0 else 0)
+                for i, (t, v) in enumerate(values)}
+    inst = Instance.from_elements("Bench_Item", elements, namespace="root/cimv2")
+    req = wsman.PutRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2", uri_style=style,
+                           instance=inst)
+    fast, full = _both(req, wsman.PutResponse(message_id="uuid:2", instance=inst))
+    assert fast == full
+
+
+_KEYS = st.one_of(
+    st.tuples(st.just(MIType.STRING), st.text(max_size=30)),
+    st.tuples(st.just(MIType.UINT32), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just(MIType.SINT64), st.integers(-(2**63), 2**63 - 1)),
+    st.tuples(st.just(MIType.BOOLEAN), st.booleans()),
+    st.tuples(st.just(MIType.STRING), st.none()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_KEYS, min_size=1, max_size=4), st.sampled_from(list(wsman.UriStyle)),
+       st.sampled_from(["root/cimv2", None, "Root/Other_NS"]), st.sampled_from([ns.ANONYMOUS, "http://h:5985/wsman"]),
+       st.booleans())
+def test_create_templates_write_the_full_writers_bytes(keys: list[tuple[MIType, object]], style: wsman.UriStyle,
+                                                       namespace: str | None, address: str, named: bool) -> None:
+    elements = {f"k{i}": Element(f"K{i}", v, t, int(MIFlag.KEY)) for i, (t, v) in enumerate(keys)}
+    elements["name"] = Element("Name", "not a key", MIType.STRING)
+    name = Instance.from_elements("Bench_Item", elements, namespace=namespace if named else None)
+    req = wsman.CreateRequest(message_id="uuid:1", resource_uri=URI, namespace=namespace, uri_style=style,
+                              instance=name)
+    fast, full = _both(req, wsman.CreateResponse(message_id="uuid:2", instance_name=name, address=address))
+    assert fast == full
+
+
+def test_create_takes_the_template_and_reads_back() -> None:
+    name = Instance.from_elements("Bench_Item", {"id": Element("Id", 7, MIType.UINT32, int(MIFlag.KEY))},
+                                  namespace="root/cimv2")
+    req = wsman.CreateRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2",
+                              uri_style=wsman.UriStyle.WMI, instance=name)
+    resp = wsman.CreateResponse(instance_name=name)
+    assert response_codec._created_from_template(req, resp, SERVER_LIMITS) is not None
+    parsed = wsman.parse_response(wsman.build_response(req, resp), None, req)
+    assert isinstance(parsed, wsman.CreateResponse) and parsed.instance_name is not None
+    assert parsed.instance_name["Id"] in (7, "7") and parsed.relates_to == "uuid:1"
+    ref = Instance.from_elements("Bench_Link", {"a": Element("A", name, MIType.REFERENCE, int(MIFlag.KEY))},
+                                 namespace="root/cimv2")  # a reference key: the full writer
+    assert response_codec._created_from_template(req, wsman.CreateResponse(instance_name=ref), SERVER_LIMITS) is None
+
+
+def test_put_with_the_instance_takes_the_template() -> None:
+    inst = Instance.from_elements("Bench_Item", {"id": Element("Id", 7, MIType.UINT32, int(MIFlag.KEY)),
+                                                 "name": Element("Name", "seven", MIType.STRING)},
+                                  namespace="root/cimv2")
+    req = wsman.PutRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2", instance=inst)
+    assert response_codec._instance_from_template(req, wsman.PutResponse(instance=inst), SERVER_LIMITS) is not None
+    parsed = wsman.parse_response(wsman.build_response(req, wsman.PutResponse(instance=inst)), None, req)
+    assert isinstance(parsed, wsman.PutResponse) and parsed.instance is not None and parsed.instance["Name"] == "seven"

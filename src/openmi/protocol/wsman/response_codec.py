@@ -18,7 +18,7 @@ from lxml import etree
 
 from openmi.cim.errors import MIError
 from openmi.cim.instance import Element, Instance
-from openmi.cim.types import MIResult, MIType
+from openmi.cim.types import MIFlag, MIResult, MIType
 
 from . import eventing as ev
 from . import namespaces as ns
@@ -64,6 +64,7 @@ from .values import (
     format_wire_scalar,
     fragment_to_element,
     instance_to_element,
+    key_elements,
     parameters_class,
     read_selector_set,
 )
@@ -125,8 +126,12 @@ def build_response(
                               request.max_envelope_size)
         if fast is not None:
             return fast
-    elif type(response) is GetResponse and request.encoding == "utf-8" and _FAST:
-        fast = _get_from_template(request, response, limits)
+    elif isinstance(response, (GetResponse, PutResponse)) and request.encoding == "utf-8" and _FAST:
+        fast = _instance_from_template(request, response, limits)  # (a Put answered with the instance)
+        if fast is not None:
+            return fast
+    elif type(response) is CreateResponse and request.encoding == "utf-8" and _FAST:
+        fast = _created_from_template(request, response, limits)
         if fast is not None:
             return fast
     root, _, body = _envelope(_response_action(request), request.message_id, response.message_id)
@@ -173,11 +178,13 @@ def build_response(
     return data
 
 
-# --- byte templates for the answers without a body ---------------------------------------------------
+# --- byte templates ----------------------------------------------------------------------------------
 # Delete, Release and a Put answered without the instance carry nothing but the envelope's headers, so
 # their bytes are the full writer's own output for the action with two texts cut in: rendered once per
-# action with marker texts, split there, then joined with each answer's MessageID and RelatesTo. Only
-# texts that need no escaping take this way (byte-identical by construction); tests compare both paths.
+# action with marker texts, split there, then joined with each answer's MessageID and RelatesTo. Answers
+# carrying one instance (Get, a Put answered with it) and Create's EPR are rendered the same way once per
+# shape (class, property or key names, URI style, namespace), with a marker per value. Only texts whose
+# escaping is known take this way (byte-identical by construction); tests compare both paths.
 
 _FAST = True  # tests turn it off to compare with the full path
 _EMPTY_BODIED: Final = frozenset({DeleteResponse, ReleaseResponse, PutResponse})
@@ -323,7 +330,9 @@ _ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "
 _VALUE_MARKS: Final = re.compile(b"(openmi-template-(?:message-id|relates-to|v[0-9]+))")
 
 
-def _get_from_template(request: Request, response: GetResponse, limits: Limits) -> bytes | None:
+def _instance_from_template(request: Request, response: GetResponse | PutResponse, limits: Limits) -> bytes | None:
+    """The bytes of an answer that carries one instance (Get, a Put answered with it), or None when the full
+    writer must make them (an array, an embedded object, a datetime, a text it would replace …)."""
     inst = response.instance
     relates_to = request.message_id
     if (not isinstance(inst, Instance) or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
@@ -334,20 +343,34 @@ def _get_from_template(request: Request, response: GetResponse, limits: Limits) 
     for el in inst.elements:
         value = el.value
         if value is not None:
-            t = int(el.type)
-            if t not in _SIMPLE_TYPES or isinstance(value, list):
+            text = _template_text(value, el.type)
+            if text is None:
                 return None
-            text = format_wire_scalar(value, t)
-            if _BAD_TEXT.search(text) is not None:
-                return None
-            texts.append(text.translate(_ESCAPES).encode("ascii", "xmlcharrefreplace"))
+            texts.append(text)
         shape.append((el.name, value is None))
     namespace = request.namespace
     template = _get_template(_response_action(request), request.uri_style, namespace or inst.namespace,
                              inst.class_name, tuple(shape))
+    return _fill(template, texts, relates_to, response.message_id, request, limits)
+
+
+def _template_text(value: object, mitype: MIType) -> bytes | None:
+    """A scalar as the full writer writes it in element text, or None when only the full writer knows."""
+    t = int(mitype)
+    if t not in _SIMPLE_TYPES or isinstance(value, (list, Instance)):
+        return None
+    text = format_wire_scalar(value, t)
+    if _BAD_TEXT.search(text) is not None:
+        return None
+    return text.translate(_ESCAPES).encode("ascii", "xmlcharrefreplace")
+
+
+def _fill(template: tuple[bytes, ...] | None, texts: list[bytes], relates_to: str, message_id: str | None,
+          request: Request, limits: Limits) -> bytes | None:
+    """A template's pieces joined with the answer's texts (its marker pieces replaced), within the cap."""
     if template is None:
         return None
-    fill = {_MARK_ID.encode(): (response.message_id or new_message_id()).encode(),
+    fill = {_MARK_ID.encode(): (message_id or new_message_id()).encode(),
             _MARK_RELATES.encode(): relates_to.encode()}
     out = []
     for i, piece in enumerate(template):
@@ -382,6 +405,48 @@ def _get_template(action: str, style: Any, namespace: str | None, class_name: st
     pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
     if len(pieces) != 2 * (n + 2) + 1 or b"openmi-template-" in b"".join(pieces[0::2]):
         return None  # a marker text elsewhere (in the resource URI …): no template for this shape
+    return tuple(pieces)
+
+
+def _created_from_template(request: Request, response: CreateResponse, limits: Limits) -> bytes | None:
+    """The bytes of a CreateResponse (the new instance's EPR, its keys as selectors), or None when the
+    full writer must make them (a reference key, a text it would replace …)."""
+    name = response.instance_name
+    relates_to = request.message_id
+    if (name is None or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
+            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)):
+        return None
+    keys: list[str] = []
+    texts: list[bytes] = []
+    for el in key_elements(name):
+        if el.value is None:
+            continue
+        text = _template_text(el.value, el.type)
+        if text is None:
+            return None
+        keys.append(el.name)
+        texts.append(text)
+    namespace = name.namespace if name.namespace is not None else (request.namespace or None)
+    template = _created_template(_response_action(request), request.uri_style, namespace, name.class_name,
+                                 tuple(keys), response.address)
+    return _fill(template, texts, relates_to, response.message_id, request, limits)
+
+
+@lru_cache(maxsize=256)
+def _created_template(action: str, style: Any, namespace: str | None, class_name: str, keys: tuple[str, ...],
+                      address: str) -> tuple[bytes, ...] | None:
+    if "openmi-template-" in class_name or any("openmi-template-" in k for k in keys):
+        return None
+    elements = {k.lower(): Element(k, f"openmi-template-v{n}", MIType.STRING, int(MIFlag.KEY))
+                for n, k in enumerate(keys)}
+    if len(elements) != len(keys):
+        return None  # (two keys differing in case only: the full writer decides)
+    marked = Instance.from_elements(class_name, elements, namespace=namespace)
+    root, _, body = _envelope(action, _MARK_RELATES, _MARK_ID)
+    append_epr(_SubElement(body, ns.X_RESOURCE_CREATED), marked, style, address)
+    pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
+    if len(pieces) != 2 * (len(keys) + 2) + 1 or b"openmi-template-" in b"".join(pieces[0::2]):
+        return None
     return tuple(pieces)
 
 
