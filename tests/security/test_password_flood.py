@@ -69,10 +69,13 @@ def test_both_throttles_back_off_alike(make: Any) -> None:
 
 def test_the_shared_throttle_and_hashing_slots_span_forked_workers() -> None:
     """What one worker process records, another sees (openmi serve --workers N): a flood spread over the
-    workers backs off as it would against one process, and the hashing slots are counted across them."""
+    workers backs off as it would against one process, and the hashing slots are counted across them (a
+    slot a worker holds is taken for the others until it lets go, or dies)."""
     import os
 
     shared = SharedAuthState.create()
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # a worker: five failures for one address, and it holds one hashing slot
         code = 1
@@ -81,17 +84,29 @@ def test_the_shared_throttle_and_hashing_slots_span_forked_workers() -> None:
                 shared.throttle.failed("10.0.0.9")
             shared.hashing.acquire()
             shared.logins.put(b"k" * 32, time.monotonic() + 60, b"d" * 16, time.monotonic())  # a login it checked
+            os.write(ready_w, b"x")
+            os.read(go_r, 1)  # (holding the slot until told)
             code = 0
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert os.read(ready_r, 1) == b"x"
     assert shared.throttle.wait("10.0.0.9") > 0 and shared.throttle.wait("10.0.0.8") == 0
     assert len(shared.throttle) == 1
     taken = 0
     while shared.hashing.acquire(timeout=0.05):
         taken += 1
-    assert taken == server_auth.HASH_WORKERS - 1  # the other process still holds one
+    assert taken == server_auth.HASH_WORKERS - 1  # the other process holds one
+    for _ in range(taken):
+        shared.hashing.release()
+    os.write(go_w, b"x")
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    taken = 0
+    while shared.hashing.acquire(timeout=0.05):
+        taken += 1
+    assert taken == server_auth.HASH_WORKERS  # a worker that is gone holds none
+    for fd in (ready_r, ready_w, go_r, go_w):
+        os.close(fd)
     assert shared.logins.get(b"k" * 32, time.monotonic()) == b"d" * 16  # its login is known here
     assert shared.logins.get(b"k" * 32, time.monotonic() + 120) is None  # until it expires
     assert shared.logins.get(b"x" * 32, time.monotonic()) is None

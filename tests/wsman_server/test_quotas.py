@@ -37,3 +37,61 @@ def test_a_full_table_says_so() -> None:
     with pytest.raises(QuotaFull):
         q.claim("enumeration", "u-last", 0, 10)
     assert q.total("enumeration", "u0") == 1  # (each record counted once)
+
+
+def _die_holding(hold: object) -> None:
+    """Fork a process that takes ``hold`` (a callable) and is killed while holding it."""
+    import signal
+
+    pid = os.fork()
+    if pid == 0:
+        hold()  # type: ignore[operator]
+        os.kill(os.getpid(), signal.SIGKILL)  # (never released)
+    os.waitpid(pid, 0)
+
+
+def test_a_worker_killed_holding_a_shared_lock_does_not_keep_it() -> None:
+    """The shared tables' lock and the hashing slots: a worker SIGKILLed while it holds them (the kernel
+    drops its record locks) leaves them to the others; before, every worker waited forever."""
+    import threading
+
+    from openmi.wsman_server.plock import ProcessLock, ProcessSemaphore
+
+    lock = ProcessLock()
+    _die_holding(lock.__enter__)
+    got = threading.Event()
+
+    def take() -> None:
+        with lock:
+            got.set()
+
+    t = threading.Thread(target=take)
+    t.start()
+    t.join(30)
+    assert got.is_set()
+
+    slots = ProcessSemaphore(2)
+    _die_holding(lambda: slots.acquire() and slots.acquire())
+    assert slots.acquire(timeout=10) and slots.acquire(timeout=10)  # both slots free again
+    assert not slots.acquire(timeout=0.05)  # (and there are only two)
+    slots.release()
+    slots.release()
+
+
+def test_process_semaphore_bounds_threads_of_one_process_too() -> None:
+    import threading
+
+    from openmi.wsman_server.plock import ProcessSemaphore
+
+    slots = ProcessSemaphore(2)
+    held: list[bool] = []
+
+    def hold() -> None:
+        held.append(slots.acquire(timeout=0.2))
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(held) == [False, True, True]

@@ -40,6 +40,7 @@ import spnego
 from spnego import NegotiateOptions
 
 from ..protocol.wsman import encryption
+from .plock import ProcessLock, ProcessSemaphore
 from .quotas import SharedQuotas
 from .users import User, UserStore, password_problem
 
@@ -128,7 +129,7 @@ class FailureThrottle:
 
 class SharedFailureThrottle:
     """A :class:`FailureThrottle` the worker processes of one ``openmi serve --workers N`` share: made before
-    they fork, in anonymous shared memory under a process-shared lock, so a password flood is throttled the
+    they fork, in anonymous shared memory under a process-shared lock (plock.py), so a password flood is throttled the
     same whichever worker each attempt lands on.
 
     A fixed table of ``size`` records (key digest, failures, last failure, backoff end) with open addressing
@@ -142,11 +143,10 @@ class SharedFailureThrottle:
     def __init__(self, free: int = FREE_FAILURES, first: float = BACKOFF_FIRST, longest: float = BACKOFF_MAX,
                  memory: float = FAILURE_MEMORY, size: int = 16_384) -> None:
         import mmap
-        import multiprocessing
 
         self.free, self.first, self.longest, self.memory, self.size = free, first, longest, memory, size
         self._mem = mmap.mmap(-1, size * self._RECORD.size)  # MAP_SHARED | MAP_ANONYMOUS: inherited by fork
-        self._lock = multiprocessing.get_context("fork").Lock()
+        self._lock = ProcessLock()
         self._salt = secrets.token_bytes(16)
 
     def _digest(self, key: str) -> int:
@@ -217,11 +217,10 @@ class SharedCredentialCache:
 
     def __init__(self, size: int = BASIC_CACHE_SIZE) -> None:
         import mmap
-        import multiprocessing
 
         self.size = size
         self._mem = mmap.mmap(-1, size * self._RECORD.size)
-        self._lock = multiprocessing.get_context("fork").Lock()
+        self._lock = ProcessLock()
 
     def _slots(self, key: bytes) -> Iterator[int]:
         start = int.from_bytes(key[:8], "little") % self.size
@@ -267,17 +266,15 @@ class SharedAuthState:
 
     throttle: SharedFailureThrottle
     user_throttle: SharedFailureThrottle
-    hashing: Any  # a multiprocessing BoundedSemaphore
+    hashing: ProcessSemaphore
     logins: SharedCredentialCache
     quotas: SharedQuotas  # (not a login matter, but shared the same way) the per-user counts of open contexts
 
     @classmethod
     def create(cls) -> SharedAuthState:
-        import multiprocessing
 
-        return cls(SharedFailureThrottle(), SharedFailureThrottle(),
-                   multiprocessing.get_context("fork").BoundedSemaphore(HASH_WORKERS), SharedCredentialCache(),
-                   SharedQuotas())
+        return cls(SharedFailureThrottle(), SharedFailureThrottle(), ProcessSemaphore(HASH_WORKERS),
+                   SharedCredentialCache(), SharedQuotas())
 
 
 class _Flight:

@@ -3,18 +3,20 @@ contexts and live subscriptions.
 
 Each worker holds its own contexts, but a user's bound is the server's, not each worker's: with N workers
 counting apart, a user could hold N times as many. :class:`SharedQuotas` is a fixed table in anonymous
-shared memory (made before the workers fork, under a process-shared lock): one record per (kind, user,
-worker slot) with that worker's count, so a worker that dies and is restarted clears its own records (its
-contexts died with it) without touching the others'. Users are stored as keyed 8-octet digests.
+shared memory (made before the workers fork, under a process-shared lock that a dead worker cannot keep,
+plock.py): one record per (kind, user, worker slot) with that worker's count, so a worker that dies and is
+restarted clears its own records (its contexts died with it) without touching the others'. Users are
+stored as keyed 8-octet digests.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mmap
-import multiprocessing
 import secrets
 import struct
+
+from .plock import ProcessLock
 
 
 class QuotaFull(Exception):
@@ -31,7 +33,7 @@ class SharedQuotas:
         self.size = size
         self._probes = min(self._PROBES, size)  # (a window never wraps onto itself)
         self._mem = mmap.mmap(-1, size * self._RECORD.size)  # MAP_SHARED | MAP_ANONYMOUS: inherited by fork
-        self._lock = multiprocessing.get_context("fork").Lock()
+        self._lock = ProcessLock()
         self._salt = secrets.token_bytes(16)
 
     def _digest(self, kind: str, user: str | None) -> int:
