@@ -283,6 +283,8 @@ class HTTPServer:
                         self._sweep()
                         next_sweep = time.monotonic() + SWEEP
                 except Exception:  # a bug here must not end the loop silently: say so, and keep serving
+                    if self._closing:
+                        return  # (the selector was closed under a leader that came back late)
                     log.exception("the HTTP loop failed")
                     time.sleep(0.01)
         finally:
