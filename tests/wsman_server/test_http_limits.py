@@ -304,10 +304,13 @@ def test_limits_come_from_the_configuration_file(tmp_path: Path) -> None:
 
 
 # --- issue 15: one event loop, a thread only for a slow request ----------------------------------------
+_LEFT: dict[socket.socket, bytes] = {}  # bytes of a next response already read (pipelined answers)
+
+
 def read_response(sock: socket.socket) -> bytes:
-    """One whole response (head and Content-Length body) from a kept-alive connection."""
+    """One whole response (head and Content-Length body) from a kept-alive connection; its head."""
     sock.settimeout(GENEROUS)
-    data = b""
+    data = _LEFT.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, "the server closed the connection"
@@ -319,7 +322,8 @@ def read_response(sock: socket.socket) -> bytes:
         chunk = sock.recv(65536)
         assert chunk, "the server closed the connection"
         body += chunk
-    assert len(body) == length, "more bytes than one response"
+    if len(body) > length:
+        _LEFT[sock] = body[length:]
     return head
 
 
@@ -339,6 +343,7 @@ def test_kept_alive_connections_hold_no_thread(served_http: Running) -> None:
             sock.sendall(valid_request())
             assert read_response(sock).startswith(b"HTTP/1.1 200")
     finally:
+        _LEFT.clear()
         for sock in socks:
             sock.close()
     assert served_http.recorder.calls == ["get"] * 120
@@ -380,6 +385,7 @@ def test_a_slow_request_gets_a_thread_and_its_connection_comes_back(tmp_path: Pa
         assert recorder.calls == ["get"] * 5
     finally:
         gate.set()
+        _LEFT.clear()
         slow.close()
         other.close()
         r.server.stop()
