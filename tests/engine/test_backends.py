@@ -159,7 +159,12 @@ def test_changes_through_one_server_reach_the_subscribers_of_another(pg_cluster:
             assert got[2]["SourceInstance"]["Id"] == 1
             with pytest.raises(TimeoutError):  # each once: b's own copy is not echoed back, a hears nothing twice
                 op.get_indication(timeout=0.5)
-        # b no longer watches: a stops notifying (its hub forgets b's namespace)
+        # b's subscriber left, but may come back with a bookmark: a goes on notifying b for b's linger, so
+        # b's window misses nothing; the first event after the linger tells b to let go, and a forgets b
+        assert a.indications.remote
+        b.indications.linger = 0.2
+        time.sleep(0.3)
+        sa.create(openmi.Instance("Sample_Person", {"Id": 2, "Name": "two"}))
         deadline = time.monotonic() + 30
         while a.indications.remote and time.monotonic() < deadline:
             time.sleep(0.01)

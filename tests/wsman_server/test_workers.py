@@ -347,3 +347,60 @@ def test_per_user_bounds_count_every_worker(tmp_path: Path) -> None:
         assert all(e.result == MIResult.SERVER_LIMITS_EXCEEDED and "(3)" in e.message for e in sub_refused)
         _post(served.port, ev.UnsubscribeRequest(namespace="root/cimv2", class_name="*", identifier=subs[0]))
         assert isinstance(_post(served.port, subscribe), ev.SubscribeResponse)
+
+
+def test_a_bookmark_resumes_on_whichever_worker_is_asked(served: Served) -> None:
+    """A subscriber that lost its subscription comes back with its last bookmark on a new connection (so on
+    either worker): the Subscribe is handed to the worker that issued the bookmark, and the events after it
+    are all there — also those the other worker committed after the subscriber left."""
+    from openmi.protocol import wsman
+    from openmi.protocol.wsman import eventing as ev
+    from openmi.protocol.wsman import namespaces as wns
+
+    def subscribe(bookmark: str | None = None) -> str:
+        sub = _post(served.port, ev.SubscribeRequest(
+            namespace="root/cimv2", class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=0.5, send_bookmarks=True,
+            bookmark=bookmark, filter=wsman.Filter(
+                dialect=wns.DIALECT_WQL,
+                query="SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'")))
+        assert isinstance(sub, ev.SubscribeResponse) and sub.context
+        return sub.context
+
+    def pull(context: str, count: int) -> tuple[list[int], str | None]:
+        got: list[int] = []
+        mark = None
+        for _ in range(60):
+            page = _post(served.port, wsman.PullRequest(namespace="root/cimv2", class_name="*", context=context,
+                                                        max_elements=10, operation_timeout=0.5))
+            assert isinstance(page, wsman.PullResponse)
+            got += [int(x["SourceInstance"]["Id"]) for x in page.items]
+            mark = page.bookmark or mark
+            if len(got) >= count:
+                break
+        return got, mark
+
+    def unsubscribe(context: str) -> None:
+        _post(served.port, ev.UnsubscribeRequest(namespace="root/cimv2", class_name="*", identifier=context))
+
+    with openmi.Application() as app:
+        s = served.session(app)
+        for i in range(9):
+            s.create(openmi.Instance("Sample_Person", {"Id": 700 + i}))
+    first = subscribe()
+
+    def delete(ids: range) -> None:
+        for i in ids:  # each on a new connection: either worker commits it
+            with openmi.Application() as app:
+                served.session(app).delete(openmi.Instance("Sample_Person", {"Id": 700 + i}))
+
+    delete(range(3))
+    got, mark = pull(first, 3)
+    assert got == [700, 701, 702] and mark is not None and mark.endswith(first[-3:])  # the worker's tag
+    unsubscribe(first)
+    delete(range(3, 6))  # while nobody listens
+    for _ in range(4):  # back with the bookmark, each time on a new connection
+        again = subscribe(mark)
+        assert again[-3:] == first[-3:]  # handed to the worker that keeps the events
+        got, _ = pull(again, 3)
+        assert got == [703, 704, 705]
+        unsubscribe(again)

@@ -423,7 +423,13 @@ class IndicationHub:
         """Whether events of this namespace are wanted now (a subscriber, or a recent one that may come
         back with a bookmark, or another server of the repository). Writers skip building events when nobody
         watches."""
-        if namespace_key in self._subs or namespace_key in self.remote:
+        return namespace_key in self.remote or self.keeps(namespace_key)
+
+    def keeps(self, namespace_key: str) -> bool:
+        """Whether this server wants the namespace's events: a subscriber here, or one that left less than
+        ``linger`` seconds ago and may come back with a bookmark (the window must then hold every event,
+        so the other servers of the repository go on handing theirs over until the linger ends)."""
+        if namespace_key in self._subs:
             return True
         since = self._quiet_since.get(namespace_key)
         if since is None:
@@ -431,9 +437,12 @@ class IndicationHub:
         if time.monotonic() - since < self.linger:
             return True
         with self._lock:
-            if namespace_key not in self._subs and self._quiet_since.get(namespace_key) == since:
+            ended = namespace_key not in self._subs and self._quiet_since.get(namespace_key) == since
+            if ended:
                 del self._quiet_since[namespace_key]
                 self._kept.pop(namespace_key, None)
+        if ended and self.on_watch is not None:
+            self.on_watch(namespace_key, False)
         return False
 
     def publish(self, namespace_key: str, event: Event) -> None:
@@ -509,8 +518,8 @@ class IndicationHub:
             if last:
                 del self._subs[sub.namespace]
                 self._quiet_since[sub.namespace] = time.monotonic()
-        if last and self.on_watch is not None:
-            self.on_watch(sub.namespace, False)
+        if last and self.linger <= 0 and self.on_watch is not None:
+            self.on_watch(sub.namespace, False)  # (else when the linger ends: see keeps)
 
     def subscribed(self, namespace_key: str) -> bool:
         """Whether subscriptions of this server watch the namespace now."""
@@ -520,6 +529,14 @@ class IndicationHub:
         """The namespace keys this server's subscriptions watch now."""
         with self._lock:
             return list(self._subs)
+
+    def wanted(self) -> list[str]:
+        """The namespace keys whose events this server wants from the others: those watched, and those whose
+        last subscriber left less than ``linger`` seconds ago (see :meth:`keeps`)."""
+        now = time.monotonic()
+        with self._lock:
+            return [*self._subs, *(k for k, since in self._quiet_since.items()
+                                   if k not in self._subs and now - since < self.linger)]
 
     def set_remote(self, peer: int, namespace_key: str, watching: bool) -> None:
         """Another server (``peer``) started or stopped watching a namespace."""

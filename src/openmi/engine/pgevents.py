@@ -9,8 +9,9 @@ answer with what they watch. A server ignores its own messages.
 
 Limits: PostgreSQL carries at most 8,000 octets per notification, so an event whose rows are larger is
 not sent (a warning says so); the news that a server watches travels as fast as a notification, so a change
-committed elsewhere in the first moments of a new subscription (milliseconds) may not reach it; bookmarks
-stay per server.
+committed elsewhere in the first moments of a new subscription (milliseconds) may not reach it. Bookmarks
+are per server (its window); a server whose last subscriber of a namespace left goes on wanting its events
+for the hub's linger, so a subscriber that comes back with a bookmark to that server misses none.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class PgEventLink:
                 hub.set_remote(self._peer(sender), str(m["ns"]), bool(m["on"]))
             elif kind == "hello":
                 hub.forget_peer(self._peer(sender))
-                for key in hub.watched():
+                for key in hub.wanted():
                     self._announce(key, True)
         except Exception:  # one bad message must not stop the others
             log.exception("a notification from another server could not be read")

@@ -154,8 +154,8 @@ class Server:
 
     def receive_event(self, m: dict[str, Any]) -> None:
         """An event another server of the repository committed: delivered to the subscriptions here."""
-        if not self.indications.subscribed(str(m["ns"]).lower()):
-            return  # nobody here listens to that namespace (any more)
+        if not self.indications.keeps(str(m["ns"]).lower()):
+            return  # nobody here listens to that namespace (any more, nor may come back with a bookmark)
         try:
             if self._shared:
                 self._sync()  # the class may be newer than this server's registry

@@ -21,6 +21,7 @@ SourceShuttingDown). Each user may hold a bounded number of live subscriptions.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -176,7 +177,7 @@ class _Live:
                     if not self._send(ev.EventMessage(
                             to=req.notify_to.address, action=ev.ACTION_EVENTS if events else ev.ACTION_EVENT,
                             events=[i.instance for i in items], headers=dict(req.notify_to.parameters),
-                            ack_requested=ack, bookmark=_bookmark(items) if req.send_bookmarks else None,
+                            ack_requested=ack, bookmark=self.store.page_bookmark(items) if req.send_bookmarks else None,
                             machine_id=items[-1].machine_id, style=req.uri_style, namespace=req.namespace), ack):
                         return
                     continue
@@ -252,9 +253,7 @@ class _Live:
             log.info("subscription %s: SubscriptionEnd to %s failed: %s", self.id, end_to.address, exc)
 
 
-def _bookmark(items: list[rq.IndicationItem]) -> str:
-    """The bookmark of a page: the last event's, or the reserved earliest one when it has none (OMI)."""
-    return items[-1].bookmark or ev.BOOKMARK_EARLIEST
+_TAGGED = re.compile(r"-(?:w\d{1,4}|h[0-9a-f]{12})$")  # a worker's or a server's tag (forward.py, hosts.py)
 
 
 class SubscriptionStore:
@@ -277,6 +276,13 @@ class SubscriptionStore:
 
     def owns(self, context: str) -> bool:
         return context in self._items
+
+    def page_bookmark(self, items: list[rq.IndicationItem]) -> str:
+        """The bookmark of a page: the last event's, tagged as this server's contexts are (a Subscribe that
+        resumes from it is handed to the worker or host that keeps the events), or the reserved earliest
+        one when it has none (OMI)."""
+        mark = items[-1].bookmark
+        return mark + self.suffix if mark else ev.BOOKMARK_EARLIEST
 
     # --- Subscribe ---------------------------------------------------------------------------------
     def subscribe(self, req: ev.SubscribeRequest, user: str | None) -> ev.SubscribeResponse:
@@ -314,7 +320,8 @@ class SubscriptionStore:
 
     def _subscribe(self, req: ev.SubscribeRequest, user: str | None) -> ev.SubscribeResponse:
         record = rq.Subscribe(req.namespace, dialect=self._dialect(req), query=self._query(req),
-                              bookmark=ev.mi_bookmark(req.bookmark), expiration=req.expires,
+                              bookmark=ev.mi_bookmark(_TAGGED.sub("", req.bookmark or "") or None),
+                              expiration=req.expires,
                               heartbeat=req.heartbeat, options=req.option_set)
         token = CancelToken()
         results = self.engine.execute(record, token, user=user)
@@ -381,7 +388,7 @@ class SubscriptionStore:
         send_bookmarks = live.request.send_bookmarks
         if items:
             return wsman.PullResponse(context=live.id, items=[i.instance for i in items],
-                                      bookmark=_bookmark(items) if send_bookmarks else None)
+                                      bookmark=self.page_bookmark(items) if send_bookmarks else None)
         with live.cond:
             error, finished, closed, shutting = live.error, live.finished, live.closed, live.shutting_down
         if shutting:

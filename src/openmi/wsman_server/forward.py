@@ -110,11 +110,14 @@ class Peers:
 
 def continued_context(req: wsman.Request) -> str | None:
     """The enumeration or subscription context a request continues (Pull, Release, Unsubscribe, Renew,
-    GetStatus), or None."""
+    GetStatus), or the bookmark a Subscribe resumes from (the events after it are kept where it was
+    issued), or None."""
     if isinstance(req, (wsman.PullRequest, wsman.ReleaseRequest)):
         return req.context
     if isinstance(req, (ev.UnsubscribeRequest, ev.RenewRequest, ev.GetStatusRequest)):
         return req.identifier
+    if isinstance(req, ev.SubscribeRequest):
+        return req.bookmark
     return None
 
 
@@ -223,7 +226,7 @@ class EventLink:
             return b"[]"
         if header["t"] == "hello":
             hub.forget_peer(peer)
-            return json.dumps(hub.watched()).encode()
+            return json.dumps(hub.wanted()).encode()
         raise ValueError(f"unknown message {header['t']!r}")
 
     def stop(self) -> None:
