@@ -296,6 +296,18 @@ def test_the_command_line_works_on_the_file_while_it_is_served(served: Served, t
             assert [(x["K"], x["V"]) for x in got] == [("a", "from the cli")]
 
 
+def _post_many(port: int, req: object, times: int) -> tuple[list[object], list[MIError]]:
+    """The same request ``times`` times, each on a new connection: (the answers, the refusals)."""
+    answers: list[object] = []
+    refused: list[MIError] = []
+    for _ in range(times):
+        try:
+            answers.append(_post(port, req))
+        except MIError as exc:
+            refused.append(exc)
+    return answers, refused
+
+
 def test_per_user_bounds_count_every_worker(tmp_path: Path) -> None:
     """max_enumerations_per_user and max_subscriptions_per_user bound a user across the workers (each
     request on a new connection, so on either worker): the bound's count, and not twice it, is open at
@@ -313,16 +325,8 @@ def test_per_user_bounds_count_every_worker(tmp_path: Path) -> None:
                 s.create(openmi.Instance("Sample_Person", {"Id": 900 + i}))
         enumerate_ = wsman.EnumerateRequest(namespace="root/cimv2", class_name="Sample_Person", optimize=True,
                                             max_elements=1)
-        contexts: list[str] = []
-        refused: list[MIError] = []
-        for _ in range(16):
-            try:
-                r = _post(served.port, enumerate_)
-            except MIError as exc:
-                refused.append(exc)
-                continue
-            assert isinstance(r, wsman.EnumerateResponse) and r.context
-            contexts.append(r.context)
+        opened, refused = _post_many(served.port, enumerate_, 16)
+        contexts = [r.context for r in opened if isinstance(r, wsman.EnumerateResponse) and r.context]
         assert len(contexts) == 4 and len(refused) == 12
         assert all(e.result == MIResult.SERVER_LIMITS_EXCEEDED and "(4)" in e.message for e in refused)
         _post(served.port, wsman.ReleaseRequest(namespace="root/cimv2", class_name="Sample_Person",
@@ -334,15 +338,8 @@ def test_per_user_bounds_count_every_worker(tmp_path: Path) -> None:
             namespace="root/cimv2", class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=5,
             filter=wsman.Filter(dialect=wns.DIALECT_WQL,
                                 query="SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'"))
-        subs, sub_refused = [], []
-        for _ in range(12):
-            try:
-                got = _post(served.port, subscribe)
-            except MIError as exc:
-                sub_refused.append(exc)
-                continue
-            assert isinstance(got, ev.SubscribeResponse)
-            subs.append(got.identifier)
+        live, sub_refused = _post_many(served.port, subscribe, 12)
+        subs = [r.identifier for r in live if isinstance(r, ev.SubscribeResponse)]
         assert len(subs) == 3 and len(sub_refused) == 9
         assert all(e.result == MIResult.SERVER_LIMITS_EXCEEDED and "(3)" in e.message for e in sub_refused)
         _post(served.port, ev.UnsubscribeRequest(namespace="root/cimv2", class_name="*", identifier=subs[0]))
