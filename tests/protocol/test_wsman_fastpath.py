@@ -288,3 +288,58 @@ def test_put_with_the_instance_takes_the_template() -> None:
     assert response_codec._instance_from_template(req, wsman.PutResponse(instance=inst), SERVER_LIMITS) is not None
     parsed = wsman.parse_response(wsman.build_response(req, wsman.PutResponse(instance=inst)), None, req)
     assert isinstance(parsed, wsman.PutResponse) and parsed.instance is not None and parsed.instance["Name"] == "seven"
+
+
+# --- Enumerate and Pull pages ---------------------------------------------------------------------------
+
+_ITEM_VALUES = st.one_of(
+    st.tuples(st.just(MIType.STRING), st.text(max_size=12)),
+    st.tuples(st.just(MIType.UINT32), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just(MIType.BOOLEAN), st.booleans()),
+    st.tuples(st.just(MIType.REAL64), st.floats()),
+    st.tuples(st.just(MIType.STRING), st.none()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_ITEM_VALUES, min_size=1, max_size=4), min_size=0, max_size=5),
+       st.sampled_from(list(wsman.UriStyle)), st.booleans(), st.booleans(), st.booleans(),
+       st.sampled_from(["uuid:ctx-1", None, "a b"]), st.sampled_from(["root/cimv2", None]))
+def test_page_templates_write_the_full_writers_bytes(rows: list[list[tuple[MIType, object]]], style: wsman.UriStyle,
+                                                     pull: bool, optimize: bool, end: bool, context: str | None,
+                                                     namespace: str | None) -> None:
+    items = [Instance.from_elements("Bench_Item" if i % 2 else "Other_Item",
+                                    {f"p{j}": Element(f"P{j}", v, t, int(MIFlag.KEY) if j == 0 else 0)
+                                     for j, (t, v) in enumerate(row)}, namespace="root/cimv2")
+             for i, row in enumerate(rows)]
+    req: wsman.Request
+    if pull:
+        req = wsman.PullRequest(message_id="uuid:1", resource_uri=URI, namespace=namespace, uri_style=style,
+                                context="uuid:ctx-1")
+        resp: wsman.EnumerateResponse = wsman.PullResponse(message_id="uuid:2", context=context, items=items,
+                                                           end_of_sequence=end)
+    else:
+        req = wsman.EnumerateRequest(message_id="uuid:1", resource_uri=URI, namespace=namespace, uri_style=style,
+                                     optimize=optimize)
+        resp = wsman.EnumerateResponse(message_id="uuid:2", context=context, items=items, end_of_sequence=end)
+    fast, full = _both(req, resp)
+    assert fast == full
+
+
+def test_a_plain_page_takes_the_templates_and_reads_back() -> None:
+    items = [Instance.from_elements("Bench_Item", {"id": Element("Id", i, MIType.UINT32, int(MIFlag.KEY)),
+                                                   "name": Element("Name", f"item & {i}", MIType.STRING),
+                                                   "none": Element("None", None, MIType.STRING)},
+                                    namespace="root/cimv2") for i in range(3)]
+    req = wsman.PullRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2",
+                            uri_style=wsman.UriStyle.WMI, context="uuid:ctx")
+    resp = wsman.PullResponse(context="uuid:ctx", items=items)
+    assert response_codec._page_from_template(req, resp, SERVER_LIMITS) is not None
+    parsed = wsman.parse_response(wsman.build_response(req, resp), None, req)
+    assert isinstance(parsed, wsman.PullResponse) and parsed.context == "uuid:ctx" and not parsed.end_of_sequence
+    assert [(x["Id"], x["Name"]) for x in parsed.items] == [(str(i), f"item & {i}") for i in range(3)]  # (untyped)
+    tiny = wsman.PullRequest(message_id="uuid:1", resource_uri=URI, namespace="root/cimv2", context="uuid:ctx",
+                             max_envelope_size=600)  # over the cap: the full writer says so
+    with pytest.raises(WSManFault) as err:
+        wsman.build_response(tiny, resp)
+    assert err.value.fault.subcode is not None and err.value.fault.subcode[1] == "EncodingLimit"

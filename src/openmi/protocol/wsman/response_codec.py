@@ -134,6 +134,10 @@ def build_response(
         fast = _created_from_template(request, response, limits)
         if fast is not None:
             return fast
+    elif isinstance(response, EnumerateResponse) and request.encoding == "utf-8" and _FAST:
+        fast = _page_from_template(request, response, limits)
+        if fast is not None:
+            return fast
     root, _, body = _envelope(_response_action(request), request.message_id, response.message_id)
     style = request.uri_style
     namespace = request.namespace
@@ -446,6 +450,119 @@ def _created_template(action: str, style: Any, namespace: str | None, class_name
     append_epr(_SubElement(body, ns.X_RESOURCE_CREATED), marked, style, address)
     pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
     if len(pieces) != 2 * (len(keys) + 2) + 1 or b"openmi-template-" in b"".join(pieces[0::2]):
+        return None
+    return tuple(pieces)
+
+
+def _page_from_template(request: Request, response: EnumerateResponse, limits: Limits) -> bytes | None:
+    """The bytes of an Enumerate or Pull page of instances, written in one pass: the page's envelope and
+    each item from byte templates (one per item shape), or None when the full writer must make them (EPR
+    modes, fragments, classes, a subscription's bookmark, an item the templates do not cover, …)."""
+    pull = isinstance(response, PullResponse)
+    optimize = isinstance(request, EnumerateRequest) and request.optimize
+    mode = response.mode
+    if mode is None:
+        mode = request.mode if isinstance(request, EnumerateRequest) else EnumerationMode.OBJECTS
+    if ((not pull and not optimize) or mode is not EnumerationMode.OBJECTS or response.fragments
+            or response.classes or not response.items or (isinstance(response, PullResponse) and response.bookmark)):
+        return None
+    relates_to = request.message_id
+    context = None if pull and response.end_of_sequence else response.context
+    if (not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
+            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)
+            or (context is not None and _PLAIN_TEXT.fullmatch(context) is None)):
+        return None
+    style, namespace = request.uri_style, request.namespace
+    page = _page_template(_response_action(request), pull, context is not None, response.end_of_sequence, style,
+                          namespace)
+    if page is None:
+        return None
+    out: list[bytes] = []
+    texts: list[bytes] = []
+    for inst in response.items:
+        if not isinstance(inst, Instance):
+            return None
+        shape: list[tuple[str, bool]] = []
+        del texts[:]
+        for el in inst.elements:
+            value = el.value
+            if value is not None:
+                text = _template_text(value, el.type)
+                if text is None:
+                    return None
+                texts.append(text)
+            shape.append((el.name, value is None))
+        item = _item_template(style, namespace or inst.namespace, inst.class_name, tuple(shape))
+        if item is None:
+            return None
+        for i, piece in enumerate(item):
+            out.append(piece if i % 2 == 0 else texts[int(piece[17:])])  # b"openmi-template-v<N>"
+    fill = {_MARK_ID.encode(): (response.message_id or new_message_id()).encode(),
+            _MARK_RELATES.encode(): relates_to.encode(), _MARK_CONTEXT.encode(): (context or "").encode()}
+    head, tail = page
+    data = b"".join([*(p if i % 2 == 0 else fill[p] for i, p in enumerate(head)), *out, tail])
+    if len(data) > min(request.max_envelope_size or limits.max_envelope, limits.max_envelope):
+        return None  # the full writer raises the EncodingLimit fault (the server then sends fewer items)
+    return data
+
+
+_MARK_CONTEXT: Final = "openmi-template-context"
+_PAGE_MARKS: Final = re.compile(b"(openmi-template-(?:message-id|relates-to|context))")
+_PLACEHOLDER: Final = "OpenmiTemplateItem"
+
+
+@lru_cache(maxsize=64)
+def _page_template(action: str, pull: bool, has_context: bool, end: bool, style: Any,
+                   namespace: str | None) -> tuple[tuple[bytes, ...], bytes] | None:
+    """A page as the full writer writes it with one placeholder item: the pieces before the item (split at
+    the marker texts) and the bytes after it."""
+    mark = Instance.from_elements(_PLACEHOLDER, {}, namespace=namespace)
+    context = _MARK_CONTEXT if has_context else None
+    request: Request
+    if pull:
+        request = PullRequest(message_id=_MARK_RELATES, uri_style=style, namespace=namespace)
+        response: EnumerateResponse = PullResponse(context=context, items=[mark], end_of_sequence=end)
+    else:
+        request = EnumerateRequest(message_id=_MARK_RELATES, uri_style=style, namespace=namespace, optimize=True)
+        response = EnumerateResponse(context=context, items=[mark], end_of_sequence=end)
+    root, _, body = _envelope(action, _MARK_RELATES, _MARK_ID)
+    _enumeration(body, request, response, True)
+    data = serialize(root, "utf-8")
+    item = _item_template(style, namespace, _PLACEHOLDER, ())
+    if item is None or len(item) != 1 or data.count(item[0]) != 1:
+        return None
+    before, _, after = data.partition(item[0])
+    head = tuple(_PAGE_MARKS.split(before))
+    if len(head) != 2 * (2 + has_context) + 1 or b"openmi-template-" in b"".join(head[0::2]) + after:
+        return None  # a marker text elsewhere (the namespace …): no template for this page
+    return head, after
+
+
+@lru_cache(maxsize=256)
+def _item_template(style: Any, namespace: str | None, class_name: str,
+                   shape: tuple[tuple[str, bool], ...]) -> tuple[bytes, ...] | None:
+    """One item of a page as the full writer writes it inside the envelope (split at its value markers)."""
+    if "openmi-template-" in class_name or any("openmi-template-" in name for name, _ in shape):
+        return None
+    elements: dict[str, Element] = {}
+    n = 0
+    for name, null in shape:
+        value = None
+        if not null:
+            value = f"openmi-template-v{n}"
+            n += 1
+        elements[name.lower()] = Element(name, value, MIType.STRING)
+    if len(elements) != len(shape):
+        return None
+    root, _, body = _envelope("urn:x", None, "urn:x")
+    instance_to_element(Instance.from_elements(class_name, elements, namespace=namespace), style=style,
+                        namespace=namespace, parent=body)
+    data = serialize(root, "utf-8")
+    start, end = data.find(b"<s:Body>"), data.rfind(b"</s:Body>")
+    if start < 0 or end < 0:
+        return None
+    pieces = _VALUE_MARKS.split(data[start + len(b"<s:Body>"):end])
+    if len(pieces) != 2 * n + 1 or b"openmi-template-" in b"".join(pieces[0::2]):
         return None
     return tuple(pieces)
 
