@@ -132,6 +132,11 @@ class _Live:
                         break
                     item.wait(left)  # returns early for an event, an unsubscribe or the shutdown
         finally:
+            if self.closed and self.results is not None:  # (closed while this reader stepped it: see close)
+                results, self.results = self.results, None
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()
             self.stepping.release()
         return items
 
@@ -157,8 +162,8 @@ class _Live:
                         close()
             finally:
                 self.stepping.release()
-        else:  # (a reader stuck in a provider: the cancelled stream ends when it comes back)
-            log.warning("subscription %s: its reader did not leave; closing it later", self.id)
+        else:  # (a reader stuck in a provider: it closes the stream when it comes back, see take)
+            log.warning("subscription %s: its reader did not leave; it closes the subscription when it does", self.id)
 
     # --- push delivery ------------------------------------------------------------------------------
     def _deliver(self) -> None:
@@ -342,7 +347,13 @@ class SubscriptionStore:
         if not live.pull:
             live.deliverer = threading.Thread(target=live._deliver, name=f"openmi-delivery-{live.id[9:17]}",
                                               daemon=True)
-            live.deliverer.start()
+            try:
+                live.deliverer.start()
+            except BaseException:  # (no thread to deliver with: it never was; subscribe() releases the claim)
+                with self._lock:
+                    self._items.pop(live.id, None)
+                live.close()
+                raise
         return ev.SubscribeResponse(identifier=live.id, address=req.to or wns.ANONYMOUS,
                                     resource_uri=req.effective_resource_uri(),
                                     context=live.id if live.pull else None, expires=req.expires)

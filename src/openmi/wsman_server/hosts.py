@@ -31,6 +31,7 @@ import secrets
 import socket
 import ssl
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import wsman
@@ -45,6 +46,13 @@ log = logging.getLogger("openmi.wsman_server")
 
 _TAG = re.compile(r"-h([0-9a-f]{12})$")
 _MAC = 32
+# what one forwarded request may be, before its signature is checked: a JSON header of a few names, the
+# envelope this server's own limits accepted; the whole request must arrive within _ARRIVAL seconds; at
+# most _CONNECTIONS are served at once (the peer port is reachable by whoever reaches the host)
+_MAX_HEADER = 64 * 1024
+_MAX_BODY = 16 << 20
+_ARRIVAL = 30.0
+_CONNECTIONS = 32
 
 
 class HostPeers:
@@ -67,6 +75,7 @@ class HostPeers:
         self.address = address or (socket.getfqdn() if wildcard else bind)
         self.service: WSManService | None = None
         self._where: dict[str, tuple[str, int, str]] = {}  # other servers' ids → (address, port, fingerprint)
+        self._serving = threading.BoundedSemaphore(_CONNECTIONS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, name=f"openmi-hosts-{self.id}", daemon=True)
 
@@ -114,7 +123,7 @@ class HostPeers:
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE  # (the certificate is checked against the registered fingerprint)
         try:
-            with socket.create_connection((address, port), timeout=10.0) as raw, \
+            with socket.create_connection((address, port), timeout=3.0) as raw, \
                     client.wrap_socket(raw, server_hostname=address) as s:
                 der = s.getpeercert(binary_form=True) or b""
                 if not hmac.compare_digest(hashlib.sha256(der).hexdigest(), fingerprint):
@@ -154,19 +163,31 @@ class HostPeers:
                 conn, addr = self._sock.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as exc:
                 if self._stop.is_set():
                     return
+                log.warning("accepting a forwarded request failed: %s", exc)
+                time.sleep(0.1)  # (out of descriptors …: not a busy loop)
                 continue
-            threading.Thread(target=self._serve, args=(conn, addr), name="openmi-hosts-conn", daemon=True).start()
+            if not self._serving.acquire(blocking=False):
+                conn.close()  # as many as it serves at once: the sender answers the request itself
+                continue
+            try:
+                threading.Thread(target=self._serve, args=(conn, addr), name="openmi-hosts-conn",
+                                 daemon=True).start()
+            except RuntimeError as exc:
+                self._serving.release()
+                conn.close()
+                log.warning("cannot serve a forwarded request: %s", exc)
 
     def _serve(self, raw: socket.socket, addr: Any) -> None:
+        deadline = time.monotonic() + _ARRIVAL
         try:
-            raw.settimeout(30.0)
+            raw.settimeout(_ARRIVAL)
             with self._tls.wrap_socket(raw, server_side=True) as s:
-                head_bytes = _read(s, _LEN.unpack(_read(s, 4))[0])
-                body = _read(s, _LEN.unpack(_read(s, 4))[0])
-                mac = _read(s, _MAC)
+                head_bytes = _read_by(s, _LEN.unpack(_read_by(s, 4, 4, deadline))[0], _MAX_HEADER, deadline)
+                body = _read_by(s, _LEN.unpack(_read_by(s, 4, 4, deadline))[0], _MAX_BODY, deadline)
+                mac = _read_by(s, _MAC, _MAC, deadline)
                 frame = _LEN.pack(len(head_bytes)) + head_bytes + _LEN.pack(len(body)) + body
                 if not hmac.compare_digest(mac, hmac.new(self._secret, frame, hashlib.sha256).digest()):
                     log.warning("a forwarded request from %s carries a wrong signature; refused", addr[0])
@@ -184,3 +205,21 @@ class HostPeers:
             log.exception("answering a request forwarded by %s failed", addr[0])
         finally:
             raw.close()
+            self._serving.release()
+
+
+def _read_by(s: socket.socket, n: int, limit: int, deadline: float) -> bytes:
+    """``n`` octets (at most ``limit``), all arrived by ``deadline``: else ValueError, TimeoutError."""
+    if n > limit:
+        raise ValueError(f"a part of {n} octets (at most {limit})")
+    out = bytearray()
+    while len(out) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        s.settimeout(left)
+        chunk = s.recv(min(n - len(out), 1 << 20))
+        if not chunk:
+            raise ValueError("the request ended early")
+        out += chunk
+    return bytes(out)

@@ -102,7 +102,7 @@ _WAKE = object()  # the selector key of the loop's wake-up socket
 class _Slot:
     """One accepted connection: its socket, its framing and handler, and how the limits see it."""
 
-    __slots__ = ("busy", "chan", "closed", "evicted", "handler", "handshaking", "host", "listener", "peer",
+    __slots__ = ("busy", "chan", "closed", "evicted", "handler", "handshaking", "host", "listener", "out", "peer",
                  "since", "sock", "started", "trusted", "used", "writing")
 
     def __init__(self, sock: socket.socket, host: str, peer: str, listener: Listener) -> None:
@@ -115,6 +115,7 @@ class _Slot:
         self.handshaking = False  # (TLS) the handshake is under way
         self.writing = False  # (TLS handshake) waits until the socket can be written
         self.closed = False
+        self.out = False  # taken out of the loop by the watchdog (a thread of its own serves it)
         self.trusted = False  # has carried an authenticated request
         self.busy = False  # a request is being handled or answered
         self.evicted = False
@@ -189,7 +190,8 @@ class HTTPServer:
             lst.sock.setblocking(False)
             self._sel.register(lst.sock, selectors.EVENT_READ, lst)
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
-        self._lead_in_new_thread(self._generation)
+        if not self._lead_in_new_thread(self._generation):
+            raise RuntimeError("cannot start the HTTP loop's thread")
         self._watchdog = threading.Thread(target=self._watch, name="openmi-http-watchdog", daemon=True)
         self._watchdog.start()
 
@@ -212,12 +214,19 @@ class HTTPServer:
         for t in self._live_threads():
             if t is not threading.current_thread():
                 t.join(2)
-        # the loop has ended: what is still in the selector is closed here; a connection a thread still
-        # holds (a request past the grace time) is hung up, and that thread closes it
+        # the loop has ended: what is still in the selector, or handed back to it, is closed here; a
+        # connection a thread still holds (a request past the grace time) is hung up, and that thread closes it
         with self._lock:
             slots = list(self._slots)
+            back = list(self._returned)
+            self._returned.clear()
+            current = self._current
+        for slot in back:
+            self._close(slot)
         for slot in slots:
-            if self._registered(slot):
+            if slot.closed:
+                continue
+            if self._registered(slot) and slot is not current:
                 self._close(slot)
             else:
                 _hang_up(slot.sock)
@@ -251,11 +260,19 @@ class HTTPServer:
             pass  # full (a wake-up is pending anyway), or closed by shutdown
 
     # --- the leader ---------------------------------------------------------------------------
-    def _lead_in_new_thread(self, generation: int) -> None:
+    def _lead_in_new_thread(self, generation: int) -> bool:
+        """A thread that leads as ``generation``; False (logged) when no thread can be started now."""
         t = threading.Thread(target=self._lead, args=(generation,), name="openmi-http", daemon=True)
         with self._lock:
             self._threads.add(t)
-        t.start()
+        try:
+            t.start()
+        except RuntimeError as exc:  # ("can't start new thread": out of threads or memory)
+            with self._lock:
+                self._threads.discard(t)
+            log.error("cannot start a thread for the HTTP loop (%s); trying again", exc)
+            return False
+        return True
 
     def _lead(self, generation: int) -> None:
         """The loop: wait on every socket, serve what is ready; until shutdown, or until the watchdog
@@ -305,8 +322,21 @@ class HTTPServer:
             self._returned.clear()
         for slot in back:
             if not slot.closed:
-                self._sel.register(slot.sock, _events(slot), slot)
+                self._back_in(slot)
         return True
+
+    def _back_in(self, slot: _Slot) -> None:
+        """A connection handed back: into the loop again (even if the selector thought it was there)."""
+        with self._lock:
+            slot.out = False
+            try:
+                self._sel.register(slot.sock, _events(slot), slot)
+            except KeyError:  # (a stale entry: the map said registered, epoll did not know the socket)
+                try:
+                    self._sel.unregister(slot.sock)
+                except (KeyError, ValueError):
+                    pass
+                self._sel.register(slot.sock, _events(slot), slot)
 
     def _stop_accepting(self) -> None:
         for lst in self.listeners:
@@ -333,6 +363,9 @@ class HTTPServer:
                 demoted = self._generation != generation
                 if not demoted:
                     self._current = self._span = None
+                closing = self._closing
+        if closing and not demoted and not slot.closed:  # (served past shutdown's grace: nobody else closes it)
+            self._close(slot)
         if demoted:  # the watchdog took this connection out of the loop: hand it back
             if not slot.closed:
                 with self._lock:
@@ -348,8 +381,15 @@ class HTTPServer:
 
     def _watch(self) -> None:
         """Every TICK: has one request held the leader for more than SLOW? Then another thread leads."""
+        vacant: int | None = None  # a generation whose leader could not be started yet
         while True:
             time.sleep(TICK)
+            if vacant is not None:
+                if self._closing:
+                    return
+                if self._lead_in_new_thread(vacant):
+                    vacant = None
+                continue
             with self._lock:
                 if self._closing:
                     return
@@ -361,11 +401,13 @@ class HTTPServer:
                 slot = self._current
                 self._current = self._span = None
                 if slot is not None and not slot.closed:
+                    slot.out = True  # (out of the loop until handed back: see _want, _woken)
                     try:
                         self._sel.unregister(slot.sock)
                     except (KeyError, ValueError):
                         pass
-            self._lead_in_new_thread(generation)
+            if not self._lead_in_new_thread(generation):
+                vacant = generation  # the former leader hands its connection back; the next tick retries
 
     # --- accepting ----------------------------------------------------------------------------
     def _accept(self, lst: Listener) -> None:
@@ -385,7 +427,7 @@ class HTTPServer:
             if victim is not None:
                 _hang_up(victim.sock)  # the loop (or the thread serving it) sees it end and closes it
             if not admitted:
-                _refuse(conn)
+                _refuse(conn, plain=lst.tls is None)
                 continue
             if lst.tls is not None:
                 try:
@@ -598,10 +640,12 @@ class HTTPServer:
     def _want(self, slot: _Slot, writing: bool) -> None:
         if slot.writing is not writing:
             slot.writing = writing
-            try:
-                self._sel.modify(slot.sock, _events(slot), slot)
-            except (KeyError, ValueError):
-                pass  # (out of the loop: handed back with the events it waits for)
+            with self._lock:  # (not while the watchdog takes it out of the loop)
+                if not slot.out:
+                    try:
+                        self._sel.modify(slot.sock, _events(slot), slot)
+                    except (KeyError, ValueError):
+                        pass  # (out of the loop: handed back with the events it waits for)
 
     def _registered(self, slot: _Slot) -> bool:
         try:
@@ -685,8 +729,10 @@ def _say(sock: socket.socket, data: bytes) -> None:
         pass
 
 
-def _refuse(conn: socket.socket) -> None:
-    _say(conn, error_response(503, "too many connections", [("Retry-After", "1")]))
+def _refuse(conn: socket.socket, plain: bool) -> None:
+    """No room: a 503 on a plain connection (a TLS client could not read it before its handshake), then close."""
+    if plain:
+        _say(conn, error_response(503, "too many connections", [("Retry-After", "1")]))
     conn.close()
 
 

@@ -9,6 +9,7 @@ first. Only where ``os.fork`` exists (the workers are forked).
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import tempfile
@@ -29,7 +30,17 @@ class ProcessLock:
 
         self._threads.acquire()
         try:
-            fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX)
+                    return
+                except OSError as exc:
+                    # the kernel counts a process's threads as one owner: thread A here holds lock X while
+                    # thread B waits for lock Y held by a worker that now asks for X looks like a cycle to it,
+                    # though nobody waits on itself. Not a deadlock: ask again in a moment
+                    if exc.errno != errno.EDEADLK:
+                        raise
+                time.sleep(0.001)
         except BaseException:
             self._threads.release()
             raise

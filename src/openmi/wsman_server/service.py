@@ -333,20 +333,20 @@ class WSManService:
             e.kind.page(e.request, items, response, self.lookup_class)
 
     def _start(self, req: wsman.EnumerateRequest, e: _Enumeration) -> wsman.Response | bytes:
-        if not req.optimize:
-            self._prime(e)
-            return self._make_page(req, e, [], False, self.enumerations.add(e))
         try:
+            if not req.optimize:
+                self._prime(e)
+                return self._make_page(req, e, [], False, self.enumerations.add(e))
             items, end = self._take(e, req.max_elements or self.config.default_max_elements, None)
             data, end = self._fitted(req, e, items, end,
                                      lambda its, last: self._make_page(req, e, its, last, None if last else e.id))
+            if not end:
+                self.enumerations.add(e)  # (refused over the user's bound: closed below, not left running)
         except BaseException:
             e.close()
             raise
         if end:
             e.close()
-        else:
-            self.enumerations.add(e)
         return data
 
     def _make_page(self, req: wsman.Request, e: _Enumeration, items: list[Any], end: bool,
