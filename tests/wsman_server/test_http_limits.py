@@ -390,3 +390,47 @@ def test_a_slow_request_gets_a_thread_and_its_connection_comes_back(tmp_path: Pa
         other.close()
         r.server.stop()
         engine.close()
+
+
+def test_a_leader_thread_that_cannot_start_is_started_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of threads just when a slow request makes the watchdog hand the loop to a new thread: the loop is
+    not left without a leader; the watchdog starts one once it can, and the server goes on serving."""
+    from openmi.wsman_server.http import HTTPResponse, HTTPServer, Listener
+
+    class Handler:
+        authenticated = True
+
+        def handle(self, request: object) -> HTTPResponse:
+            time.sleep(0.1)  # holds the loop: the watchdog hands it to a new thread
+            return HTTPResponse(200, b"ok", [])
+
+        def shutting_down(self, request: object) -> HTTPResponse:
+            return HTTPResponse(503, b"", [])
+
+        def closed(self) -> None:
+            pass
+
+    srv = HTTPServer([Listener("127.0.0.1", 0)], lambda peer, tls: Handler())
+    srv.start()
+    start = threading.Thread.start
+    refused = threading.Event()
+
+    def no_thread(self: threading.Thread) -> None:
+        if self.name == "openmi-http" and not refused.is_set():
+            refused.set()
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+    try:
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", srv.listeners[0].port))
+            sock.sendall(request)
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
+            sock.close()
+        assert refused.is_set()
+    finally:
+        monkeypatch.undo()
+        _LEFT.clear()
+        srv.shutdown(5)

@@ -95,3 +95,44 @@ def test_process_semaphore_bounds_threads_of_one_process_too() -> None:
     for t in threads:
         t.join(30)
     assert sorted(held) == [False, True, True]
+
+
+def test_two_shared_locks_taken_by_threads_of_two_workers_never_fail() -> None:
+    """The kernel counts a process's threads as one owner of its record locks, so two workers each holding
+    one lock in one thread and waiting for the other's in another looks like a deadlock to it (EDEADLK),
+    though no thread waits on itself: the lock asks again instead of failing the request."""
+    import threading
+    import time
+
+    from openmi.wsman_server.plock import ProcessLock
+
+    a, b = ProcessLock(), ProcessLock()
+
+    def worker(first: ProcessLock, second: ProcessLock, delay: float) -> bool:
+        ok: list[bool] = []
+
+        def hold() -> None:
+            with first:
+                time.sleep(0.6)
+
+        def take() -> None:
+            time.sleep(delay)
+            try:
+                with second:
+                    ok.append(True)
+            except OSError:
+                ok.append(False)
+
+        threads = [threading.Thread(target=hold), threading.Thread(target=take)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return ok == [True]
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if worker(b, a, 0.3) else 1)
+    mine = worker(a, b, 0.15)
+    _, status = os.waitpid(pid, 0)
+    assert mine and os.WEXITSTATUS(status) == 0
