@@ -41,8 +41,10 @@ import difflib
 import getpass
 import os
 import re
+import signal
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -817,13 +819,17 @@ def cmd_sub(args: argparse.Namespace, printer: Printer) -> int:
         delivery = SubscriptionDeliveryOptions(heartbeat=args.heartbeat, bookmark=bookmark)
         op = session.subscribe(args.namespace, args.querylang.upper(), args.queryexpr, delivery_options=delivery,
                                flags=OperationFlags.REPORT_OPERATION_STARTED)
+        # Ctrl-C sets a flag the loop looks at, rather than raising KeyboardInterrupt wherever the main thread
+        # happens to be (inside the operation's own locks, it could leave one held and the exit hanging)
+        stop = threading.Event()
+        previous = _catch_sigint(stop)
         try:
-            while True:
+            while not stop.is_set():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return 0
                 try:
-                    r = op.get_indication(timeout=1.0 if left is None else min(1.0, left))
+                    r = op.get_indication(timeout=0.25 if left is None else min(0.25, left))
                 except TimeoutError:
                     continue
                 if r.instance is not None:
@@ -842,10 +848,27 @@ def cmd_sub(args: argparse.Namespace, printer: Printer) -> int:
                     return int(r.result)
                 else:
                     return 0  # the subscription expired
+            return 0  # Ctrl-C
         except KeyboardInterrupt:
             return 0
         finally:
+            _restore_sigint(previous)  # (a second Ctrl-C interrupts the wait for the unsubscribe)
             _end_subscription(op)
+
+
+def _catch_sigint(stop: threading.Event) -> Any:
+    """Make SIGINT set ``stop``; the handler it replaces (None where signals cannot be caught here)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGINT, lambda *_: stop.set())
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _end_subscription(op: Operation, wait: float = 10.0) -> None:
