@@ -342,6 +342,19 @@ def _instance_from_template(request: Request, response: GetResponse | PutRespons
     if (not isinstance(inst, Instance) or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
             or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)):
         return None
+    got = _shape_and_texts(inst)
+    if got is None:
+        return None
+    shape, texts = got
+    namespace = request.namespace
+    template = _get_template(_response_action(request), request.uri_style, namespace or inst.namespace,
+                             inst.class_name, shape)
+    return _fill(template, texts, relates_to, response.message_id, request, limits)
+
+
+def _shape_and_texts(inst: Instance) -> tuple[tuple[tuple[str, bool], ...], list[bytes]] | None:
+    """An instance's shape (names, and which are null) and its values as element text, or None when a value
+    is one the templates do not cover."""
     shape: list[tuple[str, bool]] = []
     texts: list[bytes] = []
     for el in inst.elements:
@@ -352,10 +365,7 @@ def _instance_from_template(request: Request, response: GetResponse | PutRespons
                 return None
             texts.append(text)
         shape.append((el.name, value is None))
-    namespace = request.namespace
-    template = _get_template(_response_action(request), request.uri_style, namespace or inst.namespace,
-                             inst.class_name, tuple(shape))
-    return _fill(template, texts, relates_to, response.message_id, request, limits)
+    return tuple(shape), texts
 
 
 def _template_text(value: object, mitype: MIType) -> bytes | None:
@@ -390,9 +400,10 @@ def _fill(template: tuple[bytes, ...] | None, texts: list[bytes], relates_to: st
     return data
 
 
-@lru_cache(maxsize=256)
-def _get_template(action: str, style: Any, namespace: str | None, class_name: str,
-                  shape: tuple[tuple[str, bool], ...]) -> tuple[bytes, ...] | None:
+def _marked(namespace: str | None, class_name: str,
+            shape: tuple[tuple[str, bool], ...]) -> tuple[Instance, int] | None:
+    """An instance of ``shape`` (names, and which are null) whose values are marker texts ``…-v<N>``, and
+    how many; None when a name would clash with the markers (two names differing in case only, or a marker)."""
     if "openmi-template-" in class_name or any("openmi-template-" in name for name, _ in shape):
         return None
     elements: dict[str, Element] = {}
@@ -403,7 +414,18 @@ def _get_template(action: str, style: Any, namespace: str | None, class_name: st
             value = f"openmi-template-v{n}"
             n += 1
         elements[name.lower()] = Element(name, value, MIType.STRING)
-    marked = Instance.from_elements(class_name, elements, namespace=namespace)
+    if len(elements) != len(shape):
+        return None
+    return Instance.from_elements(class_name, elements, namespace=namespace), n
+
+
+@lru_cache(maxsize=256)
+def _get_template(action: str, style: Any, namespace: str | None, class_name: str,
+                  shape: tuple[tuple[str, bool], ...]) -> tuple[bytes, ...] | None:
+    made = _marked(namespace, class_name, shape)
+    if made is None:
+        return None
+    marked, n = made
     root, _, body = _envelope(action, _MARK_RELATES, _MARK_ID)
     instance_to_element(marked, style=style, namespace=namespace, parent=body)
     pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
@@ -478,21 +500,12 @@ def _page_from_template(request: Request, response: EnumerateResponse, limits: L
     if page is None:
         return None
     out: list[bytes] = []
-    texts: list[bytes] = []
     for inst in response.items:
-        if not isinstance(inst, Instance):
+        got = _shape_and_texts(inst) if isinstance(inst, Instance) else None
+        if got is None:
             return None
-        shape: list[tuple[str, bool]] = []
-        del texts[:]
-        for el in inst.elements:
-            value = el.value
-            if value is not None:
-                text = _template_text(value, el.type)
-                if text is None:
-                    return None
-                texts.append(text)
-            shape.append((el.name, value is None))
-        item = _item_template(style, namespace or inst.namespace, inst.class_name, tuple(shape))
+        shape, texts = got
+        item = _item_template(style, namespace or inst.namespace, inst.class_name, shape)
         if item is None:
             return None
         for i, piece in enumerate(item):
@@ -542,21 +555,12 @@ def _page_template(action: str, pull: bool, has_context: bool, end: bool, style:
 def _item_template(style: Any, namespace: str | None, class_name: str,
                    shape: tuple[tuple[str, bool], ...]) -> tuple[bytes, ...] | None:
     """One item of a page as the full writer writes it inside the envelope (split at its value markers)."""
-    if "openmi-template-" in class_name or any("openmi-template-" in name for name, _ in shape):
+    made = _marked(namespace, class_name, shape)
+    if made is None:
         return None
-    elements: dict[str, Element] = {}
-    n = 0
-    for name, null in shape:
-        value = None
-        if not null:
-            value = f"openmi-template-v{n}"
-            n += 1
-        elements[name.lower()] = Element(name, value, MIType.STRING)
-    if len(elements) != len(shape):
-        return None
+    marked, n = made
     root, _, body = _envelope("urn:x", None, "urn:x")
-    instance_to_element(Instance.from_elements(class_name, elements, namespace=namespace), style=style,
-                        namespace=namespace, parent=body)
+    instance_to_element(marked, style=style, namespace=namespace, parent=body)
     data = serialize(root, "utf-8")
     start, end = data.find(b"<s:Body>"), data.rfind(b"</s:Body>")
     if start < 0 or end < 0:
