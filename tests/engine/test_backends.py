@@ -169,3 +169,26 @@ def test_changes_through_one_server_reach_the_subscribers_of_another(pg_cluster:
         while a.indications.remote and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not a.indications.remote
+
+
+def test_an_event_larger_than_a_notification_reaches_the_other_server(pg_cluster: object) -> None:
+    """PostgreSQL carries at most 8,000 octets per notification: a change whose rows are larger (here 20 KB
+    of text, created and then deleted) still reaches a subscriber on another server, whole and in order."""
+    import time
+
+    url = str(pg_cluster.schema_url())  # type: ignore[attr-defined]
+    big = "x" * 20_000
+    with openmi.Server(url) as a, openmi.Server(url) as b, openmi.Application() as app:
+        a.compile_mof("class Sample_Person { [Key] uint32 Id; string Name; };")
+        sa, sb = app.new_session(server=a), app.new_session(server=b)
+        with sb.subscribe("root/cimv2", "WQL", "SELECT * FROM CIM_InstIndication WHERE SourceInstance ISA "
+                          "'Sample_Person'", flags=openmi.OperationFlags.REPORT_OPERATION_STARTED) as op:
+            assert op.get_indication(timeout=30).result == MIResult.OK
+            deadline = time.monotonic() + 30
+            while not a.indications.watching("root/cimv2") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            sa.create(openmi.Instance("Sample_Person", {"Id": 1, "Name": big}))
+            sa.delete(openmi.Instance("Sample_Person", {"Id": 1}))
+            got = [op.get_indication(timeout=30).instance for _ in range(2)]
+            assert [g.class_name for g in got] == ["CIM_InstCreation", "CIM_InstDeletion"]
+            assert got[0]["SourceInstance"]["Name"] == big and got[1]["SourceInstance"]["Name"] == big

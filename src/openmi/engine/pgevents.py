@@ -7,9 +7,11 @@ namespace another server watches notifies the event (the class and the stored ro
 :meth:`Server.link_events` makes it) once, for all of them; a server that starts says hello and the others
 answer with what they watch. A server ignores its own messages.
 
-Limits: PostgreSQL carries at most 8,000 octets per notification, so an event whose rows are larger is
-not sent (a warning says so); the news that a server watches travels as fast as a notification, so a change
-committed elsewhere in the first moments of a new subscription (milliseconds) may not reach it. Bookmarks
+PostgreSQL carries at most 8,000 octets per notification: an event whose rows are larger is written to
+``openmi_event_payloads`` and the notification names its row, which each receiver reads (rows older than
+``_PAYLOAD_LIFE`` seconds are deleted by the next large event). The news that a server watches travels as
+fast as a notification, so a change committed elsewhere in the first moments of a new subscription
+(milliseconds) may not reach it. Bookmarks
 are per server (its window); a server whose last subscriber of a namespace left goes on wanting its events
 for the hub's linger, so a subscriber that comes back with a bookmark to that server misses none.
 """
@@ -29,6 +31,7 @@ log = logging.getLogger("openmi.engine")
 
 CHANNEL = "openmi_events"
 _MAX_PAYLOAD = 7_900  # PostgreSQL's limit is 8,000 octets
+_PAYLOAD_LIFE = 300  # seconds a large event's row is kept for the receivers to read
 
 
 class PgEventLink:
@@ -70,15 +73,24 @@ class PgEventLink:
     # --- sending ------------------------------------------------------------------------------------
     def _notify(self, message: dict[str, Any]) -> None:
         text = json.dumps({**message, "from": self.id})
-        if len(text.encode()) > _MAX_PAYLOAD:
-            log.warning("an event of %d octets is too large for a PostgreSQL notification; the subscribers of "
-                        "other servers miss it", len(text))
-            return
         try:
             with self._send_lock:
+                if len(text.encode()) > _MAX_PAYLOAD:  # too large to travel in the notification: by reference
+                    row = self._send.execute("INSERT INTO openmi_event_payloads(payload) VALUES(%s) RETURNING id",
+                                             (text,)).fetchone()
+                    self._send.execute("DELETE FROM openmi_event_payloads WHERE at < now() - make_interval("
+                                       "secs => %s)", (_PAYLOAD_LIFE,))
+                    assert row is not None  # (RETURNING gives the new row)
+                    text = json.dumps({"t": "ref", "id": int(row[0]), "from": self.id})
                 self._send.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
         except Exception as exc:  # the write is committed whatever the other servers hear
             log.warning("cannot notify the other servers: %s", exc)
+
+    def _payload(self, ref: int) -> str | None:
+        """A large event's message, by the row its notification names (None once it is gone)."""
+        with self._send_lock:
+            row = self._send.execute("SELECT payload FROM openmi_event_payloads WHERE id=%s", (ref,)).fetchone()
+        return None if row is None else str(row[0])
 
     def _relay(self, peer: int, message: dict[str, Any]) -> None:
         self._notify({"t": "event", "event": message})
@@ -113,6 +125,12 @@ class PgEventLink:
             sender = str(m["from"])
             if sender == self.id:
                 return
+            if m["t"] == "ref":
+                payload = self._payload(int(m["id"]))
+                if payload is None:
+                    log.warning("a large event of server %s was gone before it could be read", sender)
+                    return
+                m = json.loads(payload)
             kind = m["t"]
             if kind == "event":
                 self.server.receive_event(m["event"])

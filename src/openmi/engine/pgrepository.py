@@ -43,6 +43,11 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX links_by_association ON links(ns, cls, key);
     INSERT INTO meta VALUES('generation', '0');
     """,
+    # the events too large for a notification: the notification names the row (engine.pgevents)
+    """
+    CREATE TABLE openmi_event_payloads(id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        payload TEXT NOT NULL);
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 _UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
