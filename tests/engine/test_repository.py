@@ -385,8 +385,16 @@ def test_postgresql_layout_is_created_once_and_versioned(pg_cluster: Any) -> Non
     url = pg_cluster.schema_url()
     open_repository(url).close()
     open_repository(url).close()  # the second opener applies nothing again
+    steps = [(v,) for v in range(1, pgrepository.SCHEMA_VERSION + 1)]
+    with psycopg.connect(url) as conn:  # each step once
+        assert conn.execute("SELECT version FROM openmi_migrations ORDER BY version").fetchall() == steps
+        # a database of an earlier layout gets the later steps on its next opening
+        conn.execute("DROP TABLE openmi_event_payloads")
+        conn.execute("DELETE FROM openmi_migrations WHERE version = 2")
+    open_repository(url).close()
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version FROM openmi_migrations").fetchall() == [(pgrepository.SCHEMA_VERSION,)]
+        assert conn.execute("SELECT version FROM openmi_migrations ORDER BY version").fetchall() == steps
+        assert conn.execute("SELECT count(*) FROM openmi_event_payloads").fetchone() == (0,)
         conn.execute("INSERT INTO openmi_migrations(version) VALUES(99)")
     with pytest.raises(MIError) as exc:
         open_repository(url)
