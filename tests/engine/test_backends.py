@@ -134,6 +134,20 @@ def test_concurrent_deletes_through_two_servers_give_exactly_one_ok(
         assert sorted(results) == [MIResult.OK] + [MIResult.NOT_FOUND] * 3
 
 
+def _subscribed_across(a: openmi.Server, sb: openmi.Session) -> openmi.Operation:
+    """A subscription through ``sb`` to Sample_Person's lifecycle, live, and known to server ``a`` (the news
+    that another server watches travels as a notification)."""
+    import time
+
+    op = sb.subscribe("root/cimv2", "WQL", "SELECT * FROM CIM_InstIndication WHERE SourceInstance ISA "
+                      "'Sample_Person'", flags=openmi.OperationFlags.REPORT_OPERATION_STARTED)
+    assert op.get_indication(timeout=30).result == MIResult.OK
+    deadline = time.monotonic() + 30
+    while not a.indications.watching("root/cimv2") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return op
+
+
 def test_changes_through_one_server_reach_the_subscribers_of_another(pg_cluster: object) -> None:
     """Two servers on one PostgreSQL (two hosts): a subscription on one hears the creates, modifications and
     deletes committed through the other (LISTEN/NOTIFY), each once, with the rows as they were."""
@@ -143,12 +157,7 @@ def test_changes_through_one_server_reach_the_subscribers_of_another(pg_cluster:
     with openmi.Server(url) as a, openmi.Server(url) as b, openmi.Application() as app:
         a.compile_mof("class Sample_Person { [Key] uint32 Id; string Name; };")
         sa, sb = app.new_session(server=a), app.new_session(server=b)
-        with sb.subscribe("root/cimv2", "WQL", "SELECT * FROM CIM_InstIndication WHERE SourceInstance ISA "
-                          "'Sample_Person'", flags=openmi.OperationFlags.REPORT_OPERATION_STARTED) as op:
-            assert op.get_indication(timeout=30).result == MIResult.OK
-            deadline = time.monotonic() + 30  # the news that b watches travels as a notification
-            while not a.indications.watching("root/cimv2") and time.monotonic() < deadline:
-                time.sleep(0.01)
+        with _subscribed_across(a, sb) as op:
             sa.create(openmi.Instance("Sample_Person", {"Id": 1, "Name": "one"}))
             sa.modify(openmi.Instance("Sample_Person", {"Id": 1, "Name": "uno"}))
             sa.delete(openmi.Instance("Sample_Person", {"Id": 1}))
@@ -174,19 +183,12 @@ def test_changes_through_one_server_reach_the_subscribers_of_another(pg_cluster:
 def test_an_event_larger_than_a_notification_reaches_the_other_server(pg_cluster: object) -> None:
     """PostgreSQL carries at most 8,000 octets per notification: a change whose rows are larger (here 20 KB
     of text, created and then deleted) still reaches a subscriber on another server, whole and in order."""
-    import time
-
     url = str(pg_cluster.schema_url())  # type: ignore[attr-defined]
     big = "x" * 20_000
     with openmi.Server(url) as a, openmi.Server(url) as b, openmi.Application() as app:
         a.compile_mof("class Sample_Person { [Key] uint32 Id; string Name; };")
         sa, sb = app.new_session(server=a), app.new_session(server=b)
-        with sb.subscribe("root/cimv2", "WQL", "SELECT * FROM CIM_InstIndication WHERE SourceInstance ISA "
-                          "'Sample_Person'", flags=openmi.OperationFlags.REPORT_OPERATION_STARTED) as op:
-            assert op.get_indication(timeout=30).result == MIResult.OK
-            deadline = time.monotonic() + 30
-            while not a.indications.watching("root/cimv2") and time.monotonic() < deadline:
-                time.sleep(0.01)
+        with _subscribed_across(a, sb) as op:
             sa.create(openmi.Instance("Sample_Person", {"Id": 1, "Name": big}))
             sa.delete(openmi.Instance("Sample_Person", {"Id": 1}))
             got = [op.get_indication(timeout=30).instance for _ in range(2)]
