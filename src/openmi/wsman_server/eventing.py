@@ -21,7 +21,6 @@ SourceShuttingDown). Each user may hold a bounded number of live subscriptions.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from ..protocol import wsman
 from ..protocol.wsman import eventing as ev
 from ..protocol.wsman import namespaces as wns
 from ..protocol.wsman.faults import WSManFault, protocol_fault
+from .forward import TAG
 from .quotas import QuotaFull, SharedQuotas
 from .sender import Sender, SinkError
 
@@ -258,7 +258,6 @@ class _Live:
             log.info("subscription %s: SubscriptionEnd to %s failed: %s", self.id, end_to.address, exc)
 
 
-_TAGGED = re.compile(r"-(?:w\d{1,4}|h[0-9a-f]{12})$")  # a worker's or a server's tag (forward.py, hosts.py)
 
 
 class SubscriptionStore:
@@ -325,7 +324,7 @@ class SubscriptionStore:
 
     def _subscribe(self, req: ev.SubscribeRequest, user: str | None) -> ev.SubscribeResponse:
         record = rq.Subscribe(req.namespace, dialect=self._dialect(req), query=self._query(req),
-                              bookmark=ev.mi_bookmark(_TAGGED.sub("", req.bookmark or "") or None),
+                              bookmark=ev.mi_bookmark(TAG.sub("", req.bookmark or "") or None),
                               expiration=req.expires,
                               heartbeat=req.heartbeat, options=req.option_set)
         token = CancelToken()

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("openmi.wsman_server")
 
-_TAG = re.compile(r"-w(\d{1,4})$")
+#: what a context identifier (or a WS-Man bookmark) ends with: its worker's slot, or (hosts.py) its server's id
+TAG = re.compile(r"-(?:w(\d{1,4})|h([0-9a-f]{12}))$")
 _LEN = struct.Struct(">I")
 _MAX_FRAME = 64 << 20  # a forwarded body is an envelope this server accepted: far below this
 _TIMEOUT = 3600.0  # a forwarded Pull may long-poll (a subscription's heartbeat); the owner bounds it
@@ -77,16 +78,15 @@ class Peers:
 
     def owner(self, req: wsman.Request) -> int | None:
         """The slot of the other worker that holds the context this request continues, or None (here, or none)."""
-        m = _TAG.search(continued_context(req) or "")
-        if m is None:
+        m = TAG.search(continued_context(req) or "")
+        if m is None or m.group(1) is None:
             return None
         slot = int(m.group(1))
         return None if slot == self.slot else slot
 
     def forward(self, slot: int, body: bytes, content_type: str | None, user: User | None) -> tuple[int, bytes] | None:
         """Send a request to the worker in ``slot``: its (HTTP status, body), or None when it cannot be reached."""
-        got = self.call(slot, {"ctype": content_type, "user": None if user is None else
-                               {"name": user.name, "rights": user.rights}}, body)
+        got = self.call(slot, request_header(content_type, user), body)
         if got is None:
             log.info("worker %d cannot be reached: the request is answered here", slot)
         return got
@@ -94,18 +94,15 @@ class Peers:
     def call(self, slot: int, header: dict[str, Any], body: bytes = b"",
              timeout: float = _TIMEOUT) -> tuple[int, bytes] | None:
         """One exchange with the worker in ``slot``: (status, data), or None when it cannot be reached."""
-        head = json.dumps(header).encode()
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(timeout)
                 s.connect(self.socket_path(slot))
-                s.sendall(_LEN.pack(len(head)) + head + _LEN.pack(len(body)) + body)
+                s.sendall(frame(header, body))
                 s.shutdown(socket.SHUT_WR)
-                status = _LEN.unpack(_read(s, 4))[0]
-                data = _read(s, _LEN.unpack(_read(s, 4))[0])
+                return read_answer(s)
         except (OSError, ValueError):
             return None
-        return status, data
 
 
 def continued_context(req: wsman.Request) -> str | None:
@@ -121,11 +118,54 @@ def continued_context(req: wsman.Request) -> str | None:
     return None
 
 
-def _read(s: socket.socket, n: int) -> bytes:
-    if n > _MAX_FRAME:
-        raise ValueError(f"a frame of {n} octets")
+# --- the frame (workers over Unix sockets, hosts over TLS: hosts.py) ------------------------------------
+def request_header(content_type: str | None, user: User | None) -> dict[str, Any]:
+    """A forwarded request's header: its Content-Type and the user it authenticated (name and rights)."""
+    return {"ctype": content_type, "user": None if user is None else {"name": user.name, "rights": user.rights}}
+
+
+def header_user(header: dict[str, Any]) -> User | None:
+    """The user a forwarded request's header names (the receiver checks its rights as for its own)."""
+    who = header.get("user")
+    return None if who is None else User(str(who["name"]), "", rights=dict(who["rights"]))
+
+
+def frame(header: dict[str, Any], body: bytes) -> bytes:
+    return framed(json.dumps(header).encode(), body)
+
+
+def framed(head: bytes, body: bytes) -> bytes:
+    """The frame of a header already encoded (as it was read: what a signature covers)."""
+    return _LEN.pack(len(head)) + head + _LEN.pack(len(body)) + body
+
+
+def read_frame(s: socket.socket, max_header: int = _MAX_FRAME, max_body: int = _MAX_FRAME,
+               deadline: float | None = None) -> tuple[bytes, bytes]:
+    """(header bytes, body) of a request frame, each within its bound (and all by ``deadline``)."""
+    head = _read(s, _LEN.unpack(_read(s, 4, 4, deadline))[0], max_header, deadline)
+    return head, _read(s, _LEN.unpack(_read(s, 4, 4, deadline))[0], max_body, deadline)
+
+
+def answer(status: int, data: bytes) -> bytes:
+    return _LEN.pack(status) + _LEN.pack(len(data)) + data
+
+
+def read_answer(s: socket.socket) -> tuple[int, bytes]:
+    status = _LEN.unpack(_read(s, 4))[0]
+    return status, _read(s, _LEN.unpack(_read(s, 4))[0])
+
+
+def _read(s: socket.socket, n: int, limit: int = _MAX_FRAME, deadline: float | None = None) -> bytes:
+    """``n`` octets (at most ``limit``; all by ``deadline`` when one is given): else ValueError, TimeoutError."""
+    if n > limit:
+        raise ValueError(f"a part of {n} octets (at most {limit})")
     out = bytearray()
     while len(out) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the frame did not arrive in time")
+            s.settimeout(left)
         chunk = s.recv(min(n - len(out), 1 << 20))
         if not chunk:
             raise ValueError("the frame ended early")
@@ -163,16 +203,14 @@ class PeerListener:
 
     def _serve(self, s: socket.socket) -> None:
         try:
-            header: dict[str, Any] = json.loads(_read(s, _LEN.unpack(_read(s, 4))[0]))
-            body = _read(s, _LEN.unpack(_read(s, 4))[0])
+            head, body = read_frame(s)
+            header: dict[str, Any] = json.loads(head)
             if "t" in header:  # the workers' own business: who watches which namespace
                 data = self.link.answer(header) if self.link is not None else b"[]"
-                s.sendall(_LEN.pack(200) + _LEN.pack(len(data)) + data)
+                s.sendall(answer(200, data))
                 return
-            who = header.get("user")
-            user = None if who is None else User(str(who["name"]), "", rights=dict(who["rights"]))
-            status, data = self._service.answer(body, header.get("ctype"), user)
-            s.sendall(_LEN.pack(status) + _LEN.pack(len(data)) + data)
+            status, data = self._service.answer(body, header.get("ctype"), header_user(header))
+            s.sendall(answer(status, data))
         except (OSError, ValueError, KeyError, TypeError) as exc:  # the other worker then answers it itself
             log.info("a request forwarded by another worker failed: %s", exc)
         except Exception:  # a bug: logged once, and the other worker answers the request itself

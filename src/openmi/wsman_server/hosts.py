@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import socket
 import ssl
@@ -35,7 +34,19 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import wsman
-from .forward import _LEN, _TIMEOUT, _read, continued_context
+from .forward import (
+    _TIMEOUT,
+    TAG,
+    _read,
+    answer,
+    continued_context,
+    frame,
+    framed,
+    header_user,
+    read_answer,
+    read_frame,
+    request_header,
+)
 from .users import User
 
 if TYPE_CHECKING:
@@ -44,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("openmi.wsman_server")
 
-_TAG = re.compile(r"-h([0-9a-f]{12})$")
 _MAC = 32
 # what one forwarded request may be, before its signature is checked: a JSON header of a few names, the
 # envelope this server's own limits accepted; the whole request must arrive within _ARRIVAL seconds; at
@@ -103,10 +113,10 @@ class HostPeers:
     # --- forwarding -----------------------------------------------------------------------------------
     def owner(self, req: wsman.Request) -> str | None:
         """The id of the other server that holds the context this request continues, or None."""
-        m = _TAG.search(continued_context(req) or "")
-        if m is None or m.group(1) == self.id:
+        m = TAG.search(continued_context(req) or "")
+        if m is None or m.group(2) is None or m.group(2) == self.id:
             return None
-        return m.group(1)
+        return m.group(2)
 
     def forward(self, host: str, body: bytes, content_type: str | None,
                 user: User | None) -> tuple[int, bytes] | None:
@@ -116,9 +126,7 @@ class HostPeers:
             log.info("server %s is not registered: the request is answered here", host)
             return None
         address, port, fingerprint = where
-        head = json.dumps({"ctype": content_type, "user": None if user is None else
-                           {"name": user.name, "rights": user.rights}}).encode()
-        frame = _LEN.pack(len(head)) + head + _LEN.pack(len(body)) + body
+        request = frame(request_header(content_type, user), body)
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE  # (the certificate is checked against the registered fingerprint)
@@ -131,9 +139,8 @@ class HostPeers:
                                 host, address, port)
                     return None
                 s.settimeout(_TIMEOUT)
-                s.sendall(frame + hmac.new(self._secret, frame, hashlib.sha256).digest())
-                status = _LEN.unpack(_read(s, 4))[0]
-                data = _read(s, _LEN.unpack(_read(s, 4))[0])
+                s.sendall(request + hmac.new(self._secret, request, hashlib.sha256).digest())
+                status, data = read_answer(s)
         except (OSError, ValueError) as exc:
             self._where.pop(host, None)  # (it may have moved: read the record again next time)
             log.info("server %s at %s:%d cannot be reached (%s): the request is answered here", host, address,
@@ -185,20 +192,16 @@ class HostPeers:
         try:
             raw.settimeout(_ARRIVAL)
             with self._tls.wrap_socket(raw, server_side=True) as s:
-                head_bytes = _read_by(s, _LEN.unpack(_read_by(s, 4, 4, deadline))[0], _MAX_HEADER, deadline)
-                body = _read_by(s, _LEN.unpack(_read_by(s, 4, 4, deadline))[0], _MAX_BODY, deadline)
-                mac = _read_by(s, _MAC, _MAC, deadline)
-                frame = _LEN.pack(len(head_bytes)) + head_bytes + _LEN.pack(len(body)) + body
-                if not hmac.compare_digest(mac, hmac.new(self._secret, frame, hashlib.sha256).digest()):
+                head, body = read_frame(s, _MAX_HEADER, _MAX_BODY, deadline)
+                mac = _read(s, _MAC, _MAC, deadline)
+                if not hmac.compare_digest(mac, hmac.new(self._secret, framed(head, body), hashlib.sha256).digest()):
                     log.warning("a forwarded request from %s carries a wrong signature; refused", addr[0])
                     return
-                header: dict[str, Any] = json.loads(head_bytes)
-                who = header.get("user")
-                user = None if who is None else User(str(who["name"]), "", rights=dict(who["rights"]))
+                header: dict[str, Any] = json.loads(head)
                 assert self.service is not None
                 s.settimeout(_TIMEOUT)
-                status, data = self.service.answer(body, header.get("ctype"), user)
-                s.sendall(_LEN.pack(status) + _LEN.pack(len(data)) + data)
+                status, data = self.service.answer(body, header.get("ctype"), header_user(header))
+                s.sendall(answer(status, data))
         except (OSError, ValueError, KeyError, TypeError) as exc:  # the other server then answers it itself
             log.info("a request forwarded by %s failed: %s", addr[0], exc)
         except Exception:  # a bug: logged, and the other server answers the request itself
@@ -207,19 +210,3 @@ class HostPeers:
             raw.close()
             self._serving.release()
 
-
-def _read_by(s: socket.socket, n: int, limit: int, deadline: float) -> bytes:
-    """``n`` octets (at most ``limit``), all arrived by ``deadline``: else ValueError, TimeoutError."""
-    if n > limit:
-        raise ValueError(f"a part of {n} octets (at most {limit})")
-    out = bytearray()
-    while len(out) < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request did not arrive in time")
-        s.settimeout(left)
-        chunk = s.recv(min(n - len(out), 1 << 20))
-        if not chunk:
-            raise ValueError("the request ended early")
-        out += chunk
-    return bytes(out)
