@@ -18,7 +18,7 @@ from lxml import etree
 
 from openmi.cim.errors import MIError
 from openmi.cim.instance import Element, Instance
-from openmi.cim.types import MIFlag, MIResult, MIType
+from openmi.cim.types import MIResult, MIType
 
 from . import eventing as ev
 from . import namespaces as ns
@@ -338,18 +338,16 @@ def _instance_from_template(request: Request, response: GetResponse | PutRespons
     """The bytes of an answer that carries one instance (Get, a Put answered with it), or None when the full
     writer must make them (an array, an embedded object, a datetime, a text it would replace …)."""
     inst = response.instance
-    relates_to = request.message_id
-    if (not isinstance(inst, Instance) or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
-            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)):
-        return None
-    got = _shape_and_texts(inst)
+    fill = _header_texts(request, response)
+    got = _shape_and_texts(inst) if isinstance(inst, Instance) and fill is not None else None
     if got is None:
         return None
+    assert inst is not None and fill is not None
     shape, texts = got
     namespace = request.namespace
     template = _get_template(_response_action(request), request.uri_style, namespace or inst.namespace,
                              inst.class_name, shape)
-    return _fill(template, texts, relates_to, response.message_id, request, limits)
+    return None if template is None else _capped(_joined(template, fill, texts), request, limits)
 
 
 def _shape_and_texts(inst: Instance) -> tuple[tuple[tuple[str, bool], ...], list[bytes]] | None:
@@ -379,25 +377,31 @@ def _template_text(value: object, mitype: MIType) -> bytes | None:
     return text.translate(_ESCAPES).encode("ascii", "xmlcharrefreplace")
 
 
-def _fill(template: tuple[bytes, ...] | None, texts: list[bytes], relates_to: str, message_id: str | None,
-          request: Request, limits: Limits) -> bytes | None:
-    """A template's pieces joined with the answer's texts (its marker pieces replaced), within the cap."""
-    if template is None:
+def _header_texts(request: Request, response: Response, context: str | None = None) -> dict[bytes, bytes] | None:
+    """What a template's header markers become (MessageID, RelatesTo, the enumeration context), or None when
+    one of them is a text that needs escaping (the full writer then writes the answer)."""
+    relates_to = request.message_id
+    if not relates_to or any(t is not None and _PLAIN_TEXT.fullmatch(t) is None
+                             for t in (relates_to, response.message_id, context)):
         return None
-    fill = {_MARK_ID.encode(): (message_id or new_message_id()).encode(),
-            _MARK_RELATES.encode(): relates_to.encode()}
-    out = []
-    for i, piece in enumerate(template):
-        if i % 2 == 0:
-            out.append(piece)
-        elif piece in fill:
-            out.append(fill[piece])
-        else:
-            out.append(texts[int(piece[17:])])  # b"openmi-template-v<N>"
-    data = b"".join(out)
-    if len(data) > min(request.max_envelope_size or limits.max_envelope, limits.max_envelope):
-        return None  # the full writer raises the EncodingLimit fault
-    return data
+    fill = {_MARK_ID_B: (response.message_id or new_message_id()).encode(), _MARK_RELATES_B: relates_to.encode()}
+    if context is not None:
+        fill[_MARK_CONTEXT_B] = context.encode()
+    return fill
+
+
+def _joined(pieces: tuple[bytes, ...], fill: dict[bytes, bytes], texts: list[bytes]) -> bytes:
+    """A template's pieces with each marker replaced: a header text from ``fill``, else a value (``…-v<N>``)."""
+    out = list(pieces)
+    for i in range(1, len(out), 2):
+        piece = out[i]
+        out[i] = fill[piece] if piece in fill else texts[int(piece[17:])]
+    return b"".join(out)
+
+
+def _capped(data: bytes, request: Request, limits: Limits) -> bytes | None:
+    """``data`` within the envelope cap, else None: the full writer raises the EncodingLimit fault."""
+    return data if len(data) <= min(request.max_envelope_size or limits.max_envelope, limits.max_envelope) else None
 
 
 def _marked(namespace: str | None, class_name: str,
@@ -438,9 +442,8 @@ def _created_from_template(request: Request, response: CreateResponse, limits: L
     """The bytes of a CreateResponse (the new instance's EPR, its keys as selectors), or None when the
     full writer must make them (a reference key, a text it would replace …)."""
     name = response.instance_name
-    relates_to = request.message_id
-    if (name is None or not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
-            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)):
+    fill = _header_texts(request, response)
+    if name is None or fill is None:
         return None
     keys: list[str] = []
     texts: list[bytes] = []
@@ -455,19 +458,16 @@ def _created_from_template(request: Request, response: CreateResponse, limits: L
     namespace = name.namespace if name.namespace is not None else (request.namespace or None)
     template = _created_template(_response_action(request), request.uri_style, namespace, name.class_name,
                                  tuple(keys), response.address)
-    return _fill(template, texts, relates_to, response.message_id, request, limits)
+    return None if template is None else _capped(_joined(template, fill, texts), request, limits)
 
 
 @lru_cache(maxsize=256)
 def _created_template(action: str, style: Any, namespace: str | None, class_name: str, keys: tuple[str, ...],
                       address: str) -> tuple[bytes, ...] | None:
-    if "openmi-template-" in class_name or any("openmi-template-" in k for k in keys):
+    made = _marked(namespace, class_name, tuple((k, False) for k in keys))  # (every one names it: its keys)
+    if made is None:
         return None
-    elements = {k.lower(): Element(k, f"openmi-template-v{n}", MIType.STRING, int(MIFlag.KEY))
-                for n, k in enumerate(keys)}
-    if len(elements) != len(keys):
-        return None  # (two keys differing in case only: the full writer decides)
-    marked = Instance.from_elements(class_name, elements, namespace=namespace)
+    marked, _ = made
     root, _, body = _envelope(action, _MARK_RELATES, _MARK_ID)
     append_epr(_SubElement(body, ns.X_RESOURCE_CREATED), marked, style, address)
     pieces = _VALUE_MARKS.split(serialize(root, "utf-8"))
@@ -488,11 +488,9 @@ def _page_from_template(request: Request, response: EnumerateResponse, limits: L
     if ((not pull and not optimize) or mode is not EnumerationMode.OBJECTS or response.fragments
             or response.classes or not response.items or (isinstance(response, PullResponse) and response.bookmark)):
         return None
-    relates_to = request.message_id
     context = None if pull and response.end_of_sequence else response.context
-    if (not relates_to or _PLAIN_TEXT.fullmatch(relates_to) is None
-            or (response.message_id is not None and _PLAIN_TEXT.fullmatch(response.message_id) is None)
-            or (context is not None and _PLAIN_TEXT.fullmatch(context) is None)):
+    fill = _header_texts(request, response, context)
+    if fill is None:
         return None
     style, namespace = request.uri_style, request.namespace
     page = _page_template(_response_action(request), pull, context is not None, response.end_of_sequence, style,
@@ -508,18 +506,15 @@ def _page_from_template(request: Request, response: EnumerateResponse, limits: L
         item = _item_template(style, namespace or inst.namespace, inst.class_name, shape)
         if item is None:
             return None
-        for i, piece in enumerate(item):
-            out.append(piece if i % 2 == 0 else texts[int(piece[17:])])  # b"openmi-template-v<N>"
-    fill = {_MARK_ID.encode(): (response.message_id or new_message_id()).encode(),
-            _MARK_RELATES.encode(): relates_to.encode(), _MARK_CONTEXT.encode(): (context or "").encode()}
+        out.append(_joined(item, fill, texts))
     head, tail = page
-    data = b"".join([*(p if i % 2 == 0 else fill[p] for i, p in enumerate(head)), *out, tail])
-    if len(data) > min(request.max_envelope_size or limits.max_envelope, limits.max_envelope):
-        return None  # the full writer raises the EncodingLimit fault (the server then sends fewer items)
-    return data
+    return _capped(b"".join([_joined(head, fill, []), *out, tail]), request, limits)
 
 
 _MARK_CONTEXT: Final = "openmi-template-context"
+_MARK_ID_B: Final = _MARK_ID.encode()
+_MARK_RELATES_B: Final = _MARK_RELATES.encode()
+_MARK_CONTEXT_B: Final = _MARK_CONTEXT.encode()
 _PAGE_MARKS: Final = re.compile(b"(openmi-template-(?:message-id|relates-to|context))")
 _PLACEHOLDER: Final = "OpenmiTemplateItem"
 
