@@ -555,11 +555,8 @@ class HTTPServer:
         request.peer = slot.peer
         request.secure = slot.listener.tls is not None
         with self._lock:
-            if slot.evicted:
-                evicted = True
-            else:
-                evicted = False
-                slot.busy = True
+            evicted = slot.evicted
+            slot.busy = not evicted
         if evicted:
             self._close(slot)
             return False
