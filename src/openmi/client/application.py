@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from typing import Any
@@ -16,6 +18,8 @@ from .pool import DEFAULT_MAX_THREADS, WorkerPool
 from .session import CLOSE_GRACE, LocalTransport, Session, Transport
 
 _LOCAL_NAMES = (None, "", ".", "localhost")
+_LOOP_STOP_GRACE = 5.0  # seconds the event loop thread gets to finish what is left at close
+log = logging.getLogger("openmi.client")
 
 
 class Application:
@@ -31,6 +35,8 @@ class Application:
         self._lock = threading.Lock()
         self._default_server: Server | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
 
     def new_session(self, destination: str | None = None, protocol: str | None = None,
                     options: DestinationOptions | None = None, *, server: Server | None = None) -> Session:
@@ -72,6 +78,38 @@ class Application:
                 self._default_server = Server()
             return self._default_server
 
+    def _events_loop(self) -> asyncio.AbstractEventLoop:
+        """One event loop on one thread, started on first use, that runs every remote subscription read with
+        get_indication() or through callbacks: a subscription spends its life waiting on the network, so on
+        the pool each would hold a thread (and the pool's bound would starve the rest). RuntimeError once the
+        application closed."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the application is closed")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                t = threading.Thread(target=self._run_loop, args=(loop,), name="openmi-events", daemon=True)
+                t.start()
+                self._loop, self._loop_thread = loop, t
+            return self._loop
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in left:  # (close waited for the operations: anything left is cut short)
+                t.cancel()
+            if left:
+                loop.run_until_complete(asyncio.wait(left, timeout=_LOOP_STOP_GRACE))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        except Exception:  # the loop's own failure: say so; the operations it ran end as their tasks did
+            log.exception("the application's event loop failed")
+        finally:
+            loop.close()
+
     def _forget(self, session: Session) -> None:
         with self._lock:
             self._sessions.discard(session)
@@ -108,6 +146,12 @@ class Application:
         for s, ops in stopping:
             if ops is not None:
                 s._finish(ops, deadline)
+        loop, thread = self._loop, self._loop_thread
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(_LOOP_STOP_GRACE * 2)
+            if thread.is_alive():
+                log.error("the application's event loop did not stop within %s s", _LOOP_STOP_GRACE * 2)
         self._pool.close()
         if self._default_server is not None:
             self._default_server.close()

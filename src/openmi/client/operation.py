@@ -55,8 +55,8 @@ BUFFER = 256  # results an operation holds for a lagging reader before its produ
 _LOW = BUFFER // 2  # a paused producer resumes once the reader has drained down to this
 CHUNK = 64  # results one pool step produces before it gives the thread back
 
-# how an operation's results are produced
-INLINE, READER, POOL, LOOP = "inline", "reader", "pool", "loop"
+# how an operation's results are produced; BACKGROUND starts as LOOP on the application's own event loop thread
+INLINE, READER, POOL, LOOP, BACKGROUND = "inline", "reader", "pool", "loop", "background"
 
 _MANUAL_ACK = int(OperationFlags.MANUAL_ACK_RESULTS)
 _REPORT_STARTED = int(OperationFlags.REPORT_OPERATION_STARTED)
@@ -181,17 +181,20 @@ class Operation:
         "_cond",
         "_ctx",
         "_delivered",
+        "_delivering",
         "_done",
         "_error",
         "_failure",
         "_final",
         "_final_read",
         "_idle",
+        "_kicked",
         "_lock",
         "_loop",
         "_manual_ack",
         "_mode",
         "_pool",
+        "_redeliver",
         "_request",
         "_result_callback",
         "_runner",
@@ -245,6 +248,10 @@ class Operation:
         self._awaiting_ack = False
         self._acked = 0  # how many results the callback has acknowledged (manual ack)
         self._delivered = 0  # how many results went to the callback; -1 once the final one has
+        # a producer on an event loop with callbacks: deliveries are pool steps of their own (see _kick_locked)
+        self._kicked = False
+        self._delivering = False  # such a delivery step is scheduled or running
+        self._redeliver = False  # more came while it ran: it goes round again
         result_cb = None
         if callbacks is not None:
             result_cb = getattr(callbacks, self._cb_name())
@@ -295,9 +302,28 @@ class Operation:
             self._loop = loop
             self._busy = True
             self._task = loop.create_task(self._arun(loop))
+        elif mode == BACKGROUND:
+            self._run_in_background()
         else:
             self._busy = True
             pool.submit(self._pump)
+
+    def _run_in_background(self) -> None:
+        """A remote subscription read on threads (get_indication, callbacks): its network waits run on the
+        application's event loop thread, with every other such subscription, so it holds no pool thread while
+        its Pull waits for events; callbacks are still delivered by short pool steps."""
+        self._busy = True
+        self._kicked = self._result_callback is not None
+        try:
+            loop = self._session._events_loop()
+            self._loop = loop
+            self._mode = LOOP
+            asyncio.run_coroutine_threadsafe(self._arun(loop), loop)
+        except RuntimeError:  # the application is closing (its loop is gone): the pool runs it
+            self._mode = POOL
+            self._kicked = False
+            self._loop = None
+            self._pool.submit(self._pump)
 
     def _run_inline(self) -> None:
         first = None
@@ -475,6 +501,7 @@ class Operation:
     # --- the loop driver (remote operations started inside a running event loop) -------------------
     async def _arun(self, loop: asyncio.AbstractEventLoop) -> None:
         task = asyncio.current_task()
+        self._task = task  # (held: a loop keeps only weak references to its tasks)
         wake = asyncio.Event()
         self._wake_task = wake.set
         ctx = self._ctx
@@ -504,6 +531,8 @@ class Operation:
                 with self._lock:
                     self._buf.append((item, True, MIResult.OK, None, None))
                     self._notify_locked()
+                    if self._kicked:
+                        self._kick_locked()
                     pause = len(self._buf) >= BUFFER and self._final is None
                     if pause:
                         wake.clear()
@@ -530,11 +559,39 @@ class Operation:
         finally:
             with self._lock:
                 self._busy = False
-                self._mode = POOL  # anything left to do (nothing, normally) is the pool's
+                if not self._kicked:
+                    self._mode = POOL  # anything left to do (nothing, normally) is the pool's
                 self._wake_task = None
+                if self._kicked:
+                    self._kick_locked()  # the final callback
                 self._settle_locked()
 
     # --- callbacks --------------------------------------------------------------------------------
+    def _kick_locked(self) -> None:
+        """Have a pool step deliver what is buffered to the callbacks (``_lock`` held): one step at a time, so
+        callbacks come in order; a producer on an event loop never runs them itself."""
+        if self._delivering:
+            self._redeliver = True
+            return
+        self._delivering = True
+        self._pool.submit(self._deliver_step)
+
+    def _deliver_step(self) -> None:
+        while True:
+            try:
+                self._deliver()
+            finally:
+                with self._lock:
+                    again = self._redeliver
+                    self._redeliver = False
+                    if not again:
+                        self._delivering = False
+                    if not self._done:
+                        self._schedule_locked()  # a producer paused on a full buffer goes on
+                    self._settle_locked()
+            if not again:
+                return
+
     def _deliver(self) -> None:
         """Hand buffered results to the result callback (on the pool, holding the producing role)."""
         cb = self._result_callback
@@ -586,7 +643,10 @@ class Operation:
                     return MIResult.OK  # acknowledged already
                 self._acked = seq
                 self._awaiting_ack = False
-                self._schedule_locked()
+                if self._kicked:
+                    self._kick_locked()
+                else:
+                    self._schedule_locked()
             return MIResult.OK
         return result_acknowledgement
 

@@ -19,7 +19,7 @@ from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.types import MIResult
-from .operation import INLINE, LOOP, POOL, READER, Operation, failed_error
+from .operation import BACKGROUND, INLINE, LOOP, POOL, READER, Operation, failed_error
 from .options import OperationCallbacks, OperationOptions, SubscriptionDeliveryOptions
 from .pool import WorkerPool, default_pool
 
@@ -154,14 +154,26 @@ class Session:
         """How the operation's results are produced (see openmi.client.operation)."""
         if op._done:
             return INLINE
+        request = op._request
+        on_loop = self._async and not getattr(_blocking, "on", False) and asyncio._get_running_loop() is not None
+        if self._async and request.result_kind == "indication" and self._application is not None and \
+                (op._result_callback is not None or not on_loop):
+            # a remote subscription waits on the network for as long as it lives: the application's event loop
+            # thread waits for all of them, so none holds a pool thread (callbacks are still pool steps)
+            return BACKGROUND
         if op._result_callback is not None:
             return POOL  # callbacks are delivered from the pool, never inside the call
-        request = op._request
-        if self._async and not getattr(_blocking, "on", False) and asyncio._get_running_loop() is not None:
+        if on_loop:
             return LOOP
         if self._transport.may_block(request):
             return POOL
         return INLINE if request.single else READER
+
+    def _events_loop(self) -> asyncio.AbstractEventLoop:
+        """The application's event loop thread (see Application._events_loop); RuntimeError once it closed."""
+        if self._application is None:
+            raise RuntimeError("no application")
+        return self._application._events_loop()
 
     def _forget(self, op: Operation) -> None:
         self._operations.discard(op)  # one set operation: atomic under the GIL

@@ -12,7 +12,9 @@ authentication profiles, not supported here): the token in the URL is what keeps
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
 import socket
 import threading
@@ -46,6 +48,7 @@ class EventSink:
         self.url = f"http://{shown}:{bound[1]}{self.path}"
         self._queue: collections.deque[ev.SinkMessage] = collections.deque()
         self._cond = threading.Condition()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []  # aget()s waiting
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._conns: set[socket.socket] = set()
@@ -65,10 +68,35 @@ class EventSink:
                 self._cond.wait(left)
             return self._queue.popleft() if self._queue else None
 
+    async def aget(self, timeout: float) -> ev.SinkMessage | None:
+        """:meth:`get` for a coroutine: waits on its event loop, holding no thread."""
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            if self._queue or self._closed:
+                return self._queue.popleft() if self._queue else None
+            fut: asyncio.Future[None] = loop.create_future()
+            waiter = (loop, fut)
+            self._waiters.append(waiter)
+        try:
+            await asyncio.wait([fut], timeout=timeout)
+        finally:
+            with self._cond:
+                with contextlib.suppress(ValueError):  # (woken: the waker took it off the list already)
+                    self._waiters.remove(waiter)
+        with self._cond:
+            return self._queue.popleft() if self._queue else None
+
+    def _wake_locked(self) -> None:
+        self._cond.notify_all()
+        waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            with contextlib.suppress(RuntimeError):  # (that loop is closed: nobody waits there any more)
+                loop.call_soon_threadsafe(_set_result, fut)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            self._wake_locked()
             conns = list(self._conns)
         try:
             self._sock.close()
@@ -145,13 +173,18 @@ class EventSink:
                 full = self._closed
             else:
                 self._queue.append(msg)
-                self._cond.notify_all()
+                self._wake_locked()
                 full = None
         if full is not None:  # not read: the server retries (or gives up if we are gone)
             return HTTPResponse(503, b"", [("Retry-After", "1")])
         if msg.ack_requested:
             return HTTPResponse(200, ev.build_ack(msg.message_id), [("Content-Type", content_type())])
         return HTTPResponse(200, b"", [])
+
+
+def _set_result(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def local_address(host: str, port: int) -> str:
