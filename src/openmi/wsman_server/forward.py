@@ -53,6 +53,11 @@ _MAX_FRAME = 64 << 20  # a forwarded body is an envelope this server accepted: f
 _TIMEOUT = 3600.0  # a forwarded Pull may long-poll (a subscription's heartbeat); the owner bounds it
 
 
+class Unanswered(Exception):
+    """A forwarded request reached its owner whole, but no answer came back (the owner stopped, or the link
+    broke): the owner may have acted on it, so it must not be answered as if the context were unknown."""
+
+
 @dataclass(frozen=True)
 class Peers:
     """This worker's slot and the directory where every worker of this ``openmi serve`` listens."""
@@ -85,24 +90,36 @@ class Peers:
         return None if slot == self.slot else slot
 
     def forward(self, slot: int, body: bytes, content_type: str | None, user: User | None) -> tuple[int, bytes] | None:
-        """Send a request to the worker in ``slot``: its (HTTP status, body), or None when it cannot be reached."""
-        got = self.call(slot, request_header(content_type, user), body)
+        """Send a request to the worker in ``slot``: its (HTTP status, body), or None when it did not get the
+        request (then nobody acted on it); :class:`Unanswered` when it got it but did not answer."""
+        try:
+            got = self.call(slot, request_header(content_type, user), body, sent_whole=True)
+        except Unanswered:
+            log.warning("worker %d took a forwarded request and did not answer", slot)
+            raise
         if got is None:
             log.info("worker %d cannot be reached: the request is answered here", slot)
         return got
 
-    def call(self, slot: int, header: dict[str, Any], body: bytes = b"",
-             timeout: float = _TIMEOUT) -> tuple[int, bytes] | None:
-        """One exchange with the worker in ``slot``: (status, data), or None when it cannot be reached."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    def call(self, slot: int, header: dict[str, Any], body: bytes = b"", timeout: float = _TIMEOUT,
+             sent_whole: bool = False) -> tuple[int, bytes] | None:
+        """One exchange with the worker in ``slot``: (status, data), or None when it cannot be reached. With
+        ``sent_whole``, a request sent whole that gets no answer raises :class:`Unanswered` (a worker acts
+        only on a whole frame, so one that did not go out whole was not acted on)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
                 s.settimeout(timeout)
                 s.connect(self.socket_path(slot))
                 s.sendall(frame(header, body))
                 s.shutdown(socket.SHUT_WR)
+            except OSError:
+                return None
+            try:
                 return read_answer(s)
-        except (OSError, ValueError):
-            return None
+            except (OSError, ValueError) as exc:
+                if sent_whole:
+                    raise Unanswered(f"worker {slot} did not answer: {exc}") from exc
+                return None
 
 
 def continued_context(req: wsman.Request) -> str | None:

@@ -37,6 +37,7 @@ from ..protocol import wsman
 from .forward import (
     _TIMEOUT,
     TAG,
+    Unanswered,
     _read,
     answer,
     continued_context,
@@ -120,7 +121,8 @@ class HostPeers:
 
     def forward(self, host: str, body: bytes, content_type: str | None,
                 user: User | None) -> tuple[int, bytes] | None:
-        """Send a request to the server ``host``: its (HTTP status, body), or None when it cannot be reached."""
+        """Send a request to the server ``host``: its (HTTP status, body), or None when it did not get the
+        request (then nobody acted on it); :class:`Unanswered` when it got it whole but did not answer."""
         where = self._locate(host)
         if where is None:
             log.info("server %s is not registered: the request is answered here", host)
@@ -140,7 +142,12 @@ class HostPeers:
                     return None
                 s.settimeout(_TIMEOUT)
                 s.sendall(request + hmac.new(self._secret, request, hashlib.sha256).digest())
-                status, data = read_answer(s)
+                try:
+                    status, data = read_answer(s)
+                except (OSError, ValueError) as exc:  # (a peer acts only on a whole, signed request: this one was)
+                    log.warning("server %s at %s:%d took a forwarded request and did not answer (%s)", host,
+                                address, port, exc)
+                    raise Unanswered(f"server {host} did not answer: {exc}") from exc
         except (OSError, ValueError) as exc:
             self._where.pop(host, None)  # (it may have moved: read the record again next time)
             log.info("server %s at %s:%d cannot be reached (%s): the request is answered here", host, address,

@@ -34,6 +34,7 @@ from ..protocol.wsman import operations as kinds
 from ..protocol.wsman.faults import protocol_fault
 from ..protocol.wsman.values import instance_wire_size
 from .eventing import EventingConfig, SubscriptionStore
+from .forward import Unanswered
 from .http import HTTPRequest, HTTPResponse
 from .quotas import QuotaFull, SharedQuotas
 
@@ -543,18 +544,24 @@ class WSManConnection:
             return self._reply(None, 500, self.service.fault(None, fault), reply_headers, fault)
         hosts = self.service.hosts
         host = hosts.owner(req) if hosts is not None else None
-        if host is not None:  # the context lives in another server of the same PostgreSQL repository
-            assert hosts is not None
-            got = hosts.forward(host, body, content_type, user)
-            if got is not None:
-                return self._reply(req, got[0], got[1], reply_headers, None)
-        peers = self.service.peers
-        slot = peers.owner(req) if peers is not None else None
-        if slot is not None:  # the context lives in another worker: it answers
-            assert peers is not None
-            got = peers.forward(slot, body, content_type, user)
-            if got is not None:
-                return self._reply(req, got[0], got[1], reply_headers, None)
+        try:
+            if host is not None:  # the context lives in another server of the same PostgreSQL repository
+                assert hosts is not None
+                got = hosts.forward(host, body, content_type, user)
+                if got is not None:
+                    return self._reply(req, got[0], got[1], reply_headers, None)
+            peers = self.service.peers
+            slot = peers.owner(req) if peers is not None else None
+            if slot is not None:  # the context lives in another worker: it answers
+                assert peers is not None
+                got = peers.forward(slot, body, content_type, user)
+                if got is not None:
+                    return self._reply(req, got[0], got[1], reply_headers, None)
+        except Unanswered as exc:  # it may have acted (a page taken, a subscription ended): say the result is unknown
+            err = MIError(MIResult.FAILED, f"the server holding this context took the request but did not answer "
+                                           f"({exc}); whether it acted is unknown")
+            status, data = wsman.build_fault(req, err, machine=self.service.machine, limits=self.service.limits)
+            return self._reply(req, status, data, reply_headers, err)
         status, data = self.service.dispatch(req, user)
         return self._reply(req, status, data, reply_headers, None)
 
