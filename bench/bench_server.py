@@ -2,15 +2,24 @@
 with 1 and 8 connections; the same minimal client against a bare ``http.server`` endpoint that answers a
 fixed response (the cost of HTTP alone), measured in the same run. Also the server's CPU per request.
 
-Each connection is its own client process (so the client's GIL does not limit the server). For scale
-(issue 4): OMI serves about 4,000 Delete round trips/s on one connection, 8,000 on eight, at ~100 µs of
-server CPU per request; the target is at least half of OMI's rate on one connection.
+Each connection is its own client process: bench/loadgen.c, built with the system's C compiler so the clients
+take little of the cores the server runs on (the Python client below when there is no compiler, or with
+``--client python``). For scale (issue 4): OMI serves about 4,000 Delete round trips/s on one connection, 8,000
+on eight, at ~100 µs of server CPU per request; the target is at least half of OMI's rate on one connection.
 
     .venv/bin/python bench/bench_server.py [REQUESTS_PER_CONNECTION]
-    .venv/bin/python bench/bench_server.py --workers 1,2 --connections 1,4,8,16 [--requests N]
+    .venv/bin/python bench/bench_server.py --workers 1,2 --connections 1,4,8,16 [--requests N] [--client c|python]
+    .venv/bin/python bench/bench_server.py --stages
 
 The second form is the scale-out curve: ``openmi serve --workers N`` for each N, each number of
 connections in turn, round trips/s and the CPU per request of the supervisor and its workers together.
+The third: where a Get's and a Delete's server CPU goes, stage by stage (warm loops in one process).
+
+On a virtual machine the server CPU per request on one connection depends on whether the cores sit idle
+between round trips: a core that halts while the server waits for the next request is slow to wake (the
+wake-up, and code that then runs from cold caches, count as the server's CPU). Measured here: about 170 µs per
+Delete when nothing else runs, about 100 µs when the client and the server share one core or the machine is
+busy with other work. Run it on an otherwise idle machine for the comparable figure.
 """
 
 from __future__ import annotations
@@ -52,8 +61,8 @@ s.serve_forever()
 """
 
 
-def delete_request(port: int, pid: int) -> bytes:
-    body = f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://127.0.0.1:{port}/wsman</a:To><w:ResourceURI s:mustUnderstand="true">{WMI}Bench_Item</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID><w:OperationTimeout>PT60S</w:OperationTimeout><w:SelectorSet><w:Selector Name="Id">{pid}</w:Selector></w:SelectorSet></s:Header><s:Body/></s:Envelope>""".encode()  # noqa: E501
+def delete_request(port: int, pid: int, action: str = "Delete") -> bytes:
+    body = f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://127.0.0.1:{port}/wsman</a:To><w:ResourceURI s:mustUnderstand="true">{WMI}Bench_Item</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/transfer/{action}</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID><w:OperationTimeout>PT60S</w:OperationTimeout><w:SelectorSet><w:Selector Name="Id">{pid}</w:Selector></w:SelectorSet></s:Header><s:Body/></s:Envelope>""".encode()  # noqa: E501
     auth = base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
     head = (f"POST /wsman HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\n"
             f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n")
@@ -92,7 +101,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+LOADGEN_SOURCE = ROOT / "bench" / "loadgen.c"
+_loadgen: list[str | None] = []
+
+
+def loadgen() -> str | None:
+    """The C load generator (bench/loadgen.c) built once into a temporary directory; None without a C compiler
+    (the Python client is used then, and the output says so)."""
+    if not _loadgen:
+        exe = Path(tempfile.mkdtemp(prefix="openmi-loadgen-")) / "loadgen"
+        try:
+            subprocess.run(["cc", "-O2", "-o", str(exe), str(LOADGEN_SOURCE)], check=True, capture_output=True)
+            _loadgen.append(str(exe))
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"(no C compiler: {exc}; the clients are Python processes)", file=sys.stderr)
+            _loadgen.append(None)
+    return _loadgen[0]
+
+
+CLIENT = {"kind": "c"}  # "c": bench/loadgen.c when it builds; "python": the client() above
+
+
 def run_clients(port: int, conns: int, per_conn: int, base: int, server_pid: int) -> tuple[float, float, int]:
+    exe = loadgen() if CLIENT["kind"] == "c" else None
+    if exe is not None:
+        return run_c_clients(exe, port, conns, per_conn, base, server_pid)
     ctx = mp.get_context("fork")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     procs = [ctx.Process(target=client, args=(port, base + i * per_conn, per_conn, q)) for i in range(conns)]
@@ -106,6 +139,31 @@ def run_clients(port: int, conns: int, per_conn: int, base: int, server_pid: int
     total = conns * per_conn
     rate = total / max(r[0] for r in results)
     return rate, cpu / total, int(sum(r[1] for r in results))
+
+
+def run_c_clients(exe: str, port: int, conns: int, per_conn: int, base: int,
+                  server_pid: int) -> tuple[float, float, int]:
+    """``run_clients`` with the C load generator: one process per connection, the same Delete requests."""
+    import struct
+
+    files = []
+    for i in range(conns):
+        path = Path(tempfile.mkstemp(prefix="openmi-loadgen-", suffix=".bin")[1])
+        with path.open("wb") as f:
+            for k in range(per_conn):
+                req = delete_request(port, base + i * per_conn + k)
+                f.write(struct.pack(">I", len(req)) + req)
+        files.append(path)
+    cpu0 = cpu_seconds(server_pid)
+    procs = [subprocess.Popen([exe, str(port), str(path)], stdout=subprocess.PIPE, text=True) for path in files]
+    outs = [p.communicate(timeout=600)[0].split() for p in procs]
+    cpu = cpu_seconds(server_pid) - cpu0
+    for path in files:
+        path.unlink()
+    if any(p.returncode != 0 or len(o) != 2 for p, o in zip(procs, outs)):
+        raise RuntimeError(f"a load generator failed: {[(p.returncode, o) for p, o in zip(procs, outs)]}")
+    total = conns * per_conn
+    return total / max(float(o[0]) for o in outs), cpu / total, sum(int(o[1]) for o in outs)
 
 
 def serve(repo: Path, users: Path, env: dict[str, str], workers: int,
@@ -167,8 +225,9 @@ def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
         finally:
             server.terminate()
             server.wait(60)
+    client = "C (bench/loadgen.c)" if CLIENT["kind"] == "c" and loadgen() is not None else "Python"
     print(f"DeleteInstance over WS-Man, Basic, keep-alive, {per_conn} requests per connection, "
-          f"{os.cpu_count()} cores (non-200 answers: {bad})")
+          f"{os.cpu_count()} cores, {client} clients (non-200 answers: {bad})")
     print(f"{'connections':<24}" + "".join(f"{c:>10}" for c in connections))
     for n in workers:
         print(f"{f'{n} worker(s) round trips/s':<24}" + "".join(f"{r:>10.0f}" for r, _ in rows[n]))
@@ -181,7 +240,83 @@ def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
     return 0 if bad == 0 else 1
 
 
+def get_request(port: int, pid: int) -> bytes:
+    """The Delete request with the Get action: the same envelope, answered with the instance."""
+    return delete_request(port, pid, "Get")
+
+
+def stages(n: int = 3000) -> None:
+    """Where one request's server CPU goes, stage by stage, each in a warm loop in this process (the same code
+    ``openmi serve`` runs; a served request costs more than the sum: its code runs cold after each wait for the
+    network, and the socket calls come on top). Delete and Get, Basic on every request."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import openmi
+    from openmi.protocol import wsman
+    from openmi.protocol.http import HTTPResponse, ServerChannel
+    from openmi.wsman_server.config import ServeConfig
+    from openmi.wsman_server.run import WSManServer
+    from openmi.wsman_server.users import UserStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
+    repo, users = tmp / "repo.db", tmp / "users.json"
+    with openmi.Server(repo) as srv, openmi.Application() as app:
+        srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
+            openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
+        sess = app.new_session(server=srv)
+        with srv.repository.transaction():
+            for i in range(n):
+                sess.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
+    UserStore(users).add("bench", PASSWORD, ntlm=False)
+    server = WSManServer(ServeConfig(repository=str(repo), users=str(users), http_port=0, https_port=None,
+                                     allow_unencrypted=True))
+    conn = server.service.connection("127.0.0.1", False)
+    ctype = "application/soap+xml;charset=UTF-8"
+    rows = []
+    try:
+        for name, make in (("Get", get_request), ("Delete", delete_request)):
+            raws = [make(5985, i) for i in range(n)]
+            chan = ServerChannel()
+            chan.feed(raws[0])
+            first = chan.next_request()
+            assert not isinstance(first, type), first
+            chan.respond(conn.handle(first))  # one scrypt: the cache serves the rest
+            stage = ["HTTP request framing", "authentication (Basic, cached)", "envelope parse (lxml, headers)",
+                     "engine + answer (template)", "HTTP response framing"]
+            t = dict.fromkeys(stage, 0.0)
+            clock = time.perf_counter  # (one thread, warm, nothing else running here: its time is CPU time)
+            answers = []
+            for raw in raws[1:]:
+                c0 = clock()
+                chan.feed(raw)
+                r = chan.next_request()
+                c1 = clock()
+                user = conn.auth.authenticate(r.headers).user  # type: ignore[union-attr]
+                c2 = clock()
+                parsed = wsman.parse_request(r.body, ctype, class_lookup=server.service.lookup_class,  # type: ignore[union-attr]
+                                             limits=server.service.limits)
+                c3 = clock()
+                status, data = server.service.dispatch(parsed, user)
+                c4 = clock()
+                chan.respond(HTTPResponse(status, data, [("Content-Type", ctype)]))
+                c5 = clock()
+                for k, (a, b) in zip(stage, ((c0, c1), (c1, c2), (c2, c3), (c3, c4), (c4, c5))):
+                    t[k] += b - a
+                answers.append(status)
+            rows.append((name, {k: v / (n - 1) for k, v in t.items()}))
+            assert all(status == 200 for status in answers), name
+    finally:
+        server.engine.close()
+    print(f"server CPU per request by stage (warm loops in one process, {n - 1} requests, µs):")
+    print(f"{'stage':<34}" + "".join(f"{name:>10}" for name, _ in rows))
+    for stage in rows[0][1]:
+        print(f"{stage:<34}" + "".join(f"{d[stage] * 1e6:>10.1f}" for _, d in rows))
+    print(f"{'sum':<34}" + "".join(f"{sum(d.values()) * 1e6:>10.1f}" for _, d in rows))
+
+
 def main() -> int:
+    if "--stages" in sys.argv:
+        stages()
+        return 0
     if "--workers" in sys.argv or "--connections" in sys.argv:
         import argparse
 
@@ -189,7 +324,10 @@ def main() -> int:
         p.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
         p.add_argument("--connections", default="1,4,8,16", help="comma-separated (default 1,4,8,16)")
         p.add_argument("--requests", type=int, default=1000, help="requests per connection (default 1000)")
+        p.add_argument("--client", choices=("c", "python"), default="c",
+                       help="the load generator: bench/loadgen.c (default; Python if no C compiler) or Python")
         a = p.parse_args()
+        CLIENT["kind"] = a.client
         return sweep([int(x) for x in a.workers.split(",")], [int(x) for x in a.connections.split(",")], a.requests)
     per_conn = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     sys.path.insert(0, str(ROOT / "src"))
