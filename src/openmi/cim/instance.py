@@ -57,6 +57,20 @@ class Element:
         return f"Element({self.name!r}, {self.value!r}, {MIType(self.type).name}{key})"
 
 
+_new_element = object.__new__
+
+
+def stored_element(name: str, value: Any, type: MIType, flags: int) -> Element:
+    """An Element from parts already in shape (``flags`` an int holding no ``MIFlag.NULL``), as the repository
+    builds thousands per enumeration: the same object as ``Element(...)`` gives, without the checks."""
+    el: Element = _new_element(Element)
+    el.name = name
+    el.value = value
+    el.type = type
+    el._flags = flags
+    return el
+
+
 class Instance(MutableMapping[str, Any]):
     """A CIM instance. ``inst["Name"]`` reads and writes element values; names ignore case."""
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..cim.classes import Class, Property, QualifierDecl
 from ..cim.errors import MIError
-from ..cim.instance import Element, Instance
+from ..cim.instance import Element, Instance, stored_element
 from ..cim.types import INTEGER_RANGES, MIFlag, MIResult, MIType
 from ..cim.values import coerce, parse_scalar
 from .encoding import key_string, value_from_json
@@ -88,7 +88,7 @@ class ClassInfo:
             v = get(name)
             if v is not None and decode:
                 v = value_from_json(v, t)
-            elements[low] = Element(name, v, t, flags)
+            elements[low] = stored_element(name, v, t, flags)
         return Instance.from_elements(self.name, elements, namespace=namespace)
 
     # --- inbound instances -----------------------------------------------------------------------
