@@ -401,3 +401,39 @@ def test_a_bookmark_resumes_on_whichever_worker_is_asked(served: Served) -> None
         got, _ = pull(again, 3)
         assert got == [703, 704, 705]
         unsubscribe(again)
+
+
+def test_connection_bounds_are_the_servers_not_each_workers(tmp_path: Path) -> None:
+    """``max_connections`` bounds the server: with two workers each holds half. Ten authenticated kept-alive
+    connections, each answered before the next opens: at most four are served (per worker they would be
+    eight), the rest refused with 503."""
+    import base64
+    import socket
+
+    (tmp_path / "serve.conf").write_text("max_connections = 4\nreserved_connections = 1\n")
+    with serving(tmp_path, "--config", str(tmp_path / "serve.conf")) as served:
+        auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+        body = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+                b'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"><s:Header/>'
+                b"<s:Body><wsmid:Identify/></s:Body></s:Envelope>")
+        request = (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+                   f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n"
+                   ).encode() + body
+        kept, statuses = [], []
+        try:
+            for _ in range(10):
+                sock = socket.create_connection(("127.0.0.1", served.port), timeout=60)
+                sock.sendall(request)
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+                statuses.append(int(answer.split(b" ", 2)[1]) if answer else 0)
+                kept.append(sock)
+        finally:
+            for sock in kept:
+                sock.close()
+        assert 1 <= statuses.count(200) <= 4, statuses
+        assert set(statuses) <= {200, 503}, statuses

@@ -60,11 +60,15 @@ class WSManServer:
             if listeners is None:
                 listeners = self._listeners()
             check_config(cfg, listeners)
+            # the connection bounds are the server's: N workers (each taking about 1/N of the connections, as
+            # the kernel spreads them over the listening sockets they share) hold a share each
+            share = peers.count if peers is not None else 1
+            most = -(-cfg.max_connections // share)
             self.http = HTTPServer(listeners, self.service.connection, Limits(
-                max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20), max_connections=cfg.max_connections,
-                max_connections_per_address=cfg.max_connections_per_address,
-                reserved_connections=cfg.reserved_connections, request_timeout=cfg.request_timeout,
-                idle_timeout=cfg.idle_timeout))
+                max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20), max_connections=most,
+                max_connections_per_address=-(-cfg.max_connections_per_address // share),
+                reserved_connections=cfg.reserved_connections * most // cfg.max_connections,
+                request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout))
         except BaseException:
             if self._hosts is not None:
                 self._hosts.stop()
