@@ -71,7 +71,7 @@ def delete_request(port: int, pid: int, action: str = "Delete") -> bytes:
 
 def client(port: int, first: int, count: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
     """One keep-alive connection sending ``count`` Deletes; reports (seconds, non-200 answers)."""
-    requests = [delete_request(port, first + i) for i in range(count)]
+    requests = [delete_request(port, first + i, CLIENT["action"]) for i in range(count)]
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bad = 0
@@ -119,7 +119,8 @@ def loadgen() -> str | None:
     return _loadgen[0]
 
 
-CLIENT = {"kind": "c"}  # "c": bench/loadgen.c when it builds; "python": the client() above
+# "kind" "c": bench/loadgen.c when it builds, "python": the client() above; "action": the request sent
+CLIENT = {"kind": "c", "action": "Delete"}
 
 
 def run_clients(port: int, conns: int, per_conn: int, base: int, server_pid: int) -> tuple[float, float, int]:
@@ -151,7 +152,7 @@ def run_c_clients(exe: str, port: int, conns: int, per_conn: int, base: int,
         path = Path(tempfile.mkstemp(prefix="openmi-loadgen-", suffix=".bin")[1])
         with path.open("wb") as f:
             for k in range(per_conn):
-                req = delete_request(port, base + i * per_conn + k)
+                req = delete_request(port, base + i * per_conn + k, CLIENT["action"])
                 f.write(struct.pack(">I", len(req)) + req)
         files.append(path)
     cpu0 = cpu_seconds(server_pid)
@@ -226,7 +227,7 @@ def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
             server.terminate()
             server.wait(60)
     client = "C (bench/loadgen.c)" if CLIENT["kind"] == "c" and loadgen() is not None else "Python"
-    print(f"DeleteInstance over WS-Man, Basic, keep-alive, {per_conn} requests per connection, "
+    print(f"{CLIENT['action']}Instance over WS-Man, Basic, keep-alive, {per_conn} requests per connection, "
           f"{os.cpu_count()} cores, {client} clients (non-200 answers: {bad})")
     print(f"{'connections':<24}" + "".join(f"{c:>10}" for c in connections))
     for n in workers:
@@ -326,8 +327,9 @@ def main() -> int:
         p.add_argument("--requests", type=int, default=1000, help="requests per connection (default 1000)")
         p.add_argument("--client", choices=("c", "python"), default="c",
                        help="the load generator: bench/loadgen.c (default; Python if no C compiler) or Python")
+        p.add_argument("--action", choices=("Delete", "Get"), default="Delete", help="the request (default Delete)")
         a = p.parse_args()
-        CLIENT["kind"] = a.client
+        CLIENT["kind"], CLIENT["action"] = a.client, a.action
         return sweep([int(x) for x in a.workers.split(",")], [int(x) for x in a.connections.split(",")], a.requests)
     per_conn = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     sys.path.insert(0, str(ROOT / "src"))

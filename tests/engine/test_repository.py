@@ -422,3 +422,48 @@ def test_an_unreachable_postgresql_is_a_clear_error() -> None:
         open_repository(f"postgresql://nobody:secret@127.0.0.1:{port}/db?connect_timeout=2")
     assert exc.value.result == MIResult.FAILED and "cannot open the repository" in exc.value.message
     assert "secret" not in exc.value.message
+
+
+def _hold_writers(path: str, locked: Any, release: Any) -> None:
+    import fcntl
+
+    fd = os.open(path + "-writers", os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    locked.set()
+    release.wait(60)
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def test_writers_of_a_shared_file_take_turns_on_its_writers_lock(tmp_path: Path) -> None:
+    """On a file several processes write (``openmi serve --workers``) each write first takes the record lock on
+    ``<file>-writers``: a write waits while another process holds it (the kernel hands it over on release,
+    where SQLite would make the writer sleep), and goes through once it is released."""
+    path = str(tmp_path / "shared.db")
+    repo = Repository(path, shared=True)
+    try:
+        repo.add_namespace("root/cimv2")
+        repo.insert("root/cimv2", "c", "k1", "{}")
+        ctx = multiprocessing.get_context("fork")
+        locked, release = ctx.Event(), ctx.Event()
+        holder = ctx.Process(target=_hold_writers, args=(path, locked, release))
+        holder.start()
+        try:
+            assert locked.wait(30)
+            done = threading.Event()
+            writer = threading.Thread(target=lambda: (repo.delete("root/cimv2", "c", "k1"), done.set()))
+            writer.start()
+            assert not done.wait(0.3)  # (not a measurement: the write is held while the other process writes)
+            release.set()
+            assert done.wait(30)
+            writer.join(30)
+        finally:
+            release.set()
+            holder.join(30)
+        assert repo.get("root/cimv2", "c", "k1") is None
+        with repo.transaction():  # a transaction takes it once, for all its writes
+            repo.insert("root/cimv2", "c", "k2", "{}")
+            repo.insert("root/cimv2", "c", "k3", "{}")
+        assert repo.count("root/cimv2", "c") == 2
+    finally:
+        repo.close()

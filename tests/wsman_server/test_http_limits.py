@@ -434,3 +434,57 @@ def test_a_leader_thread_that_cannot_start_is_started_later(monkeypatch: pytest.
         monkeypatch.undo()
         _LEFT.clear()
         srv.shutdown(5)
+
+
+def test_a_worker_holding_more_connections_leaves_new_ones_to_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes share the listening sockets (the counts of connections each holds in shared memory): a
+    worker that holds more than another stops watching the listeners for a moment so that the other takes the
+    next connection, and one that holds no more than any other accepts at once. A pause that runs out with
+    nobody taking the connection ends with this worker taking it: a connection is never left waiting."""
+    from openmi.wsman_server.http import HTTPResponse, HTTPServer, Listener
+    from openmi.wsman_server.quotas import ConnectionShares
+
+    class Handler:
+        authenticated = True
+
+        def handle(self, request: object) -> HTTPResponse:
+            return HTTPResponse(200, b"ok", [])
+
+        def shutting_down(self, request: object) -> HTTPResponse:
+            return HTTPResponse(503, b"", [])
+
+        def closed(self) -> None:
+            pass
+
+    shares = ConnectionShares(4)
+    shares.set(1, 5)  # the other worker holds five
+    srv = HTTPServer([Listener("127.0.0.1", 0)], lambda peer, tls: Handler(), balance=(shares, 0, 2))
+    pauses: list[float] = []
+    stop = srv._stop_accepting
+
+    def paused() -> None:
+        pauses.append(time.monotonic())
+        stop()
+
+    monkeypatch.setattr(srv, "_stop_accepting", paused)
+    srv.start()
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+    socks = []
+    try:
+        for _ in range(5):  # fewer than the other worker holds (or as many): each taken at once
+            sock = socket.create_connection(("127.0.0.1", srv.listeners[0].port))
+            sock.sendall(request)
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
+            socks.append(sock)
+        assert pauses == [] and shares.get(0) == 5
+        shares.set(1, 0)  # now the other holds none: this one leaves the next connection to it, for a moment
+        sock = socket.create_connection(("127.0.0.1", srv.listeners[0].port))
+        sock.sendall(request)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")  # nobody took it: served here after the pause
+        socks.append(sock)
+        assert len(pauses) >= 1 and shares.get(0) == 6
+    finally:
+        for sock in socks:
+            sock.close()
+        srv.shutdown(5)
+

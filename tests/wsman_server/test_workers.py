@@ -437,3 +437,53 @@ def test_connection_bounds_are_the_servers_not_each_workers(tmp_path: Path) -> N
                 sock.close()
         assert 1 <= statuses.count(200) <= 4, statuses
         assert set(statuses) <= {200, 503}, statuses
+
+
+def _established(pid: int, port: int) -> int:
+    """How many TCP connections to ``port`` the process ``pid`` holds (from /proc: its socket inodes)."""
+    inodes = set()
+    for name in ("tcp", "tcp6"):
+        with open(f"/proc/net/{name}") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # local port, ESTABLISHED
+                    inodes.add(fields[9])
+    held = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}:
+                held += 1
+    return held
+
+
+def test_connections_spread_over_the_workers(served: Served) -> None:
+    """Workers share the listening socket and take one connection per wake-up (and one that holds more than
+    another leaves the next to it: test_http_limits), so a burst of eight connections, each then kept alive,
+    does not land on the first worker to wake (which, accepting whatever waited, took all of them)."""
+    import base64
+    import socket
+
+    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    body = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            b'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"><s:Header/>'
+            b"<s:Body><wsmid:Identify/></s:Body></s:Envelope>")
+    request = (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+               f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n"
+               ).encode() + body
+    socks = [socket.create_connection(("127.0.0.1", served.port), timeout=60) for _ in range(8)]  # the burst
+    try:
+        for sock in socks:
+            sock.sendall(request)
+        for sock in socks:
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(65536)
+                assert chunk, "closed without an answer"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+        counts = [_established(pid, served.port) for pid in served.workers()]
+        assert sum(counts) == 8, counts
+        assert min(counts) >= 2, counts
+    finally:
+        for sock in socks:
+            sock.close()

@@ -12,10 +12,12 @@ has committed it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -151,6 +153,7 @@ class Repository(CommitListeners):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._writers: int | None = None  # the descriptor of <file>-writers on a shared file (see _writing)
         self._depth = 0
         self._on_commit: list[Callable[[], None]] = []
         try:
@@ -183,6 +186,12 @@ class Repository(CommitListeners):
                           + (" (another process is using it)" if "locked" in str(exc) else "")) from None
         except sqlite3.DatabaseError as exc:
             raise MIError(MIResult.FAILED, f"{self.path} is not an openmi repository: {exc}") from None
+        if self.shared and hasattr(os, "fork"):  # (processes that share a file are forked workers: POSIX)
+            try:
+                self._writers = os.open(self.path + "-writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:  # (another user's file: SQLite's own waiting orders the writers then)
+                log.warning("cannot open %s-writers (%s): writers of %s wait as SQLite makes them", self.path,
+                            exc.strerror, self.path)
 
     def meta(self, key: str) -> str | None:
         with self._lock:
@@ -190,22 +199,25 @@ class Repository(CommitListeners):
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
 
     def claim_meta(self, key: str, value: str) -> str:
         """The value of ``key``: ``value`` if nobody set one before (then it is stored), else the first one."""
-        with self._lock:
+        with self._writing():
             self._db.execute("INSERT OR IGNORE INTO meta VALUES(?, ?)", (key, value))
             return str(self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
 
     def delete_meta(self, key: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("DELETE FROM meta WHERE key=?", (key,))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._writers is not None:
+                os.close(self._writers)
+                self._writers = None
 
     def generation(self) -> int | None:
         """The schema generation, when other processes may move it (a shared file), else None: nobody
@@ -236,7 +248,12 @@ class Repository(CommitListeners):
         """Group writes: all of them are committed, or none (nested calls join the outer one)."""
         with self._lock:
             if self._depth == 0:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._lock_writers()
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    self._unlock_writers()
+                    raise
             self._depth += 1
             try:
                 yield
@@ -245,13 +262,59 @@ class Repository(CommitListeners):
                 if self._depth == 0:
                     self._on_commit.clear()
                     self._claimed = None
-                    self._db.execute("ROLLBACK")
+                    try:
+                        self._db.execute("ROLLBACK")
+                    finally:
+                        self._unlock_writers()
                 raise
             self._depth -= 1
             if self._depth == 0:
                 self._claimed = None
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                finally:
+                    self._unlock_writers()
                 self._committed()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the locks for one write: this process's threads one at a time and, on a file other processes
+        write too (``openmi serve --workers``), the processes one at a time, unless a transaction holds them
+        already. Between processes this is a record lock on ``<file>-writers`` that the kernel hands to the
+        next writer the moment it is released (and drops if its holder dies): left to SQLite, a writer that
+        finds the file busy sleeps a millisecond or more, and its worker serves nothing meanwhile."""
+        with self._lock:
+            if self._depth or self._writers is None:
+                yield
+                return
+            self._lock_writers()
+            try:
+                yield
+            finally:
+                self._unlock_writers()
+
+    def _lock_writers(self) -> None:
+        if self._writers is None:
+            return
+        import fcntl
+
+        while True:
+            try:
+                fcntl.lockf(self._writers, fcntl.LOCK_EX)
+                return
+            except OSError as exc:
+                # the kernel sees a process's record locks together: a wait here while SQLite's own locks on
+                # other files are held can look like a cycle to it. It is not one: ask again in a moment
+                if exc.errno != errno.EDEADLK:
+                    raise
+            time.sleep(0.0005)
+
+    def _unlock_writers(self) -> None:
+        if self._writers is None:
+            return
+        import fcntl
+
+        fcntl.lockf(self._writers, fcntl.LOCK_UN)
 
     @property
     def lock(self) -> threading.RLock:
@@ -264,7 +327,7 @@ class Repository(CommitListeners):
             return [r[0] for r in self._db.execute("SELECT name FROM namespaces ORDER BY ns")]
 
     def add_namespace(self, name: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("INSERT OR IGNORE INTO namespaces VALUES(?, ?)", (name.lower(), name))
 
     def remove_namespace(self, name: str) -> None:
@@ -282,7 +345,7 @@ class Repository(CommitListeners):
 
     def put_class(self, namespace: str, name: str, data: str, seq: int) -> None:
         """Store a class declaration; ``seq`` orders the classes as they were defined."""
-        with self._lock:
+        with self._writing():
             self._db.execute("INSERT OR REPLACE INTO classes VALUES(?, ?, ?, ?)",
                              (namespace.lower(), name.lower(), seq, data))
 
@@ -292,7 +355,7 @@ class Repository(CommitListeners):
             return int(row.fetchone()[0])
 
     def remove_class(self, namespace: str, name: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("DELETE FROM classes WHERE ns=? AND name=?", (namespace.lower(), name.lower()))
 
     def qualifiers(self, namespace: str) -> list[str]:
@@ -300,7 +363,7 @@ class Repository(CommitListeners):
             return [r[0] for r in self._db.execute("SELECT data FROM qualifiers WHERE ns=?", (namespace.lower(),))]
 
     def put_qualifier(self, namespace: str, name: str, data: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("INSERT OR REPLACE INTO qualifiers VALUES(?, ?, ?)",
                              (namespace.lower(), name.lower(), data))
 
@@ -318,7 +381,7 @@ class Repository(CommitListeners):
 
     def insert(self, ns: str, cls: str, key: str, data: str) -> bool:
         """Add an instance row; False if one with that key exists."""
-        with self._lock:
+        with self._writing():
             try:
                 self._db.execute("INSERT INTO instances VALUES(?, ?, ?, ?)", (ns, cls, key, data))
             except sqlite3.IntegrityError:
@@ -326,20 +389,20 @@ class Repository(CommitListeners):
             return True
 
     def update(self, ns: str, cls: str, key: str, data: str) -> bool:
-        with self._lock:
+        with self._writing():
             cur = self._db.execute("UPDATE instances SET data=? WHERE ns=? AND cls=? AND key=?", (data, ns, cls, key))
             return cur.rowcount == 1
 
     def delete_returning(self, ns: str, cls: str, key: str) -> str | None:
         """Remove an instance row and return what it held (None if there was no such row)."""
-        with self._lock:
+        with self._writing():
             row = self._db.execute("DELETE FROM instances WHERE ns=? AND cls=? AND key=? RETURNING data",
                                    (ns, cls, key)).fetchone()
         return None if row is None else str(row[0])
 
     def delete(self, ns: str, cls: str, key: str) -> bool:
         """Remove an instance row; True only for the caller that removed it."""
-        with self._lock:
+        with self._writing():
             cur = self._db.execute("DELETE FROM instances WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
             return cur.rowcount == 1
 
@@ -392,13 +455,13 @@ class Repository(CommitListeners):
     def add_refs(self, ns: str, cls: str, key: str, refs: list[tuple[str, str, str, str, str]]) -> None:
         """Index an association instance by its references: (target, role, tns, tcls, tkey) each."""
         if refs:
-            with self._lock:
+            with self._writing():
                 self._db.executemany("INSERT OR IGNORE INTO links VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                                      [(target, ns, cls, key, role, tns, tcls, tkey)
                                       for target, role, tns, tcls, tkey in refs])
 
     def remove_refs(self, ns: str, cls: str, key: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("DELETE FROM links WHERE ns=? AND cls=? AND key=?", (ns, cls, key))
 
     def referencing(self, target: str, ns: str | None = None) -> list[tuple[str, str, str, str, str]]:

@@ -41,7 +41,7 @@ from spnego import NegotiateOptions
 
 from ..protocol.wsman import encryption
 from .plock import ProcessLock, ProcessSemaphore
-from .quotas import SharedQuotas
+from .quotas import ConnectionShares, SharedQuotas
 from .users import User, UserStore, password_problem
 
 __all__ = ["AuthError", "AuthStep", "ConnectionAuth", "FailureThrottle", "ServerAuth", "SharedAuthState",
@@ -269,12 +269,13 @@ class SharedAuthState:
     hashing: ProcessSemaphore
     logins: SharedCredentialCache
     quotas: SharedQuotas  # (not a login matter, but shared the same way) the per-user counts of open contexts
+    connections: ConnectionShares  # (the same) how many connections each worker holds
 
     @classmethod
     def create(cls) -> SharedAuthState:
 
         return cls(SharedFailureThrottle(), SharedFailureThrottle(), ProcessSemaphore(HASH_WORKERS),
-                   SharedCredentialCache(), SharedQuotas())
+                   SharedCredentialCache(), SharedQuotas(), ConnectionShares())
 
 
 class _Flight:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..protocol.http import CLOSED, BadRequest, HTTPRequest, HTTPResponse, ServerChannel, error_response
+from .quotas import ConnectionShares
 
 __all__ = ["BadRequest", "ConnectionHandler", "HTTPRequest", "HTTPResponse", "HTTPServer", "Limits", "Listener"]
 
@@ -70,6 +71,9 @@ class Limits:
     max_connections: int = 256
     max_connections_per_address: int = 64  # anonymous connections one client address may hold
     reserved_connections: int = 32  # of max_connections: only for connections that have authenticated
+    # connections one wake-up accepts before serving: 1 when several worker processes share the listening
+    # sockets, so that each takes the connections that come while it is free (one would take a whole burst)
+    accept_batch: int = 64
 
 
 @dataclass
@@ -96,6 +100,7 @@ FRESH_GRACE = 2.0
 TICK = 0.005  # how often the watchdog looks at the leader
 SLOW = 0.01  # a request holding the leader longer than this gets a thread of its own
 SWEEP = 0.25  # how often the leader looks for connections past their deadlines
+DEFER = 0.002  # how long a worker holding more connections than another leaves new ones to the others
 _WAKE = object()  # the selector key of the loop's wake-up socket
 
 
@@ -144,8 +149,13 @@ class HTTPServer:
     """Serves the listeners until :meth:`shutdown`; ``start()`` returns once every port is bound."""
 
     def __init__(self, listeners: list[Listener], handler_factory: Callable[[str, bool], ConnectionHandler],
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, balance: tuple[ConnectionShares, int, int] | None = None) -> None:
+        """``balance``: (the shared counts, this worker's slot, how many workers) when worker processes share
+        the listening sockets: a worker that holds more connections than another lets it take new ones."""
         self.listeners = listeners
+        self._balance = balance
+        self._paused_until: float | None = None  # not accepting until then: another worker holds fewer
+        self._forced = False  # a pause ran out: the next connection is taken whoever holds fewer
         self.factory = handler_factory
         self.limits = limits or Limits()
         self._slots: dict[_Slot, None] = {}  # insertion order: oldest first
@@ -166,6 +176,8 @@ class HTTPServer:
         self._span: float | None = None
         self._threads: set[threading.Thread] = set()  # leaders, former leaders finishing a request
         self._watchdog: threading.Thread | None = None
+        if balance is not None:
+            balance[0].set(balance[1], 0)  # (a restarted worker holds nothing yet)
 
     # --- lifetime ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -282,7 +294,10 @@ class HTTPServer:
             next_sweep = time.monotonic() + SWEEP
             while True:
                 try:
-                    events = self._sel.select(max(0.0, next_sweep - time.monotonic()))
+                    until = next_sweep if self._paused_until is None else min(next_sweep, self._paused_until)
+                    events = self._sel.select(max(0.0, until - time.monotonic()))
+                    if self._paused_until is not None:
+                        self._resume_accepting(stopped)
                     for key, _ in events:
                         data = key.data
                         if data is _WAKE:
@@ -292,7 +307,7 @@ class HTTPServer:
                                 stopped = True
                                 self._stop_accepting()
                         elif isinstance(data, Listener):
-                            if not stopped:
+                            if not stopped and not self._defer_accepting():
                                 self._accept(data)
                         elif not self._step(data, generation):
                             return  # no longer the leader
@@ -337,6 +352,41 @@ class HTTPServer:
                 except (KeyError, ValueError):
                     pass
                 self._sel.register(slot.sock, _events(slot), slot)
+
+    def _defer_accepting(self) -> bool:
+        """Whether to leave the connection waiting on the shared listeners to a worker that holds fewer: then
+        this one stops watching them for DEFER seconds (or until it no longer holds more)."""
+        balance = self._balance
+        if balance is None:
+            return False
+        if self._forced:  # a pause ran out with this worker still ahead: the others are busy, take one
+            self._forced = False
+            return False
+        shares, _, workers = balance
+        if len(self._slots) <= shares.fewest(workers):
+            return False
+        self._paused_until = time.monotonic() + DEFER
+        self._stop_accepting()
+        return True
+
+    def _resume_accepting(self, stopped: bool) -> None:
+        """Watch the listeners again once the pause ran out or this worker no longer holds more."""
+        until = self._paused_until
+        assert until is not None and self._balance is not None
+        shares, _, workers = self._balance
+        expired = time.monotonic() >= until
+        if not expired and len(self._slots) > shares.fewest(workers):
+            return
+        self._paused_until = None
+        self._forced = expired
+        if stopped or self._stopping.is_set():
+            return
+        for lst in self.listeners:
+            if lst.sock is not None:
+                try:
+                    self._sel.register(lst.sock, selectors.EVENT_READ, lst)
+                except KeyError:  # (registered already)
+                    pass
 
     def _stop_accepting(self) -> None:
         for lst in self.listeners:
@@ -412,7 +462,7 @@ class HTTPServer:
     # --- accepting ----------------------------------------------------------------------------
     def _accept(self, lst: Listener) -> None:
         assert lst.sock is not None
-        for _ in range(64):  # then let the connections already in get a turn
+        for _ in range(self.limits.accept_batch):  # then let the connections already in get a turn
             try:
                 conn, addr = lst.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -474,6 +524,8 @@ class HTTPServer:
             self._slots[slot] = None
             self._per_host[slot.host] = self._per_host.get(slot.host, 0) + 1
             self._anonymous += 1
+            if self._balance is not None:
+                self._balance[0].set(self._balance[1], len(self._slots))
             return True, victim
 
     def _oldest_idle(self, host: str | None) -> _Slot | None:
@@ -502,6 +554,8 @@ class HTTPServer:
         if slot not in self._slots:
             return  # (forgotten already: displaced)
         del self._slots[slot]
+        if self._balance is not None:
+            self._balance[0].set(self._balance[1], len(self._slots))
         if slot.trusted:
             return
         n = self._per_host.get(slot.host, 0) - 1

@@ -98,3 +98,24 @@ class SharedQuotas:
         with self._lock:
             return sum(c for i in range(self._probes)
                        for d, _, c in [rec.unpack_from(mem, ((start + i) % self.size) * rec.size)] if d == digest)
+
+
+class ConnectionShares:
+    """How many connections each worker holds, in shared memory (made before the workers fork): each worker
+    writes only its own count (one aligned 4-octet store: a reader never sees half of one) and reads the
+    others', so a worker holding more than another leaves the next connection to it. The workers share their
+    listening sockets, and the first to wake would otherwise take a whole burst of connections."""
+
+    def __init__(self, slots: int = 256) -> None:
+        self.slots = slots
+        self._mem = mmap.mmap(-1, 4 * slots)  # MAP_SHARED | MAP_ANONYMOUS: inherited by fork
+
+    def set(self, slot: int, count: int) -> None:
+        struct.pack_into("<I", self._mem, 4 * slot, count)
+
+    def get(self, slot: int) -> int:
+        return int(struct.unpack_from("<I", self._mem, 4 * slot)[0])
+
+    def fewest(self, workers: int) -> int:
+        """The fewest connections any of workers 0 … ``workers`` - 1 holds."""
+        return int(min(struct.unpack_from(f"<{workers}I", self._mem, 0)))

@@ -68,7 +68,9 @@ class WSManServer:
                 max_body_bytes=max(cfg.max_envelope_size * 2, 1 << 20), max_connections=most,
                 max_connections_per_address=-(-cfg.max_connections_per_address // share),
                 reserved_connections=cfg.reserved_connections * most // cfg.max_connections,
-                request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout))
+                request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout,
+                accept_batch=64 if share == 1 else 1),
+                balance=None if peers is None or shared_auth is None else (shared_auth.connections, peers.slot, share))
         except BaseException:
             if self._hosts is not None:
                 self._hosts.stop()
