@@ -209,3 +209,37 @@ def test_closing_the_application_ends_its_subscriptions(served: Running) -> None
         assert not r.more_results and r.result == MIResult.FAILED
     assert not any(t.name == "openmi-events" for t in threading.enumerate())
     wait_for(lambda: len(served.server.service.subscriptions) == 0, "the Unsubscribes close sent")
+
+
+def test_a_callback_may_close_its_session(served: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A callback that closes the session (which waits for its operations to finish) does not wait for its own
+    delivery: the session closes, the final result follows, nothing hangs."""
+    from openmi.client import session as session_module
+
+    monkeypatch.setattr(session_module, "CLOSE_GRACE", 120.0)  # a wait for itself would outlast WAIT
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(1))
+    seen: list[str] = []
+    final = threading.Event()
+    holder: dict[str, openmi.Session] = {}
+
+    def on_indication(op: object, context: object, instance: Instance | None, bookmark: str | None,
+                      machine_id: str | None, more: bool, result: MIResult, message: str | None,
+                      details: Instance | None) -> None:
+        if instance is not None:
+            seen.append("event")
+            holder["s"].close()
+            seen.append("closed")
+        if not more:
+            seen.append(result.name)
+            final.set()
+
+    with openmi.Application() as app:
+        s = holder["s"] = remote(app, served)
+        s.subscribe(NS, "WQL", DELETIONS, callbacks=OperationCallbacks(indication_result=on_indication))
+        wait_for(lambda: len(served.server.service.subscriptions) == 1, "the subscription")
+        eng.delete(person(1))
+        assert final.wait(WAIT)
+    assert seen == ["event", "closed", "FAILED"]
+    local.close()

@@ -577,6 +577,13 @@ class Operation:
         self._pool.submit(self._deliver_step)
 
     def _deliver_step(self) -> None:
+        self._runner = threading.get_ident()  # (a callback that closes its session must not wait for itself)
+        try:
+            self._deliver_rounds()
+        finally:
+            self._runner = None
+
+    def _deliver_rounds(self) -> None:
         while True:
             try:
                 self._deliver()
