@@ -243,3 +243,29 @@ def test_a_callback_may_close_its_session(served: Running, monkeypatch: pytest.M
         assert final.wait(WAIT)
     assert seen == ["event", "closed", "FAILED"]
     local.close()
+
+
+def test_the_loop_thread_ends_when_idle_and_comes_back(served: Running) -> None:
+    """Like pool threads, the event loop thread ends a moment after its last subscription (an application that
+    lives as long as the process, as the wmi module's does, keeps no thread for nothing), and the next
+    remote subscription starts it again."""
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    eng.create(person(5))
+
+    def loop_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "openmi-events")
+
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            assert op.get_indication(timeout=WAIT).result == MIResult.OK
+            assert loop_threads() == 1
+        wait_for(lambda: loop_threads() == 0, "the idle loop thread to end")
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            assert op.get_indication(timeout=WAIT).result == MIResult.OK
+            assert loop_threads() == 1
+            eng.delete(person(5))
+            r = op.get_indication(timeout=WAIT)
+            assert r.instance is not None and r.instance["SourceInstance"]["Id"] == 5
+    local.close()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..cim.classes import Class
@@ -19,6 +20,7 @@ from .session import CLOSE_GRACE, LocalTransport, Session, Transport
 
 _LOCAL_NAMES = (None, "", ".", "localhost")
 _LOOP_STOP_GRACE = 5.0  # seconds the event loop thread gets to finish what is left at close
+_LOOP_IDLE = 2.0  # seconds the event loop thread lives on with nothing to run (then a new one starts on demand)
 log = logging.getLogger("openmi.client")
 
 
@@ -37,6 +39,8 @@ class Application:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._loop_tasks = 0  # operations running on it
+        self._loop_idle_since = 0.0
 
     def new_session(self, destination: str | None = None, protocol: str | None = None,
                     options: DestinationOptions | None = None, *, server: Server | None = None) -> Session:
@@ -78,26 +82,47 @@ class Application:
                 self._default_server = Server()
             return self._default_server
 
-    def _events_loop(self) -> asyncio.AbstractEventLoop:
-        """One event loop on one thread, started on first use, that runs every remote subscription read with
-        get_indication() or through callbacks: a subscription spends its life waiting on the network, so on
-        the pool each would hold a thread (and the pool's bound would starve the rest). RuntimeError once the
-        application closed."""
+    def _run_in_loop(self, make: Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, None]]) -> None:
+        """Run ``make(loop)`` as a task of the application's event loop: one thread, started on demand, that
+        runs every remote subscription read with get_indication() or through callbacks. A subscription spends
+        its life waiting on the network, so on the pool each would hold a thread (and the pool's bound would
+        starve the rest). The thread ends after _LOOP_IDLE seconds with nothing to run, as pool threads do.
+        RuntimeError once the application closed."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the application is closed")
-            if self._loop is None:
+            loop = self._loop
+            if loop is None:
                 loop = asyncio.new_event_loop()
                 t = threading.Thread(target=self._run_loop, args=(loop,), name="openmi-events", daemon=True)
                 t.start()
                 self._loop, self._loop_thread = loop, t
-            return self._loop
+            future = asyncio.run_coroutine_threadsafe(make(loop), loop)
+            self._loop_tasks += 1
+        future.add_done_callback(self._loop_task_done)
 
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    def _loop_task_done(self, _future: object) -> None:
+        with self._lock:
+            self._loop_tasks -= 1
+            self._loop_idle_since = time.monotonic()
+
+    async def _stop_when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            await asyncio.sleep(_LOOP_IDLE / 4)
+            with self._lock:
+                if self._loop is not loop:
+                    return  # (closing: close stops it)
+                if self._loop_tasks == 0 and time.monotonic() - self._loop_idle_since >= _LOOP_IDLE:
+                    self._loop = self._loop_thread = None  # the next subscription starts a new one
+                    loop.stop()
+                    return
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
         try:
+            watch = loop.create_task(self._stop_when_idle(loop))
             loop.run_forever()
+            watch.cancel()
             left = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for t in left:  # (close waited for the operations: anything left is cut short)
                 t.cancel()
@@ -146,7 +171,9 @@ class Application:
         for s, ops in stopping:
             if ops is not None:
                 s._finish(ops, deadline)
-        loop, thread = self._loop, self._loop_thread
+        with self._lock:
+            loop, thread = self._loop, self._loop_thread
+            self._loop = self._loop_thread = None
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(_LOOP_STOP_GRACE * 2)

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cim.cancel import CancelToken, Host
@@ -314,11 +314,14 @@ class Operation:
         its Pull waits for events; callbacks are still delivered by short pool steps."""
         self._busy = True
         self._kicked = self._result_callback is not None
-        try:
-            loop = self._session._events_loop()
+
+        def make(loop: asyncio.AbstractEventLoop) -> Coroutine[Any, Any, None]:
             self._loop = loop
             self._mode = LOOP
-            asyncio.run_coroutine_threadsafe(self._arun(loop), loop)
+            return self._arun(loop)
+
+        try:
+            self._session._run_in_loop(make)
         except RuntimeError:  # the application is closing (its loop is gone): the pool runs it
             self._mode = POOL
             self._kicked = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cim import requests as rq
@@ -169,11 +169,12 @@ class Session:
             return POOL
         return INLINE if request.single else READER
 
-    def _events_loop(self) -> asyncio.AbstractEventLoop:
-        """The application's event loop thread (see Application._events_loop); RuntimeError once it closed."""
+    def _run_in_loop(self, make: Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, None]]) -> None:
+        """A task on the application's event loop thread (see Application._run_in_loop); RuntimeError once
+        it closed."""
         if self._application is None:
             raise RuntimeError("no application")
-        return self._application._events_loop()
+        self._application._run_in_loop(make)
 
     def _forget(self, op: Operation) -> None:
         self._operations.discard(op)  # one set operation: atomic under the GIL
