@@ -550,7 +550,9 @@ def test_a_lagging_reader_pauses_the_pull_loop(peers: list[Peer]) -> None:
         for _ in range(3):
             _until(lambda: not op._busy)  # the buffer is full: no more Pulls until the reader drains it
             sent = len(pulls)
-            assert 10 * (sent + 1) <= read + BUFFER + 10
+            # the buffer, the page being handed on, and one page more on its way (the next Pull goes out
+            # before a page is parsed: client/remote.py PULL_AHEAD)
+            assert 10 * (sent + 1) <= read + BUFFER + 20
             for _ in range(BUFFER):
                 assert op.get_instance().more_results
                 read += 1

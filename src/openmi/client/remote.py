@@ -4,19 +4,21 @@ A request record becomes a *plan* (:func:`openmi.protocol.wsman.operations.plan`
 operation kinds that the WS-Man server uses too): a generator that asks for WS-Man exchanges and hands
 back results, written once. ``execute`` drives it over blocking connections, ``execute_async`` over asyncio streams
 (no thread per operation). Enumerations are Enumerate (optimized) then Pull, handed on as they arrive
-so memory stays flat; a stream closed early sends Release. Connections are pooled per session and
-authenticated once each; only idempotent requests (Get, Enumerate, Pull, Identify) are retried, once,
-when a kept-alive connection turns out to be dead.
+so memory stays flat; a stream closed early sends Release. With :data:`PULL_AHEAD`, ``execute`` sends each
+Pull after the first before parsing the page that named its context (``execute_async`` does not).
+Connections are pooled per session and authenticated once each; only idempotent requests (Get, Enumerate,
+Pull, Identify) are retried, once, when a kept-alive connection turns out to be dead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http.client
+import re
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..cim import requests as rq
 from ..cim.cancel import CancelToken
@@ -27,7 +29,12 @@ from ..protocol import wsman
 from ..protocol.wsman import operations as kinds
 from .classes import ClassCache
 from .options import AuthType, DestinationOptions
-from .wire import RETRYABLE, AsyncConnection, Connection, Endpoint
+from .wire import RETRYABLE, Answer, AsyncConnection, Connection, Endpoint
+
+# Whether an enumeration sends its next Pull before parsing the current page (see WSManTransport._pull_ahead).
+# The server then works on one page more than a reader that stopped has taken: a reader that lags holds its
+# operation's buffer plus the page being handed on, and one more page waits unread on the connection.
+PULL_AHEAD = True
 
 # What a connection may raise: MIError from authentication, the rest from the wire or a garbled answer.
 _WIRE_ERRORS = (MIError, OSError, TimeoutError, ValueError, EOFError, http.client.HTTPException)
@@ -165,16 +172,33 @@ class WSManTransport:
              inflight: _InFlight | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled blocking connection. The connection in use is kept in
         ``inflight`` meanwhile, so that cancelling the operation can cut it (abandoning the request)."""
-        body, headers = self._prepare(req, ctx)
+        return self._answer(req, *self._exchange(req, ctx, inflight))
+
+    def _exchange(self, req: wsman.Request, ctx: CancelToken | None, inflight: _InFlight | None,
+                  ahead: _Ahead | None = None) -> Answer:
+        """The raw answer to ``req`` (retried once on a dead kept-alive connection when idempotent). With
+        ``ahead``, ``req`` was already written (or failed to be) on that connection: reading its answer is
+        the first attempt, so an early Pull fails, retries and is cut exactly as one sent now."""
+        body, headers = self._prepare(req, ctx) if ahead is None else (ahead.body, ahead.headers)
         attempts = 2 if kinds.is_idempotent(req) else 1
         for attempt in range(attempts):
-            conn = self._take()
-            reused = conn.used
+            error: BaseException | None = None
+            if ahead is not None:
+                conn, error, written, ahead = ahead.conn, ahead.error, True, None
+                reused = True  # it has just answered the page that named this Pull's context
+            else:
+                conn, written = self._take(), False
+                reused = conn.used
             healthy = True
             try:
-                if inflight is not None:
-                    inflight.add(conn)  # raises the cancellation if the operation was already cut
-                status, ctype, data = conn.exchange(body, headers)
+                if error is not None:  # writing the early request failed: that is this attempt's failure
+                    raise error
+                if written:
+                    status, ctype, data = conn.finish()
+                else:
+                    if inflight is not None:
+                        inflight.add(conn)  # raises the cancellation if the operation was already cut
+                    status, ctype, data = conn.exchange(body, headers)
             except _WIRE_ERRORS as exc:
                 if inflight is not None and inflight.is_cut:  # cut by cancel or timeout: that is the error
                     conn.close()
@@ -191,8 +215,103 @@ class WSManTransport:
                 self._give(conn)
             else:  # cut by a cancel as the answer came: never reuse it
                 conn.close()
-            return self._answer(req, status, ctype, data)
+            return status, ctype, data
         raise AssertionError("unreachable")
+
+    # --- enumerations overlapped: the next Pull goes out before the current page is parsed -------------
+    def _page(self, req: wsman.Request, ctx: CancelToken, inflight: _InFlight,
+              ahead: _Ahead | None) -> tuple[wsman.Request, Answer, _Ahead | None]:
+        """The raw answer to an enumeration's Enumerate or Pull ``req`` (the request actually sent, the
+        answer, and the next Pull already sent, if any). An early Pull that is the one the plan asks for
+        answers it; one that is not (a page that the quick read and the parser saw differently) is settled
+        and ``req`` sent as usual."""
+        if ahead is not None and kinds.same_pull(ahead.req, req):
+            sent: wsman.Request = ahead.req
+            answer = self._exchange(sent, ctx, inflight, ahead)
+        else:
+            if ahead is not None:
+                self._settle(ahead, inflight)
+            sent = req
+            answer = self._exchange(sent, ctx, inflight)
+        return sent, answer, self._pull_ahead(sent, answer, ctx, inflight)
+
+    def _pull_ahead(self, sent: wsman.Request, answer: Answer, ctx: CancelToken,
+                    inflight: _InFlight) -> _Ahead | None:
+        """Send the Pull that follows the page ``answer`` holds, before that page is parsed, when a quick
+        read of its bytes finds the context and no end (None otherwise: the plan's Pull goes out as usual).
+        It goes on the connection that just answered (the pool's last), so that the server serves it while
+        this client parses and hands on the page; never once the operation is cancelled.
+
+        Only a Pull's page is overlapped, not the Enumerate's: the first page is where a session fetches the
+        class declarations that type its results (GetClass), and those keep going out before the first
+        Pull, in the order peers (and recorded replays of them) have always seen."""
+        status, _, data = answer
+        if status != 200 or not isinstance(sent, wsman.PullRequest):
+            return None
+        context = _peek_page(data, True)
+        if context is None or ctx.cancelled or inflight.is_cut:
+            return None
+        pull = kinds.next_pull(sent, context)
+        try:
+            body, headers = self._prepare(pull, ctx)
+            conn = self._take()
+        except MIError:  # (the session closed meanwhile …): the plan's own Pull meets the error, after the page
+            return None
+        try:
+            inflight.add(conn)
+        except MIError:  # cancelled just now: send nothing more (the plan raises the cancellation)
+            self._give(conn)
+            return None
+        error: BaseException | None = None
+        try:
+            begun = conn.begin(body, headers)
+        except _WIRE_ERRORS as exc:  # the connection is closed; the plan's Pull meets this error (and retries)
+            begun, error = True, exc
+        except BaseException:
+            inflight.remove(conn)
+            conn.close()
+            raise
+        if not begun:  # a connection that must connect or authenticate first: the plan's Pull goes as usual
+            inflight.remove(conn)
+            self._give(conn)
+            return None
+        return _Ahead(pull, conn, body, headers, error)
+
+    def _settle(self, ahead: _Ahead, inflight: _InFlight) -> wsman.Request | None:
+        """Finish an early Pull the plan did not take (the enumeration stopped or failed meanwhile): read
+        its answer so that the connection goes back to the pool whole, or drop the connection if the
+        operation was cut or the answer cannot be read. Returns the Release the enumeration then needs:
+        that of the context its answer names, or of the one the Pull named when the answer says nothing
+        clear (a Release of a finished enumeration only draws a fault, which is ignored)."""
+        conn = ahead.conn
+        fallback = kinds.release_request(ahead.req, ahead.req.context)
+        if ahead.error is not None or inflight.is_cut:
+            inflight.remove(conn)
+            conn.close()
+            return fallback
+        try:
+            answer = conn.finish()
+        except _WIRE_ERRORS:  # never pooled half-read; the server may hold the context still
+            inflight.remove(conn)
+            conn.close()
+            return fallback
+        except BaseException:
+            inflight.remove(conn)
+            conn.close()
+            raise
+        if inflight.remove(conn):
+            self._give(conn)
+        else:
+            conn.close()
+        status, _, data = answer
+        context = _peek_page(data, True) if status == 200 else None
+        if context is not None:
+            return kinds.release_request(ahead.req, context)
+        try:
+            reply = self._answer(ahead.req, *answer)
+        except MIError:  # a fault or an unreadable page: Release what the Pull named
+            return fallback
+        return kinds.still_open(ahead.req, reply, None)
 
     async def send_async(self, req: wsman.Request, ctx: CancelToken | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled asyncio connection."""
@@ -304,6 +423,10 @@ class WSManTransport:
         reply: Any = None
         failed: MIError | None = None
         open_enum: wsman.Request | None = None
+        # an enumeration's pages overlap (the next Pull is on its way while this one is parsed); a
+        # subscription's Pull may wait long on the server for events, and is sent only when asked for
+        pages = PULL_AHEAD and not isinstance(request, rq.Subscribe)
+        ahead: _Ahead | None = None
         inflight = _InFlight(ctx)
         woken = threading.Event()
         ctx.register_cancel(inflight.cut)
@@ -321,7 +444,12 @@ class WSManTransport:
                 reply = None
                 if kind == "send":
                     try:
-                        reply = self.send(obj, ctx, inflight)
+                        if pages and isinstance(obj, (wsman.EnumerateRequest, wsman.PullRequest)):
+                            taken, ahead = ahead, None
+                            obj, answer, ahead = self._page(obj, ctx, inflight, taken)
+                            reply = self._answer(obj, *answer)
+                        else:
+                            reply = self.send(obj, ctx, inflight)
                     except MIError as exc:
                         failed = exc
                         continue
@@ -343,6 +471,8 @@ class WSManTransport:
                     yield obj
         finally:
             plan.close()
+            if ahead is not None:  # a Pull went out early: its answer is read, and names the context to release
+                open_enum = self._settle(ahead, inflight)
             if open_enum is not None:  # stopped early: let the server drop the enumeration or subscription
                 self._release(open_enum)
 
@@ -391,6 +521,54 @@ class WSManTransport:
                     await self.send_async(open_enum)
                 except MIError:
                     pass
+
+
+class _Ahead(NamedTuple):
+    """A Pull written before the page naming its context was parsed; its answer not read yet."""
+
+    req: wsman.PullRequest
+    conn: Connection
+    body: bytes
+    headers: dict[str, str]
+    error: BaseException | None  # writing it failed (the connection is closed): the Pull's first attempt failed
+
+
+# A quick, strict read of an enumeration page's raw bytes: the context that the Pull after it needs and
+# whether the page ends the enumeration, before the page is parsed. It matches only what openmi, OMI and
+# WinRM write, in its place: the response's first child right after the Body's start tag, and the closing
+# tags at the very end of the message; anything else (a fault, UTF-16, an entity or an element in the
+# context, a comment at the end, EndOfSequence away from the end) is doubt, and the plan's own Pull goes
+# out after the page is parsed. What is read is only a guess: the early Pull serves the plan only if the
+# parsed page asks for the same one.
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"  # any prefix (or none): the parser does not check namespaces here either
+_ATTRS = rb"(?:\s[^<>]*)?"
+_HEAD = re.compile(
+    rb"<" + _P + rb"Body" + _ATTRS + rb">\s*<" + _P + rb"(PullResponse|EnumerateResponse)" + _ATTRS + rb">\s*"
+    rb"(?:<" + _P + rb"Expires" + _ATTRS + rb">[^<]*</" + _P + rb"Expires\s*>\s*)?"
+    rb"<" + _P + rb"EnumerationContext" + _ATTRS + rb">([^<&\r]*)</" + _P + rb"EnumerationContext\s*>")
+_TAIL = re.compile(
+    rb"(?:(</" + _P + rb"(?:Items|EnumerationContext)\s*>)|<" + _P + rb"EndOfSequence\s*/>|<" + _P
+    + rb"EndOfSequence\s*></" + _P + rb"EndOfSequence\s*>)\s*</" + _P + rb"(PullResponse|EnumerateResponse)\s*>"
+    rb"\s*</" + _P + rb"Body\s*>\s*</" + _P + rb"Envelope\s*>\s*\Z")
+_HEAD_WITHIN = 64 * 1024  # the SOAP header before the body: WinRM's and OMI's take a few KiB
+_TAIL_WITHIN = 1024
+
+
+def _peek_page(data: bytes, pull: bool) -> str | None:
+    """The context a PullResponse (``pull``) or EnumerateResponse in ``data`` names if it does not end the
+    enumeration; None when it ends it, names none, or the bytes are not plainly such a page."""
+    head = _HEAD.search(data, 0, _HEAD_WITHIN)
+    if head is None:
+        return None
+    name = b"PullResponse" if pull else b"EnumerateResponse"
+    tail = _TAIL.search(data, max(head.end(2), len(data) - _TAIL_WITHIN))
+    if tail is None or tail.group(1) is None or head.group(1) != name or tail.group(2) != name:
+        return None
+    context = head.group(2).strip()
+    try:
+        return context.decode("ascii") or None
+    except UnicodeDecodeError:  # a context beyond ASCII: leave it to the parser (no early Pull)
+        return None
 
 
 class _InFlight:

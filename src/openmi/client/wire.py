@@ -73,6 +73,12 @@ class _AuthState:
         self.basic: str | None = None
         self.authenticated = False
 
+    @property
+    def ready(self) -> bool:
+        """Whether the next request goes out as one POST (no authentication leg before it): what lets a
+        connection write a request and read its answer later (:meth:`Connection.begin`)."""
+        return self.auth is None or self.auth.scheme == "Basic" or self.authenticated
+
     def fresh(self) -> _AuthState:
         """The state for a new connection: the same one until a connection-bound handshake (NTLM, Kerberos:
         their security context belongs to the TCP connection) has been made, then a new one. Basic's
@@ -167,8 +173,11 @@ class Connection:
         self.chan: ClientChannel | None = None
         self.state = _AuthState(endpoint)
         self.used = False
+        self._steps: Generator[Post, Reply, Answer] | None = None  # the exchange begun, its answer unread
 
     def exchange(self, body: bytes, headers: dict[str, str]) -> Answer:
+        if self._steps is not None:
+            raise RuntimeError("the connection has a request whose answer is unread")
         if self.sock is None:
             self.state = self.state.fresh()  # a new TCP connection: NTLM/Kerberos shake hands again
         steps = self.state.exchange(body, headers)
@@ -179,6 +188,41 @@ class Connection:
         except StopIteration as done:
             self.used = True
             return done.value  # type: ignore[no-any-return]
+
+    @property
+    def pending(self) -> bool:
+        """A request was written by :meth:`begin` and its answer not read yet."""
+        return self._steps is not None
+
+    def begin(self, body: bytes, headers: dict[str, str]) -> bool:
+        """Write a request without waiting for its answer, which :meth:`finish` reads: the caller works
+        (parses the previous answer) while the server does. Only on an open connection whose request is
+        one POST (authenticated, or Basic, or none): False, and nothing written, otherwise.
+
+        The body is sealed here and the answer opened in ``finish``, so with one request outstanding the
+        sealed messages keep their order (NTLM/Kerberos sequence numbers). A failure to write closes the
+        connection and raises, as :meth:`exchange` would."""
+        if self.sock is None or self.chan is None or self._steps is not None or not self.state.ready:
+            return False
+        steps = self.state.exchange(body, headers)
+        body, headers = next(steps)  # a ready state's first POST is the request itself
+        self._send(body, headers)
+        self._steps = steps
+        return True
+
+    def finish(self) -> Answer:
+        """The answer to the request :meth:`begin` wrote (errors as from :meth:`exchange`)."""
+        steps, self._steps = self._steps, None
+        if steps is None:
+            raise RuntimeError("finish() without begin()")
+        try:
+            steps.send(self._receive())
+        except StopIteration as done:
+            self.used = True
+            return done.value  # type: ignore[no-any-return]
+        # the authentication steps end once the request is answered: another POST asked for is a bug here
+        self.close()
+        raise RuntimeError("the authentication asked for another POST after the request was answered")
 
     def _connect(self) -> tuple[socket.socket, ClientChannel]:
         ep = self.endpoint
@@ -202,6 +246,10 @@ class Connection:
         return sock, self.chan
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
+        self._send(body, headers)
+        return self._receive()
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> None:
         if self.sock is None or self.chan is None:
             sock, chan = self._connect()
         else:
@@ -209,6 +257,15 @@ class Connection:
         try:
             sock.sendall(chan.request("POST", self.endpoint.path, headers, body))
             quickack(sock)
+        except BaseException:
+            self.close()
+            raise
+
+    def _receive(self) -> Reply:
+        sock, chan = self.sock, self.chan
+        if sock is None or chan is None:  # closed since the request was written (an abort closes nothing)
+            raise ConnectionAbortedError("the connection was closed before its answer was read")
+        try:
             reply = chan.next_response() if chan.started else NEED_DATA  # (nothing buffered: read first)
             while reply is NEED_DATA:
                 chan.feed(sock.recv(65536))
@@ -234,7 +291,7 @@ class Connection:
                 pass
 
     def close(self) -> None:
-        sock, self.sock, self.chan = self.sock, None, None
+        sock, self.sock, self.chan, self._steps = self.sock, None, None, None
         if sock is not None:
             try:
                 sock.close()

@@ -725,6 +725,7 @@ def plan(record: rq.Request, token: CancelToken, batch: int = 1, wait_cap: float
     assert isinstance(wreq, EnumerateRequest)
     wreq.optimize = True
     wreq.max_elements = max(1, batch)
+    sent: EnumerateRequest | PullRequest = wreq
     r = yield "send", wreq
     while True:
         assert isinstance(r, EnumerateResponse)
@@ -733,11 +734,32 @@ def plan(record: rq.Request, token: CancelToken, batch: int = 1, wait_cap: float
         if r.end_of_sequence or not r.context:
             return
         token.check()
-        # wreq has been sent, so its URI style is the session's: Pull (and Release, see still_open) address
-        # the resource the Enumerate addressed, as WinRM requires
-        r = yield "send", PullRequest(namespace=wreq.namespace, class_name=wreq.class_name,
-                                      resource_uri=wreq.effective_resource_uri(), option_set=wreq.option_set,
-                                      context=r.context, max_elements=wreq.max_elements)
+        sent = next_pull(sent, r.context)
+        r = yield "send", sent
+
+
+def next_pull(sent: EnumerateRequest | PullRequest, context: str) -> PullRequest:
+    """The Pull that continues an enumeration after the page answering ``sent`` (its Enumerate or the
+    previous Pull) named ``context``. A remote driver may build it itself to send it before that page is
+    parsed; it then sends it only if the plan asks for an equal one (see :func:`same_pull`)."""
+    # ``sent`` has been sent, so its URI style is the session's: Pull (and Release, see still_open) address
+    # the resource the Enumerate addressed, as WinRM requires
+    return PullRequest(namespace=sent.namespace, class_name=sent.class_name,
+                       resource_uri=sent.effective_resource_uri(), option_set=sent.option_set,
+                       context=context, max_elements=sent.max_elements)
+
+
+def same_pull(a: Request, b: Request) -> bool:
+    """Whether two Pulls ask the same of the server (message IDs aside)."""
+    return isinstance(a, PullRequest) and isinstance(b, PullRequest) and \
+        (a.context, a.namespace, a.class_name, a.resource_uri, a.option_set, a.max_elements) == \
+        (b.context, b.namespace, b.class_name, b.resource_uri, b.option_set, b.max_elements)
+
+
+def release_request(req: Request, context: str) -> ReleaseRequest:
+    """The Release of the enumeration ``context`` that ``req`` (its Enumerate or a Pull) continues."""
+    return ReleaseRequest(namespace=req.namespace, class_name=req.class_name,
+                          resource_uri=req.effective_resource_uri(), context=context)
 
 
 def still_open(req: Request, reply: Response | None, current: Request | None) -> Request | None:
@@ -752,8 +774,7 @@ def still_open(req: Request, reply: Response | None, current: Request | None) ->
     if isinstance(reply, EnumerateResponse):
         if reply.end_of_sequence or not reply.context:
             return None
-        return ReleaseRequest(namespace=req.namespace, class_name=req.class_name,
-                              resource_uri=req.effective_resource_uri(), context=reply.context)
+        return release_request(req, reply.context)
     return current
 
 
