@@ -504,7 +504,7 @@ class WSManTransport:
                 elif kind == "listen":
                     reply = self._sink(*obj)
                 elif kind == "recv":
-                    reply = await asyncio.get_running_loop().run_in_executor(None, obj[0].get, obj[1])
+                    reply = await obj[0].aget(obj[1])  # (waits on this loop: no thread per push subscription)
                 elif isinstance(obj, rq.IndicationItem):
                     if obj.machine_id is None:
                         obj = obj._replace(machine_id=self.host)
