@@ -449,9 +449,13 @@ def test_push_modes_our_client_our_server(served: Running, mode: str) -> None:
     local.close()
 
 
-def test_push_subscription_end_on_shutdown(tmp_path: Path) -> None:
-    """A graceful stop sends SubscriptionEnd (SourceShuttingDown) to the EndTo address: the push subscriber ends
-    with SERVER_IS_SHUTTING_DOWN."""
+def test_push_subscription_end_on_shutdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graceful stop sends SubscriptionEnd (SourceShuttingDown) to the EndTo address: the push subscriber tries
+    to subscribe again (the server may be restarting), and once that fails for the reconnection window it
+    ends with SERVER_IS_SHUTTING_DOWN."""
+    from openmi.protocol.wsman import operations as kinds
+
+    monkeypatch.setattr(kinds, "RECONNECT_FOR", 1.0)  # (60 s by default)
     r = start(tmp_path, allow_unencrypted=True)
     try:
         with openmi.Application() as app:
@@ -464,6 +468,46 @@ def test_push_subscription_end_on_shutdown(tmp_path: Path) -> None:
                 assert final.result == MIResult.SERVER_IS_SHUTTING_DOWN and not final.more_results
                 assert "SourceShuttingDown" in (final.error_message or "")
     finally:
+        r.engine.close()
+
+
+@pytest.mark.parametrize("mode", ["push", "pushwithack"])
+def test_push_subscription_comes_back_after_a_restart(tmp_path: Path, mode: str) -> None:
+    """The server stops (its SubscriptionEnd says SourceShuttingDown) and comes back on the same port with the
+    same engine: the push subscriber subscribes again, to the same listener, after its last bookmark, and the
+    deletes made meanwhile arrive, once each."""
+    r = start(tmp_path, allow_unencrypted=True)
+    port = r.http_port
+    local = openmi.Application()
+    eng = local.new_session(server=r.engine)
+    for i in range(5):
+        eng.create(person(i))
+    second: Running | None = None
+    try:
+        with openmi.Application() as app:
+            s = remote(app, r)
+            d = SubscriptionDeliveryOptions(openmi.DeliveryType.PUSH, push_mode=mode, destination="127.0.0.1")
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED, delivery_options=d) as op:
+                assert op.get_indication(timeout=WAIT).result == MIResult.OK
+                eng.delete(person(0))
+                assert op.get_indication(timeout=WAIT).instance["SourceInstance"]["Id"] == 0
+                r.server.stop()
+                eng.delete(person(1))  # while the server is down
+                eng.delete(person(2))
+                second = start(tmp_path, allow_unencrypted=True, engine=r.engine, recorder=r.recorder,
+                               http_port=port)
+                eng.delete(person(3))
+                results = [op.get_indication(timeout=WAIT) for _ in range(3)]
+                assert all(x.instance is not None for x in results), results
+                assert [x.instance["SourceInstance"]["Id"] for x in results] == [1, 2, 3]
+                with pytest.raises(TimeoutError):  # nothing twice
+                    op.get_indication(timeout=0.5)
+                op.cancel()
+            wait_for(lambda: len(second.server.service.subscriptions) == 0, "the Unsubscribe of the new one")
+    finally:
+        if second is not None:
+            second.server.stop()
+        local.close()
         r.engine.close()
 
 

@@ -29,6 +29,7 @@ itself; the client's TestConnection is Identify.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -845,7 +846,7 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
         except MIError as exc:
             if token.cancelled or not _reconnectable(exc):
                 raise
-            r = yield from _resubscribe(record, token, ns, wait, bookmark, exc)
+            r = yield from _resubscribe(token, functools.partial(subscribe_request, record, ns, wait, bookmark), exc)
             context = r.context
             continue
         assert isinstance(pr, EnumerateResponse)
@@ -861,10 +862,10 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
         context = pr.context or context  # a Heartbeat message names no context: the same one goes on
 
 
-def _resubscribe(record: rq.Subscribe, token: CancelToken, ns: str | None, wait: float, bookmark: str | None,
+def _resubscribe(token: CancelToken, again: Callable[[], ev.SubscribeRequest],
                  first: MIError) -> Generator[tuple[str, Any], Any, ev.SubscribeResponse]:
-    """Subscribe again after a dropped connection, resuming after ``bookmark``; the first error if it does not
-    come back within RECONNECT_FOR seconds."""
+    """Subscribe again (``again()``: the Subscribe, resuming after the last bookmark) after a dropped connection
+    or a server restart; the first error if it does not come back within RECONNECT_FOR seconds."""
     import time as _time
 
     give_up = _time.monotonic() + RECONNECT_FOR
@@ -877,7 +878,7 @@ def _resubscribe(record: rq.Subscribe, token: CancelToken, ns: str | None, wait:
         yield "sleep", pause
         token.check()
         try:
-            r = yield "send", subscribe_request(record, ns, wait, bookmark)
+            r = yield "send", again()
         except MIError as exc:
             if token.cancelled or not _reconnectable(exc):
                 raise
@@ -892,9 +893,12 @@ _PUSH_MODES = {"push": ev.MODE_PUSH, "push-with-ack": ev.MODE_PUSH_WITH_ACK, "ev
 def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
     """A push-mode subscription: open a listener (``("listen", (host, port))`` → the driver's event sink),
     Subscribe with it as NotifyTo and EndTo, report STARTED, then hand on what the server delivers
-    (``("recv", (sink, seconds))`` → the next message or None). It ends with OK at its expiration, with the
-    MI result of a SubscriptionEnd the server sends, or with FAILED when the server falls silent for three
-    heartbeat intervals."""
+    (``("recv", (sink, seconds))`` → the next message or None). It ends with OK at its expiration, or with the
+    MI result of a SubscriptionEnd the server sends. A server that stops (SubscriptionEnd SourceShuttingDown)
+    or falls silent for three heartbeat intervals is subscribed to again, to the same listener, resuming after
+    the last bookmark, as a Pull subscription does after a dropped connection (for up to RECONNECT_FOR
+    seconds; then the stop or the silence is the final error); a silent one is first unsubscribed, as far
+    as it can be reached, so that it does not go on delivering beside the new one."""
     import time as _time
 
     mode = _PUSH_MODES.get(record.delivery)
@@ -904,18 +908,27 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
     sink = yield "listen", (record.destination, record.port)
     try:
         events = mode == ev.MODE_EVENTS
-        sub = ev.SubscribeRequest(
-            namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
-            end_to=ev.EndpointReference(address=sink.url), heartbeat=record.heartbeat, expires=record.expiration,
-            filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
-            send_bookmarks=True, bookmark=ev.wire_bookmark(record.bookmark),
-            max_elements=record.max_elements if events else None, max_time=record.max_latency if events else None)
+        start = _time.monotonic()
+        deadline = None if record.expiration is None else start + record.expiration
+        bookmark = record.bookmark
+
+        def subscribe(first: bool = False) -> ev.SubscribeRequest:
+            """The Subscribe: the first one as asked, one again after the last bookmark for what time is left."""
+            left = record.expiration if first or deadline is None else max(1.0, deadline - _time.monotonic())
+            return ev.SubscribeRequest(
+                namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
+                end_to=ev.EndpointReference(address=sink.url), heartbeat=record.heartbeat, expires=left,
+                filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
+                send_bookmarks=True, bookmark=ev.wire_bookmark(bookmark),
+                max_elements=record.max_elements if events else None,
+                max_time=record.max_latency if events else None)
+
         if not record.query:
             raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
-        yield "send", sub
+        sub = subscribe(first=True)
+        r = yield "send", sub
         yield "item", rq.STARTED
-        start = last_heard = _time.monotonic()
-        deadline = None if record.expiration is None else start + record.expiration
+        last_heard = _time.monotonic()
         silent = 3 * record.heartbeat + 5 if record.heartbeat else None
         while True:
             token.check()
@@ -926,14 +939,29 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
             msg = yield "recv", (sink, wait)
             if msg is None:
                 if silent is not None and _time.monotonic() - last_heard > silent:
-                    raise MIError(MIResult.FAILED, f"the server sent neither events nor heartbeats for {silent:g} s")
+                    lost = MIError(MIResult.FAILED, f"the server sent neither events nor heartbeats for {silent:g} s")
+                    gone = still_open(sub, r, None)
+                    if gone is not None:
+                        try:  # (as far as it can be reached: it must not deliver beside the new one)
+                            yield "send", gone
+                        except MIError:
+                            pass
+                    r = yield from _resubscribe(token, subscribe, lost)
+                    last_heard = _time.monotonic()
                 continue
             last_heard = _time.monotonic()
             if msg.action == ev.ACTION_SUBSCRIPTION_END:
-                raise MIError(ev.end_status_result(msg.end_status),
-                              f"the server ended the subscription ({(msg.end_status or '').rpartition('/')[2]}"
-                              f"{': ' + msg.end_reason if msg.end_reason else ''})")
+                ended = MIError(ev.end_status_result(msg.end_status),
+                                f"the server ended the subscription ({(msg.end_status or '').rpartition('/')[2]}"
+                                f"{': ' + msg.end_reason if msg.end_reason else ''})")
+                if ended.result != MIResult.SERVER_IS_SHUTTING_DOWN or token.cancelled:
+                    raise ended
+                r = yield from _resubscribe(token, subscribe, ended)  # (it may come back: a restart)
+                last_heard = _time.monotonic()
+                continue
             mark = ev.mi_bookmark(msg.bookmark) if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST else None
+            if mark is not None and msg.events:
+                bookmark = mark
             for i, inst in enumerate(msg.events):
                 last = i == len(msg.events) - 1
                 yield "item", rq.IndicationItem(_in(inst, ns), mark if last else None, msg.machine_id)
