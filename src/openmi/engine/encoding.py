@@ -16,7 +16,7 @@ from ..cim.classes import Class, Method, Parameter, Property, Qualifier, Qualifi
 from ..cim.instance import Element, Instance
 from ..cim.objectpath import Reference, new_reference
 from ..cim.types import MIFlag, MIType
-from ..cim.values import format_datetime, parse_datetime
+from ..cim.values import format_datetime, infer_type, parse_datetime
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True, check_circular=False)
 _c_encode = getattr(json.encoder, "c_make_encoder", None)
@@ -94,6 +94,27 @@ def reference_from_json(data: dict[str, Any]) -> Reference:
             value = value_from_json(value, mt)
         elements[name.lower()] = Element(name, value, mt, _KEY)
     return new_reference(data["c"], data.get("n"), elements)
+
+
+def typed_value_to_json(value: Any) -> list[Any] | None:
+    """A value whose type only the value itself tells (a method's return value as a provider gave it), with
+    that type: ``[type, value]`` as :func:`value_to_json` writes it (None for NULL). A value no MI type fits
+    travels as its text: CIM_InstMethodCall's ReturnValue, its one use, is a string anyway."""
+    if value is None:
+        return None
+    try:
+        t = int(infer_type(value))
+    except TypeError:
+        return [int(MIType.STRING), str(value)]
+    return [t, value_to_json(value, t)]
+
+
+def typed_value_from_json(data: list[Any] | None) -> Any:
+    """The value :func:`typed_value_to_json` wrote (ValueError/TypeError for anything else)."""
+    if data is None:
+        return None
+    t, value = data
+    return None if value is None else value_from_json(value, MIType(t))
 
 
 def encode_values(values: dict[str, tuple[Any, int]]) -> str:

@@ -10,6 +10,15 @@ with the bookmark of the last event it saw resumes right after it.
 An event is built as an indication instance only for the subscriptions that want it, once per
 representation: DMTF's ``CIM_InstCreation`` … (``SourceInstance``) or WMI's ``__InstanceCreationEvent`` …
 (``TargetInstance``).
+
+The servers of one repository (``openmi serve --workers``, hosts on one PostgreSQL) hand each other the events a
+request served by one of them produced, so a subscriber connected to any of them hears it (see
+``Server.link_events``). What travels: the repository's own writes (as the stored rows: :meth:`Event.rows`);
+the engine's CIM_InstMethodCall of an Invoke; and what a provider posts (lifecycle events, indications) while
+running inside a request the engine serves (as the instances: :func:`event_message`, ``shared``). What a
+provider posts from its own threads (a monitor started in ``load`` or ``enable_indications``) does not
+travel: every server with subscribers runs the provider's indication support itself, so the others would
+hear it twice. An event received from another server (``relayed``) is not handed on again.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
 from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
 from ..cim.types import MIResult, MIType
-from .encoding import decode_values
+from .encoding import decode_values, instance_from_json, instance_to_json, typed_value_from_json, typed_value_to_json
 
 log = logging.getLogger("openmi.engine")
 
@@ -128,18 +137,20 @@ class Event:
     as the stored row (``row``: the class's ``from_row``, the row's JSON, the class name lower-cased; and
     for a modification ``previous_row``, the JSON before) and is built only when a subscriber reads it, on
     the subscriber's thread; ``source_low`` is what the subscriptions' pre-check reads. An event made of
-    rows can also travel to the other servers of the repository (``relayed``: it came from one).
+    rows travels to the other servers of the repository, and so does one made of instances that a request
+    produced (``shared``: the engine's method call, a provider's post inside a request; see the module's
+    docstring); ``relayed``: it came from another server (and goes no further).
     """
 
     __slots__ = ("_as_cim", "_as_wmi", "_prev_row", "_previous", "_row", "_source", "change", "epoch", "extrinsic",
-                 "method", "namespace", "parameters", "pre_call", "relayed", "return_value", "seq", "source_low",
-                 "time")
+                 "method", "namespace", "parameters", "pre_call", "relayed", "return_value", "seq", "shared",
+                 "source_low", "time")
 
     def __init__(self, namespace: str, *, change: int = 0, source: Instance | None = None,
                  previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
                  parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False,
                  row: tuple[Callable[[str, dict[str, Any]], Instance], str, str] | None = None,
-                 previous_row: str | None = None, relayed: bool = False) -> None:
+                 previous_row: str | None = None, relayed: bool = False, shared: bool = False) -> None:
         self.namespace = namespace
         self.change = int(change)
         self._source = source
@@ -147,6 +158,7 @@ class Event:
         self._previous = previous
         self._prev_row = previous_row
         self.relayed = relayed
+        self.shared = shared
         self.extrinsic = extrinsic
         self.method = method
         self.parameters = parameters
@@ -183,6 +195,12 @@ class Event:
         if self._row is None:
             return None
         return self._row[2], self._row[1], self._prev_row
+
+    @property
+    def travels(self) -> bool:
+        """Whether the other servers of the repository should hear this event: the repository's own change (made
+        of rows) or one a request produced (``shared``), unless it came from one of them."""
+        return not self.relayed and (self._row is not None or self.shared)
 
     @property
     def bookmark(self) -> str:
@@ -243,6 +261,57 @@ class Event:
             values["Parameters"] = self.parameters
             values["PreCall"] = self.pre_call
         return _typed(name, self.namespace, values)
+
+
+# --- events made of instances, between the servers of a repository -------------------------------------
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """An event made of instances as a JSON-ready message for another server of the repository (the form
+    :meth:`Server.link_events` sends; :func:`event_from_message` reads it). The instances keep every element's
+    type and flags (the repository's own encoding: embedded instances and references included)."""
+    def inst(i: Instance | None) -> dict[str, Any] | None:
+        return None if i is None else instance_to_json(i)
+
+    return {"ns": event.namespace, "change": event.change, "time": event.time.isoformat(),
+            "inst": {"source": inst(event.source), "previous": inst(event.previous), "extrinsic": inst(event.extrinsic),
+                     "method": event.method, "parameters": inst(event.parameters),
+                     "return": typed_value_to_json(event.return_value), "pre_call": event.pre_call}}
+
+
+def event_from_message(namespace: str, message: dict[str, Any]) -> Event:
+    """The event another server sent with :func:`event_message`, as received here (``relayed``). Raises
+    ValueError (or KeyError/TypeError) for a message that is not one: the receiver logs and drops it, and a
+    subscriber never meets an event it cannot build."""
+    body = message["inst"]
+    if not isinstance(body, dict):
+        raise ValueError("the event's instances are not an object")
+
+    def inst(name: str) -> Instance | None:
+        data = body.get(name)
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise ValueError(f"the event's {name} is not an instance")
+        return instance_from_json(data)
+
+    change = int(message["change"])
+    extrinsic = inst("extrinsic")
+    source = inst("source")
+    if extrinsic is None:
+        if change not in _CIM_NAMES:
+            raise ValueError(f"{change} is not a lifecycle change")
+        if source is None:
+            raise ValueError("a lifecycle event without its SourceInstance")
+    method = body.get("method")
+    event = Event(namespace, change=change, source=source, previous=inst("previous"), extrinsic=extrinsic,
+                  method=None if method is None else str(method), parameters=inst("parameters"),
+                  return_value=typed_value_from_json(body.get("return")), pre_call=bool(body.get("pre_call")),
+                  relayed=True)
+    stamp = message.get("time")
+    if stamp:
+        event.time = _dt.datetime.fromisoformat(str(stamp))
+    return event
 
 
 def _typed(class_name: str, namespace: str, values: dict[str, Any]) -> Instance:
@@ -413,8 +482,8 @@ class IndicationHub:
         self._ids = itertools.count(1)
         self.last_publish = -BUSY  # when the last event was published (time.monotonic())
         # Linking the servers of one repository (openmi serve --workers): ``relay(namespace_key, event)`` hands
-        # an event made of rows to the servers that watch its namespace (``remote``: namespace key → their
-        # ids); ``on_watch(namespace_key, watching)`` tells them when this one starts or stops watching.
+        # an event that travels (Event.travels) to the servers that watch its namespace (``remote``: namespace
+        # key → their ids); ``on_watch(namespace_key, watching)`` tells them when this one starts or stops watching.
         self.relay: Callable[[str, Event], None] | None = None
         self.on_watch: Callable[[str, bool], None] | None = None
         self.remote: dict[str, set[int]] = {}
@@ -424,6 +493,11 @@ class IndicationHub:
         back with a bookmark, or another server of the repository). Writers skip building events when nobody
         watches."""
         return namespace_key in self.remote or self.keeps(namespace_key)
+
+    def relays(self, namespace_key: str) -> bool:
+        """Whether an event of this namespace that travels would now go to another server (it is linked to
+        them and one of them watches): a poster decides only then whether its event travels."""
+        return self.relay is not None and namespace_key in self.remote
 
     def keeps(self, namespace_key: str) -> bool:
         """Whether this server wants the namespace's events: a subscriber here, or one that left less than
@@ -461,7 +535,7 @@ class IndicationHub:
             if subs:
                 for s in subs:
                     s.offer(event)
-            if self.relay is not None and not event.relayed and event._row is not None and namespace_key in self.remote:
+            if self.relay is not None and event.travels and namespace_key in self.remote:
                 try:
                     self.relay(namespace_key, event)
                 except Exception:  # the write is committed whatever the other servers hear

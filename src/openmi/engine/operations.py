@@ -559,10 +559,13 @@ def invoke(server: Server, ns: Namespace, req: rq.Invoke, ctx: Context) -> Itera
     results = list(_run_provider(ctx, fn(ctx, ns.name, info.name, method.name, target, params)))
     out = _out_parameters(info, method.name, results[-1] if results else None)
     if server.indications.watching(ns.key):
+        # shared: only this server serves the call, so the subscribers of the repository's other servers
+        # hear of it only if it travels to them
         source = target if target is not None else Instance.from_elements(info.name, namespace=ns.name)
         server.indications.publish(ns.key, Event(
             ns.name, change=Lifecycle.METHODCALL, source=source.clone(), method=method.name,
-            parameters=params.clone(), return_value=out["ReturnValue"] if "ReturnValue" in out else None))
+            parameters=params.clone(), return_value=out["ReturnValue"] if "ReturnValue" in out else None,
+            shared=True))
     yield out
 
 

@@ -3,7 +3,8 @@
 Each server (an ``openmi.Server`` on a ``postgresql://`` URL: another host, or a worker of ``openmi serve``)
 listens on the channel ``openmi_events`` on a connection of its own. When its subscriptions start or stop
 watching a namespace it says so on the channel; a server that commits a create, modify or delete in a
-namespace another server watches notifies the event (the class and the stored rows, as
+namespace another server watches notifies the event (the class and the stored rows, or the typed
+instances of a method call or of what a provider posted while serving a request, as
 :meth:`Server.link_events` makes it) once, for all of them; a server that starts says hello and the others
 answer with what they watch. A server ignores its own messages.
 

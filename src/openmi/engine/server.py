@@ -28,7 +28,7 @@ from . import associations as _associations  # noqa: F401  (registers its handle
 from . import refindex
 from .context import Context
 from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, qualifier_decl_to_json
-from .indications import Event, IndicationHub
+from .indications import Event, IndicationHub, event_from_message, event_message
 from .operations import HANDLERS
 from .pgrepository import is_postgres_url
 from .repository import Storage, open_repository
@@ -124,20 +124,27 @@ class Server:
     # --- events shared with the other servers of the repository ----------------------------------------
     def link_events(self, send: Callable[[int, dict[str, Any]], None], announce: Callable[[str, bool], None], *,
                     broadcast: bool = False) -> None:
-        """Share lifecycle events with the other servers of this repository (``openmi serve --workers``):
+        """Share events with the other servers of this repository (``openmi serve --workers``):
         ``send(peer, message)`` carries an event (a JSON-ready dict) to a peer that watches its namespace (see
         :meth:`receive_event`); ``announce(namespace_key, watching)`` tells the peers when this server's
-        subscriptions start or stop watching a namespace (they then call ``indications.set_remote``). Only
-        the repository's own changes travel (create, modify, delete: events made of stored rows). With
+        subscriptions start or stop watching a namespace (they then call ``indications.set_remote``). With
         ``broadcast`` (a medium every peer hears, PostgreSQL's NOTIFY) an event is sent once, as ``send(-1, …)``.
-        A PostgreSQL repository links its servers itself (:mod:`openmi.engine.pgevents`)."""
+        A PostgreSQL repository links its servers itself (:mod:`openmi.engine.pgevents`).
+
+        What travels is what a request served here produced, which no other server hears by itself: the
+        repository's own changes (create, modify, delete: sent as the class and the stored rows), the
+        CIM_InstMethodCall of an Invoke, and what a provider posts while serving a request (sent as the
+        instances, typed: :func:`~openmi.engine.indications.event_message`). What a provider posts from its
+        own threads stays here: each server with subscribers runs the provider's indication support itself."""
         hub = self.indications
 
         def relay(namespace_key: str, event: Event) -> None:
             rows = event.rows
-            assert rows is not None
-            message = {"ns": event.namespace, "change": event.change, "cls": rows[0], "data": rows[1],
-                       "prev": rows[2], "time": event.time.isoformat()}
+            if rows is not None:
+                message = {"ns": event.namespace, "change": event.change, "cls": rows[0], "data": rows[1],
+                           "prev": rows[2], "time": event.time.isoformat()}
+            else:
+                message = event_message(event)
             if broadcast:
                 send(-1, message)
                 return
@@ -153,22 +160,39 @@ class Server:
         self.indications.on_watch = None
 
     def receive_event(self, m: dict[str, Any]) -> None:
-        """An event another server of the repository committed: delivered to the subscriptions here."""
-        if not self.indications.keeps(str(m["ns"]).lower()):
+        """An event another server of the repository produced: delivered to the subscriptions here (each takes
+        it only if its filter accepts it, as for an event of this server). A message that is not an event
+        (malformed, or of a form this server does not know) is logged and dropped."""
+        try:
+            ns_name = str(m["ns"])
+            rows = "cls" in m
+            if not rows and "inst" not in m:
+                raise ValueError(f"an event message has rows ('cls') or instances ('inst'); this has {sorted(m)}")
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("dropped an event from another server that is not one: %s", exc)
+            return
+        if not self.indications.keeps(ns_name.lower()):
             return  # nobody here listens to that namespace (any more, nor may come back with a bookmark)
         try:
-            if self._shared:
+            if self._shared and rows:
                 self._sync()  # the class may be newer than this server's registry
-            ns = self.namespace(str(m["ns"]))
+            ns = self.namespace(ns_name)
         except MIError:
             return  # (a namespace deleted meanwhile: nobody here can watch it)
-        info = ns.classes.get(str(m["cls"]))
-        if info is None:
+        try:
+            if rows:
+                info = ns.classes.get(str(m["cls"]))
+                if info is None:
+                    return
+                event = Event(ns.name, change=int(m["change"]), row=(info.from_row, str(m["data"]), info.low),
+                              previous_row=m.get("prev"), relayed=True)
+                if m.get("time"):
+                    event.time = datetime.datetime.fromisoformat(str(m["time"]))
+            else:
+                event = event_from_message(ns.name, m)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("dropped a malformed event from another server (namespace %s): %s", ns_name, exc)
             return
-        event = Event(ns.name, change=int(m["change"]), row=(info.from_row, str(m["data"]), info.low),
-                      previous_row=m.get("prev"), relayed=True)
-        if m.get("time"):
-            event.time = datetime.datetime.fromisoformat(str(m["time"]))
         self.indications.publish(ns.key, event)
 
     # --- the registry other servers may change ---------------------------------------------------

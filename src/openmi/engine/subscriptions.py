@@ -12,6 +12,15 @@
 
 The resulting :class:`SubscriptionPlan` has a cheap ``accept(event)`` for the writer's thread and the full
 filter ``instance(event)`` (WHERE and projection) for the subscriber's.
+
+What a provider posts reaches the other servers of the repository (``openmi serve --workers``, hosts on one
+PostgreSQL) only when a request produced it: posted by code running while the engine serves a request on
+this thread (inside the provider's create/modify/delete/get/enumerate/query/associators/invoke, directly or
+from a generator the engine is stepping: :func:`serving_request`). Only one server serves a request, so its
+subscribers elsewhere would otherwise miss the event. What a provider posts from its own threads (a monitor
+started in ``load`` or ``enable_indications``), or from ``enable_indications``/``disable_indications``
+themselves, stays on this server: every server with subscribers runs the provider's indication support
+itself, and handing it on would deliver it twice.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import datetime as _dt
 import heapq
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +46,8 @@ from ..cim.types import MIResult
 from .indications import BUILTIN_CLASSES, LIFECYCLE_CLASSES, Event, IndicationHub, Lifecycle, Subscription
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .context import Context
     from .schema import ClassInfo, Namespace
     from .server import Server
@@ -43,11 +55,43 @@ if TYPE_CHECKING:
 log = logging.getLogger("openmi.engine")
 
 
+def serving_request() -> bool:
+    """Whether the calling thread is serving a request for the engine, outside a subscription's own stream:
+    ``Server.execute`` (the one entry of every request) is running on it, below the caller, and no Subscribe
+    handler lies between (that one calls ``enable_indications``/``disable_indications``: a provider's
+    indication support, which every server with subscribers runs itself).
+
+    The thread's stack says it, whatever the engine's path to the provider was: the provider's plain method,
+    or a generator of results the engine steps. (A mark set around the provider's call would have to be set
+    at each of the handlers' call sites: they call the plain method themselves and only then hand its result
+    to ``operations._run_provider``.) A provider's own thread starts a stack of its own, so what it posts
+    never counts, even when a request started the thread. Read only when another server listens."""
+    from .server import Server
+
+    execute = Server.execute.__code__
+    stream = subscribe.__code__
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code is execute:
+            return True
+        if code is stream:
+            return False
+        frame = frame.f_back
+    return False
+
+
 class LifecycleContext:
     """What a provider uses to report changes to the instances of its class (OMI's
     MI_LifecycleIndicationContext). Call ``set_supported_types`` (in ``load``) to say which changes it
     reports; then ``post_create``/``post_modify``/``post_delete``/``post_read``/``post_method_call`` from any
-    thread. ``types`` says which of them someone currently wants (0: nobody, skip the work)."""
+    thread. ``types`` says which of them someone currently wants (0: nobody, skip the work).
+
+    A post made while the provider serves a request (inside its create_instance, invoke, …, on the thread
+    the engine called it on) reaches the subscribers of the repository's other servers too, as the
+    repository's own changes do; one made from the provider's own threads stays on this server, whose
+    subscribers alone it is for: each server runs the provider's monitoring itself (see the module's
+    docstring)."""
 
     def __init__(self, server: Server, namespace: str, class_name: str) -> None:
         self._server = server
@@ -84,7 +128,8 @@ class LifecycleContext:
         src = source.clone()
         if src.namespace is None:
             src.namespace = self.namespace
-        hub.publish(key, Event(self.namespace, change=change, source=src, **extra))
+        shared = hub.relays(key) and serving_request()  # (the stack is read only when another server listens)
+        hub.publish(key, Event(self.namespace, change=change, source=src, shared=shared, **extra))
 
     def post_create(self, instance: Instance) -> None:
         self._post(Lifecycle.CREATE, instance)
@@ -116,7 +161,13 @@ class ProviderContext:
         self.lifecycle = LifecycleContext(server, namespace, class_name)
 
     def post_indication(self, instance: Instance, bookmark: str | None = None) -> None:
-        """Deliver an indication to the subscriptions whose filter it passes (any thread)."""
+        """Deliver an indication to the subscriptions whose filter it passes (any thread).
+
+        Posted while the provider serves a request (on the thread the engine called its create_instance,
+        invoke, … on), it also goes to the other servers of the repository, whose subscriptions take it as
+        their filters say; posted from the provider's own thread (its monitor, started in ``load`` or
+        ``enable_indications``) or from ``enable_indications`` itself, it stays here: each server with
+        subscribers of the class runs the provider's indication support itself, and would hear it twice."""
         if not isinstance(instance, Instance):
             raise TypeError(f"an indication is an openmi.Instance, not {type(instance).__name__}")
         hub = self._server.indications
@@ -126,7 +177,8 @@ class ProviderContext:
         inst = instance.clone()
         if inst.namespace is None:
             inst.namespace = self.namespace
-        hub.publish(key, Event(self.namespace, extrinsic=inst))
+        shared = hub.relays(key) and serving_request()
+        hub.publish(key, Event(self.namespace, extrinsic=inst, shared=shared))
 
 
 @dataclass
@@ -265,9 +317,13 @@ def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled:
     for info in infos:
         if info.provider is None:
             continue  # the repository: the engine's own writes publish
+        # a method call is the engine's own to report (its Invoke publishes CIM_InstMethodCall whoever serves the
+        # class): only instance changes need the provider's reports, or polling
+        changes = kinds & (Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE | Lifecycle.READ)
+        if not changes:
+            continue
         lc = _provider_lifecycle(server, ns, info)
-        if lc is not None and lc.supported & kinds == kinds & (Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE
-                                                               | Lifecycle.READ | Lifecycle.METHODCALL):
+        if lc is not None and lc.supported & changes == changes:
             continue
         if not hasattr(info.provider, "enumerate_instances"):
             if targets is not None:

@@ -17,8 +17,9 @@ watches for may be served by another. When a worker's subscriptions start (or st
 it tells every other worker on its stream socket and waits for each to take note, so a change committed
 anywhere after the subscription went live reaches it; a worker that commits a change in a namespace
 another watches sends it the event as a datagram on its ``w<slot>.ev`` socket (the class and the stored
-rows: the receiver builds the same indication). A worker that starts says hello: the others forget what
-they knew of that slot and answer with what they watch.
+rows, or for a method call or what a provider posted while serving a request the typed instances:
+:meth:`Server.link_events`; the receiver builds the same indication). A worker that starts says hello: the
+others forget what they knew of that slot and answer with what they watch.
 """
 
 from __future__ import annotations
