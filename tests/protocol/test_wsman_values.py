@@ -309,3 +309,24 @@ def test_the_one_namespace_rule_guards_the_wire(cimnamespace: str, words: str) -
         resolve_namespace(wmi, None, "interop")
     assert resolve_namespace(parse_resource_uri("http://schemas.microsoft.com/wbem/wsman/1/wmi/root\\cimv2/X"),
                              None, None) == "root/cimv2"
+
+
+def test_an_embedded_instance_with_no_properties_reads_back_as_one() -> None:
+    """An embedded instance with no elements is written as an empty element typed by xsi:type (the
+    CIM_InstMethodCall of a static method has such a SourceInstance: the class, no instance): it reads back
+    as an empty instance of that class, typed by the declaration when the class is known, not as text."""
+    from openmi import Class, Instance, MIType, Property
+    from openmi.protocol.wsman.values import element_to_instance, instance_to_element
+
+    outer = Instance("Sample_Call")
+    outer.add_element("Source", Instance.from_elements("Sample_Watched", {}), MIType.INSTANCE)
+    outer.add_element("Note", "", MIType.STRING)
+    el = instance_to_element(outer)
+    back = element_to_instance(el)
+    src = back.get_element("Source")
+    assert src.type == MIType.INSTANCE and isinstance(src.value, Instance)
+    assert src.value.class_name == "Sample_Watched" and len(src.value) == 0
+    assert back.get_element("Note").value == ""  # an empty string stays a string
+    cls = Class("Sample_Call", properties=[Property("Source", MIType.INSTANCE), Property("Note", MIType.STRING)])
+    typed = element_to_instance(el, cls, class_lookup=lambda ns, name: cls if name == "Sample_Call" else None)
+    assert isinstance(typed["Source"], Instance) and typed["Source"].class_name == "Sample_Watched"

@@ -710,3 +710,19 @@ def test_pull_subscriptions_hold_no_thread_between_pulls(served: Running) -> Non
         unsubscribe(context)
     assert len(served.server.service.subscriptions) == 0
     assert served.engine.indications.watched() == []  # every engine subscription closed
+
+
+def test_a_static_method_call_is_heard_remotely(served: Running) -> None:
+    """CIM_InstMethodCall of a static method: its SourceInstance is the class with no instance (an embedded
+    instance with no properties on the wire), which the client reads as such, not as text."""
+    with openmi.Application() as app:
+        s = remote(app, served)
+        query = "SELECT * FROM CIM_InstMethodCall WHERE SourceInstance ISA 'Sample_Watched'"
+        with s.subscribe(NS, "WQL", query, flags=STARTED) as op:
+            assert op.get_indication(timeout=WAIT).result == MIResult.OK
+            assert s.invoke_method("Sample_Watched", "Add", {"A": 2, "B": 3})["Sum"] == 5
+            r = op.get_indication(timeout=WAIT)
+            assert r.result == MIResult.OK and r.instance is not None, r.error_message
+            assert r.instance["MethodName"] == "Add"
+            src = r.instance["SourceInstance"]
+            assert isinstance(src, Instance) and src.class_name == "Sample_Watched"

@@ -490,6 +490,12 @@ def _untyped_one(
                                    depth=depth + 1)
         return inst, MIType.INSTANCE
     text = el.text or ""
+    if hint is None and not text.strip():
+        cname = _class_of(el, "")
+        if cname:  # xsi:type names a class and nothing is inside: an embedded instance with no properties
+            ecls = lookup(namespace, cname) if lookup is not None else None
+            return element_to_instance(el, ecls, namespace=namespace, class_lookup=lookup, class_name=cname,
+                                       depth=depth + 1), MIType.INSTANCE
     if hint is not None and hint != MIType.STRING:
         try:
             return parse_wire_scalar(text, hint, name), hint
