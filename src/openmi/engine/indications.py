@@ -127,6 +127,7 @@ _CIM_NAMES: dict[int, str] = {
 _WMI_NAMES: dict[int, str] = {
     Lifecycle.CREATE: "__InstanceCreationEvent", Lifecycle.MODIFY: "__InstanceModificationEvent",
     Lifecycle.DELETE: "__InstanceDeletionEvent", Lifecycle.METHODCALL: "__MethodInvocationEvent"}
+_time_now = time.time
 _EPOCH_1601 = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
 
 
@@ -142,9 +143,9 @@ class Event:
     docstring); ``relayed``: it came from another server (and goes no further).
     """
 
-    __slots__ = ("_as_cim", "_as_wmi", "_prev_row", "_previous", "_row", "_source", "change", "epoch", "extrinsic",
-                 "method", "namespace", "parameters", "pre_call", "relayed", "return_value", "seq", "shared",
-                 "source_low", "time")
+    __slots__ = ("_as_cim", "_as_wmi", "_prev_row", "_previous", "_row", "_source", "_stamp", "_time", "change",
+                 "epoch", "extrinsic", "method", "namespace", "parameters", "pre_call", "relayed", "return_value",
+                 "seq", "shared", "source_low")
 
     def __init__(self, namespace: str, *, change: int = 0, source: Instance | None = None,
                  previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
@@ -164,13 +165,26 @@ class Event:
         self.parameters = parameters
         self.return_value = return_value
         self.pre_call = pre_call
-        self.time = _dt.datetime.now(_dt.timezone.utc)
+        self._stamp = _time_now()  # (the datetime is made when a subscriber or another server asks for it)
+        self._time: _dt.datetime | None = None
         self.seq = 0
         self.epoch = ""
         inst = extrinsic if extrinsic is not None else source
         self.source_low = row[2] if row is not None else inst.class_name.lower() if inst is not None else ""
         self._as_cim: Instance | None = None
         self._as_wmi: Instance | None = None
+
+    @property
+    def time(self) -> _dt.datetime:
+        """When it happened (UTC)."""
+        t = self._time
+        if t is None:
+            t = self._time = _dt.datetime.fromtimestamp(self._stamp, _dt.timezone.utc)
+        return t
+
+    @time.setter
+    def time(self, value: _dt.datetime) -> None:
+        self._time = value
 
     @property
     def source(self) -> Instance | None:

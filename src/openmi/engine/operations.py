@@ -684,7 +684,11 @@ HANDLERS: dict[type, Handler] = {
 
 
 def _publish_after_commit(server: Server, ns: Namespace, event: Event) -> None:
-    server.repository.after_commit(functools.partial(server.indications.publish, ns.key, event))
+    repo = server.repository
+    if not repo.in_transaction():  # the write committed on its own: now, under the lock the caller holds
+        server.indications.publish(ns.key, event)
+        return
+    repo.after_commit(functools.partial(server.indications.publish, ns.key, event))
 
 
 

@@ -67,6 +67,7 @@ class Storage(Protocol):
     @property
     def lock(self) -> threading.RLock: ...
     def transaction(self) -> AbstractContextManager[None]: ...
+    def in_transaction(self) -> bool: ...
     def after_commit(self, callback: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
     def meta(self, key: str) -> str | None: ...
@@ -117,6 +118,10 @@ class CommitListeners:
     _lock: threading.RLock
     _depth: int
     _on_commit: list[Callable[[], None]]
+
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (read by the thread that holds ``lock``: then it is that thread's)."""
+        return self._depth > 0
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current write is committed: now when no transaction is open (each
@@ -276,15 +281,18 @@ class Repository(CommitListeners):
                     self._unlock_writers()
                 self._committed()
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self) -> AbstractContextManager[Any]:
         """Hold the locks for one write: this process's threads one at a time and, on a file other processes
         write too (``openmi serve --workers``), the processes one at a time, unless a transaction holds them
         already. Between processes this is a record lock on ``<file>-writers`` that the kernel hands to the
         next writer the moment it is released (and drops if its holder dies): left to SQLite, a writer that
         finds the file busy sleeps a millisecond or more, and its worker serves nothing meanwhile."""
+        return self._lock if self._writers is None else self._shared_write()
+
+    @contextmanager
+    def _shared_write(self) -> Iterator[None]:
         with self._lock:
-            if self._depth or self._writers is None:
+            if self._depth:
                 yield
                 return
             self._lock_writers()

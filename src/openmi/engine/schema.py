@@ -177,8 +177,13 @@ class Namespace:
         # engine.associations; cleared whenever the registry changes
         self.link_cache: dict[tuple[str, str, str, str], list[ClassInfo]] = {}
 
+    #: bumped whenever the classes of any namespace change: what a server derives from all of them (whether
+    #: any association class exists) is computed again only then
+    version = 0
+
     def changed(self) -> None:
         """Forget what was derived from the class registry (after classes were added, removed or restored)."""
+        Namespace.version += 1
         self._associations = None
         self.link_cache.clear()
 

@@ -86,6 +86,8 @@ class Server:
         self._provider_contexts: dict[tuple[str, str], ProviderContext] = {}
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}
+        self._associations = False  # whether some namespace has an association class, as of …
+        self._associations_seen = -1  # … this Namespace.version
         self._ns_cache: dict[str, Namespace] = {}  # the names callers use, as given
         self._provided: dict[str, int] = {}  # namespace key -> providers registered there (at most)
         self._closed = False
@@ -342,8 +344,13 @@ class Server:
             self._ns_cache.clear()
 
     def has_associations(self) -> bool:
-        """True when some namespace has an association class (so deletes keep the association index)."""
-        return any(ns.associations() for ns in list(self._namespaces.values()))
+        """True when some namespace has an association class (so deletes keep the association index); asked
+        at every delete, so computed again only after a class registry changed."""
+        version = Namespace.version
+        if self._associations_seen != version:
+            self._associations = any(ns.associations() for ns in list(self._namespaces.values()))
+            self._associations_seen = version
+        return self._associations
 
     # --- classes -------------------------------------------------------------------------------
     def define_class(self, namespace: str | None, cls: Class, *, replace: bool = False) -> Class:
@@ -662,6 +669,7 @@ class Server:
                  for k, ns in names.items()}
 
         def restore() -> None:
+            Namespace.version += 1  # (namespaces the batch made go too: what was derived from them is stale)
             self._namespaces.clear()
             self._namespaces.update(names)
             self._ns_cache.clear()
