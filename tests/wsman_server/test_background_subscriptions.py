@@ -262,10 +262,47 @@ def test_the_loop_thread_ends_when_idle_and_comes_back(served: Running) -> None:
             assert op.get_indication(timeout=WAIT).result == MIResult.OK
             assert loop_threads() == 1
         wait_for(lambda: loop_threads() == 0, "the idle loop thread to end")
+        assert s._transport._aidle == []  # its connections (streams of the loop that ended) were closed with it
         with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
             assert op.get_indication(timeout=WAIT).result == MIResult.OK
             assert loop_threads() == 1
             eng.delete(person(5))
             r = op.get_indication(timeout=WAIT)
             assert r.instance is not None and r.instance["SourceInstance"]["Id"] == 5
+    local.close()
+
+
+def test_an_unacknowledged_callback_holds_the_buffer_at_its_bound(served: Running,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """MANUAL_ACK with a callback that does not acknowledge: the producer pauses once the operation's buffer is
+    full, and no more events are pulled from the server meanwhile (they stay there), instead of the buffer
+    growing for as long as the acknowledgement is held."""
+    from openmi.client import operation as operation_module
+
+    monkeypatch.setattr(operation_module, "BUFFER", 8)
+    monkeypatch.setattr(operation_module, "_LOW", 4)
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(40):
+        eng.create(person(i))
+    got: list[object] = []
+
+    def on_indication(op: object, context: object, instance: Instance | None, bookmark: str | None,
+                      machine_id: str | None, more: bool, result: MIResult, message: str | None,
+                      details: Instance | None, ack: object) -> None:
+        got.append(ack)  # never acknowledged (until the end)
+
+    with openmi.Application() as app:
+        s = remote(app, served)
+        op = s.subscribe(NS, "WQL", DELETIONS, flags=OperationFlags.MANUAL_ACK_RESULTS,
+                         callbacks=OperationCallbacks(indication_result=on_indication))
+        wait_for(lambda: len(served.server.service.subscriptions) == 1, "the subscription")
+        for i in range(40):
+            eng.delete(person(i))
+        wait_for(lambda: len(op._buf) >= 8, "the buffer to fill")
+        time.sleep(1.0)  # (not a measurement: time for a producer that does not pause to pull the rest)
+        assert len(got) == 1 and len(op._buf) <= 8, len(op._buf)
+        op.cancel()
+        got[-1]()  # type: ignore[operator]
+        op.close()
     local.close()

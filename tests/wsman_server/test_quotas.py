@@ -136,3 +136,20 @@ def test_two_shared_locks_taken_by_threads_of_two_workers_never_fail() -> None:
     mine = worker(a, b, 0.15)
     _, status = os.waitpid(pid, 0)
     assert mine and os.WEXITSTATUS(status) == 0
+
+
+def test_connection_shares_leave_out_a_worker_that_is_gone() -> None:
+    """The counts of connections each worker holds: the fewest decides who takes the next one; a worker that
+    died (GONE until its successor starts) is never the fewest, and slots past the table take no part."""
+    from openmi.wsman_server.quotas import ConnectionShares
+
+    shares = ConnectionShares(4)
+    shares.set(0, 3)
+    shares.set(1, 5)
+    assert shares.fewest(2) == 3
+    shares.set(0, ConnectionShares.GONE)  # worker 0 died: nobody waits for it to accept
+    assert shares.fewest(2) == 5
+    shares.set(0, 0)  # its successor starts with none
+    assert shares.fewest(2) == 0
+    shares.set(9, 1)  # past the table: ignored
+    assert shares.get(9) == 0 and shares.fewest(10) == 0

@@ -128,6 +128,13 @@ class Application:
                 t.cancel()
             if left:
                 loop.run_until_complete(asyncio.wait(left, timeout=_LOOP_STOP_GRACE))
+            with self._lock:
+                sessions = list(self._sessions)
+            for s in sessions:  # their idle connections on this loop's streams close with it
+                drop = getattr(s._transport, "drop_loop", None)
+                if drop is not None:
+                    drop(loop)
+            loop.run_until_complete(asyncio.sleep(0))  # (the transports finish closing)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         except Exception:  # the loop's own failure: say so; the operations it ran end as their tasks did

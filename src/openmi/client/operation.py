@@ -596,8 +596,8 @@ class Operation:
                     self._redeliver = False
                     if not again:
                         self._delivering = False
-                    if not self._done:
-                        self._schedule_locked()  # a producer paused on a full buffer goes on
+                    if not self._done and (len(self._buf) < BUFFER or self._ctx.cancelled):
+                        self._schedule_locked()  # a producer paused on a full buffer goes on once it has room
                     self._settle_locked()
             if not again:
                 return

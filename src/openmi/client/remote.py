@@ -106,6 +106,14 @@ class WSManTransport:
     def may_block(self, request: rq.Request) -> bool:
         return True  # every request is a network round trip
 
+    def drop_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the idle connections that belong to ``loop`` (it is about to end; call it on that loop)."""
+        with self._lock:
+            gone = [c for c in self._aidle if c.loop is loop]
+            self._aidle = [c for c in self._aidle if c.loop is not loop]
+        for c in gone:
+            c.close()
+
     def close(self) -> None:
         self.classes.clear()
         with self._lock:
@@ -228,9 +236,16 @@ class WSManTransport:
         if ahead is not None and kinds.same_pull(ahead.req, req):
             sent: wsman.Request = ahead.req
             answer = self._exchange(sent, ctx, inflight, ahead)
+        elif ahead is not None:
+            # the quick read and the parser saw the page differently: the early Pull may have taken a page the
+            # plan will never hand on, so stop (releasing what the server holds) rather than skip it silently
+            release = self._settle(ahead, inflight)
+            if release is not None:
+                self._release(release)
+            raise MIError(MIResult.FAILED, "an enumeration page read two ways (the next Pull went out for another "
+                                           "context than the page names): the enumeration stops rather than "
+                                           "skip a page")
         else:
-            if ahead is not None:
-                self._settle(ahead, inflight)
             sent = req
             answer = self._exchange(sent, ctx, inflight)
         return sent, answer, self._pull_ahead(sent, answer, ctx, inflight)

@@ -302,20 +302,31 @@ class Repository(CommitListeners):
                 self._unlock_writers()
 
     def _lock_writers(self) -> None:
-        if self._writers is None:
+        """Take the writers' record lock: at once when free; else ask again, first right away (another
+        worker's write takes microseconds), then at growing pauses up to 1 ms, and give up after
+        SHARED_BUSY_TIMEOUT as SQLite's own wait would (a writer stuck in another process must not hang this
+        one, which holds the lock its readers need meanwhile)."""
+        fd = self._writers
+        if fd is None:
             return
         import fcntl
 
+        start = time.monotonic()
+        pause = 0.0
         while True:
             try:
-                fcntl.lockf(self._writers, fcntl.LOCK_EX)
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except OSError as exc:
-                # the kernel sees a process's record locks together: a wait here while SQLite's own locks on
-                # other files are held can look like a cycle to it. It is not one: ask again in a moment
-                if exc.errno != errno.EDEADLK:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-            time.sleep(0.0005)
+            waited = time.monotonic() - start
+            if waited >= SHARED_BUSY_TIMEOUT:
+                raise MIError(MIResult.FAILED, f"the repository {self.path} is locked: another process has been "
+                                               f"writing to it for {SHARED_BUSY_TIMEOUT:g} s")
+            if waited > 0.0002:
+                pause = min(max(pause * 2, 0.00005), 0.001)
+            time.sleep(pause)
 
     def _unlock_writers(self) -> None:
         if self._writers is None:

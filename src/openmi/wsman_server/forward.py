@@ -107,15 +107,19 @@ class Peers:
         """One exchange with the worker in ``slot``: (status, data), or None when it cannot be reached. With
         ``sent_whole``, a request sent whole that gets no answer raises :class:`Unanswered` (a worker acts
         only on a whole frame, so one that did not go out whole was not acted on)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError:  # (out of descriptors: answered here, as for a worker that cannot be reached)
+            return None
+        with s:
             try:
                 s.settimeout(timeout)
                 s.connect(self.socket_path(slot))
                 s.sendall(frame(header, body))
-                s.shutdown(socket.SHUT_WR)
             except OSError:
                 return None
-            try:
+            try:  # the frame went out whole: from here the worker may act on it
+                s.shutdown(socket.SHUT_WR)
                 return read_answer(s)
             except (OSError, ValueError) as exc:
                 if sent_whole:

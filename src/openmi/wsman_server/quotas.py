@@ -110,12 +110,15 @@ class ConnectionShares:
         self.slots = slots
         self._mem = mmap.mmap(-1, 4 * slots)  # MAP_SHARED | MAP_ANONYMOUS: inherited by fork
 
+    GONE = 0xFFFFFFFF  # the count of a worker that died and is not back yet: never the fewest
+
     def set(self, slot: int, count: int) -> None:
-        struct.pack_into("<I", self._mem, 4 * slot, count)
+        if 0 <= slot < self.slots:  # (a worker past the table takes no part: it accepts as it can)
+            struct.pack_into("<I", self._mem, 4 * slot, min(count, self.GONE))
 
     def get(self, slot: int) -> int:
-        return int(struct.unpack_from("<I", self._mem, 4 * slot)[0])
+        return int(struct.unpack_from("<I", self._mem, 4 * slot)[0]) if 0 <= slot < self.slots else 0
 
     def fewest(self, workers: int) -> int:
         """The fewest connections any of workers 0 … ``workers`` - 1 holds."""
-        return int(min(struct.unpack_from(f"<{workers}I", self._mem, 0)))
+        return int(min(struct.unpack_from(f"<{min(workers, self.slots)}I", self._mem, 0)))

@@ -161,6 +161,7 @@ class Supervisor:
             started = self._started.pop(pid, 0.0)
             if slot is None:
                 continue
+            self.shared_auth.connections.set(slot, self.shared_auth.connections.GONE)  # (no connection waits for it)
             if restart and not self._stop.is_set():
                 early = time.monotonic() - started < _EARLY_DEATH
                 deaths = self._deaths.get(slot, 0) if early else 0
