@@ -468,3 +468,28 @@ def test_writers_of_a_shared_file_take_turns_on_its_writers_lock(tmp_path: Path)
     finally:
         repo.close()
 
+
+
+def test_the_schema_generation_is_read_from_shared_memory_until_it_moves(tmp_path: Path) -> None:
+    """Processes sharing a file count their schema changes in ``<file>-writers`` (mapped): a request that finds
+    the count unchanged asks SQLite nothing; a schema change another connection commits moves it, and the next
+    look reads the new generation."""
+    path = str(tmp_path / "shared.db")
+    a, b = Repository(path, shared=True), Repository(path, shared=True)
+    try:
+        before = b.generation()
+        statements: list[str] = []
+        b._db.set_trace_callback(statements.append)
+        for _ in range(3):
+            assert b.generation() == before
+        assert statements == []  # nothing changed: no SQL at all
+        with a.transaction():
+            a.claim_schema()
+            a.add_namespace("root/new")
+        assert b.generation() == (before or 0) + 1
+        assert statements  # (the count moved: the generation was read from the file)
+        statements.clear()
+        assert b.generation() == (before or 0) + 1 and statements == []
+    finally:
+        a.close()
+        b.close()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +57,7 @@ DROP TABLE IF EXISTS refs;
 PAGE = 512
 # How long a writer of a shared file waits for the others before failing (SQLite's busy handler retries).
 SHARED_BUSY_TIMEOUT = 30.0
+_HINT = struct.Struct("<Q")
 
 
 class Storage(Protocol):
@@ -159,6 +162,10 @@ class Repository(CommitListeners):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._writers: int | None = None  # the descriptor of <file>-writers on a shared file (see _writing)
+        # its first 8 octets, mapped: a count of schema changes, bumped under the writers' lock after each
+        # commits, so that a request finds "nothing changed" with one read of memory (see generation)
+        self._hint: mmap.mmap | None = None
+        self._hint_seen = -1
         self._depth = 0
         self._on_commit: list[Callable[[], None]] = []
         try:
@@ -194,9 +201,15 @@ class Repository(CommitListeners):
         if self.shared and hasattr(os, "fork"):  # (processes that share a file are forked workers: POSIX)
             try:
                 self._writers = os.open(self.path + "-writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                if os.fstat(self._writers).st_size < 8:
+                    os.ftruncate(self._writers, 8)
+                self._hint = mmap.mmap(self._writers, 8)
             except OSError as exc:  # (another user's file: SQLite's own waiting orders the writers then)
                 log.warning("cannot open %s-writers (%s): writers of %s wait as SQLite makes them", self.path,
                             exc.strerror, self.path)
+                if self._writers is not None:
+                    os.close(self._writers)
+                    self._writers = None
 
     def meta(self, key: str) -> str | None:
         with self._lock:
@@ -220,6 +233,9 @@ class Repository(CommitListeners):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._hint is not None:
+                self._hint.close()
+                self._hint = None
             if self._writers is not None:
                 os.close(self._writers)
                 self._writers = None
@@ -229,12 +245,21 @@ class Repository(CommitListeners):
         but this process changes the schema. Cheap when nothing was committed elsewhere (data_version)."""
         if not self.shared:
             return None
+        hint = self._hint
+        if hint is not None:  # the processes sharing the file count their schema changes in <file>-writers
+            seen = _HINT.unpack_from(hint)[0]
+            if seen == self._hint_seen:
+                return self._generation
         with self._lock:
+            # the count read before the check (a change after it is then seen next time), and published only
+            # once the generation it stands for is: a thread that finds it unchanged reads that generation
+            count = _HINT.unpack_from(hint)[0] if hint is not None else -1
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:
                 self._data_version = version
                 row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
                 self._generation = int(row[0]) if row is not None else 0
+            self._hint_seen = count
             return self._generation
 
     def claim_schema(self) -> int:
@@ -274,9 +299,12 @@ class Repository(CommitListeners):
                 raise
             self._depth -= 1
             if self._depth == 0:
+                schema = self._claimed is not None
                 self._claimed = None
                 try:
                     self._db.execute("COMMIT")
+                    if schema and self._hint is not None:  # (still under the writers' lock: one bump at a time)
+                        _HINT.pack_into(self._hint, 0, _HINT.unpack_from(self._hint)[0] + 1)
                 finally:
                     self._unlock_writers()
                 self._committed()
