@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
@@ -131,31 +131,42 @@ _time_now = time.time
 _EPOCH_1601 = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
 
 
+class RowClass(Protocol):
+    """What an event made of a stored row needs of its class (engine.schema.ClassInfo)."""
+
+    low: str
+
+    def from_row(self, namespace: str, values: dict[str, Any]) -> Instance: ...
+
+
 class Event:
     """One thing that happened: an instance change (lifecycle) or an indication a provider posted.
 
     A writer makes it cheaply, holding the lock that orders its write: the changed instance may be given
-    as the stored row (``row``: the class's ``from_row``, the row's JSON, the class name lower-cased; and
-    for a modification ``previous_row``, the JSON before) and is built only when a subscriber reads it, on
-    the subscriber's thread; ``source_low`` is what the subscriptions' pre-check reads. An event made of
+    as the stored row (``row``: the class — its ``from_row`` builds the instance, its ``low`` names it — and the
+    row's JSON; for a modification ``previous_row``, the JSON before) and is built only when a subscriber reads
+    it, on the subscriber's thread; ``source_low`` is what the subscriptions' pre-check reads. (Events are kept
+    by the thousand in the retention window: the class itself, long-lived, is held rather than a bound method
+    or a tuple per event, objects the garbage collector would have to walk.) An event made of
     rows travels to the other servers of the repository, and so does one made of instances that a request
     produced (``shared``: the engine's method call, a provider's post inside a request; see the module's
     docstring); ``relayed``: it came from another server (and goes no further).
     """
 
-    __slots__ = ("_as_cim", "_as_wmi", "_prev_row", "_previous", "_row", "_source", "_stamp", "_time", "change",
-                 "epoch", "extrinsic", "method", "namespace", "parameters", "pre_call", "relayed", "return_value",
-                 "seq", "shared", "source_low")
+    __slots__ = ("_as_cim", "_as_wmi", "_data", "_info", "_prev_row", "_previous", "_source", "_stamp", "_time",
+                 "change", "epoch", "extrinsic", "method", "namespace", "parameters", "pre_call", "relayed",
+                 "return_value", "seq", "shared", "source_low")
 
     def __init__(self, namespace: str, *, change: int = 0, source: Instance | None = None,
                  previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
                  parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False,
-                 row: tuple[Callable[[str, dict[str, Any]], Instance], str, str] | None = None,
+                 row: tuple[RowClass, str] | None = None,
                  previous_row: str | None = None, relayed: bool = False, shared: bool = False) -> None:
         self.namespace = namespace
         self.change = int(change)
         self._source = source
-        self._row = row
+        self._info: RowClass | None = row[0] if row is not None else None
+        self._data: str | None = row[1] if row is not None else None
         self._previous = previous
         self._prev_row = previous_row
         self.relayed = relayed
@@ -170,7 +181,7 @@ class Event:
         self.seq = 0
         self.epoch = ""
         inst = extrinsic if extrinsic is not None else source
-        self.source_low = row[2] if row is not None else inst.class_name.lower() if inst is not None else ""
+        self.source_low = row[0].low if row is not None else inst.class_name.lower() if inst is not None else ""
         self._as_cim: Instance | None = None
         self._as_wmi: Instance | None = None
 
@@ -190,31 +201,31 @@ class Event:
     def source(self) -> Instance | None:
         """The changed instance (built from the stored row the first time it is asked for)."""
         src = self._source
-        if src is None and self._row is not None:
-            from_row, data, _ = self._row
-            src = self._source = from_row(self.namespace, decode_values(data))
+        info, data = self._info, self._data
+        if src is None and info is not None and data is not None:
+            src = self._source = info.from_row(self.namespace, decode_values(data))
         return src
 
     @property
     def previous(self) -> Instance | None:
         """A modification's instance before the change (built from its row the first time it is asked for)."""
         prev = self._previous
-        if prev is None and self._prev_row is not None and self._row is not None:
-            prev = self._previous = self._row[0](self.namespace, decode_values(self._prev_row))
+        if prev is None and self._prev_row is not None and self._info is not None:
+            prev = self._previous = self._info.from_row(self.namespace, decode_values(self._prev_row))
         return prev
 
     @property
     def rows(self) -> tuple[str, str, str | None] | None:
         """(class name lower-cased, row JSON, previous row JSON) of an event made of stored rows, else None."""
-        if self._row is None:
+        if self._info is None or self._data is None:
             return None
-        return self._row[2], self._row[1], self._prev_row
+        return self._info.low, self._data, self._prev_row
 
     @property
     def travels(self) -> bool:
         """Whether the other servers of the repository should hear this event: the repository's own change (made
         of rows) or one a request produced (``shared``), unless it came from one of them."""
-        return not self.relayed and (self._row is not None or self.shared)
+        return not self.relayed and (self._info is not None or self.shared)
 
     @property
     def bookmark(self) -> str:

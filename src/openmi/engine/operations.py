@@ -169,7 +169,7 @@ def _delete_row(server: Server, ns: Namespace, info: ClassInfo, key: str, assoc:
         if watched:  # the row's values become the CIM_InstDeletion's SourceInstance, read as it goes
             data = repo.delete_returning(ns.key, c.low, key)
             if data is not None:  # the SourceInstance is built from the row when a subscriber reads it
-                _publish_after_commit(server, ns, Event(ns.name, change=_DELETE, row=(c.from_row, data, c.low)))
+                _publish_after_commit(server, ns, Event(ns.name, change=_DELETE, row=(c, data)))
                 found = c
                 break
         elif repo.delete(ns.key, c.low, key):
@@ -232,7 +232,7 @@ def create_instance(server: Server, ns: Namespace, req: rq.CreateInstance, ctx: 
             repo.add_refs(ns.key, info.low, key, entries)
         plain = {n: v for n, (v, _) in values.items()}
         if watched:  # the SourceInstance is built from the row when a subscriber reads it
-            _publish_after_commit(server, ns, Event(ns.name, change=_CREATE, row=(info.from_row, data, info.low)))
+            _publish_after_commit(server, ns, Event(ns.name, change=_CREATE, row=(info, data)))
     yield info.from_row(ns.name, plain, layout=info.plain_layout)
 
 
@@ -264,7 +264,7 @@ def modify_instance(server: Server, ns: Namespace, req: rq.ModifyInstance, ctx: 
             repo.remove_refs(nsk, found.low, key)
             repo.add_refs(nsk, found.low, key, entries)
         if server.indications.watching(nsk):
-            _publish_after_commit(server, ns, Event(ns.name, change=_MODIFY, row=(found.from_row, new_data, found.low),
+            _publish_after_commit(server, ns, Event(ns.name, change=_MODIFY, row=(found, new_data),
                                                     previous_row=data))
     yield found.from_row(ns.name, {n: v for n, (v, _) in values.items()}, layout=found.plain_layout)
 

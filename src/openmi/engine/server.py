@@ -186,7 +186,7 @@ class Server:
                 info = ns.classes.get(str(m["cls"]))
                 if info is None:
                     return
-                event = Event(ns.name, change=int(m["change"]), row=(info.from_row, str(m["data"]), info.low),
+                event = Event(ns.name, change=int(m["change"]), row=(info, str(m["data"])),
                               previous_row=m.get("prev"), relayed=True)
                 if m.get("time"):
                     event.time = datetime.datetime.fromisoformat(str(m["time"]))
