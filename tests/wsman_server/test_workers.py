@@ -403,22 +403,28 @@ def test_a_bookmark_resumes_on_whichever_worker_is_asked(served: Served) -> None
         unsubscribe(again)
 
 
+def _identify_with_basic() -> bytes:
+    """An authenticated Identify as raw HTTP (a connection that carried one is an authenticated one)."""
+    import base64
+
+    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    body = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            b'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"><s:Header/>'
+            b"<s:Body><wsmid:Identify/></s:Body></s:Envelope>")
+    return (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+            f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
 def test_connection_bounds_are_the_servers_not_each_workers(tmp_path: Path) -> None:
     """``max_connections`` bounds the server: with two workers each holds half. Ten authenticated kept-alive
     connections, each answered before the next opens: at most four are served (per worker they would be
     eight), the rest refused with 503."""
-    import base64
     import socket
 
     (tmp_path / "serve.conf").write_text("max_connections = 4\nreserved_connections = 1\n")
     with serving(tmp_path, "--config", str(tmp_path / "serve.conf")) as served:
-        auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
-        body = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-                b'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"><s:Header/>'
-                b"<s:Body><wsmid:Identify/></s:Body></s:Envelope>")
-        request = (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
-                   f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n"
-                   ).encode() + body
+        request = _identify_with_basic()
         kept, statuses = [], []
         try:
             for _ in range(10):
@@ -460,16 +466,9 @@ def test_connections_spread_over_the_workers(served: Served) -> None:
     """Workers share the listening socket and take one connection per wake-up (and one that holds more than
     another leaves the next to it: test_http_limits), so a burst of eight connections, each then kept alive,
     does not land on the first worker to wake (which, accepting whatever waited, took all of them)."""
-    import base64
     import socket
 
-    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
-    body = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-            b'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"><s:Header/>'
-            b"<s:Body><wsmid:Identify/></s:Body></s:Envelope>")
-    request = (f"POST /wsman HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
-               f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n"
-               ).encode() + body
+    request = _identify_with_basic()
     socks = [socket.create_connection(("127.0.0.1", served.port), timeout=60) for _ in range(8)]  # the burst
     try:
         for sock in socks:
