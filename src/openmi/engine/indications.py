@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
-from ..cim.instance import Element, Instance
+from ..cim.instance import Instance, stored_element
 from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
 from ..cim.types import MIResult, MIType
 from .encoding import decode_values, instance_from_json, instance_to_json, typed_value_from_json, typed_value_to_json
@@ -343,7 +343,7 @@ def _typed(class_name: str, namespace: str, values: dict[str, Any]) -> Instance:
     """An indication instance of a built-in class: every property of the class, typed as declared (the
     values are the engine's own, already of those types: nothing to coerce)."""
     get = values.get
-    return Instance.from_elements(class_name, {low: Element(name, get(name), t, 0)
+    return Instance.from_elements(class_name, {low: stored_element(name, get(name), t, 0)
                                                for low, name, t in _LAYOUTS[class_name]}, namespace=namespace)
 
 
