@@ -254,3 +254,74 @@ def test_peek_reads_recorded_peers(name: str, pull: bool, context: str | None) -
     data = (FIXTURES / f"{name}.xml").read_bytes()
     assert remote._peek_page(data, pull) == context
     assert remote._peek_page(data, not pull) is None
+
+
+# --- the same on an event loop (execute_async: asyncio streams) ------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", ["basic", "ntlm"])
+def test_on_an_event_loop_the_next_pull_reaches_the_server_before_the_page_is_parsed(
+        served: Running, auth: str) -> None:
+    import asyncio
+
+    pulls = Pulls(served)
+    with openmi.Application() as app:
+        s = app.new_session("127.0.0.1", "WINRM", options(served, auth))
+        t = s._transport
+        parse = t._answer
+        early: list[bool] = []
+
+        def answer(req: wsman.Request, status: int, ctype: str | None, data: bytes) -> wsman.Response:
+            if isinstance(req, wsman.PullRequest):
+                k = len(early) + 1
+                early.append(pulls.wait_for(k + 1) if k < COUNT // PAGE else True)
+            return parse(req, status, ctype, data)
+
+        t._answer = answer  # type: ignore[method-assign]
+
+        async def run() -> list[int]:
+            return [i["Id"] async for i in t.execute_async(enumeration(), CancelToken())]
+
+        assert asyncio.run(run()) == order(served)
+        assert early == [True] * (COUNT // PAGE)
+        assert pulls.count == COUNT // PAGE
+        assert len(served.server.service.enumerations) == 0
+
+
+def test_on_an_event_loop_close_and_cancel_release_and_send_nothing_more(served: Running) -> None:
+    import asyncio
+
+    pulls = Pulls(served)
+    with openmi.Application() as app:
+        s = app.new_session("127.0.0.1", "WINRM", options(served, "basic"))
+        t = s._transport
+
+        async def close_early() -> list[int]:
+            it = t.execute_async(enumeration(), CancelToken())
+            got = [(await it.__anext__())["Id"] for _ in range(2 * PAGE + 1)]  # Pull 3 went early
+            assert pulls.wait_for(3)
+            await it.aclose()  # type: ignore[attr-defined]
+            return got
+
+        assert asyncio.run(close_early()) == order(served)[:2 * PAGE + 1]
+        assert pulls.count == 3
+        assert len(served.server.service.enumerations) == 0  # Released after the early Pull's answer was read
+
+        pulls.count = 0
+        ctx = CancelToken()
+
+        async def cancel_early() -> MIError:
+            it = t.execute_async(enumeration(), ctx)
+            for _ in range(PAGE + 1):  # into the answer to Pull 1: Pull 2 went early
+                await it.__anext__()
+            assert pulls.wait_for(2)
+            ctx.cancel()
+            with pytest.raises(MIError) as err:
+                async for _ in it:
+                    pass
+            return err.value
+
+        err = asyncio.run(cancel_early())
+        assert err.result == MIResult.FAILED
+        assert pulls.count == 2  # nothing sent after the cancel
+        assert len(served.server.service.enumerations) == 0

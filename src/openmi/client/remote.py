@@ -5,7 +5,7 @@ operation kinds that the WS-Man server uses too): a generator that asks for WS-M
 back results, written once. ``execute`` drives it over blocking connections, ``execute_async`` over asyncio streams
 (no thread per operation). Enumerations are Enumerate (optimized) then Pull, handed on as they arrive
 so memory stays flat; a stream closed early sends Release. With :data:`PULL_AHEAD`, ``execute`` sends each
-Pull after the first before parsing the page that named its context (``execute_async`` does not).
+Pull after the first before parsing the page that named its context (``execute_async`` too).
 Connections are pooled per session and authenticated once each; only idempotent requests (Get, Enumerate,
 Pull, Identify) are retried, once, when a kept-alive connection turns out to be dead.
 """
@@ -330,38 +330,122 @@ class WSManTransport:
 
     async def send_async(self, req: wsman.Request, ctx: CancelToken | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled asyncio connection."""
-        body, headers = self._prepare(req, ctx)
+        return self._answer(req, *await self._exchange_async(req, ctx))
+
+    def _take_async(self) -> AsyncConnection:
+        with self._lock:
+            if self._closed:
+                raise MIError(MIResult.FAILED, "the session is closed")
+            loop = asyncio.get_running_loop()
+            mine = [c for c in self._aidle if c.loop is loop]
+            for stale in [c for c in self._aidle if c.loop.is_closed()]:
+                self._aidle.remove(stale)
+                stale.close()
+            if mine:
+                self._aidle.remove(mine[-1])
+                return mine[-1]
+        return AsyncConnection(self.endpoint)
+
+    def _give_async(self, conn: AsyncConnection) -> None:
+        with self._lock:
+            if not self._closed and len(self._aidle) < 8:
+                self._aidle.append(conn)
+                return
+        conn.close()
+
+    async def _exchange_async(self, req: wsman.Request, ctx: CancelToken | None,
+                              ahead: _AsyncAhead | None = None) -> Answer:
+        """The raw answer to ``req`` on a pooled asyncio connection (retried once on a dead kept-alive
+        connection when idempotent); with ``ahead``, ``req`` was handed to that connection already, and
+        reading its answer is the first attempt (as in :meth:`_exchange`)."""
+        body, headers = self._prepare(req, ctx) if ahead is None else (ahead.body, ahead.headers)
         attempts = 2 if kinds.is_idempotent(req) else 1
         for attempt in range(attempts):
-            with self._lock:
-                if self._closed:
-                    raise MIError(MIResult.FAILED, "the session is closed")
-                loop = asyncio.get_running_loop()
-                mine = [c for c in self._aidle if c.loop is loop]
-                for stale in [c for c in self._aidle if c.loop.is_closed()]:
-                    self._aidle.remove(stale)
-                    stale.close()
-                if mine:
-                    self._aidle.remove(mine[-1])
-                    conn = mine[-1]
-                else:
-                    conn = AsyncConnection(self.endpoint)
-            reused = conn.used
+            if ahead is not None:
+                conn, written, ahead = ahead.conn, True, None
+                reused = True  # it has just answered the page that named this Pull's context
+            else:
+                conn, written = self._take_async(), False
+                reused = conn.used
             try:
-                status, ctype, data = await conn.exchange(body, headers)
+                status, ctype, data = await (conn.finish() if written else conn.exchange(body, headers))
             except _WIRE_ERRORS as exc:
                 self._broken(conn, exc, attempt + 1 < attempts and reused)
                 continue
             except BaseException:  # cancelled mid-exchange: the connection is in an unknown state
                 conn.close()
                 raise
-            with self._lock:
-                if not self._closed and len(self._aidle) < 8:
-                    self._aidle.append(conn)
-                else:
-                    conn.close()
-            return self._answer(req, status, ctype, data)
+            self._give_async(conn)
+            return status, ctype, data
         raise AssertionError("unreachable")
+
+    async def _page_async(self, req: wsman.Request, ctx: CancelToken,
+                          ahead: _AsyncAhead | None) -> tuple[wsman.Request, Answer, _AsyncAhead | None]:
+        """:meth:`_page` for an event loop: the next Pull is handed to the connection before the page is
+        parsed, and the server serves it while this loop parses, types and hands on the page."""
+        if ahead is not None and kinds.same_pull(ahead.req, req):
+            sent: wsman.Request = ahead.req
+            answer = await self._exchange_async(sent, ctx, ahead)
+        elif ahead is not None:  # the quick read and the parser disagree: stop rather than skip a page
+            release = await self._settle_async(ahead)
+            if release is not None:
+                try:
+                    await self.send_async(release)
+                except MIError:
+                    pass  # (the enumeration fails anyway, with the error below)
+            raise MIError(MIResult.FAILED, "an enumeration page read two ways (the next Pull went out for another "
+                                           "context than the page names): the enumeration stops rather than "
+                                           "skip a page")
+        else:
+            sent = req
+            answer = await self._exchange_async(sent, ctx)
+        return sent, answer, self._pull_ahead_async(sent, answer, ctx)
+
+    def _pull_ahead_async(self, sent: wsman.Request, answer: Answer, ctx: CancelToken) -> _AsyncAhead | None:
+        status, _, data = answer
+        if status != 200 or not isinstance(sent, wsman.PullRequest) or ctx.cancelled:
+            return None
+        context = _peek_page(data, True)
+        if context is None:
+            return None
+        pull = kinds.next_pull(sent, context)
+        try:
+            body, headers = self._prepare(pull, ctx)
+            conn = self._take_async()
+        except MIError:  # (the session closed meanwhile): the plan's own Pull meets the error
+            return None
+        try:
+            begun = conn.begin(body, headers)
+        except _WIRE_ERRORS:  # (closed by begin): the plan's own Pull goes as usual, on another connection
+            return None
+        if not begun:
+            self._give_async(conn)
+            return None
+        return _AsyncAhead(pull, conn, body, headers)
+
+    async def _settle_async(self, ahead: _AsyncAhead) -> wsman.Request | None:
+        """:meth:`_settle` for an event loop: read the early Pull's answer (the connection goes back whole)
+        and say which context to Release."""
+        conn = ahead.conn
+        fallback = kinds.release_request(ahead.req, ahead.req.context)
+        try:
+            answer = await conn.finish()
+        except _WIRE_ERRORS:
+            conn.close()
+            return fallback
+        except BaseException:
+            conn.close()
+            raise
+        self._give_async(conn)
+        status, _, data = answer
+        context = _peek_page(data, True) if status == 200 else None
+        if context is not None:
+            return kinds.release_request(ahead.req, context)
+        try:
+            reply = self._answer(ahead.req, *answer)
+        except MIError:
+            return fallback
+        return kinds.still_open(ahead.req, reply, None)
 
     def identify(self) -> wsman.IdentifyResponse:
         r = self.send(wsman.IdentifyRequest())
@@ -496,6 +580,8 @@ class WSManTransport:
         reply: Any = None
         failed: MIError | None = None
         open_enum: wsman.Request | None = None
+        pages = PULL_AHEAD and not isinstance(request, rq.Subscribe)  # (as in execute)
+        ahead: _AsyncAhead | None = None
         try:
             while True:
                 try:
@@ -509,7 +595,12 @@ class WSManTransport:
                 reply = None
                 if kind == "send":
                     try:
-                        reply = await self.send_async(obj, ctx)
+                        if pages and isinstance(obj, (wsman.EnumerateRequest, wsman.PullRequest)):
+                            taken, ahead = ahead, None
+                            obj, answer, ahead = await self._page_async(obj, ctx, taken)
+                            reply = self._answer(obj, *answer)
+                        else:
+                            reply = await self.send_async(obj, ctx)
                     except MIError as exc:
                         failed = exc
                         continue
@@ -531,11 +622,26 @@ class WSManTransport:
                     yield obj
         finally:
             plan.close()
+            if ahead is not None:  # a Pull went out early: read its answer; it names the context to release
+                if ctx.cancelled:  # (cut short: drop its connection, do not wait for its page)
+                    ahead.conn.close()
+                    open_enum = kinds.release_request(ahead.req, ahead.req.context)
+                else:
+                    open_enum = await self._settle_async(ahead)
             if open_enum is not None:
                 try:
                     await self.send_async(open_enum)
                 except MIError:
                     pass
+
+
+class _AsyncAhead(NamedTuple):
+    """A Pull handed to an asyncio connection before the page naming its context was parsed."""
+
+    req: wsman.PullRequest
+    conn: AsyncConnection
+    body: bytes
+    headers: dict[str, str]
 
 
 class _Ahead(NamedTuple):

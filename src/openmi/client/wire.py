@@ -311,8 +311,41 @@ class AsyncConnection:
         self.sock: Any = None  # the transport's socket, for TCP options
         self.loop = asyncio.get_running_loop()  # streams belong to one event loop
         self.used = False
+        self._steps: Generator[Post, Reply, Answer] | None = None  # the exchange begun, its answer unread
+
+    def begin(self, body: bytes, headers: dict[str, str]) -> bool:
+        """:meth:`Connection.begin` on streams: hand the request to the transport now (it writes what the
+        socket takes at once) and read the answer later with :meth:`finish`; False, nothing written, on a
+        connection that must connect or authenticate first."""
+        if self.writer is None or self.writer.is_closing() or self.chan is None or self._steps is not None \
+                or not self.state.ready:
+            return False
+        steps = self.state.exchange(body, headers)
+        body, headers = next(steps)  # a ready state's first POST is the request itself
+        try:
+            self.writer.write(self.chan.request("POST", self.endpoint.path, headers, body))
+        except BaseException:
+            self.close()
+            raise
+        self._steps = steps
+        return True
+
+    async def finish(self) -> Answer:
+        """The answer to the request :meth:`begin` handed over (errors as from :meth:`exchange`)."""
+        steps, self._steps = self._steps, None
+        if steps is None:
+            raise RuntimeError("finish() without begin()")
+        try:
+            steps.send(await asyncio.wait_for(self._receive(), self.endpoint.timeout))
+        except StopIteration as done:
+            self.used = True
+            return done.value  # type: ignore[no-any-return]
+        self.close()
+        raise RuntimeError("the authentication asked for another POST after the request was answered")
 
     async def exchange(self, body: bytes, headers: dict[str, str]) -> Answer:
+        if self._steps is not None:
+            raise RuntimeError("the connection has a request whose answer is unread")
         if self.writer is None or self.writer.is_closing():
             self.state = self.state.fresh()  # a new TCP connection: NTLM/Kerberos shake hands again
         steps = self.state.exchange(body, headers)
@@ -328,11 +361,21 @@ class AsyncConnection:
     async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
         if self.writer is None or self.writer.is_closing() or self.chan is None:
             await self._connect()
-        reader, writer, chan = self.reader, self.writer, self.chan
-        assert reader is not None and writer is not None and chan is not None
+        writer, chan = self.writer, self.chan
+        assert writer is not None and chan is not None
         try:
             writer.write(chan.request("POST", self.endpoint.path, headers, body))
             await writer.drain()
+        except BaseException:
+            self.close()
+            raise
+        return await self._receive()
+
+    async def _receive(self) -> Reply:
+        reader, chan = self.reader, self.chan
+        if reader is None or chan is None:  # closed since the request was handed over
+            raise ConnectionAbortedError("the connection was closed before its answer was read")
+        try:
             quickack(self.sock)
             reply = chan.next_response() if chan.started else NEED_DATA
             while reply is NEED_DATA:
@@ -382,7 +425,7 @@ class AsyncConnection:
             await start_tls(ep.tls, server_hostname=ep.host)
 
     def close(self) -> None:
-        writer, self.writer, self.chan = self.writer, None, None
+        writer, self.writer, self.chan, self._steps = self.writer, None, None, None
         if writer is not None:
             if self.loop.is_closed():  # its loop is gone: the transport closes its socket when collected
                 return
