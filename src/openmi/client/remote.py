@@ -159,11 +159,17 @@ class WSManTransport:
                 return self._idle.pop()
         return Connection(self.endpoint)
 
-    def _give(self, conn: Connection) -> None:
+    def _give(self, conn: Connection | AsyncConnection) -> None:
+        """Pool a connection that answered whole (at most 8 of each kind per session), else close it."""
         with self._lock:
-            if not self._closed and len(self._idle) < 8:
-                self._idle.append(conn)
-                return
+            if not self._closed:
+                if isinstance(conn, AsyncConnection):
+                    if len(self._aidle) < 8:
+                        self._aidle.append(conn)
+                        return
+                elif len(self._idle) < 8:
+                    self._idle.append(conn)
+                    return
         conn.close()
 
     def _broken(self, conn: Connection | AsyncConnection, exc: BaseException, can_retry: bool) -> None:
@@ -346,13 +352,6 @@ class WSManTransport:
                 return mine[-1]
         return AsyncConnection(self.endpoint)
 
-    def _give_async(self, conn: AsyncConnection) -> None:
-        with self._lock:
-            if not self._closed and len(self._aidle) < 8:
-                self._aidle.append(conn)
-                return
-        conn.close()
-
     async def _exchange_async(self, req: wsman.Request, ctx: CancelToken | None,
                               ahead: _AsyncAhead | None = None) -> Answer:
         """The raw answer to ``req`` on a pooled asyncio connection (retried once on a dead kept-alive
@@ -375,7 +374,7 @@ class WSManTransport:
             except BaseException:  # cancelled mid-exchange: the connection is in an unknown state
                 conn.close()
                 raise
-            self._give_async(conn)
+            self._give(conn)
             return status, ctype, data
         raise AssertionError("unreachable")
 
@@ -419,7 +418,7 @@ class WSManTransport:
         except _WIRE_ERRORS:  # (closed by begin): the plan's own Pull goes as usual, on another connection
             return None
         if not begun:
-            self._give_async(conn)
+            self._give(conn)
             return None
         return _AsyncAhead(pull, conn, body, headers)
 
@@ -436,7 +435,7 @@ class WSManTransport:
         except BaseException:
             conn.close()
             raise
-        self._give_async(conn)
+        self._give(conn)
         status, _, data = answer
         context = _peek_page(data, True) if status == 200 else None
         if context is not None:
