@@ -248,9 +248,7 @@ class WSManTransport:
             release = self._settle(ahead, inflight)
             if release is not None:
                 self._release(release)
-            raise MIError(MIResult.FAILED, "an enumeration page read two ways (the next Pull went out for another "
-                                           "context than the page names): the enumeration stops rather than "
-                                           "skip a page")
+            raise _read_two_ways()
         else:
             sent = req
             answer = self._exchange(sent, ctx, inflight)
@@ -266,13 +264,9 @@ class WSManTransport:
         Only a Pull's page is overlapped, not the Enumerate's: the first page is where a session fetches the
         class declarations that type its results (GetClass), and those keep going out before the first
         Pull, in the order peers (and recorded replays of them) have always seen."""
-        status, _, data = answer
-        if status != 200 or not isinstance(sent, wsman.PullRequest):
+        pull = _next_pull(sent, answer, ctx)
+        if pull is None or inflight.is_cut:
             return None
-        context = _peek_page(data, True)
-        if context is None or ctx.cancelled or inflight.is_cut:
-            return None
-        pull = kinds.next_pull(sent, context)
         try:
             body, headers = self._prepare(pull, ctx)
             conn = self._take()
@@ -324,15 +318,7 @@ class WSManTransport:
             self._give(conn)
         else:
             conn.close()
-        status, _, data = answer
-        context = _peek_page(data, True) if status == 200 else None
-        if context is not None:
-            return kinds.release_request(ahead.req, context)
-        try:
-            reply = self._answer(ahead.req, *answer)
-        except MIError:  # a fault or an unreadable page: Release what the Pull named
-            return fallback
-        return kinds.still_open(ahead.req, reply, None)
+        return self._release_after(ahead.req, answer)
 
     async def send_async(self, req: wsman.Request, ctx: CancelToken | None = None) -> wsman.Response:
         """One WS-Man exchange on a pooled asyncio connection."""
@@ -392,22 +378,16 @@ class WSManTransport:
                     await self.send_async(release)
                 except MIError:
                     pass  # (the enumeration fails anyway, with the error below)
-            raise MIError(MIResult.FAILED, "an enumeration page read two ways (the next Pull went out for another "
-                                           "context than the page names): the enumeration stops rather than "
-                                           "skip a page")
+            raise _read_two_ways()
         else:
             sent = req
             answer = await self._exchange_async(sent, ctx)
         return sent, answer, self._pull_ahead_async(sent, answer, ctx)
 
     def _pull_ahead_async(self, sent: wsman.Request, answer: Answer, ctx: CancelToken) -> _AsyncAhead | None:
-        status, _, data = answer
-        if status != 200 or not isinstance(sent, wsman.PullRequest) or ctx.cancelled:
+        pull = _next_pull(sent, answer, ctx)
+        if pull is None:
             return None
-        context = _peek_page(data, True)
-        if context is None:
-            return None
-        pull = kinds.next_pull(sent, context)
         try:
             body, headers = self._prepare(pull, ctx)
             conn = self._take_async()
@@ -421,6 +401,21 @@ class WSManTransport:
             self._give(conn)
             return None
         return _AsyncAhead(pull, conn, body, headers)
+
+    def _release_after(self, pull: wsman.PullRequest, answer: Answer) -> wsman.Request | None:
+        """The Release an enumeration needs after an early ``pull`` the plan did not take was answered: that
+        of the context the answer names, of the one the Pull named when the answer says nothing clear (a
+        fault, an unreadable page: a Release of a finished enumeration only draws a fault, which is
+        ignored), or none when the answer ended the enumeration."""
+        status, _, data = answer
+        context = _peek_page(data, True) if status == 200 else None
+        if context is not None:
+            return kinds.release_request(pull, context)
+        try:
+            reply = self._answer(pull, *answer)
+        except MIError:
+            return kinds.release_request(pull, pull.context)
+        return kinds.still_open(pull, reply, None)
 
     async def _settle_async(self, ahead: _AsyncAhead) -> wsman.Request | None:
         """:meth:`_settle` for an event loop: read the early Pull's answer (the connection goes back whole)
@@ -436,15 +431,7 @@ class WSManTransport:
             conn.close()
             raise
         self._give(conn)
-        status, _, data = answer
-        context = _peek_page(data, True) if status == 200 else None
-        if context is not None:
-            return kinds.release_request(ahead.req, context)
-        try:
-            reply = self._answer(ahead.req, *answer)
-        except MIError:
-            return fallback
-        return kinds.still_open(ahead.req, reply, None)
+        return self._release_after(ahead.req, answer)
 
     def identify(self) -> wsman.IdentifyResponse:
         r = self.send(wsman.IdentifyRequest())
@@ -632,6 +619,24 @@ class WSManTransport:
                     await self.send_async(open_enum)
                 except MIError:
                     pass
+
+
+def _next_pull(sent: wsman.Request, answer: Answer, ctx: CancelToken) -> wsman.PullRequest | None:
+    """The Pull that follows the page ``answer`` holds, when ``sent`` was a Pull, a quick read of the page's
+    bytes finds its context and no end, and the operation is not cancelled; else None."""
+    status, _, data = answer
+    if status != 200 or not isinstance(sent, wsman.PullRequest) or ctx.cancelled:
+        return None
+    context = _peek_page(data, True)
+    return None if context is None else kinds.next_pull(sent, context)
+
+
+def _read_two_ways() -> MIError:
+    """The error of an enumeration whose early Pull the plan did not take: the quick read and the parser saw
+    the page differently, so the early Pull may have taken a page the plan will never hand on; the enumeration
+    stops (after its Release) rather than skip it silently."""
+    return MIError(MIResult.FAILED, "an enumeration page read two ways (the next Pull went out for another context "
+                                    "than the page names): the enumeration stops rather than skip a page")
 
 
 class _AsyncAhead(NamedTuple):
