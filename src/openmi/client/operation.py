@@ -562,11 +562,11 @@ class Operation:
         finally:
             with self._lock:
                 self._busy = False
-                if not self._kicked:
-                    self._mode = POOL  # anything left to do (nothing, normally) is the pool's
                 self._wake_task = None
                 if self._kicked:
                     self._kick_locked()  # the final callback
+                else:
+                    self._mode = POOL  # anything left to do (nothing, normally) is the pool's
                 self._settle_locked()
 
     # --- callbacks --------------------------------------------------------------------------------

@@ -12,14 +12,12 @@ has committed it.
 
 from __future__ import annotations
 
-import errno
 import logging
 import mmap
 import os
 import sqlite3
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any, Protocol
 
 from ..cim.errors import MIError
 from ..cim.types import MIResult
+from . import recordlock
 
 log = logging.getLogger("openmi.engine")
 
@@ -335,29 +334,12 @@ class Repository(CommitListeners):
         throughput with two workers deleting.) A writer of another process that never finishes its write
         holds this one up as long, as SQLite's own write lock would (for SQLite's busy timeout, then it
         failed): openmi's writes are short, and a MOF load holds it only as long as it takes."""
-        fd = self._writers
-        if fd is None:
-            return
-        import fcntl
-
-        while True:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-                return
-            except OSError as exc:
-                # the kernel sees a process's record locks together: a wait here while SQLite's own locks on
-                # other files are held can look like a cycle to it. It is not one (SQLite never waits on its
-                # locks: it asks and retries), so ask again in a moment
-                if exc.errno != errno.EDEADLK:
-                    raise
-            time.sleep(0.0005)
+        if self._writers is not None:
+            recordlock.lock(self._writers)
 
     def _unlock_writers(self) -> None:
-        if self._writers is None:
-            return
-        import fcntl
-
-        fcntl.lockf(self._writers, fcntl.LOCK_UN)
+        if self._writers is not None:
+            recordlock.unlock(self._writers)
 
     @property
     def lock(self) -> threading.RLock:

@@ -9,13 +9,14 @@ first. Only where ``os.fork`` exists (the workers are forked).
 
 from __future__ import annotations
 
-import errno
 import os
 import random
 import tempfile
 import threading
 import time
 from types import TracebackType
+
+from ..engine import recordlock
 
 
 class ProcessLock:
@@ -26,30 +27,16 @@ class ProcessLock:
         self._threads = threading.Lock()
 
     def __enter__(self) -> None:
-        import fcntl
-
         self._threads.acquire()
         try:
-            while True:
-                try:
-                    fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX)
-                    return
-                except OSError as exc:
-                    # the kernel counts a process's threads as one owner: thread A here holds lock X while
-                    # thread B waits for lock Y held by a worker that now asks for X looks like a cycle to it,
-                    # though nobody waits on itself. Not a deadlock: ask again in a moment
-                    if exc.errno != errno.EDEADLK:
-                        raise
-                time.sleep(0.001)
+            recordlock.lock(self._file.fileno())
         except BaseException:
             self._threads.release()
             raise
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        import fcntl
-
         try:
-            fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN)
+            recordlock.unlock(self._file.fileno())
         finally:
             self._threads.release()
 
