@@ -356,26 +356,28 @@ class HTTPServer:
     def _defer_accepting(self) -> bool:
         """Whether to leave the connection waiting on the shared listeners to a worker that holds fewer: then
         this one stops watching them for DEFER seconds (or until it no longer holds more)."""
-        balance = self._balance
-        if balance is None:
+        if self._balance is None:
             return False
         if self._forced:  # a pause ran out with this worker still ahead: the others are busy, take one
             self._forced = False
             return False
-        shares, _, workers = balance
-        if len(self._slots) <= shares.fewest(workers):
+        if not self._ahead():
             return False
         self._paused_until = time.monotonic() + DEFER
         self._stop_accepting()
         return True
 
+    def _ahead(self) -> bool:
+        """Whether this worker holds more connections than another (see ``balance``)."""
+        assert self._balance is not None
+        shares, _, workers = self._balance
+        return len(self._slots) > shares.fewest(workers)
+
     def _resume_accepting(self, stopped: bool) -> None:
         """Watch the listeners again once the pause ran out or this worker no longer holds more."""
-        until = self._paused_until
-        assert until is not None and self._balance is not None
-        shares, _, workers = self._balance
-        expired = time.monotonic() >= until
-        if not expired and len(self._slots) > shares.fewest(workers):
+        assert self._paused_until is not None
+        expired = time.monotonic() >= self._paused_until
+        if not expired and self._ahead():
             return
         self._paused_until = None
         self._forced = expired
