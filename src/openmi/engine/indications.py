@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
-from ..cim.instance import Instance, stored_element
+from ..cim.instance import Instance, layout_elements
 from ..cim.requests import BOOKMARK_NEWEST, BOOKMARK_OLDEST
 from ..cim.types import MIResult, MIType
 from .encoding import decode_values, instance_from_json, instance_to_json, typed_value_from_json, typed_value_to_json
@@ -342,9 +342,7 @@ def event_from_message(namespace: str, message: dict[str, Any]) -> Event:
 def _typed(class_name: str, namespace: str, values: dict[str, Any]) -> Instance:
     """An indication instance of a built-in class: every property of the class, typed as declared (the
     values are the engine's own, already of those types: nothing to coerce)."""
-    get = values.get
-    return Instance.from_elements(class_name, {low: stored_element(name, get(name), t, 0)
-                                               for low, name, t in _LAYOUTS[class_name]}, namespace=namespace)
+    return Instance.from_elements(class_name, layout_elements(_LAYOUTS[class_name], values.get), namespace=namespace)
 
 
 # each built-in indication class's properties: (lower-case name, name, type)
