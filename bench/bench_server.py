@@ -4,16 +4,21 @@ fixed response (the cost of HTTP alone), measured in the same run. Also the serv
 
 Each connection is its own client process: bench/loadgen.c, built with the system's C compiler so the clients
 take little of the cores the server runs on (the Python client below when there is no compiler, or with
-``--client python``). For scale (issue 4): OMI serves about 4,000 Delete round trips/s on one connection, 8,000
-on eight, at ~100 µs of server CPU per request; the target is at least half of OMI's rate on one connection.
+``--client python``).
 
     .venv/bin/python bench/bench_server.py [REQUESTS_PER_CONNECTION]
     .venv/bin/python bench/bench_server.py --workers 1,2 --connections 1,4,8,16 [--requests N] [--client c|python]
     .venv/bin/python bench/bench_server.py --stages
+    bash bench/omi/build.sh OMI_SOURCE OMI_OUT    # once: Microsoft's OMI 1.9.1 with a Bench_Item provider
+    .venv/bin/python bench/bench_server.py --omi OMI_OUT [--workers N] [--action Get] [--requests N] [--rounds R]
 
 The second form is the scale-out curve: ``openmi serve --workers N`` for each N, each number of
 connections in turn, round trips/s and the CPU per request of the supervisor and its workers together.
 The third: where a Get's and a Delete's server CPU goes, stage by stage (warm loops in one process).
+The fourth: openmi against OMI (issue 15's peer), the same C clients and request bytes, one connection and
+eight, rounds alternating. OMI's source is github.com/microsoft/omi (tag v1.9.1-0); build.sh installs its
+build packages, builds it with bench/omi/omi-bind-address.patch (so that it listens on 127.0.0.1 only) and
+registers bench/omi/Bench_Item.c, a stateless provider (every Delete succeeds, a Get answers the key's item).
 
 On a virtual machine the server CPU per request on one connection depends on whether the cores sit idle
 between round trips: a core that halts while the server waits for the next request is slow to wake (the
@@ -34,6 +39,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WMI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/"
@@ -62,7 +68,8 @@ s.serve_forever()
 
 
 def delete_request(port: int, pid: int, action: str = "Delete") -> bytes:
-    body = f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://127.0.0.1:{port}/wsman</a:To><w:ResourceURI s:mustUnderstand="true">{WMI}Bench_Item</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/transfer/{action}</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID><w:OperationTimeout>PT60S</w:OperationTimeout><w:SelectorSet><w:Selector Name="Id">{pid}</w:Selector></w:SelectorSet></s:Header><s:Body/></s:Envelope>""".encode()  # noqa: E501
+    namespace = '<w:Selector Name="__cimnamespace">root/cimv2</w:Selector>' if CLIENT["cimnamespace"] else ""
+    body = f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://127.0.0.1:{port}/wsman</a:To><w:ResourceURI s:mustUnderstand="true">{WMI}Bench_Item</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/transfer/{action}</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID><w:OperationTimeout>PT60S</w:OperationTimeout><w:SelectorSet>{namespace}<w:Selector Name="Id">{pid}</w:Selector></w:SelectorSet></s:Header><s:Body/></s:Envelope>""".encode()  # noqa: E501
     auth = base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
     head = (f"POST /wsman HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\n"
             f"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n")
@@ -120,7 +127,8 @@ def loadgen() -> str | None:
 
 
 # "kind" "c": bench/loadgen.c when it builds, "python": the client() above; "action": the request sent
-CLIENT = {"kind": "c", "action": "Delete"}
+# "cimnamespace": the namespace also as a __cimnamespace selector (OMI needs it: it has no default namespace)
+CLIENT: dict[str, Any] = {"kind": "c", "action": "Delete", "cimnamespace": False}
 
 
 def run_clients(port: int, conns: int, per_conn: int, base: int, server_pid: int) -> tuple[float, float, int]:
@@ -180,10 +188,16 @@ def serve(repo: Path, users: Path, env: dict[str, str], workers: int,
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children alive now (the workers of a supervisor)."""
-    kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
-    total = 0.0
-    for p in [pid, *map(int, kids)]:
+    """CPU seconds of a process and its descendants alive now (the workers of a supervisor; OMI's omiengine and
+    omiagent under omiserver)."""
+    parents: dict[int, list[int]] = {}
+    for line in subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.splitlines():
+        child, parent = map(int, line.split())
+        parents.setdefault(parent, []).append(child)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(parents.get(p, ()))
         try:
             total += cpu_seconds(p)
         except OSError:
@@ -314,7 +328,110 @@ def stages(n: int = 3000) -> None:
     print(f"{'sum':<34}" + "".join(f"{sum(d.values()) * 1e6:>10.1f}" for _, d in rows))
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_omi(outdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """OMI's omiserver built by bench/omi/build.sh, on a free loopback port; the process and the port."""
+    port = free_port()
+    proc = subprocess.Popen(["bash", str(ROOT / "bench" / "omi" / "run.sh"), str(outdir), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"OMI did not start on port {port}: {err.strip()[-500:]}") from None
+            time.sleep(0.1)
+
+
+def against_omi(outdir: Path, per_conn: int, rounds: int, workers: int) -> int:
+    """The same C clients and request bytes (with __cimnamespace, which OMI needs) against ``openmi serve`` and
+    OMI (bench/omi/: build.sh builds it with a Bench_Item provider, run.sh starts it), one connection and
+    eight, rounds alternating between the two; the best round of each. Server CPU per request is the whole
+    process tree's: openmi's supervisor and workers, OMI's omiserver, omiengine (HTTP) and omiagent (the
+    provider)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import openmi
+    from openmi.wsman_server.users import UserStore
+
+    CLIENT["cimnamespace"] = True
+    conns_list = (1, 8)
+    tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
+    repo, users = tmp / "repo.db", tmp / "users.json"
+    total = per_conn * sum(conns_list) * rounds + 100
+    with openmi.Server(repo) as srv, openmi.Application() as app:
+        srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
+            openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
+        s = app.new_session(server=srv)
+        with srv.repository.transaction():
+            for i in range(total):
+                s.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
+    UserStore(users).add("bench", PASSWORD, ntlm=False)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
+    best: dict[tuple[str, int], tuple[float, float]] = {}
+    bad = 0
+    base = 100
+    ours, port = serve(repo, users, env, workers)
+    omi = None
+    try:
+        omi, omi_port = start_omi(outdir)
+        for server_pid, p in ((ours.pid, port), (omi.pid, omi_port)):
+            run_clients(p, 2, 50, 0, server_pid)  # warm up: openmi's one scrypt, OMI's agent and provider
+        for _ in range(rounds):
+            for name, server_pid, p in (("openmi", ours.pid, port), ("OMI", omi.pid, omi_port)):
+                for conns in conns_list:
+                    cpu0 = tree_cpu(server_pid)
+                    rate, _, b = run_clients(p, conns, per_conn, base, server_pid)
+                    cpu = (tree_cpu(server_pid) - cpu0) / (conns * per_conn)
+                    if name == "openmi":
+                        base += conns * per_conn
+                    bad += b
+                    if rate > best.get((name, conns), (0.0, 0.0))[0]:
+                        best[name, conns] = (rate, cpu)
+    finally:
+        ours.terminate()
+        ours.wait(30)
+        if omi is not None:
+            omi.terminate()
+            omi.wait(30)
+    version = (outdir / "omi.version").read_text().split()
+    omi_name = "OMI " + ".".join(v.split("=")[1] for v in version[:3]) if len(version) >= 3 else "OMI"
+    print(f"{CLIENT['action']}Instance over WS-Man, Basic on every request, keep-alive, {per_conn} requests per "
+          f"connection, the same C clients and request bytes for both; best of {rounds} alternating rounds; "
+          f"openmi serve --workers {workers} (non-200 answers: {bad})")
+    print(f"{'':<32}" + "".join(f"{f'{c} connection(s)':>18}" for c in conns_list))
+    for name, label in (("openmi", "openmi serve"), ("OMI", omi_name)):
+        print(f"{label + ' round trips/s':<32}" + "".join(f"{best[name, c][0]:>18.0f}" for c in conns_list))
+    print(f"{'openmi / OMI':<32}" + "".join(f"{best['openmi', c][0] / best['OMI', c][0]:>18.2f}" for c in conns_list))
+    for name, label in (("openmi", "openmi CPU µs/request"), ("OMI", "OMI CPU µs/request (3 processes)")):
+        print(f"{label:<32}" + "".join(f"{best[name, c][1] * 1e6:>18.0f}" for c in conns_list))
+    return 0 if bad == 0 else 1
+
+
 def main() -> int:
+    if "--omi" in sys.argv:
+        import argparse
+
+        p = argparse.ArgumentParser(description="openmi serve against OMI (bench/omi/build.sh OMI_SRC OUTDIR first)")
+        p.add_argument("--omi", required=True, type=Path, help="OMI's build directory (build.sh's OUTDIR)")
+        p.add_argument("--requests", type=int, default=2000, help="requests per connection (default 2000)")
+        p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+        p.add_argument("--workers", type=int, default=1, help="openmi serve --workers (default 1)")
+        p.add_argument("--action", choices=("Delete", "Get"), default="Delete", help="the request (default Delete)")
+        a = p.parse_args()
+        CLIENT["action"] = a.action
+        if loadgen() is None:
+            print("the OMI comparison needs a C compiler (bench/loadgen.c)", file=sys.stderr)
+            return 2
+        return against_omi(a.omi, a.requests, a.rounds, a.workers)
     if "--stages" in sys.argv:
         stages()
         return 0
@@ -376,7 +493,7 @@ def main() -> int:
     print(f"{'openmi / bare':<28}{rate1 / brate1:>16.2f}{rate8 / brate8:>16.2f}")
     print(f"{'server CPU per request µs':<28}{cpu1 * 1e6:>16.0f}{cpu8 * 1e6:>16.0f}")
     print(f"{'bare CPU per request µs':<28}{bcpu1 * 1e6:>16.0f}{bcpu8 * 1e6:>16.0f}")
-    print(f"against OMI's ~4,000/s on one connection: {rate1 / 4000:.2f}× (target ≥ 0.5×)")
+    print("against OMI: bench/bench_server.py --omi OMI_OUT (OMI built by bench/omi/build.sh)")
     return 0 if bad1 + bad8 == 0 else 1
 
 
