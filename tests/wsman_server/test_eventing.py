@@ -399,6 +399,96 @@ def test_pywinrm_raw_subscribe_pull_unsubscribe(served: Running) -> None:
     local.close()
 
 
+def test_a_raw_pull_page_is_cut_to_the_envelope_and_the_rest_follows(served: Running) -> None:
+    """WinRM asks for up to 32000 events a Pull with a 153600-octet envelope: a page carries what fits, the
+    events left over come first in the next Pull, and none is lost or repeated."""
+    from winrm.protocol import Protocol
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(300):
+        eng.create(person(i, "x" * 900))
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    resp = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"><w:Heartbeats>PT1.000S</w:Heartbeats></e:Delivery>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+  </e:Subscribe>""")).decode()
+    context = re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+    for i in range(300):
+        eng.delete(person(i))
+    got: list[int] = []
+    pages = 0
+    while len(got) < 300 and pages < 50:
+        page = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
+  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>32000</n:MaxElements></n:Pull>"""
+                                        )).decode()
+        assert len(page.encode()) <= 153600
+        got += [int(x) for x in re.findall(r"<p\d*:Id>(\d+)</p\d*:Id>", page)]
+        pages += 1
+    assert got == list(range(300))  # in order, none lost, none twice
+    assert pages > 1  # (300 such events do not fit one envelope)
+    local.close()
+
+
+def test_subscription_buffer_bounds_what_a_subscriber_may_leave_unread(tmp_path: Path) -> None:
+    """``subscription_buffer`` (configuration): a subscriber that leaves more events than that unread is ended
+    with SERVER_LIMITS_EXCEEDED saying how many it lost, after the events it was kept."""
+    from winrm.exceptions import WSManFaultError as WinRMFault
+    from winrm.protocol import Protocol
+
+    r = start(tmp_path, allow_unencrypted=True, subscription_buffer=5)
+    local = openmi.Application()
+    try:
+        eng = local.new_session(server=r.engine)
+        for i in range(8):
+            eng.create(person(i))
+        port = r.http_port
+        p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                     password=PASSWORD, message_encryption="never")
+        resp = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"><w:Heartbeats>PT1.000S</w:Heartbeats></e:Delivery>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+  </e:Subscribe>""")).decode()
+        context = re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+        for i in range(8):
+            eng.delete(person(i))
+        page = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
+  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>100</n:MaxElements></n:Pull>"""
+                                        )).decode()
+        assert [int(x) for x in re.findall(r"<p\d*:Id>(\d+)</p\d*:Id>", page)] == list(range(5))
+        with pytest.raises(WinRMFault) as ei:
+            p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
+  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>100</n:MaxElements></n:Pull>"""))
+        assert "3 event(s) were dropped (its queue holds 5)" in str(ei.value.reason)
+        assert ei.value.fault_subcode == "w:QuotaLimit" and "<p:CIMStatusCode xsi:type=\"cim:cimUnsignedInt\">27<" \
+            in str(ei.value.response)  # SERVER_LIMITS_EXCEEDED
+    finally:
+        local.close()
+        r.server.stop()
+        r.engine.close()
+
+
+def test_large_events_reach_our_client_whole(served: Running) -> None:
+    """Events whose page would exceed our client's envelope size come over several Pulls, all of them."""
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(120):
+        eng.create(person(i, "x" * 8000))
+    with openmi.Application() as app:
+        s = remote(app, served)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED) as op:
+            op.get_indication(timeout=WAIT)
+            for i in range(120):
+                eng.delete(person(i))
+            got = [op.get_indication(timeout=WAIT) for _ in range(120)]
+    assert [g.instance["SourceInstance"]["Id"] for g in got if g.instance is not None] == list(range(120))
+    local.close()
+
+
 def test_pywinrm_raw_subscribe_fault(served: Running) -> None:
     """An independent client sees our faults: a bad query in a Subscribe is CannotProcessFilter/INVALID_QUERY."""
     from winrm.exceptions import WSManFaultError as WinRMFault
@@ -540,7 +630,9 @@ class _Sink:
 
         self.seen.append(request.body)  # type: ignore[attr-defined]
         self.got.set()
-        if self.answer == "ack":
+        if self.answer == "slow" and b"SubscriptionEnd" not in request.body:  # type: ignore[attr-defined]
+            time.sleep(0.3)  # a subscriber that takes its time over each event
+        if self.answer in ("ack", "slow"):
             from openmi.protocol.wsman import eventing as ev
 
             msg = ev.parse_sink_message(request.body, None)  # type: ignore[attr-defined]
@@ -617,6 +709,34 @@ def test_failing_sink_retries_then_subscription_end(served: Running) -> None:
         local.close()
 
 
+def test_a_push_subscriber_that_falls_behind_hears_server_limits_exceeded(tmp_path: Path) -> None:
+    """A push subscription whose sink is slower than the events: past ``subscription_buffer`` unsent events it
+    ends with a SubscriptionEnd (SourceCancelling) that carries the MI result, SERVER_LIMITS_EXCEEDED, and the
+    number lost; our client's reader of such a message gets that result, not a bare FAILED."""
+    from openmi.protocol.wsman import eventing as ev
+
+    r = start(tmp_path, allow_unencrypted=True, subscription_buffer=3)
+    local = openmi.Application()
+    sink = _Sink("slow")
+    try:
+        eng = local.new_session(server=r.engine)
+        for i in range(12):
+            eng.create(person(i))
+        _raw_push_subscribe(r, sink, "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck")
+        for i in range(12):
+            eng.delete(person(i))
+        wait_for(lambda: any(b"SubscriptionEnd" in b for b in list(sink.seen)), "the SubscriptionEnd")
+        end = ev.parse_sink_message(next(b for b in sink.seen if b"SubscriptionEnd" in b), None)
+        assert end.end_status == ev.STATUS_SOURCE_CANCELLING and "dropped" in (end.end_reason or "")
+        assert end.end_result == MIResult.SERVER_LIMITS_EXCEEDED and end.end_error is not None
+        assert ev.end_status_result(end.end_status, end.end_result) == MIResult.SERVER_LIMITS_EXCEEDED
+    finally:
+        sink.http.shutdown(2)
+        local.close()
+        r.server.stop()
+        r.engine.close()
+
+
 def test_events_mode_batches_by_max_elements(served: Running) -> None:
     """Events mode: a batch of MaxElements events in one wsman:Events message (MaxTime long enough to fill
     it), acknowledged by the sink; the NotifyTo Identifier and the batch's bookmark come with it."""
@@ -637,6 +757,32 @@ def test_events_mode_batches_by_max_elements(served: Running) -> None:
         msg = ev.parse_sink_message(sink.seen[0], None)
         assert msg.action == ev.ACTION_EVENTS and msg.ack_requested and msg.identifier == "uuid:MY-SINK"
         assert [e["SourceInstance"]["Id"] for e in msg.events] == ["0", "1", "2", "3", "4"]
+    finally:
+        sink.http.shutdown(2)
+        local.close()
+
+
+def test_events_mode_batches_fit_the_delivery_max_envelope_size(served: Running) -> None:
+    """Events mode with a MaxEnvelopeSize in the Delivery: a batch that would exceed it goes in several
+    messages, each within it, every event once and in order."""
+    from openmi.protocol.wsman import eventing as ev
+
+    local = openmi.Application()
+    eng = local.new_session(server=served.engine)
+    for i in range(12):
+        eng.create(person(i, "x" * 3000))
+    sink = _Sink("ack")
+    try:
+        _raw_push_subscribe(served, sink, "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events",
+                            "<w:MaxElements>12</w:MaxElements><w:MaxTime>PT5S</w:MaxTime>"
+                            "<w:MaxEnvelopeSize>16384</w:MaxEnvelopeSize>")
+        for i in range(12):
+            eng.delete(person(i))
+        wait_for(lambda: sum(len(ev.parse_sink_message(b, None).events) for b in list(sink.seen)) >= 12,
+                 "all 12 events at the sink")
+        assert len(sink.seen) > 1 and all(len(b) <= 16384 for b in sink.seen)
+        ids = [e["SourceInstance"]["Id"] for b in sink.seen for e in ev.parse_sink_message(b, None).events]
+        assert ids == [str(i) for i in range(12)]
     finally:
         sink.http.shutdown(2)
         local.close()

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +51,19 @@ class EventingConfig:
     default_heartbeat: float = 30.0  # how long a Pull waits when the subscription asked for no heartbeats
     default_max_elements: int = 1
     max_elements_cap: int = 10_000
-    buffer: int = 1_000  # indications held between the engine and the subscriber
+    buffer: int = 10_000  # indications a subscription holds for its subscriber (more: it ends, saying how many)
     push_timeout: float = 10.0  # seconds a sink has to answer a delivery
     push_retries: tuple[float, int] = (1.0, 3)  # (interval, attempts) when the Subscribe gives no ConnectionRetry
     default_max_time: float = 1.0  # Events mode: how long a batch gathers when MaxTime is not given
 
 
 _DIALECTS = {wns.DIALECT_WQL: "WQL", wns.DIALECT_CQL: "CQL"}
+
+
+# a Pull's page writer: (the indications taken, how to make a page of some of them, how to put the rest
+# back) → the bytes of the page that fits the envelope (the service's, which knows the envelope limits)
+Fit = Callable[[list[rq.IndicationItem], Callable[[list[rq.IndicationItem]], wsman.Response],
+                Callable[[list[rq.IndicationItem]], None]], bytes]
 
 
 class _Live:
@@ -81,6 +87,9 @@ class _Live:
         self.pulling = 0  # Pulls waiting now (a subscription being pulled is never idle)
         self.deliverer: threading.Thread | None = None
         self.sender: Sender | None = None
+        # taken from the engine but not sent: a Pull whose page did not fit the envelope puts the rest back,
+        # and the next reader sends them first (only the holder of ``stepping`` touches it)
+        self.held: list[rq.IndicationItem] = []
 
     @property
     def pull(self) -> bool:
@@ -101,6 +110,8 @@ class _Live:
         if not self.stepping.acquire(timeout=max(0.0, wait)):
             return items  # another reader of the same subscription had it all along
         try:
+            if self.held:
+                items, self.held = self.held[:n], self.held[n:]
             results = self.results
             while results is not None and len(items) < n and not self._over():
                 try:
@@ -139,6 +150,12 @@ class _Live:
                     close()
             self.stepping.release()
         return items
+
+    def put_back(self, items: list[rq.IndicationItem]) -> None:
+        """Indications a Pull took but could not send (its page was over the envelope size): the next
+        reader gets them first, in order."""
+        with self.stepping:
+            self.held[:0] = items
 
     def _over(self) -> bool:
         return self.closed or self.finished or self.error is not None
@@ -179,22 +196,20 @@ class _Live:
             while True:
                 items = self.take(n, req.heartbeat or 3600.0, gather)
                 if items:
-                    if not self._send(ev.EventMessage(
-                            to=req.notify_to.address, action=ev.ACTION_EVENTS if events else ev.ACTION_EVENT,
-                            events=[i.instance for i in items], headers=dict(req.notify_to.parameters),
-                            ack_requested=ack, bookmark=self.store.page_bookmark(items) if req.send_bookmarks else None,
-                            machine_id=items[-1].machine_id, style=req.uri_style, namespace=req.namespace), ack):
+                    msg, body = self._batch(items, events, ack)
+                    if not self._send(msg, ack, body):
                         return
                     continue
                 with self.cond:
                     closed, shutting, finished, error = self.closed, self.shutting_down, self.finished, self.error
                 if shutting:
-                    self._end(ev.STATUS_SOURCE_SHUTTING_DOWN, "the server is shutting down")
+                    self._end(ev.STATUS_SOURCE_SHUTTING_DOWN, "the server is shutting down",
+                              MIResult.SERVER_IS_SHUTTING_DOWN)
                     return
                 if closed:
                     return
                 if error is not None:
-                    self._end(ev.STATUS_SOURCE_CANCELLING, error.message)
+                    self._end(ev.STATUS_SOURCE_CANCELLING, error.message, error.result)
                     return
                 if finished:
                     return  # expired: WS-Eventing announces no SubscriptionEnd for that (the subscriber knows)
@@ -206,10 +221,31 @@ class _Live:
             self.sender.close()
             self.store.forget(self)
 
-    def _send(self, msg: ev.EventMessage, ack: bool) -> bool:
+    def _batch(self, items: list[rq.IndicationItem], events: bool, ack: bool) -> tuple[ev.EventMessage, bytes]:
+        """The event message for ``items`` and its bytes. With a MaxEnvelopeSize in the Delivery, an Events
+        batch over it carries the first half and puts the rest back for the next message, until it fits (one
+        event over it alone is still sent: the subscriber's own limit decides about it)."""
+        req = self.request
+        assert req.notify_to is not None
+        while True:
+            msg = ev.EventMessage(
+                to=req.notify_to.address, action=ev.ACTION_EVENTS if events else ev.ACTION_EVENT,
+                events=[i.instance for i in items], headers=dict(req.notify_to.parameters),
+                ack_requested=ack, bookmark=self.store.page_bookmark(items) if req.send_bookmarks else None,
+                machine_id=items[-1].machine_id, style=req.uri_style, namespace=req.namespace)
+            body = ev.build_event_message(msg)
+            cap = req.delivery_max_envelope
+            if cap is None or len(body) <= cap or len(items) == 1:
+                return msg, body
+            keep = len(items) // 2
+            self.put_back(items[keep:])
+            items = items[:keep]
+
+    def _send(self, msg: ev.EventMessage, ack: bool, body: bytes | None = None) -> bool:
         """Deliver with retries; False once the subscription is over (given up, refused, closed)."""
         assert self.sender is not None
-        body = ev.build_event_message(msg)
+        if body is None:
+            body = ev.build_event_message(msg)
         retry = self.request.connection_retry or self.store.config.push_retries
         interval, attempts = retry
         last: Exception | None = None
@@ -241,12 +277,13 @@ class _Live:
         self.close()
         return False
 
-    def _end(self, status: str, reason: str) -> None:
-        """SubscriptionEnd to the EndTo address, if the subscriber gave one."""
+    def _end(self, status: str, reason: str, result: int | None = None) -> None:
+        """SubscriptionEnd to the EndTo address, if the subscriber gave one (with the MI result that ended
+        the subscription, when one did)."""
         end_to = self.request.end_to
         if end_to is None or not end_to.address:
             return
-        msg = ev.SubscriptionEnd(to=end_to.address, identifier=self.id, status=status, reason=reason,
+        msg = ev.SubscriptionEnd(to=end_to.address, identifier=self.id, status=status, reason=reason, result=result,
                                  manager_address=self.request.to or wns.ANONYMOUS, headers=dict(end_to.parameters))
         try:
             sender = self.sender if self.sender is not None and self.sender.url == end_to.address else \
@@ -325,8 +362,8 @@ class SubscriptionStore:
     def _subscribe(self, req: ev.SubscribeRequest, user: str | None) -> ev.SubscribeResponse:
         record = rq.Subscribe(req.namespace, dialect=self._dialect(req), query=self._query(req),
                               bookmark=ev.mi_bookmark(TAG.sub("", req.bookmark or "") or None),
-                              expiration=req.expires,
-                              heartbeat=req.heartbeat, options=req.option_set)
+                              expiration=req.expires, heartbeat=req.heartbeat, options=req.option_set,
+                              queue_size=self.config.buffer)
         token = CancelToken()
         results = self.engine.execute(record, token, user=user)
         try:
@@ -375,7 +412,10 @@ class SubscriptionStore:
         return f"SELECT * FROM {cls}"  # a subscription to an indication class's URI: all of its indications
 
     # --- Pull ------------------------------------------------------------------------------------------
-    def pull(self, req: wsman.PullRequest, user: str | None) -> wsman.PullResponse:
+    def pull(self, req: wsman.PullRequest, user: str | None, fit: Fit) -> wsman.Response | bytes:
+        """A subscription's Pull: the indications waiting (up to MaxElements, within the heartbeat), or a
+        heartbeat. ``fit(items, make, put_back)`` writes the page carrying as many as fit the envelope and
+        puts the rest back for the next Pull."""
         live = self._get(req.context, user)
         cfg = self.config
         if live.closed and live.shutting_down:
@@ -397,8 +437,10 @@ class SubscriptionStore:
             live.touched = time.monotonic()
         send_bookmarks = live.request.send_bookmarks
         if items:
-            return wsman.PullResponse(context=live.id, items=[i.instance for i in items],
-                                      bookmark=self.page_bookmark(items) if send_bookmarks else None)
+            def page(its: list[rq.IndicationItem]) -> wsman.Response:
+                return wsman.PullResponse(context=live.id, items=[i.instance for i in its],
+                                          bookmark=self.page_bookmark(its) if send_bookmarks else None)
+            return fit(items, page, live.put_back)
         with live.cond:
             error, finished, closed, shutting = live.error, live.finished, live.closed, live.shutting_down
         if shutting:

@@ -84,6 +84,10 @@ class _Enumeration:
     kind: kinds.OperationKind | None = None  # how a page of results goes into a response
     request: wsman.EnumerateRequest | None = None  # the Enumerate (a Pull does not repeat its options)
 
+    def put_back(self, items: list[Any]) -> None:
+        """Items a page could not carry: first in line for the next Pull."""
+        self.pending[:0] = items
+
     def close(self) -> None:
         self.ctx.cancel()
         close = getattr(self.results, "close", None)
@@ -281,7 +285,10 @@ class WSManService:
             return self._eventing(req, user)
         if isinstance(req, wsman.PullRequest):
             if self.subscriptions.owns(req.context):
-                return self.subscriptions.pull(req, _name(user))
+                return self.subscriptions.pull(
+                    req, _name(user), lambda items, make, put_back: self._fitted(
+                        req, items, False, lambda its, _end: make(its), put_back,
+                        "The subscription goes on without it.")[0])
             return self._pull(req, user)
         if isinstance(req, wsman.ReleaseRequest):
             if self.subscriptions.owns(req.context):  # releasing a subscription's context ends it
@@ -339,8 +346,9 @@ class WSManService:
                 self._prime(e)
                 return self._make_page(req, e, [], False, self.enumerations.add(e))
             items, end = self._take(e, req.max_elements or self.config.default_max_elements, None)
-            data, end = self._fitted(req, e, items, end,
-                                     lambda its, last: self._make_page(req, e, its, last, None if last else e.id))
+            data, end = self._fitted(req, items, end,
+                                     lambda its, last: self._make_page(req, e, its, last, None if last else e.id),
+                                     e.put_back)
             if not end:
                 self.enumerations.add(e)  # (refused over the user's bound: closed below, not left running)
         except BaseException:
@@ -362,11 +370,13 @@ class WSManService:
         self._page(e, items, r)
         return r
 
-    def _fitted(self, req: wsman.Request, e: _Enumeration, items: list[Any], end: bool,
-                make: Callable[[list[Any], bool], wsman.Response]) -> tuple[bytes, bool]:
+    def _fitted(self, req: wsman.Request, items: list[Any], end: bool,
+                make: Callable[[list[Any], bool], wsman.Response], put_back: Callable[[list[Any]], None],
+                after: str = "The enumeration ends here.") -> tuple[bytes, bool]:
         """The bytes of the page carrying as many of ``items`` as fit the envelope, and whether it ends the
-        enumeration. Items that do not fit go back to the front of the enumeration for the next Pull; an item
-        that cannot be sent even alone fails the request with a fault naming it (never dropped silently)."""
+        enumeration (or subscription's stream). Items that do not fit are put back, in order, for the next
+        Pull; an item that cannot be sent even alone fails the request with a fault naming it (never dropped
+        silently)."""
         while True:
             try:
                 return wsman.build_response(req, make(items, end), limits=self.limits), end
@@ -377,10 +387,10 @@ class WSManService:
                     raise protocol_fault(
                         "wsman:EncodingLimit",
                         f"{_describe(items[0])} cannot be sent: alone it makes a response over the maximum envelope "
-                        f"size ({fault.fault.reason}). The enumeration ends here.", "MaxEnvelopeSizeExceeded",
+                        f"size ({fault.fault.reason}). {after}", "MaxEnvelopeSizeExceeded",
                     ) from None
                 keep = len(items) // 2
-                e.pending[:0] = items[keep:]
+                put_back(items[keep:])
                 items, end = items[:keep], False
 
     def _prime(self, e: _Enumeration) -> None:
@@ -412,8 +422,8 @@ class WSManService:
         with e.lock:
             try:
                 items, end = self._take(e, req.max_elements or self.config.default_max_elements, req.max_time)
-                data, end = self._fitted(req, e, items, end, lambda its, last: self._make_page(
-                    req, e, its, last, None if last else req.context))
+                data, end = self._fitted(req, items, end, lambda its, last: self._make_page(
+                    req, e, its, last, None if last else req.context), e.put_back)
             except MIError:
                 self.enumerations.remove(req.context)
                 raise
@@ -443,6 +453,8 @@ def _rough_wire_bound(inst: Instance) -> int:
 
 def _describe(item: Any) -> str:
     """``the instance Class.Key='value'`` (values cut short), or ``the class Name``, to name an item in a fault."""
+    if isinstance(item, rq.IndicationItem):
+        return f"the indication {item.instance.class_name} (bookmark {item.bookmark})"
     if not isinstance(item, Instance):
         return f"the class {getattr(item, 'name', item)}"
     keys = item.key_elements or item.elements[:3]
