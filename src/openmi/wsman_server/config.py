@@ -35,6 +35,7 @@ class ServeConfig:
     max_enumerations_per_user: int = 64
     max_subscriptions_per_user: int = 128  # live WS-Eventing subscriptions one user may hold
     subscription_idle_limit: float = 600.0  # seconds a Pull subscription lives with nobody pulling
+    subscription_buffer: int = 10_000  # events one subscription holds for a slow subscriber (more: it ends)
     shutdown_timeout: float = 10.0
     # hosts on one PostgreSQL repository hand each other the Pulls of the contexts they hold (hosts.py):
     peer_bind: str | None = None  # where this server listens for them (an ephemeral TLS port); None: bind
@@ -64,8 +65,12 @@ class ServeConfig:
                 raise ValueError(f"{name} must be true or false, not {text!r}")
             setattr(self, name, low in ("true", "yes", "1", "on"))
         elif name in ("max_envelope_size", "max_connections", "max_enumerations_per_user",
-                      "max_connections_per_address", "reserved_connections", "max_subscriptions_per_user"):
-            setattr(self, name, _int(name, text))
+                      "max_connections_per_address", "reserved_connections", "max_subscriptions_per_user",
+                      "subscription_buffer"):
+            number = _int(name, text)
+            if name == "subscription_buffer" and number < 1:
+                raise ValueError("subscription_buffer must hold at least 1 event")
+            setattr(self, name, number)
         elif name in ("enumeration_expiry", "shutdown_timeout", "request_timeout", "idle_timeout",
                       "subscription_idle_limit"):
             try:

@@ -52,7 +52,7 @@ class WSManServer:
                 max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
                 max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(
                     max_subscriptions_per_user=cfg.max_subscriptions_per_user,
-                    idle_limit=cfg.subscription_idle_limit)), peers=peers,
+                    idle_limit=cfg.subscription_idle_limit, buffer=cfg.subscription_buffer)), peers=peers,
                 quotas=None if shared_auth is None else shared_auth.quotas, hosts=self._hosts)
             self._peers = peers
             self._peer_listener: PeerListener | None = None

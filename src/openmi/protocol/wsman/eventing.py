@@ -32,7 +32,7 @@ from openmi.cim.types import MIResult
 
 from . import namespaces as ns
 from .envelope import CLIENT_LIMITS, Limits, format_timeout, parse_envelope, serialize
-from .faults import WSManFault, protocol_fault, read_fault
+from .faults import WSManFault, append_result_error, protocol_fault, read_fault, read_result_error
 from .requests import Filter, Request, new_message_id
 from .responses import Response
 from .uri import DMTF_WILDCARD, UriStyle, resource_uri
@@ -132,7 +132,8 @@ class EndpointReference:
 class SubscribeRequest(Request):
     """``wse:Subscribe``. ``expires`` and ``heartbeat`` are seconds (``expires`` measured from when the
     request was read: an xs:dateTime is turned into seconds from now); ``connection_retry`` is (interval in
-    seconds, total attempts); ``max_elements``/``max_time`` batch Events-mode deliveries."""
+    seconds, total attempts); ``max_elements``/``max_time`` batch Events-mode deliveries, and
+    ``delivery_max_envelope`` (the Delivery's own ``wsman:MaxEnvelopeSize``) bounds each event message."""
 
     ACTION: ClassVar[str] = ACTION_SUBSCRIBE
     delivery_mode: str = MODE_PULL
@@ -145,6 +146,7 @@ class SubscribeRequest(Request):
     bookmark: str | None = None
     max_elements: int | None = None
     max_time: float | None = None
+    delivery_max_envelope: int | None = None
     connection_retry: tuple[float, int] | None = None
     content_encoding: str | None = None
 
@@ -336,7 +338,9 @@ def _delivery(el: _Elem, req: SubscribeRequest) -> None:
             req.max_time = _heartbeat_like(c, "MaxTime")
         elif tag == W_CONTENT_ENCODING:
             req.content_encoding = _text(c)
-        elif tag in (ns.W_LOCALE, ns.P_DATA_LOCALE, ns.W_MAX_ENVELOPE_SIZE, ns.q(ns.WSMAN, "Auth")):
+        elif tag == ns.W_MAX_ENVELOPE_SIZE:
+            req.delivery_max_envelope = _positive_int(c, "MaxEnvelopeSize")
+        elif tag in (ns.W_LOCALE, ns.P_DATA_LOCALE, ns.q(ns.WSMAN, "Auth")):
             continue
         elif c.get(ns.S_MUST_UNDERSTAND) in ("true", "1"):
             raise protocol_fault("wsman:UnsupportedFeature",
@@ -466,6 +470,8 @@ def append_subscribe(body: _Elem, req: SubscribeRequest) -> None:
         _SubElement(d, ns.W_MAX_ELEMENTS).text = str(req.max_elements)
     if req.max_time is not None:
         _SubElement(d, W_MAX_TIME).text = format_timeout(req.max_time)
+    if req.delivery_max_envelope is not None:
+        _SubElement(d, ns.W_MAX_ENVELOPE_SIZE).text = str(req.delivery_max_envelope)
     if req.content_encoding:
         _SubElement(d, W_CONTENT_ENCODING).text = req.content_encoding
     if req.expires is not None:
@@ -562,12 +568,16 @@ class EventMessage:
 
 @dataclass(kw_only=True, slots=True)
 class SubscriptionEnd:
-    """``wse:SubscriptionEnd`` sent to the EndTo address: why the subscription is over."""
+    """``wse:SubscriptionEnd`` sent to the EndTo address: why the subscription is over. ``result``: the MI
+    result that ended it, carried after the Reason as an ``OMI_Error`` (an extension element WS-Eventing
+    allows there) so that an MI client ends the subscription with that very result; WS-Eventing's Status
+    alone tells only shutting down / cancelling / delivery failure."""
 
     to: str
     identifier: str
     status: str = STATUS_SOURCE_SHUTTING_DOWN
     reason: str = ""
+    result: int | None = None
     manager_address: str = ns.ANONYMOUS
     headers: dict[str, str] = field(default_factory=dict)
     message_id: str = field(default_factory=new_message_id)
@@ -617,6 +627,8 @@ def build_subscription_end(m: SubscriptionEnd) -> bytes:
     _SubElement(end, E_STATUS).text = m.status
     if m.reason:
         _SubElement(end, E_REASON, {ns.XML_LANG: "en-US"}).text = m.reason
+    if m.result is not None:
+        append_result_error(end, m.result, m.reason)
     return serialize(root)
 
 
@@ -664,6 +676,8 @@ class SinkMessage:
     ack_requested: bool = False
     end_status: str | None = None
     end_reason: str | None = None
+    end_result: MIResult | int | None = None  # the MI result a SubscriptionEnd carried (its OMI_Error)
+    end_error: Instance | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -700,6 +714,9 @@ def parse_sink_message(body: bytes, content_type: str | None, *, limits: Limits 
             raise protocol_fault("wsman:SchemaValidationError", "SubscriptionEnd needs a wse:SubscriptionEnd body.")
         msg.end_status = (first.findtext(E_STATUS) or "").strip() or None
         msg.end_reason = (first.findtext(E_REASON) or "").strip() or None
+        carried = read_result_error(first)
+        if carried is not None:
+            msg.end_result, msg.end_error = carried
         mgr = first.find(E_SUBSCRIPTION_MANAGER)
         if mgr is not None and msg.identifier is None:
             msg.identifier = read_epr(mgr).identifier
@@ -732,8 +749,11 @@ def event_item(el: _Elem) -> _Elem:
     return el
 
 
-def end_status_result(status: str | None) -> MIResult:
-    """The MI result a SubscriptionEnd status stands for (OMI's client table: each is an error)."""
+def end_status_result(status: str | None, carried: MIResult | int | None = None) -> MIResult | int:
+    """The MI result a SubscriptionEnd stands for: the one it carried (openmi's), else its status's (OMI's
+    client table: each is an error)."""
+    if carried is not None and carried != MIResult.OK:
+        return carried
     if status == STATUS_SOURCE_SHUTTING_DOWN:
         return MIResult.SERVER_IS_SHUTTING_DOWN
     return MIResult.FAILED

@@ -494,6 +494,25 @@ def append_fault(body: _Elem, fault: Fault, *, machine: str | None = None, lang:
     return f
 
 
+def append_result_error(parent: _Elem, result: int, message: str) -> None:
+    """An ``OMI_Error`` standing for ``result`` (MI_Result) with ``message``, as a fault's detail carries it:
+    a message that is not a fault (a SubscriptionEnd) says the same to a client that reads it."""
+    status = int(result)
+    _append_cim_error(parent, _base_error(status), "OMI_Error",
+                      {"messageid": f"{OMI_MESSAGE_ID_PREFIX}{status}", "cimstatuscode": status, "message": message})
+
+
+def read_result_error(parent: _Elem) -> tuple[MIResult | int, Instance] | None:
+    """The first CIM error among ``parent``'s children with a CIMStatusCode: (the MI result, the instance)."""
+    for c in parent:
+        if isinstance(c.tag, str) and _is_cim_error(c):
+            err = _read_cim_error(c)
+            code = _int(err.get("CIMStatusCode")) if "CIMStatusCode" in err else None
+            if code is not None:
+                return _result(code), err
+    return None
+
+
 def _resolve_qname(el: _Elem, text: str | None) -> tuple[str, str] | None:
     if not text:
         return None

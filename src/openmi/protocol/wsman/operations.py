@@ -951,9 +951,9 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                 continue
             last_heard = _time.monotonic()
             if msg.action == ev.ACTION_SUBSCRIPTION_END:
-                ended = MIError(ev.end_status_result(msg.end_status),
+                ended = MIError(ev.end_status_result(msg.end_status, msg.end_result),
                                 f"the server ended the subscription ({(msg.end_status or '').rpartition('/')[2]}"
-                                f"{': ' + msg.end_reason if msg.end_reason else ''})")
+                                f"{': ' + msg.end_reason if msg.end_reason else ''})", msg.end_error)
                 if ended.result != MIResult.SERVER_IS_SHUTTING_DOWN or token.cancelled:
                     raise ended
                 r = yield from _resubscribe(token, subscribe, ended)  # (it may come back: a restart)
