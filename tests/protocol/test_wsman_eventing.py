@@ -158,11 +158,11 @@ def test_every_mode_round_trips(mode: str) -> None:
                                        parameters={ev.E_IDENTIFIER: "uuid:X"}) if push else None,
         end_to=ev.EndpointReference(address="http://127.0.0.1:9/end") if push else None,
         max_elements=5 if mode == ev.MODE_EVENTS else None, max_time=0.5 if mode == ev.MODE_EVENTS else None,
-        connection_retry=(1.0, 2) if push else None)
+        connection_retry=(1.0, 2) if push else None, delivery_max_envelope=65536 if push else None)
     got = parse(wsman.build_request(sent))
     assert isinstance(got, ev.SubscribeRequest)
     for name in ("delivery_mode", "heartbeat", "expires", "filter", "send_bookmarks", "bookmark", "notify_to",
-                 "end_to", "max_elements", "max_time", "connection_retry", "namespace"):
+                 "end_to", "max_elements", "max_time", "connection_retry", "namespace", "delivery_max_envelope"):
         assert getattr(got, name) == getattr(sent, name), name
     assert got.effective_resource_uri() == "http://schemas.dmtf.org/wbem/wscim/1/*"
 
@@ -391,6 +391,16 @@ def test_subscription_end_round_trip() -> None:
     assert got.end_status == ev.STATUS_SOURCE_SHUTTING_DOWN and got.end_reason == "bye"
     assert ev.end_status_result(got.end_status) == MIResult.SERVER_IS_SHUTTING_DOWN
     assert ev.end_status_result(ev.STATUS_DELIVERY_FAILURE) == MIResult.FAILED
+    assert got.end_result is None  # (a SubscriptionEnd that carries no MI result: OMI's, WinRM's)
+
+
+def test_subscription_end_carries_its_mi_result() -> None:
+    m = ev.SubscriptionEnd(to="http://c/sink", identifier="uuid:SUB", status=ev.STATUS_SOURCE_CANCELLING,
+                           reason="3 event(s) were dropped", result=MIResult.SERVER_LIMITS_EXCEEDED)
+    got = ev.parse_sink_message(ev.build_subscription_end(m), None)
+    assert got.end_status == ev.STATUS_SOURCE_CANCELLING and got.end_result == MIResult.SERVER_LIMITS_EXCEEDED
+    assert got.end_error is not None and got.end_error["Message"] == "3 event(s) were dropped"
+    assert ev.end_status_result(got.end_status, got.end_result) == MIResult.SERVER_LIMITS_EXCEEDED
 
 
 def test_ack() -> None:
@@ -415,3 +425,37 @@ def test_unreadable_sink_message_is_a_fault() -> None:
         ev.parse_sink_message(b"<nope/>", None)
     with pytest.raises(wsman.WSManFault):
         ev.parse_sink_message(ENV + b"<s:Header/><s:Body/></s:Envelope>", None)
+
+
+def test_pull_plan_subscribes_again_for_the_time_left_and_after_a_restart() -> None:
+    """The remote Pull subscription, driven step by step: its Subscribe carries an OperationTimeout; a
+    heartbeat's bookmark (openmi sends one) is where it stands before any event; after a dropped connection
+    it subscribes again from there for the time left, not its whole expiration again; a server that no longer
+    knows the bookmark (it restarted) gets a Subscribe from its newest event instead of ending it."""
+    from openmi.cim import requests as rq
+    from openmi.cim.cancel import CancelToken
+    from openmi.protocol.wsman import operations as ops
+    from openmi.protocol.wsman.faults import protocol_fault
+
+    record = rq.Subscribe("root/cimv2", dialect="WQL", query="SELECT * FROM CIM_InstDeletion", expiration=100.0,
+                          heartbeat=1.0)
+    plan = ops.subscribe_plan(record, CancelToken(), 10, 60.0)
+    kind, sub = next(plan)
+    assert kind == "send" and isinstance(sub, ev.SubscribeRequest)
+    assert sub.expires == 100.0 and sub.operation_timeout == ops.SUBSCRIBE_TIMEOUT and sub.bookmark is None
+    assert plan.send(ev.SubscribeResponse(identifier="uuid:S", context="uuid:S")) == ("item", rq.STARTED)
+    kind, pull = next(plan)
+    assert kind == "send" and isinstance(pull, wsman.PullRequest)
+    kind, pull = plan.send(wsman.PullResponse(context="uuid:S", heartbeat=True, bookmark="E1:5"))
+    assert kind == "send" and isinstance(pull, wsman.PullRequest)
+    assert plan.throw(MIError(MIResult.FAILED, "the connection was reset"))[0] == "sleep"
+    kind, again = next(plan)
+    assert kind == "send" and isinstance(again, ev.SubscribeRequest)
+    assert again.bookmark == ev.wire_bookmark("E1:5")
+    assert again.expires is not None and again.expires < 100.0
+    gone = protocol_fault("wsman:InvalidBookmark", "not issued by this server", "Expired",
+                          result=MIResult.INVALID_PARAMETER)
+    assert plan.throw(gone)[0] == "sleep"
+    kind, third = next(plan)
+    assert kind == "send" and isinstance(third, ev.SubscribeRequest) and third.bookmark is None
+    plan.close()

@@ -26,7 +26,7 @@ from openmi import (
     SubscriptionDeliveryOptions,
 )
 
-from .conftest import PASSWORD, Running, start
+from .conftest import PASSWORD, Running, sample_engine, start
 
 NS = "root/cimv2"
 DELETIONS = "SELECT * FROM CIM_InstDeletion WHERE SourceInstance ISA 'Sample_Person'"
@@ -278,6 +278,46 @@ def test_reconnects_with_the_last_bookmark_after_a_restart(tmp_path: Path) -> No
             second.server.stop()
         local.close()
         r.engine.close()
+
+
+def test_goes_on_after_a_restart_that_lost_its_events(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A real restart (a new engine on the same repository file): the server no longer keeps the events after
+    the client's bookmark and answers InvalidBookmark. The client subscribes from the newest event instead of
+    ending, says so on the openmi.wsman logger, and the events after the restart arrive."""
+    db = str(tmp_path / "repo.db")
+    first_engine, recorder = sample_engine(db)
+    r = start(tmp_path, allow_unencrypted=True, engine=first_engine, recorder=recorder)
+    port = r.http_port
+    second: Running | None = None
+    with openmi.Application() as app:
+        eng = app.new_session(server=first_engine)
+        for i in range(3):
+            eng.create(person(i))
+        s = remote(app, r)
+        with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED,
+                         delivery_options=SubscriptionDeliveryOptions(heartbeat=0.5)) as op:
+            op.get_indication(timeout=WAIT)
+            eng.delete(person(0))
+            assert op.get_indication(timeout=WAIT).instance["SourceInstance"]["Id"] == 0
+            r.server.stop()
+            eng.close()
+            first_engine.close()
+            second_engine = openmi.Server(db)
+            try:
+                second = start(tmp_path, allow_unencrypted=True, engine=second_engine, recorder=recorder,
+                               http_port=port)
+                wait_for(lambda: len(second.server.service.subscriptions) == 1,  # type: ignore[union-attr]
+                         "the client to subscribe again")
+                with app.new_session(server=second_engine) as again:
+                    again.delete(person(1))
+                got = op.get_indication(timeout=WAIT)
+                assert got.instance is not None and got.instance["SourceInstance"]["Id"] == 1
+                assert any("no longer keeps the events after bookmark" in m for m in caplog.messages)
+                op.cancel()
+            finally:
+                if second is not None:
+                    second.server.stop()
+                second_engine.close()
 
 
 def test_per_user_cap_and_renew(tmp_path: Path) -> None:

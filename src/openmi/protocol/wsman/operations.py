@@ -29,7 +29,7 @@ itself; the client's TestConnection is Identify.
 
 from __future__ import annotations
 
-import functools
+import logging
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -798,16 +798,33 @@ def _subscribe_dialect(dialect: str | None) -> str:
     raise MIError(MIResult.NOT_SUPPORTED, f"the query dialect {dialect!r} is not supported for Subscribe (WQL, CQL)")
 
 
-def subscribe_request(record: rq.Subscribe, ns: str | None, heartbeat: float,
-                      bookmark: str | None) -> ev.SubscribeRequest:
+#: how long a Subscribe may take at the server (its w:OperationTimeout, as WinRM's clients send one)
+SUBSCRIBE_TIMEOUT = 60.0
+
+log = logging.getLogger("openmi.wsman")
+
+
+def subscribe_request(record: rq.Subscribe, ns: str | None, heartbeat: float, bookmark: str | None,
+                      expires: float | None) -> ev.SubscribeRequest:
     """The Subscribe a remote session sends: Pull mode in WinRM's shape (spec §4.4) on the namespace's
-    wildcard URI, the query as a WQL/CQL filter, SendBookmarks, and the bookmark to resume after."""
+    wildcard URI, the query as a WQL/CQL filter, SendBookmarks, the bookmark to resume after, and the
+    subscription's time left (``expires``)."""
     if not record.query or not isinstance(record.query, str):
         raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
     return ev.SubscribeRequest(
-        namespace=ns, class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=heartbeat, expires=record.expiration,
+        namespace=ns, class_name="*", delivery_mode=ev.MODE_PULL, heartbeat=heartbeat, expires=expires,
         filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query), send_bookmarks=True,
-        bookmark=ev.wire_bookmark(bookmark), content_encoding="UTF-8")
+        bookmark=ev.wire_bookmark(bookmark), content_encoding="UTF-8", operation_timeout=SUBSCRIBE_TIMEOUT)
+
+
+def _expiry(record: rq.Subscribe) -> Callable[[], float | None]:
+    """The subscription's time left, counted from now: what a Subscribe sent again asks for."""
+    import time as _time
+
+    if record.expiration is None:
+        return lambda: None
+    deadline = _time.monotonic() + record.expiration
+    return lambda: max(1.0, deadline - _time.monotonic())
 
 
 def _reconnectable(exc: MIError) -> bool:
@@ -830,7 +847,8 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
         return
     wait = min(record.heartbeat or DEFAULT_PULL_WAIT, max(1.0, wait_cap))
     bookmark = record.bookmark
-    sub = subscribe_request(record, ns, wait, bookmark)
+    left = _expiry(record)
+    sub = subscribe_request(record, ns, wait, bookmark, record.expiration)
     r = yield "send", sub
     assert isinstance(r, ev.SubscribeResponse)
     yield "item", rq.STARTED
@@ -846,7 +864,8 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
         except MIError as exc:
             if token.cancelled or not _reconnectable(exc):
                 raise
-            r = yield from _resubscribe(token, functools.partial(subscribe_request, record, ns, wait, bookmark), exc)
+            r, bookmark = yield from _resubscribe(
+                token, lambda mark: subscribe_request(record, ns, wait, mark, left()), bookmark, exc)
             context = r.context
             continue
         assert isinstance(pr, EnumerateResponse)
@@ -855,17 +874,24 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
             last = i == len(pr.items) - 1
             mark = ev.mi_bookmark(page) if last and page and page != ev.BOOKMARK_EARLIEST else None
             yield "item", rq.IndicationItem(_in(inst, ns), mark, machine)
-        if page and page != ev.BOOKMARK_EARLIEST and pr.items:
+        if page and page != ev.BOOKMARK_EARLIEST:
+            # the last event's bookmark; a heartbeat's (openmi sends one) is where this subscription stands
+            # before its first event, so a reconnection then loses nothing either
             bookmark = ev.mi_bookmark(page)
         if pr.end_of_sequence:
             return  # expired: the stream ends with OK
         context = pr.context or context  # a Heartbeat message names no context: the same one goes on
 
 
-def _resubscribe(token: CancelToken, again: Callable[[], ev.SubscribeRequest],
-                 first: MIError) -> Generator[tuple[str, Any], Any, ev.SubscribeResponse]:
-    """Subscribe again (``again()``: the Subscribe, resuming after the last bookmark) after a dropped connection
-    or a server restart; the first error if it does not come back within RECONNECT_FOR seconds."""
+def _resubscribe(token: CancelToken, again: Callable[[str | None], ev.SubscribeRequest], bookmark: str | None,
+                 first: MIError) -> Generator[tuple[str, Any], Any, tuple[ev.SubscribeResponse, str | None]]:
+    """Subscribe again (``again(bookmark)``: the Subscribe resuming after ``bookmark``) after a dropped
+    connection or a server restart; the first error if it does not come back within RECONNECT_FOR seconds.
+    Returns the response and the bookmark it resumed after.
+
+    A server that answers InvalidBookmark has restarted: the events it kept went with it (openmi keeps them
+    in memory). The subscription then goes on from the server's newest event, with a warning on the
+    ``openmi.wsman`` logger that events between the bookmark and the restart may be missing."""
     import time as _time
 
     give_up = _time.monotonic() + RECONNECT_FOR
@@ -878,13 +904,26 @@ def _resubscribe(token: CancelToken, again: Callable[[], ev.SubscribeRequest],
         yield "sleep", pause
         token.check()
         try:
-            r = yield "send", again()
+            r = yield "send", again(bookmark)
         except MIError as exc:
-            if token.cancelled or not _reconnectable(exc):
+            if token.cancelled:
+                raise
+            if bookmark is not None and _invalid_bookmark(exc):
+                log.warning("the server no longer keeps the events after bookmark %s (it restarted): the "
+                            "subscription goes on from its newest event; events in between may be missing", bookmark)
+                bookmark = None
+                attempt = 0
+                continue
+            if not _reconnectable(exc):
                 raise
             continue
         assert isinstance(r, ev.SubscribeResponse)
-        return r
+        return r, bookmark
+
+
+def _invalid_bookmark(exc: MIError) -> bool:
+    subcode = exc.fault.subcode if isinstance(exc, WSManFault) else None
+    return subcode is not None and subcode[1] == "InvalidBookmark"
 
 
 _PUSH_MODES = {"push": ev.MODE_PUSH, "push-with-ack": ev.MODE_PUSH_WITH_ACK, "events": ev.MODE_EVENTS}
@@ -912,20 +951,20 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
         deadline = None if record.expiration is None else start + record.expiration
         bookmark = record.bookmark
 
-        def subscribe(first: bool = False) -> ev.SubscribeRequest:
-            """The Subscribe: the first one as asked, one again after the last bookmark for what time is left."""
+        def subscribe(mark: str | None, first: bool = False) -> ev.SubscribeRequest:
+            """The Subscribe: the first one as asked, one again after ``mark`` for what time is left."""
             left = record.expiration if first or deadline is None else max(1.0, deadline - _time.monotonic())
             return ev.SubscribeRequest(
                 namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
                 end_to=ev.EndpointReference(address=sink.url), heartbeat=record.heartbeat, expires=left,
                 filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
-                send_bookmarks=True, bookmark=ev.wire_bookmark(bookmark),
+                send_bookmarks=True, bookmark=ev.wire_bookmark(mark),
                 max_elements=record.max_elements if events else None,
-                max_time=record.max_latency if events else None)
+                max_time=record.max_latency if events else None, operation_timeout=SUBSCRIBE_TIMEOUT)
 
         if not record.query:
             raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
-        sub = subscribe(first=True)
+        sub = subscribe(bookmark, first=True)
         r = yield "send", sub
         yield "item", rq.STARTED
         last_heard = _time.monotonic()
@@ -946,7 +985,7 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                             yield "send", gone
                         except MIError:
                             pass
-                    r = yield from _resubscribe(token, subscribe, lost)
+                    r, bookmark = yield from _resubscribe(token, subscribe, bookmark, lost)
                     last_heard = _time.monotonic()
                 continue
             last_heard = _time.monotonic()
@@ -956,7 +995,7 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                                 f"{': ' + msg.end_reason if msg.end_reason else ''})", msg.end_error)
                 if ended.result != MIResult.SERVER_IS_SHUTTING_DOWN or token.cancelled:
                     raise ended
-                r = yield from _resubscribe(token, subscribe, ended)  # (it may come back: a restart)
+                r, bookmark = yield from _resubscribe(token, subscribe, bookmark, ended)  # (it may come back)
                 last_heard = _time.monotonic()
                 continue
             mark = ev.mi_bookmark(msg.bookmark) if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST else None
