@@ -459,3 +459,28 @@ def test_pull_plan_subscribes_again_for_the_time_left_and_after_a_restart() -> N
     kind, third = next(plan)
     assert kind == "send" and isinstance(third, ev.SubscribeRequest) and third.bookmark is None
     plan.close()
+
+
+def test_push_plan_asks_for_heartbeats_when_none_are_given() -> None:
+    """A push subscription with no heartbeat in its options still asks the server for heartbeats, so that a
+    server that died without a SubscriptionEnd is noticed (three silent intervals) and subscribed to again."""
+    from openmi.cim import requests as rq
+    from openmi.cim.cancel import CancelToken
+    from openmi.protocol.wsman import operations as ops
+
+    class Sink:
+        url = "http://127.0.0.1:9/sink/token"
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    record = rq.Subscribe("root/cimv2", dialect="WQL", query="SELECT * FROM CIM_InstDeletion", delivery="push")
+    plan = ops.subscribe_plan(record, CancelToken(), 10, 60.0)
+    assert next(plan)[0] == "listen"
+    sink = Sink()
+    kind, sub = plan.send(sink)
+    assert kind == "send" and isinstance(sub, ev.SubscribeRequest)
+    assert sub.heartbeat == ops.PUSH_HEARTBEAT and sub.notify_to is not None and sub.notify_to.address == sink.url
+    plan.close()
+    assert sink.closed

@@ -926,6 +926,10 @@ def _invalid_bookmark(exc: MIError) -> bool:
     return subcode is not None and subcode[1] == "InvalidBookmark"
 
 
+#: the heartbeat interval a push subscription asks for when its options name none (three silent ones: the server
+#: is taken for gone and subscribed to again)
+PUSH_HEARTBEAT = 60.0
+
 _PUSH_MODES = {"push": ev.MODE_PUSH, "push-with-ack": ev.MODE_PUSH_WITH_ACK, "events": ev.MODE_EVENTS}
 
 
@@ -934,7 +938,8 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
     Subscribe with it as NotifyTo and EndTo, report STARTED, then hand on what the server delivers
     (``("recv", (sink, seconds))`` → the next message or None). It ends with OK at its expiration, or with the
     MI result of a SubscriptionEnd the server sends. A server that stops (SubscriptionEnd SourceShuttingDown)
-    or falls silent for three heartbeat intervals is subscribed to again, to the same listener, resuming after
+    or falls silent for three heartbeat intervals (PUSH_HEARTBEAT when the options name none) is subscribed
+    to again, to the same listener, resuming after
     the last bookmark, as a Pull subscription does after a dropped connection (for up to RECONNECT_FOR
     seconds; then the stop or the silence is the final error); a silent one is first unsubscribed, as far
     as it can be reached, so that it does not go on delivering beside the new one."""
@@ -947,6 +952,8 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
     sink = yield "listen", (record.destination, record.port)
     try:
         events = mode == ev.MODE_EVENTS
+        # heartbeats even when none were asked for: a server that died without a SubscriptionEnd is noticed
+        heartbeat = record.heartbeat or PUSH_HEARTBEAT
         start = _time.monotonic()
         deadline = None if record.expiration is None else start + record.expiration
         bookmark = record.bookmark
@@ -956,7 +963,7 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
             left = record.expiration if first or deadline is None else max(1.0, deadline - _time.monotonic())
             return ev.SubscribeRequest(
                 namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
-                end_to=ev.EndpointReference(address=sink.url), heartbeat=record.heartbeat, expires=left,
+                end_to=ev.EndpointReference(address=sink.url), heartbeat=heartbeat, expires=left,
                 filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
                 send_bookmarks=True, bookmark=ev.wire_bookmark(mark),
                 max_elements=record.max_elements if events else None,
@@ -968,7 +975,7 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
         r = yield "send", sub
         yield "item", rq.STARTED
         last_heard = _time.monotonic()
-        silent = 3 * record.heartbeat + 5 if record.heartbeat else None
+        silent = 3 * heartbeat + 5
         while True:
             token.check()
             now = _time.monotonic()
