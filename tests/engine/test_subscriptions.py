@@ -295,3 +295,42 @@ def test_indication_class_providers_are_enabled_once_and_disabled_after_the_last
     assert prov.enabled == 1
     b.close()
     assert prov.enabled == 0
+
+
+def test_a_missing_dialect_or_query_is_invalid_query_as_omi_answers() -> None:
+    srv = _server()
+    assert _code(srv, "SELECT * FROM CIM_InstCreation", None) == MIResult.INVALID_QUERY  # type: ignore[arg-type]
+    assert _code(srv, "SELECT * FROM CIM_InstCreation", " ") == MIResult.INVALID_QUERY
+    assert _code(srv, "", "WQL") == MIResult.INVALID_QUERY
+    assert _code(srv, "", "XPath") == MIResult.INVALID_QUERY  # (the missing query is checked first, as OMI does)
+    stream = srv.execute(rq.Subscribe("root/cimv2", dialect=None, query="SELECT * FROM CIM_InstCreation"),
+                         CancelToken())
+    with pytest.raises(MIError) as info:
+        next(stream)
+    assert info.value.result == MIResult.INVALID_QUERY and "query language" in info.value.message
+
+
+class _Reader:
+    """A provider that reports reads of its instances (and nothing else)."""
+
+    def load(self, ctx: ProviderContext) -> None:
+        ctx.lifecycle.set_supported_types(Lifecycle.READ)
+
+
+def test_an_event_kind_the_source_class_cannot_produce_is_not_supported() -> None:
+    srv = _server()
+    # the repository reports no reads (OMI: the class's supported types exclude the one asked for)
+    assert _code(srv, "SELECT * FROM CIM_InstRead WHERE SourceInstance ISA 'Sample_Person'") == \
+        MIResult.NOT_SUPPORTED
+    assert _plan(srv, "SELECT * FROM CIM_InstIndication WHERE SourceInstance ISA 'Sample_Person'").kinds == \
+        Lifecycle.ALL  # (some of ALL it does produce)
+    # polling finds no reads either
+    srv.define_class("root/cimv2", Class("Sample_Polled", properties=[Property("Id", MIType.UINT32, key=True)]))
+    srv.register_provider("root/cimv2", "Sample_Polled", _Polled())
+    assert _code(srv, "SELECT * FROM CIM_InstRead WITHIN 1 WHERE SourceInstance ISA 'Sample_Polled'") == \
+        MIResult.NOT_SUPPORTED
+    # a provider that declares reads is fine, and needs no polling for them
+    srv.define_class("root/cimv2", Class("Sample_Read", properties=[Property("Id", MIType.UINT32, key=True)]))
+    srv.register_provider("root/cimv2", "Sample_Read", _Reader())
+    p = _plan(srv, "SELECT * FROM CIM_InstRead WHERE SourceInstance ISA 'Sample_Read'")
+    assert p.kinds == Lifecycle.READ and p.polled == []

@@ -5,7 +5,9 @@ repository lock is still held, so events are numbered in commit order. Each :cla
 bounded queue: the writer never waits for a subscriber, and a subscriber that falls too far behind ends
 with an error that says how many events it lost instead of growing without bound. Events are kept in a
 bounded window per namespace while anyone listens (and for a while after), so a subscriber that comes back
-with the bookmark of the last event it saw resumes right after it.
+with the bookmark of the last event it saw resumes right after it. What a WITHIN poll finds for one
+subscription is numbered and kept too, as that subscription's own (its bookmarks say so: see
+:meth:`IndicationHub.subscribe`); a provider's own bookmark (``Event.mark``) is its business, not the window's.
 
 An event is built as an indication instance only for the subscriptions that want it, once per
 representation: DMTF's ``CIM_InstCreation`` … (``SourceInstance``) or WMI's ``__InstanceCreationEvent`` …
@@ -28,6 +30,7 @@ import datetime as _dt
 import enum
 import itertools
 import logging
+import re
 import socket
 import threading
 import time
@@ -151,18 +154,27 @@ class Event:
     rows travels to the other servers of the repository, and so does one made of instances that a request
     produced (``shared``: the engine's method call, a provider's post inside a request; see the module's
     docstring); ``relayed``: it came from another server (and goes no further).
+
+    ``mark`` is the bookmark a provider gave with the indication it posted (``post_indication(inst, bookmark)``):
+    its subscribers get it instead of the engine's own (OMI hands the provider's bookmark to the client), and a
+    subscription started with it hands it back to the provider's ``subscribe`` hook. ``stream`` is 0 for an event
+    published to every subscription of the namespace; for one a WITHIN poll found for one subscription only
+    (:meth:`IndicationHub.deliver`), the polled stream it belongs to (see :meth:`IndicationHub.subscribe`).
     """
 
     __slots__ = ("_as_cim", "_as_wmi", "_data", "_info", "_prev_row", "_previous", "_source", "_stamp", "_time",
-                 "change", "epoch", "extrinsic", "method", "namespace", "parameters", "pre_call", "relayed",
-                 "return_value", "seq", "shared", "source_low")
+                 "change", "epoch", "extrinsic", "mark", "method", "namespace", "parameters", "pre_call", "relayed",
+                 "return_value", "seq", "shared", "source_low", "stream")
 
     def __init__(self, namespace: str, *, change: int = 0, source: Instance | None = None,
                  previous: Instance | None = None, extrinsic: Instance | None = None, method: str | None = None,
                  parameters: Instance | None = None, return_value: Any = None, pre_call: bool = False,
                  row: tuple[RowClass, str] | None = None,
-                 previous_row: str | None = None, relayed: bool = False, shared: bool = False) -> None:
+                 previous_row: str | None = None, relayed: bool = False, shared: bool = False,
+                 mark: str | None = None) -> None:
         self.namespace = namespace
+        self.mark = mark
+        self.stream = 0
         self.change = int(change)
         self._source = source
         self._info: RowClass | None = row[0] if row is not None else None
@@ -298,10 +310,14 @@ def event_message(event: Event) -> dict[str, Any]:
     def inst(i: Instance | None) -> dict[str, Any] | None:
         return None if i is None else instance_to_json(i)
 
-    return {"ns": event.namespace, "change": event.change, "time": event.time.isoformat(),
-            "inst": {"source": inst(event.source), "previous": inst(event.previous), "extrinsic": inst(event.extrinsic),
-                     "method": event.method, "parameters": inst(event.parameters),
-                     "return": typed_value_to_json(event.return_value), "pre_call": event.pre_call}}
+    message: dict[str, Any] = {
+        "ns": event.namespace, "change": event.change, "time": event.time.isoformat(),
+        "inst": {"source": inst(event.source), "previous": inst(event.previous), "extrinsic": inst(event.extrinsic),
+                 "method": event.method, "parameters": inst(event.parameters),
+                 "return": typed_value_to_json(event.return_value), "pre_call": event.pre_call}}
+    if event.mark:
+        message["bookmark"] = event.mark  # a provider's bookmark: what the subscribers there get too (see Event)
+    return message
 
 
 def event_from_message(namespace: str, message: dict[str, Any]) -> Event:
@@ -329,10 +345,11 @@ def event_from_message(namespace: str, message: dict[str, Any]) -> Event:
         if source is None:
             raise ValueError("a lifecycle event without its SourceInstance")
     method = body.get("method")
+    mark = message.get("bookmark")
     event = Event(namespace, change=change, source=source, previous=inst("previous"), extrinsic=extrinsic,
                   method=None if method is None else str(method), parameters=inst("parameters"),
                   return_value=typed_value_from_json(body.get("return")), pre_call=bool(body.get("pre_call")),
-                  relayed=True)
+                  relayed=True, mark=mark if isinstance(mark, str) and mark else None)
     stamp = message.get("time")
     if stamp:
         event.time = _dt.datetime.fromisoformat(str(stamp))
@@ -367,6 +384,9 @@ NAP = 0.002
 
 Accept = Callable[[Event], bool]
 
+#: the engine's bookmarks: ``epoch:seq`` (IndicationHub.epoch, Event.seq), ``.stream`` for a polled subscription's
+_ISSUED = re.compile(r"([0-9a-f]{12}):([0-9]+)(?:\.([0-9]+))?")
+
 
 class Subscription:
     """One subscriber's queue. ``accept`` is the cheap pre-check run on the writer's thread (change kind,
@@ -391,6 +411,18 @@ class Subscription:
         self.closed = False
         self.id = next(hub._ids)
         self.plan: Any = None  # what the subscription asked for (engine.subscriptions.SubscriptionPlan)
+        # the polled stream it continues (IndicationHub.subscribe): its own id unless it resumed one
+        self.stream = self.id
+        self.polls = False  # whether a WITHIN poll delivers to it (then its bookmarks name its stream)
+
+    def bookmark_of(self, event: Event) -> str:
+        """The bookmark this subscriber gets with an event: the provider's own when it gave one (``mark``);
+        else the engine's ``epoch:seq``, which a polled subscription's extends with its stream
+        (``epoch:seq.stream``), so that resuming from it also replays what its polls found after it."""
+        if event.mark:
+            return event.mark
+        mark = event.bookmark
+        return f"{mark}.{self.stream}" if self.polls and mark else mark
 
     def offer(self, event: Event) -> None:
         """Called by the hub with the hub's lock held: never blocks. Only the hub appends (under its lock),
@@ -434,9 +466,11 @@ class Subscription:
         self._bell.acquire(True, -1 if timeout is None else max(0.0, timeout))
         self._sleeping = False
 
-    def _replay(self, events: Iterable[Event]) -> None:
+    def _replay(self, events: Iterable[Event], stream: int = 0) -> None:
+        """Queue the kept events it accepts: those published to every subscriber, and those a poll found for
+        the polled ``stream`` it resumes (no other subscription's)."""
         for e in events:
-            if self.accept(e):
+            if (not e.stream or e.stream == stream) and self.accept(e):
                 self._queue.append(e)
 
     def get(self, timeout: float | None = None) -> Event | None:
@@ -565,18 +599,32 @@ class IndicationHub:
                     log.exception("relaying event %s failed", event.seq)
 
     def deliver(self, sub: Subscription, event: Event) -> None:
-        """Number an event meant for one subscription only (a WITHIN poll's finding) and queue it."""
+        """Number an event meant for one subscription only (a WITHIN poll's finding), keep it as one of that
+        subscription's stream (replayed only to a subscription resuming that stream: see :meth:`subscribe`),
+        and queue it."""
         with self._lock:
             self._seq += 1
             event.seq = self._seq
             event.epoch = self.epoch
+            event.stream = sub.stream
             self.last_publish = time.monotonic()
+            kept = self._kept.get(sub.namespace)
+            if kept is None:
+                kept = self._kept[sub.namespace] = collections.deque(maxlen=self.retention)
+            kept.append(event)
             sub.offer(event)
 
     def subscribe(self, namespace_key: str, accept: Accept, *, capacity: int = 10_000,
                   bookmark: str | None = None) -> Subscription:
         """A live subscription; with a bookmark, the retained events after it are queued first
-        (BOOKMARK_OLDEST: every retained event; BOOKMARK_NEWEST or None: only what comes next)."""
+        (BOOKMARK_OLDEST: every retained event published to all; BOOKMARK_NEWEST or None: only what comes next).
+
+        A bookmark is one this server issued (:meth:`issued`): ``epoch:seq``, a place in its sequence of events,
+        or ``epoch:seq.stream`` from a WITHIN-polled subscription. What a poll finds is numbered in the same
+        sequence but is one subscription's alone: it is kept as that subscription's *stream* and replayed only to
+        a subscription resuming from a bookmark of that stream, which then continues the stream (unless the
+        stream is still live elsewhere: then it starts its own). Such a subscription's new polls start from what
+        exists when it starts (as WMI's do), so a change made while nothing polled is not reported."""
         sub = Subscription(self, namespace_key, accept, capacity)
         with self._lock:
             if bookmark and bookmark != BOOKMARK_NEWEST:
@@ -584,12 +632,15 @@ class IndicationHub:
                 if bookmark == BOOKMARK_OLDEST:
                     sub._replay(kept)
                 else:
-                    seq = self._seq_of(bookmark)
-                    if not kept or seq < kept[0].seq - 1 or seq > self._seq:
+                    seq, stream = self._seq_of(bookmark)
+                    # (with nothing kept, a bookmark is exact only if nothing at all happened after it)
+                    if seq > self._seq or (seq < kept[0].seq - 1 if kept else seq != self._seq):
                         raise MIError(MIResult.INVALID_PARAMETER,
                                       f"the bookmark {bookmark!r} is outside the events this server still keeps "
                                       f"(the last {self.retention} per namespace, while someone subscribes)")
-                    sub._replay(e for e in kept if e.seq > seq)
+                    sub._replay((e for e in kept if e.seq > seq), stream)
+                    if stream and not any(s.stream == stream for s in self._subs.get(namespace_key, ())):
+                        sub.stream = stream
             subs = self._subs.setdefault(namespace_key, [])
             subs.append(sub)
             first = len(subs) == 1
@@ -598,12 +649,20 @@ class IndicationHub:
             self.on_watch(namespace_key, True)
         return sub
 
-    def _seq_of(self, bookmark: str) -> int:
-        epoch, _, seq = bookmark.rpartition(":")
-        if epoch != self.epoch or not seq.isdigit():
+    @staticmethod
+    def issued(bookmark: str) -> bool:
+        """Whether a bookmark is the engine's own, of this server or of another (or of this one before it
+        restarted): ``epoch:seq[.stream]`` or one of mi.h's reserved BOOKMARK_OLDEST / BOOKMARK_NEWEST. Any
+        other is a provider's (``post_indication(inst, bookmark)``)."""
+        return bookmark in (BOOKMARK_OLDEST, BOOKMARK_NEWEST) or _ISSUED.fullmatch(bookmark) is not None
+
+    def _seq_of(self, bookmark: str) -> tuple[int, int]:
+        """(seq, polled stream or 0) of a bookmark this server issued; INVALID_PARAMETER for any other."""
+        m = _ISSUED.fullmatch(bookmark)
+        if m is None or m.group(1) != self.epoch:
             raise MIError(MIResult.INVALID_PARAMETER,
                           f"the bookmark {bookmark!r} was not issued by this server (or it has restarted since)")
-        return int(seq)
+        return int(m.group(2)), int(m.group(3) or 0)
 
     def _remove(self, sub: Subscription) -> None:
         with self._lock:

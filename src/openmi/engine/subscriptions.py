@@ -8,7 +8,10 @@
   classes, from providers that post lifecycle events (:class:`LifecycleContext`), or, for a provider class
   that does neither, from WMI's WITHIN polling (:class:`Poller`), which such a query must then ask for.
 - ``FROM`` an ``[Indication]`` class: what the providers of that class (and its subclasses) post with
-  ``post_indication``, between ``enable_indications`` and ``disable_indications``.
+  ``post_indication``, between ``enable_indications`` and ``disable_indications`` (the server's first
+  subscription, its last), each subscription told to the provider in between with its optional ``subscribe``
+  and ``unsubscribe`` hooks (OMI's model: see :func:`subscribe`). A bookmark the provider posts with is the
+  one its subscribers get, and goes back to its ``subscribe`` when a subscription starts with it.
 
 The resulting :class:`SubscriptionPlan` has a cheap ``accept(event)`` for the writer's thread and the full
 filter ``instance(event)`` (WHERE and projection) for the subscriber's.
@@ -163,6 +166,12 @@ class ProviderContext:
     def post_indication(self, instance: Instance, bookmark: str | None = None) -> None:
         """Deliver an indication to the subscriptions whose filter it passes (any thread).
 
+        ``bookmark``: where the provider would resume after this indication. Its subscribers get it as the
+        indication's bookmark instead of the engine's own (OMI's MI_Context_PostIndication), and a subscription
+        started with it hands it to the provider's ``subscribe`` hook (see :func:`subscribe`), which resumes as
+        it sees fit: the engine does not replay what it kept for a provider's bookmark. Without one, subscribers
+        get the engine's bookmark, which resumes from the events the engine keeps.
+
         Posted while the provider serves a request (on the thread the engine called its create_instance,
         invoke, … on), it also goes to the other servers of the repository, whose subscriptions take it as
         their filters say; posted from the provider's own thread (its monitor, started in ``load`` or
@@ -170,6 +179,8 @@ class ProviderContext:
         subscribers of the class runs the provider's indication support itself, and would hear it twice."""
         if not isinstance(instance, Instance):
             raise TypeError(f"an indication is an openmi.Instance, not {type(instance).__name__}")
+        if bookmark is not None and not isinstance(bookmark, str):
+            raise TypeError(f"an indication's bookmark is a str, not {type(bookmark).__name__}")
         hub = self._server.indications
         key = self.namespace.lower()
         if not hub.watching(key):
@@ -178,7 +189,7 @@ class ProviderContext:
         if inst.namespace is None:
             inst.namespace = self.namespace
         shared = hub.relays(key) and serving_request()
-        hub.publish(key, Event(self.namespace, extrinsic=inst, shared=shared))
+        hub.publish(key, Event(self.namespace, extrinsic=inst, shared=shared, mark=bookmark or None))
 
 
 @dataclass
@@ -232,15 +243,18 @@ def _isa_nodes(expr: Expr | None, in_or: bool = False) -> Iterator[tuple[Isa, bo
 
 
 def plan_subscription(server: Server, ns: Namespace, dialect: str | None, text: str | None) -> SubscriptionPlan:
-    """Check an event query and decide where its events come from. Raises MIError: NOT_SUPPORTED for an
-    unknown dialect or an ISA inside OR, INVALID_QUERY for a bad query, NOT_FOUND when nothing can
-    produce such events."""
+    """Check an event query and decide where its events come from. Raises MIError as OMI does (spec §4.2):
+    INVALID_QUERY for a missing dialect or query or a bad query, NOT_SUPPORTED for a dialect other than WQL and
+    CQL, an ISA inside OR, or a source class that produces none of the events asked for, NOT_FOUND when
+    nothing can produce such events."""
+    if not isinstance(dialect, str) or not dialect.strip():
+        raise MIError(MIResult.INVALID_QUERY, "a subscription needs a query language (WQL or CQL)")
+    if not text or not isinstance(text, str):
+        raise MIError(MIResult.INVALID_QUERY, "a subscription needs a query")
     d = _dialect_name(dialect)
     if d not in ("WQL", "CQL"):
         raise MIError(MIResult.NOT_SUPPORTED,
                       f"subscriptions take WQL or CQL queries, not the dialect {dialect!r}")
-    if not text or not isinstance(text, str):
-        raise MIError(MIResult.INVALID_QUERY, "a subscription needs a query")
     try:
         query = parse(text, d)
     except QueryError as exc:
@@ -314,23 +328,39 @@ def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled:
     else:
         infos = list(ns.classes.values())
     polled: list[ClassInfo] = []
+    producible = Lifecycle.NONE  # what the named classes can produce between them
     for info in infos:
         if info.provider is None:
+            producible |= _REPOSITORY_EVENTS
             continue  # the repository: the engine's own writes publish
         # a method call is the engine's own to report (its Invoke publishes CIM_InstMethodCall whoever serves the
         # class): only instance changes need the provider's reports, or polling
+        producible |= Lifecycle.METHODCALL
         changes = kinds & (Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE | Lifecycle.READ)
         if not changes:
             continue
         lc = _provider_lifecycle(server, ns, info)
-        if lc is not None and lc.supported & changes == changes:
+        reported = lc.supported & changes if lc is not None else Lifecycle.NONE
+        producible |= reported
+        if reported == changes:
             continue
-        if not hasattr(info.provider, "enumerate_instances"):
+        if not changes & ~reported & _POLLABLE:
+            continue  # only reads are missing: polling cannot see a read (see the check below)
+        if hasattr(info.provider, "enumerate_instances"):
+            producible |= _POLLABLE
+        else:
             if targets is not None:
                 raise MIError(MIResult.NOT_SUPPORTED,
                               f"the provider of {info.name} reports no instance changes and cannot be polled")
             continue
         polled.append(info)
+    if targets is not None and not kinds & producible:  # OMI: the class's supported types exclude the one asked for
+        node = isas[0][0]
+        raise MIError(MIResult.NOT_SUPPORTED,
+                      f"column {node.class_column}: {node.class_name} (with its subclasses) produces no "
+                      f"{query.class_name} events: the repository reports creations, modifications, deletions and "
+                      f"method calls; a provider, what it declares with lifecycle.set_supported_types and what "
+                      f"WITHIN polling finds")
     if polled and targets is not None and query.within is None:
         listed = ", ".join(i.name for i in polled)
         raise MIError(MIResult.NOT_SUPPORTED,
@@ -339,6 +369,12 @@ def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled:
     if targets is None:
         polled = []  # no source named: only what the engine and reporting providers publish
     return SubscriptionPlan(ns.name, query, compiled, wmi, kinds, targets, polled=polled, host=host)
+
+
+#: what the engine reports of a repository class: its own Create, Modify, Delete and Invoke (never a read)
+_REPOSITORY_EVENTS = Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE | Lifecycle.METHODCALL
+#: what WITHIN polling can find of a provider's class: new, changed and vanished instances
+_POLLABLE = Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE
 
 
 def _provider_lifecycle(server: Server, ns: Namespace, info: ClassInfo) -> LifecycleContext | None:
@@ -538,19 +574,108 @@ def _disable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context
                     log.exception("disable_indications of %s failed", info.name)
 
 
+@dataclass(frozen=True)
+class SubscriptionFilter:
+    """The event query a provider's ``subscribe`` hook is given (OMI's MI_Filter): ``dialect`` "WQL" or "CQL",
+    ``expression`` the query's text as the subscriber wrote it."""
+
+    dialect: str
+    expression: str
+
+
+def _provider_call(info: ClassInfo, hook: str, fn: Callable[..., Any], *args: Any) -> None:
+    """Run a provider's ``subscribe`` hook; what it raises fails the Subscribe with an MIError naming it."""
+    try:
+        fn(*args)
+    except MIError as exc:
+        raise MIError(exc.result, f"the provider of {info.name} refused the subscription ({hook}): {exc.message}",
+                      exc.details) from exc
+    except NotImplementedError as exc:
+        raise MIError(MIResult.NOT_SUPPORTED, f"the provider of {info.name} does not support the subscription "
+                      f"({hook}){': ' + str(exc) if str(exc) else ''}") from exc
+    except Exception as exc:
+        log.error("%s of %s failed", hook, info.name, exc_info=exc)
+        raise MIError(MIResult.FAILED, f"the provider of {info.name} failed the subscription ({hook}): "
+                      f"{type(exc).__name__}: {exc}") from exc
+
+
+def _subscribe_providers(server: Server, ns: Namespace, infos: list[ClassInfo], plan: SubscriptionPlan,
+                         bookmark: str | None, subscription_id: int, ctx: Context) -> list[ClassInfo]:
+    """Call the ``subscribe`` hook of each provider that has one (after its ``enable_indications``); the
+    providers that were told. If one fails, those told before it are told ``unsubscribe`` and the error
+    (an MIError naming the provider) propagates."""
+    done: list[ClassInfo] = []
+    filt = SubscriptionFilter(plan.query.dialect, plan.query.text)
+    try:
+        for info in infos:
+            fn = getattr(info.provider, "subscribe", None)
+            if not callable(fn):
+                continue
+            pctx = server.provider_context(ns.name, info.name)
+            _provider_call(info, "subscribe", fn, pctx if pctx is not None else ctx, ns.name, info.name, filt,
+                           bookmark, subscription_id)
+            done.append(info)
+    except BaseException:
+        _unsubscribe_providers(server, ns, done, subscription_id, ctx)
+        raise
+    return done
+
+
+def _unsubscribe_providers(server: Server, ns: Namespace, infos: list[ClassInfo], subscription_id: int,
+                           ctx: Context) -> None:
+    """Tell the providers whose ``subscribe`` accepted the subscription that it ended (before their
+    ``disable_indications``); what they raise is logged: the subscription is over whatever they say."""
+    for info in reversed(infos):
+        fn = getattr(info.provider, "unsubscribe", None)
+        if not callable(fn):
+            continue
+        try:
+            pctx = server.provider_context(ns.name, info.name)
+            fn(pctx if pctx is not None else ctx, ns.name, info.name, subscription_id)
+        except Exception:
+            log.exception("unsubscribe of %s failed", info.name)
+
+
 def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) -> Iterator[Any]:
     """The engine's handler for Subscribe: STARTED once the subscription is live, then one
-    :class:`IndicationItem` per matching event until cancelled or expired."""
+    :class:`IndicationItem` per matching event until cancelled or expired.
+
+    For an ``[Indication]`` class it runs OMI's provider model (spec §4.2), for each provider of the class
+    (and of its subclasses): ``enable_indications(ctx, namespace, class_name)`` when the server's first
+    subscription to it starts, then, if the provider has one, ``subscribe(ctx, namespace, class_name, filter,
+    bookmark, subscription_id)`` for this subscription — ``filter`` a :class:`SubscriptionFilter` (its
+    ``dialect`` and ``expression``), ``bookmark`` the one the subscriber gave when it is not the engine's own
+    (a provider's, from ``post_indication``; else None), ``subscription_id`` an integer unique on this server.
+    When the subscription ends: ``unsubscribe(ctx, namespace, class_name, subscription_id)``, then
+    ``disable_indications`` after the last. A ``subscribe`` that raises fails this Subscribe (its MIError's
+    code, NOT_SUPPORTED for NotImplementedError, FAILED for anything else, naming the provider), before it
+    is live, and leaves nothing enabled for it. ``ctx`` is the provider's long-lived context (``load``'s).
+
+    A bookmark that is not the engine's (:meth:`IndicationHub.issued`) goes to the providers' ``subscribe``
+    hooks only, and the subscription starts with what comes next; when no provider of the query has such a
+    hook (or the query is not about an indication class) it is INVALID_PARAMETER."""
     plan = plan_subscription(server, ns, req.dialect, req.query)
     if req.queue_size < 1:
         raise MIError(MIResult.INVALID_PARAMETER,
                       f"a subscription's queue holds at least 1 event, not {req.queue_size}")
     hub = server.indications
-    sub = hub.subscribe(ns.key, plan.accept, capacity=req.queue_size, bookmark=req.bookmark)
+    engine_mark, provider_mark = req.bookmark, None
+    if req.bookmark and not hub.issued(req.bookmark):
+        if not any(callable(getattr(i.provider, "subscribe", None)) for i in plan.extrinsic_providers):
+            taker = ("no provider of " + ", ".join(i.name for i in plan.extrinsic_providers) + " takes bookmarks "
+                     "(it has no subscribe hook)") if plan.extrinsic_providers else \
+                "no provider of the query's events takes bookmarks"
+            raise MIError(MIResult.INVALID_PARAMETER,
+                          f"the bookmark {req.bookmark!r} was not issued by this server, and {taker}")
+        engine_mark, provider_mark = None, req.bookmark
+    sub = hub.subscribe(ns.key, plan.accept, capacity=req.queue_size, bookmark=engine_mark)
     sub.plan = plan
+    sub.polls = bool(plan.polled) and plan.query.within is not None
     enabled: list[ClassInfo] = []
+    subscribed: list[ClassInfo] = []
     try:
         enabled = _enable(server, ns, plan.extrinsic_providers, ctx)
+        subscribed = _subscribe_providers(server, ns, enabled, plan, provider_mark, sub.id, ctx)
         if plan.polled and plan.query.within is not None:
             server.poller.add(sub, plan.polled, plan.query.within)
         ctx.register_cancel(lambda _reason: sub.wake())
@@ -585,9 +710,9 @@ def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) ->
                 inst = accept(event)
                 if inst is not None:
                     if group is None:
-                        yield rq.IndicationItem(inst, event.bookmark, machine)
+                        yield rq.IndicationItem(inst, sub.bookmark_of(event), machine)
                     else:
-                        window.append((inst, event.bookmark))
+                        window.append((inst, sub.bookmark_of(event)))
             if window_end is not None and time.monotonic() >= window_end:
                 for agg in aggregate(plan, window, having):
                     yield rq.IndicationItem(agg, window[-1][1] if window else None, machine)
@@ -597,6 +722,7 @@ def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) ->
                 yield idle  # nothing queued: the consumer waits (on its own thread), then reads on
     finally:
         sub.close()
+        _unsubscribe_providers(server, ns, subscribed, sub.id, ctx)
         _disable(server, ns, enabled, ctx)
 
 
