@@ -289,8 +289,14 @@ def test_dsp0226_subscribe_response_round_trip() -> None:
                                 expires=3600)
     got = wsman.parse_response(wsman.build_response(_EXPECTED, sent), None, _EXPECTED)
     assert isinstance(got, ev.SubscribeResponse)
-    assert (got.identifier, got.address, got.resource_uri, got.context, got.expires) == \
-        ("uuid:2A786C5D", "http://lnx01:5985/wsman", "http://schemas.dmtf.org/wbem/wscim/1/*", "uuid:2A786C5D", 3600)
+    assert (got.identifier, got.address, got.resource_uri, got.context, got.expires, got.bookmark) == \
+        ("uuid:2A786C5D", "http://lnx01:5985/wsman", "http://schemas.dmtf.org/wbem/wscim/1/*", "uuid:2A786C5D", 3600,
+         None)
+    sent.bookmark = "0123456789ab:41"  # (openmi's: where the subscription starts, a wsman:Bookmark header)
+    data = wsman.build_response(_EXPECTED, sent)
+    assert b"<w:Bookmark>0123456789ab:41</w:Bookmark></s:Header>" in data
+    got = wsman.parse_response(data, None, _EXPECTED)
+    assert isinstance(got, ev.SubscribeResponse) and got.bookmark == "0123456789ab:41"
 
 
 def test_subscribe_response_without_identifier_fails() -> None:

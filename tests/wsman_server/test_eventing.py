@@ -280,6 +280,34 @@ def test_reconnects_with_the_last_bookmark_after_a_restart(tmp_path: Path) -> No
         r.engine.close()
 
 
+def test_a_reconnection_before_the_first_event_loses_nothing(served: Running, tmp_path: Path) -> None:
+    """The SubscribeResponse says where the subscription starts (a wsman:Bookmark header): a client whose
+    server went away before any event resumes from there, so the deletes made meanwhile still arrive."""
+    port = served.http_port
+    second: Running | None = None
+    with openmi.Application() as app:
+        eng = app.new_session(server=served.engine)
+        for i in range(4):
+            eng.create(person(i))
+        s = remote(app, served)
+        try:
+            with s.subscribe(NS, "WQL", DELETIONS, flags=STARTED,
+                             delivery_options=SubscriptionDeliveryOptions(heartbeat=0.5)) as op:
+                op.get_indication(timeout=WAIT)
+                served.server.stop()
+                eng.delete(person(1))  # while the server is down, before the client saw any event
+                eng.delete(person(2))
+                second = start(tmp_path, allow_unencrypted=True, engine=served.engine, recorder=served.recorder,
+                               http_port=port)
+                eng.delete(person(3))
+                got = [op.get_indication(timeout=WAIT) for _ in range(3)]
+                assert [g.instance["SourceInstance"]["Id"] for g in got if g.instance is not None] == [1, 2, 3]
+                op.cancel()
+        finally:
+            if second is not None:
+                second.server.stop()
+
+
 def test_goes_on_after_a_restart_that_lost_its_events(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A real restart (a new engine on the same repository file): the server no longer keeps the events after
     the client's bookmark and answers InvalidBookmark. The client subscribes from the newest event instead of

@@ -649,6 +649,13 @@ class IndicationHub:
             self.on_watch(namespace_key, True)
         return sub
 
+    def position(self) -> str:
+        """The bookmark of where the event sequence stands now (``epoch:seq`` of the last event numbered): a
+        subscription resuming from it gets what comes after, as one that started now would; one that started
+        now and has delivered nothing yet stands there."""
+        with self._lock:
+            return f"{self.epoch}:{self._seq}"
+
     @staticmethod
     def issued(bookmark: str) -> bool:
         """Whether a bookmark is the engine's own, of this server or of another (or of this one before it

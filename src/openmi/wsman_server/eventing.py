@@ -90,6 +90,8 @@ class _Live:
         # taken from the engine but not sent: a Pull whose page did not fit the envelope puts the rest back,
         # and the next reader sends them first (only the holder of ``stepping`` touches it)
         self.held: list[rq.IndicationItem] = []
+        # the bookmark of the last page sent, or of where it started: what a heartbeat carries (SendBookmarks)
+        self.mark: str | None = None
 
     @property
     def pull(self) -> bool:
@@ -199,6 +201,8 @@ class _Live:
                     msg, body = self._batch(items, events, ack)
                     if not self._send(msg, ack, body):
                         return
+                    if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST:
+                        self.mark = msg.bookmark
                     continue
                 with self.cond:
                     closed, shutting, finished, error = self.closed, self.shutting_down, self.finished, self.error
@@ -215,7 +219,8 @@ class _Live:
                     return  # expired: WS-Eventing announces no SubscriptionEnd for that (the subscriber knows)
                 if req.heartbeat is not None and not self._send(ev.EventMessage(
                         to=req.notify_to.address, action=ev.ACTION_HEARTBEAT,
-                        headers=dict(req.notify_to.parameters), ack_requested=ack), ack):
+                        headers=dict(req.notify_to.parameters), ack_requested=ack,
+                        bookmark=self.mark if req.send_bookmarks else None), ack):
                     return
         finally:
             self.sender.close()
@@ -365,6 +370,10 @@ class SubscriptionStore:
                               expiration=req.expires, heartbeat=req.heartbeat, options=req.option_set,
                               queue_size=self.config.buffer)
         token = CancelToken()
+        # where it stands before its first event (heartbeats carry it: a client that reconnects before any event
+        # resumes from there); taken before it goes live, so that resuming from it never skips one it would have had
+        start = self.engine.indications.position() if record.bookmark in (None, rq.BOOKMARK_NEWEST) \
+            else record.bookmark
         results = self.engine.execute(record, token, user=user)
         try:
             first = next(results)  # STARTED once the subscription is live; errors fail the Subscribe
@@ -376,6 +385,7 @@ class SubscriptionStore:
                                      result=MIResult.INVALID_PARAMETER) from None
             raise
         live = _Live(self, req, user, token, results)
+        live.mark = None if start == rq.BOOKMARK_OLDEST else start + self.suffix
         if first is None:
             live.finished = True
         with self._lock:
@@ -392,7 +402,8 @@ class SubscriptionStore:
                 raise
         return ev.SubscribeResponse(identifier=live.id, address=req.to or wns.ANONYMOUS,
                                     resource_uri=req.effective_resource_uri(),
-                                    context=live.id if live.pull else None, expires=req.expires)
+                                    context=live.id if live.pull else None, expires=req.expires,
+                                    bookmark=live.mark if req.send_bookmarks else None)
 
     @staticmethod
     def _dialect(req: ev.SubscribeRequest) -> str:
@@ -437,10 +448,17 @@ class SubscriptionStore:
             live.touched = time.monotonic()
         send_bookmarks = live.request.send_bookmarks
         if items:
+            sent: list[list[rq.IndicationItem]] = []
+
             def page(its: list[rq.IndicationItem]) -> wsman.Response:
+                sent[:] = [its]
                 return wsman.PullResponse(context=live.id, items=[i.instance for i in its],
                                           bookmark=self.page_bookmark(its) if send_bookmarks else None)
-            return fit(items, page, live.put_back)
+            data = fit(items, page, live.put_back)
+            mark = self.page_bookmark(sent[0])
+            if mark != ev.BOOKMARK_EARLIEST:
+                live.mark = mark
+            return data
         with live.cond:
             error, finished, closed, shutting = live.error, live.finished, live.closed, live.shutting_down
         if shutting:
@@ -453,7 +471,7 @@ class SubscriptionStore:
             return wsman.PullResponse(context=None, end_of_sequence=True)
         if closed:
             raise MIError(MIResult.INVALID_ENUMERATION_CONTEXT, f"the subscription {req.context} has ended")
-        return wsman.PullResponse(context=live.id, heartbeat=True)
+        return wsman.PullResponse(context=live.id, heartbeat=True, bookmark=live.mark if send_bookmarks else None)
 
     # --- the subscription manager ---------------------------------------------------------------------
     def unsubscribe(self, identifier: str, user: str | None) -> None:

@@ -200,6 +200,9 @@ class SubscribeResponse(Response):
     resource_uri: str | None = None
     context: str | None = None
     expires: float | None = None
+    # where the subscription starts (openmi, with SendBookmarks): a ``wsman:Bookmark`` header, so that a client
+    # that must subscribe again before its first event resumes from there (others ignore the header)
+    bookmark: str | None = None
 
 
 @dataclass(kw_only=True, slots=True)

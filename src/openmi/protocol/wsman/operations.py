@@ -851,6 +851,7 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
     sub = subscribe_request(record, ns, wait, bookmark, record.expiration)
     r = yield "send", sub
     assert isinstance(r, ev.SubscribeResponse)
+    bookmark = _started_at(r, bookmark)
     yield "item", rq.STARTED
     context, machine = r.context, None
     while True:
@@ -866,6 +867,7 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
                 raise
             r, bookmark = yield from _resubscribe(
                 token, lambda mark: subscribe_request(record, ns, wait, mark, left()), bookmark, exc)
+            bookmark = _started_at(r, bookmark)
             context = r.context
             continue
         assert isinstance(pr, EnumerateResponse)
@@ -921,6 +923,14 @@ def _resubscribe(token: CancelToken, again: Callable[[str | None], ev.SubscribeR
         return r, bookmark
 
 
+def _started_at(r: ev.SubscribeResponse, bookmark: str | None) -> str | None:
+    """The bookmark to resume from after a SubscribeResponse: where the server says the subscription starts
+    (openmi says so), else the one it resumed after."""
+    if r.bookmark and r.bookmark != ev.BOOKMARK_EARLIEST:
+        return ev.mi_bookmark(r.bookmark)
+    return bookmark
+
+
 def _invalid_bookmark(exc: MIError) -> bool:
     subcode = exc.fault.subcode if isinstance(exc, WSManFault) else None
     return subcode is not None and subcode[1] == "InvalidBookmark"
@@ -973,6 +983,7 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
             raise MIError(MIResult.INVALID_QUERY, "Subscribe needs a query")
         sub = subscribe(bookmark, first=True)
         r = yield "send", sub
+        bookmark = _started_at(r, bookmark)
         yield "item", rq.STARTED
         last_heard = _time.monotonic()
         silent = 3 * heartbeat + 5
@@ -993,6 +1004,7 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                         except MIError:
                             pass
                     r, bookmark = yield from _resubscribe(token, subscribe, bookmark, lost)
+                    bookmark = _started_at(r, bookmark)
                     last_heard = _time.monotonic()
                 continue
             last_heard = _time.monotonic()
@@ -1003,10 +1015,11 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                 if ended.result != MIResult.SERVER_IS_SHUTTING_DOWN or token.cancelled:
                     raise ended
                 r, bookmark = yield from _resubscribe(token, subscribe, bookmark, ended)  # (it may come back)
+                bookmark = _started_at(r, bookmark)
                 last_heard = _time.monotonic()
                 continue
             mark = ev.mi_bookmark(msg.bookmark) if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST else None
-            if mark is not None and msg.events:
+            if mark is not None:  # (a heartbeat's, from openmi: where the subscription stands before any event)
                 bookmark = mark
             for i, inst in enumerate(msg.events):
                 last = i == len(msg.events) - 1

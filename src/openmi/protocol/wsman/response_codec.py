@@ -165,6 +165,8 @@ def build_response(
                 _SubElement(root[0], ev.W_BOOKMARK).text = response.bookmark
         elif isinstance(response, ev.SubscribeResponse):
             ev.append_subscribe_response(body, response)
+            if response.bookmark:
+                _SubElement(root[0], ev.W_BOOKMARK).text = response.bookmark
         elif isinstance(response, InvokeResponse):
             params = response.parameters or Instance.from_elements("__parameters", {}, namespace=namespace)
             method = response.method or (request.method if isinstance(request, InvokeRequest) else "")
@@ -745,6 +747,8 @@ def parse_response(
         if isinstance(r, PullResponse):
             r.bookmark = bookmark
             r.heartbeat = action == ev.ACTION_HEARTBEAT or (not r.items and not r.end_of_sequence)
+        elif isinstance(r, ev.SubscribeResponse):
+            r.bookmark = bookmark
         return r
     except WireError as exc:
         raise MIError(MIResult.FAILED, f"The response cannot be read: {exc}") from None
