@@ -334,3 +334,32 @@ def test_an_event_kind_the_source_class_cannot_produce_is_not_supported() -> Non
     srv.register_provider("root/cimv2", "Sample_Read", _Reader())
     p = _plan(srv, "SELECT * FROM CIM_InstRead WHERE SourceInstance ISA 'Sample_Read'")
     assert p.kinds == Lifecycle.READ and p.polled == []
+
+
+def test_group_by_names_properties_not_objects() -> None:
+    """GROUP WITHIN … BY: a property of the event class or of the instance it carries (the ISA class's, any
+    case); an unknown one is INVALID_QUERY, and so is an embedded object itself, with WMI's HRESULT
+    (WBEM_E_AGGREGATING_BY_OBJECT) in its details for the mi and wmi modules."""
+    srv = _server()
+    head = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Sample_Person' GROUP WITHIN 1 BY "
+    assert _plan(srv, head + "TargetInstance.Name").query.group_within == 1
+    assert _plan(srv, head + "targetinstance.name").query.group_by
+    assert _code(srv, head + "TargetInstance.Nope") == MIResult.INVALID_QUERY
+    assert _code(srv, head + "Nope") == MIResult.INVALID_QUERY
+    with pytest.raises(MIError) as info:
+        _plan(srv, head + "TargetInstance")
+    assert info.value.result == MIResult.INVALID_QUERY and "embedded object" in info.value.message
+    assert info.value.details is not None and info.value.details["error_Code"] == 0x8004105D
+    from openmi import mi
+
+    assert mi._error_info(info.value)["error_code"] == 0x8004105D
+
+
+def test_a_query_that_needs_within_carries_wmis_hresult() -> None:
+    srv = _server()
+    srv.define_class("root/cimv2", Class("Sample_Polled", properties=[Property("Id", MIType.UINT32, key=True)]))
+    srv.register_provider("root/cimv2", "Sample_Polled", _Polled())
+    with pytest.raises(MIError) as info:
+        _plan(srv, "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Sample_Polled'")
+    assert info.value.result == MIResult.NOT_SUPPORTED and "WITHIN" in info.value.message
+    assert info.value.details is not None and info.value.details["error_Code"] == 0x80042002

@@ -258,5 +258,7 @@ def test_21_class_level_watch_for_modification_carries_previous(target: Target) 
 
 def test_watch_for_a_class_that_cannot_be_watched_is_an_x_wmi(target: Target) -> None:
     c = target.connect()
-    with pytest.raises(wmi.x_wmi):  # no WITHIN, and its provider cannot report changes
+    with pytest.raises(wmi.x_wmi) as ei:  # no WITHIN, and its provider cannot report changes
         c.watch_for(raw_wql="SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'Win32_Process'")
+    assert ei.value.com_error is not None  # WMI's WBEMESS_E_REGISTRATION_TOO_PRECISE, as a script checks it
+    assert ei.value.com_error.hresult & 0xFFFFFFFF == 0x80042002

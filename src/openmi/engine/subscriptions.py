@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..cim import requests as rq
+from ..cim.cimerror import error_instance
 from ..cim.classes import Class
 from ..cim.errors import MIError
 from ..cim.instance import Instance
 from ..cim.query import And, CompiledQuery, Expr, Isa, Not, Or, QueryError, SelectQuery, compile_query, parse
 from ..cim.query import dialect_name as _dialect_name
-from ..cim.types import MIResult
+from ..cim.types import MIResult, MIType
 from .indications import BUILTIN_CLASSES, LIFECYCLE_CLASSES, Event, IndicationHub, Lifecycle, Subscription
 
 if TYPE_CHECKING:
@@ -277,6 +278,7 @@ def plan_subscription(server: Server, ns: Namespace, dialect: str | None, text: 
         compiled = compile_query(query, from_cls, lookup=lookup)
     except QueryError as exc:
         raise MIError(MIResult.INVALID_QUERY, str(exc)) from None
+    _check_group_by(query, from_cls, ns)
     host = server.indications.host
     if from_low in LIFECYCLE_CLASSES:
         kinds, wmi = LIFECYCLE_CLASSES[from_low]
@@ -292,6 +294,32 @@ def plan_subscription(server: Server, ns: Namespace, dialect: str | None, text: 
                       f"no provider in namespace {ns.name} produces indications of {from_cls.name}")
     return SubscriptionPlan(ns.name, query, compiled, False, Lifecycle.NONE, None, frozenset(classes),
                             extrinsic_providers=providers, host=host)
+
+
+def _check_group_by(query: SelectQuery, event_class: Class, ns: Namespace) -> None:
+    """GROUP WITHIN … BY names properties of the event class, or properties of the instance it carries (of the
+    class ISA names); INVALID_QUERY otherwise, and for an embedded object itself (WMI's
+    WBEM_E_AGGREGATING_BY_OBJECT: it cannot be grouped by)."""
+    isa = next((n.class_name for n, _ in _isa_nodes(query.where)), None)
+    isa_info = ns.classes.get(isa.lower()) if isa is not None else None
+    for ref in query.group_by:
+        prop = event_class.properties.get(ref.name)
+        if prop is None:
+            raise MIError(MIResult.INVALID_QUERY, f"column {ref.column}: GROUP BY {ref.text}: {event_class.name} "
+                          f"has no property {ref.name}")
+        embedded = prop.type.scalar == MIType.INSTANCE
+        if embedded and not ref.steps:
+            message = (f"column {ref.column}: GROUP BY {ref.text}: an embedded object cannot be grouped by; name "
+                       f"one of its properties (e.g. {ref.name}.Name)")
+            details = error_instance(MIResult.INVALID_QUERY, message)
+            details["error_Type"] = "HRESULT"
+            details["error_Code"] = WBEM_E_AGGREGATING_BY_OBJECT
+            raise MIError(MIResult.INVALID_QUERY, message, details)
+        if embedded and isa_info is not None and ref.steps and not ref.steps[0].scope \
+                and ref.steps[0].name not in isa_info.cls.properties \
+                and not any(ref.steps[0].name in d.cls.properties for d in ns.descendants(isa_info.low)):
+            raise MIError(MIResult.INVALID_QUERY, f"column {ref.column}: GROUP BY {ref.text}: {isa_info.name} "
+                          f"has no property {ref.steps[0].name}")
 
 
 def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled: CompiledQuery,
@@ -363,9 +391,12 @@ def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled:
                       f"WITHIN polling finds")
     if polled and targets is not None and query.within is None:
         listed = ", ".join(i.name for i in polled)
-        raise MIError(MIResult.NOT_SUPPORTED,
-                      f"the provider of {listed} does not report instance changes: ask for polling with WITHIN "
-                      f"(e.g. SELECT * FROM {query.class_name} WITHIN 5 WHERE …)")
+        message = (f"the provider of {listed} does not report instance changes: ask for polling with WITHIN "
+                   f"(e.g. SELECT * FROM {query.class_name} WITHIN 5 WHERE …)")
+        details = error_instance(MIResult.NOT_SUPPORTED, message)
+        details["error_Type"] = "HRESULT"  # what WMI answers there (the wmi and mi modules raise with it)
+        details["error_Code"] = WBEMESS_E_REGISTRATION_TOO_PRECISE
+        raise MIError(MIResult.NOT_SUPPORTED, message, details)
     if targets is None:
         polled = []  # no source named: only what the engine and reporting providers publish
     return SubscriptionPlan(ns.name, query, compiled, wmi, kinds, targets, polled=polled, host=host)
@@ -373,6 +404,10 @@ def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled:
 
 #: what the engine reports of a repository class: its own Create, Modify, Delete and Invoke (never a read)
 _REPOSITORY_EVENTS = Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE | Lifecycle.METHODCALL
+#: WMI's HRESULT for GROUP BY an embedded object ("An aggregation was requested by an embedded object")
+WBEM_E_AGGREGATING_BY_OBJECT = 0x8004105D
+#: WMI's HRESULT for an intrinsic event query that needs WITHIN and has none ("A WITHIN clause was not used")
+WBEMESS_E_REGISTRATION_TOO_PRECISE = 0x80042002
 #: what WITHIN polling can find of a provider's class: new, changed and vanished instances
 _POLLABLE = Lifecycle.CREATE | Lifecycle.MODIFY | Lifecycle.DELETE
 
