@@ -103,6 +103,10 @@ def test_inferred_types() -> None:
     inst = openmi.Instance("X", {"s": "a", "i": 1, "b": False, "f": 1.0, "d": dt.timedelta(1), "l": [1, 2]})
     assert [el.type for el in inst.elements] == [MIType.STRING, MIType.SINT64, MIType.BOOLEAN, MIType.REAL64,
                                                  MIType.DATETIME, MIType.SINT64A]
+    # a path is a reference (an invoke's REF parameter goes out as an EPR), another instance an embedded object
+    ref = openmi.Reference("MSFT_Person", {"Key": 10})
+    more = openmi.Instance("X", {"r": ref, "rs": [ref], "e": openmi.Instance("Y", {"a": 1})})
+    assert [el.type for el in more.elements] == [MIType.REFERENCE, MIType.REFERENCEA, MIType.INSTANCE]
 
 
 def test_instance_from_class_types_values() -> None:

@@ -441,3 +441,16 @@ def test_a_selector_filter_narrows_an_instance_enumeration() -> None:
     assert list(kind.narrow(_over_the_wire(nothing), iter(things))) == []
     unfiltered = _over_the_wire(EnumerateRequest(namespace=NS, class_name="X_Widget"))
     assert len(list(kind.narrow(unfiltered, iter(things)))) == 3
+
+
+def test_a_class_enumeration_answered_with_instances_is_not_supported() -> None:
+    """OMI 1.9 answers the Enumerate of the class URI with instances of ClassName (it does not enumerate
+    classes over WS-Man): that ends the operation NOT_SUPPORTED, never an empty success."""
+    from openmi.protocol.wsman import EnumerateResponse
+    from openmi.protocol.wsman import operations as kinds
+
+    page = EnumerateResponse(items=[Instance("MSFT_Person", {"Key": 2})], end_of_sequence=True)
+    with pytest.raises(MIError) as info:
+        list(kinds.ENUMERATE_CLASSES.results(None, page, "root/cimv2"))
+    assert info.value.result == MIResult.NOT_SUPPORTED and "MSFT_Person" in info.value.message
+    assert list(kinds.ENUMERATE_CLASSES.results(None, EnumerateResponse(end_of_sequence=True), "root/cimv2")) == []

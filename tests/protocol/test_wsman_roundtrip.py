@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from lxml import etree
 
+import openmi
 from openmi.cim import Class, Instance, MIFlag, MIResult, MIType, Property
 from openmi.cim.classes import Method, Parameter
 from openmi.protocol.wsman import (
@@ -143,6 +144,10 @@ def test_pull_release_invoke_identify_round_trip() -> None:
                                     **common(UriStyle.WMI)))  # type: ignore[arg-type]
     assert isinstance(inv, InvokeRequest) and inv.method == "Polish" and inv.parameters is not None
     assert inv.parameters["Grit"] == 120  # typed from the method's parameter
+    # an openmi.Reference parameter travels as an EPR (what OMI and WinRM read as a REF parameter)
+    data = build_request(InvokeRequest(method="Polish", parameters=Instance("__parameters", {
+        "rf": openmi.Reference("MSFT_Person", {"Key": 10})}), selectors={"Id": "1"}, **common()))  # type: ignore[arg-type]
+    assert b"ReferenceParameters" in data and b"<a:Address" in data
     ident = IdentifyRequest(unauthenticated=True)
     assert request_headers(ident)["WSMANIDENTIFY"] == "unauthenticated"
     got = parse_request(build_request(ident), wsmanidentify="unauthenticated")

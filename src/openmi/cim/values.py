@@ -134,7 +134,9 @@ def infer_type(value: Any, name: str | None = None) -> MIType:
     if isinstance(value, (_dt.datetime, _dt.timedelta)):
         return MIType.DATETIME
     if isinstance(value, _instance_type()):
-        return MIType.INSTANCE
+        from .objectpath import Reference
+
+        return MIType.REFERENCE if isinstance(value, Reference) else MIType.INSTANCE  # (a path, not an object)
     if isinstance(value, (list, tuple)):
         if not value:
             return MIType.STRINGA

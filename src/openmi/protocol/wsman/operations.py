@@ -539,6 +539,18 @@ TEST_CONNECTION = OperationKind(
 # --- classes: the CIM-XML schema URI, a DSP0201 <CLASS> body ---------------------------------------------
 
 
+def _classes_of(resp: EnumerateResponse, ns: str | None) -> Iterator[Class]:
+    """The classes of a class enumeration's page. A server that answers with instances instead (OMI 1.9 takes
+    the Enumerate of the class URI for an instance enumeration of ClassName) does not enumerate classes: that
+    is NOT_SUPPORTED, not an empty success."""
+    if resp.items:
+        first = resp.items[0]
+        what = getattr(first, "class_name", type(first).__name__)
+        raise MIError(MIResult.NOT_SUPPORTED, f"the server answered the class enumeration with instances (of "
+                      f"{what}), not classes: it does not enumerate classes over WS-Management")
+    return (_class_in(c, ns) for c in resp.classes)
+
+
 def _class_in(cls: Class, ns: str | None) -> Class:
     if cls.namespace is None and ns:
         cls.namespace = ns
@@ -619,7 +631,7 @@ def _put_classes(response: EnumerateResponse, classes: list[Class], options: Cla
 ENUMERATE_CLASSES = OperationKind(
     rq.EnumerateClasses, EnumerateClassesRequest, EnumerateResponse, read_only=True, idempotent=True,
     request=_enumerate_classes_request,
-    results=lambda r, resp, ns: (_class_in(c, ns) for c in resp.classes),
+    results=lambda r, resp, ns: _classes_of(resp, ns),
     record=lambda req, lookup: rq.EnumerateClasses(
         class_name=req.class_name, class_names_only=req.names_only, flags=0 if req.deep else _SHALLOW,
         **_class_base(req)),
