@@ -427,7 +427,8 @@ class DestinationOptions(_Wrapper):
     """``mi.destinationoptions``: transport, timeout, locale and credentials for a remote session.
 
     Not in PyMI (which uses the Windows certificate store): ``set_ca_file(path)`` and
-    ``set_skip_ca_check(bool)``; ``OPENMI_CAFILE`` in the environment gives the default CA file.
+    ``set_skip_ca_check(bool)``; ``OPENMI_CAFILE`` in the environment gives the default CA file. Nor (it only
+    speaks to WMI): ``set_uri_style("dmtf")`` for a server such as OMI, also from ``OPENMI_URI_STYLE``.
     """
 
     __slots__ = ()
@@ -474,6 +475,16 @@ class DestinationOptions(_Wrapper):
 
     def set_ca_file(self, path: str) -> None:
         self._obj.ca_file = path
+
+    def get_uri_style(self) -> str:
+        return self._obj.uri_style
+
+    def set_uri_style(self, style: str) -> None:
+        """``"wmi"`` (WinRM's resource URIs, the default unless OPENMI_URI_STYLE says otherwise) or ``"dmtf"``
+        (DMTF URIs with a ``__cimnamespace`` selector: OMI, openmi)."""
+        if style not in ("wmi", "dmtf"):
+            raise ValueError(f"the URI style is 'wmi' or 'dmtf', not {style!r}")
+        self._obj.uri_style = style
 
     def set_skip_ca_check(self, skip: bool) -> None:
         self._obj.skip_ca_check = bool(skip)

@@ -988,13 +988,14 @@ def WMI(computer_or_moniker: str = "", impersonation_level: str = "", authentica
         suffix: str = "", user: str = "", password: str = "", find_classes: bool = False, debug: bool = False,
         *, computer: str = "", locale_name: str | None = None, user_cert_thumbprint: str = "",
         auth_type: str | None = None, operation_timeout: float | None = None, transport: str | None = None,
-        protocol: str | None = None, port: int | None = None) -> Any:
+        protocol: str | None = None, port: int | None = None, uri_style: str | None = None) -> Any:
     """Connect to WMI: a namespace (``_wmi_namespace``), or the class or instance a moniker names.
 
     ``computer`` (or a first argument that is not a moniker) is a host reached over WinRM: ``http://HOST:5985``
     unless ``transport=mi.MI_TRANSPORT_HTTPS`` or a full ``http(s)://`` URL says otherwise; omitted or
     ``"."`` means this machine's openmi server. ``user="DOMAIN\\\\name"`` with ``password`` authenticates
-    with NTLM and message encryption (``auth_type`` picks Basic, Kerberos, CredSSP …)."""
+    with NTLM and message encryption (``auth_type`` picks Basic, Kerberos, CredSSP …). ``uri_style="dmtf"``
+    reaches a server that takes DMTF resource URIs, such as OMI (default: WinRM's, or ``OPENMI_URI_STYLE``)."""
     first = computer_or_moniker or ""
     if first and not moniker and not computer:
         if _looks_like_moniker(first):
@@ -1015,10 +1016,15 @@ def WMI(computer_or_moniker: str = "", impersonation_level: str = "", authentica
         ns = f"{ns}/{suffix.strip('/')}"
     app = _application()
     opts: mi.DestinationOptions | None = None
-    if host not in ("", ".", "localhost") or user or transport or port:
+    if host not in ("", ".", "localhost") or user or transport or port or uri_style:
         opts = app.create_destination_options()
         if transport:
             opts.set_transport(transport)
+        if uri_style:
+            try:
+                opts.set_uri_style(uri_style)
+            except ValueError as exc:
+                raise x_wmi(str(exc)) from None
         if port:
             opts._obj.port = int(port)
         if locale_name:

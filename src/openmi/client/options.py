@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,7 @@ class DestinationOptions:
     """How to reach a remote destination over WS-Management (see the remote-session documentation)."""
 
     def __init__(self, transport: str = "http", port: int | None = None, *, encryption: str = "auto",
-                 uri_style: str = "wmi", timeout: float | _dt.timedelta | None = None, ca_file: str | None = None,
+                 uri_style: str | None = None, timeout: float | _dt.timedelta | None = None, ca_file: str | None = None,
                  skip_ca_check: bool = False, skip_cn_check: bool = False, proxy: str | None = None,
                  max_envelope_size: int = 512000, data_locale: str | None = None, ui_locale: str | None = None,
                  packet_encoding: str = "utf-8", max_elements: int = 100, cert_file: str | None = None,
@@ -124,6 +125,10 @@ class DestinationOptions:
             raise ValueError(f"transport is 'http' or 'https', not {transport!r}")
         if encryption not in ("auto", "always", "never"):
             raise ValueError(f"encryption is 'auto', 'always' or 'never', not {encryption!r}")
+        if uri_style is None:  # WinRM's, unless OPENMI_URI_STYLE says otherwise (as on the command line)
+            uri_style = os.environ.get("OPENMI_URI_STYLE", "").strip().lower() or "wmi"
+            if uri_style not in ("wmi", "dmtf"):
+                raise ValueError(f"OPENMI_URI_STYLE is 'wmi' or 'dmtf', not {uri_style!r}")
         if uri_style not in ("wmi", "dmtf"):
             raise ValueError(f"uri_style is 'wmi' or 'dmtf', not {uri_style!r}")
         enc = packet_encoding.lower().replace("-", "").replace("_", "")

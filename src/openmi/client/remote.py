@@ -148,8 +148,14 @@ class WSManTransport:
         if not data:
             raise MIError(MIResult.FAILED, f"{self.host} answered HTTP {status} with no body")
         # classes this session already holds type the answer as it is read (the rest are typed after)
-        return wsman.parse_response(data, ctype, req,
-                                    class_lookup=self.classes.get if self.options.type_results else None)
+        try:
+            return wsman.parse_response(data, ctype, req,
+                                        class_lookup=self.classes.get if self.options.type_results else None)
+        except wsman.WSManFault as fault:
+            if self.style is wsman.UriStyle.WMI and fault.result == MIResult.INVALID_NAMESPACE:
+                fault.message += (" (a server that takes DMTF resource URIs with __cimnamespace, as OMI does, needs "
+                                  "DestinationOptions(uri_style='dmtf') or OPENMI_URI_STYLE=dmtf)")
+            raise
 
     def _take(self) -> Connection:
         with self._lock:
