@@ -26,6 +26,7 @@ import datetime as _dt
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -912,6 +913,8 @@ class _EventWatcher:
         from .cim.types import OperationFlags
 
         self._op = subscribe(conn._namespace, "WQL", wql, flags=int(OperationFlags.REPORT_OPERATION_STARTED))
+        # a watcher a script drops without closing still ends its subscription (a remote one: Unsubscribe)
+        self._closer = weakref.finalize(self, self._op.close)
         first = self._op.get_indication()  # live once this comes: events from now on are seen
         if first.result != MIResult.OK:
             self._op.close()
@@ -933,7 +936,7 @@ class _EventWatcher:
         return _event(self._conn, r.instance)
 
     def close(self) -> None:
-        self._op.close()
+        self._closer()
 
     def __enter__(self) -> _EventWatcher:
         return self

@@ -348,6 +348,42 @@ def test_goes_on_after_a_restart_that_lost_its_events(tmp_path: Path, caplog: py
                 second_engine.close()
 
 
+def test_a_dropped_wmi_watcher_unsubscribes(served: Running) -> None:
+    """A ``watch_for`` watcher a script lets go of (no close) still sends Unsubscribe: the server holds no
+    subscription for it afterwards."""
+    import gc
+
+    from openmi import wmi
+
+    c = wmi.WMI(computer=f"http://127.0.0.1:{served.http_port}/wsman", user="alice", password=PASSWORD)
+    w = c.watch_for(raw_wql=DELETIONS)
+    wait_for(lambda: len(served.server.service.subscriptions) == 1, "the watcher's subscription")
+    del w
+    gc.collect()
+    wait_for(lambda: len(served.server.service.subscriptions) == 0, "the dropped watcher's Unsubscribe")
+
+
+def test_subscriptions_left_open_are_unsubscribed_at_exit(served: Running, tmp_path: Path) -> None:
+    """A program that exits with a remote subscription still open (no close, no with): its application is
+    closed at exit, which sends Unsubscribe, rather than leaving the subscription to expire at the server."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "leave_open.py"
+    script.write_text(f"""
+import openmi
+o = openmi.DestinationOptions("http", {served.http_port})
+o.add_credentials(openmi.AuthType.NTLM, "alice", {PASSWORD!r})
+s = openmi.Application().new_session("127.0.0.1", "WINRM", o)
+op = s.subscribe("root/cimv2", "WQL", {DELETIONS!r}, flags=openmi.OperationFlags.REPORT_OPERATION_STARTED)
+op.get_indication(timeout=30)
+print("live", flush=True)
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "live" in out.stdout, out.stderr
+    wait_for(lambda: len(served.server.service.subscriptions) == 0, "the Unsubscribe sent at exit")
+
+
 def test_per_user_cap_and_renew(tmp_path: Path) -> None:
     r = start(tmp_path, allow_unencrypted=True, max_subscriptions_per_user=2)  # a ServeConfig key
     try:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,6 +24,20 @@ _LOCAL_NAMES = (None, "", ".", "localhost")
 _LOOP_STOP_GRACE = 5.0  # seconds the event loop thread gets to finish what is left at close
 _LOOP_IDLE = 2.0  # seconds the event loop thread lives on with nothing to run (then a new one starts on demand)
 log = logging.getLogger("openmi.client")
+
+
+#: the applications not closed yet: those still open when the interpreter exits are closed then, so that their
+#: remote subscriptions are unsubscribed and their enumerations released rather than left to expire at the server
+_OPEN: weakref.WeakSet[Application] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for app in list(_OPEN):
+        try:
+            app.close()
+        except Exception:  # (one application's trouble must not keep the others open)
+            log.exception("closing an application at exit failed")
 
 
 class Application:
@@ -41,6 +57,7 @@ class Application:
         self._loop_thread: threading.Thread | None = None
         self._loop_tasks = 0  # operations running on it
         self._loop_idle_since = 0.0
+        _OPEN.add(self)
 
     def new_session(self, destination: str | None = None, protocol: str | None = None,
                     options: DestinationOptions | None = None, *, server: Server | None = None) -> Session:
@@ -173,6 +190,7 @@ class Application:
                 return
             self._closed = True
             sessions = list(self._sessions)
+        _OPEN.discard(self)
         deadline = time.monotonic() + CLOSE_GRACE
         stopping = [(s, s._shutdown()) for s in sessions]  # cancel everything first, then wait once
         for s, ops in stopping:
