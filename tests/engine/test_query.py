@@ -90,7 +90,7 @@ def test_polymorphism_flags(people: openmi.Session) -> None:
      "column 35: unknown property 'Nmae' of Sample_Person"),
     ("WQL", "SELECT Name FROM Sample_Person WHERE Id > 5 AND Nmae = 1", MIResult.INVALID_QUERY,
      "column 49: unknown property 'Nmae' of Sample_Person"),
-    ("WQL", "SELECT * FROM Nope", MIResult.INVALID_QUERY, "column 15: unknown class 'Nope' in namespace root/cimv2"),
+    ("WQL", "SELECT * FROM Nope", MIResult.INVALID_CLASS, "column 15: unknown class 'Nope' in namespace root/cimv2"),
     ("WQL", "SELECT * FROM Sample_Person WHERE Tags = 'a'", MIResult.INVALID_QUERY, "is an array"),
     ("WQL", "SELECT * FROM Sample_Person WHERE Id = 'x'", MIResult.INVALID_QUERY, "is a number"),
     ("WQL", "SELECT * FROM Sample_Person WHERE", MIResult.INVALID_QUERY, "column 34: expected a property"),

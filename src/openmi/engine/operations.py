@@ -18,7 +18,7 @@ from ..cim import requests as rq
 from ..cim.classes import Class, Property
 from ..cim.errors import MIError
 from ..cim.instance import Element, Instance
-from ..cim.query import AssocQuery, CompiledQuery, QueryError, compile_query, dialect_name, parse
+from ..cim.query import AssocQuery, CompiledQuery, compile_query, dialect_name, parse
 from ..cim.types import MIFlag, MIResult, MIType, OperationFlags
 from ..cim.values import coerce, infer_type
 from . import subscriptions
@@ -424,8 +424,9 @@ def _compile_for(ns: Namespace, dialect: str | None, text: str | None) -> Prepar
         raise MIError(MIResult.INVALID_QUERY, "WITHIN and GROUP WITHIN belong to event queries (Subscribe), "
                       "not QueryInstances")
     info = ns.classes.get(q.class_name.lower())
-    if info is None:
-        raise QueryError(f"unknown class '{q.class_name}' in namespace {ns.name}", q.class_column)
+    if info is None:  # as WMI (WBEM_E_INVALID_CLASS) and OMI answer it
+        raise MIError(MIResult.INVALID_CLASS,
+                      f"column {q.class_column}: unknown class '{q.class_name}' in namespace {ns.name}")
 
     def lookup(name: str) -> Class | None:
         found = ns.classes.get(name.lower())
