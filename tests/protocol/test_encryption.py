@@ -62,7 +62,7 @@ def test_round_trip_keeps_the_original_content_type() -> None:
     ctype, body = encrypt(ctx, SOAP, content_type="application/soap+xml;charset=UTF-16")
     plain = decrypt(ctx, ctype, body)
     assert plain == (  # a NamedTuple compares as a tuple
-        "application/soap+xml;charset=UTF-16", SOAP, SPNEGO)
+        "application/soap+xml;charset=UTF-16", SOAP, SPNEGO, "\t")
     assert encryption.is_encrypted(ctype)
     assert not encryption.is_encrypted("application/soap+xml;charset=UTF-8")
     assert not encryption.is_encrypted(None)
@@ -118,6 +118,31 @@ def test_kerberos_length_may_count_padding_spnego_may_not() -> None:
         else:
             with pytest.raises(EncryptionError, match="Length"):
                 decrypt(ctx, ctype, padded)
+
+
+def test_omis_style_untabbed_and_nul_padded() -> None:
+    """OMI writes the part headers without the tab (and its client finds them only so), and its client pads the
+    plaintext with NULs to a multiple of 16 octets, counted in Length=: both are read, the padding dropped, and
+    the style reported so that a server answers in it."""
+    ctx = XorContext()
+    ctype, tabbed = encrypt(ctx, SOAP)
+    assert decrypt(ctx, ctype, tabbed).indent == "\t"
+    _, plain = encrypt(ctx, SOAP, indent="")
+    assert b"\t" not in plain.split(b"octet-stream")[0] and b"\r\nContent-Type: application/octet-stream" in plain
+    got = decrypt(ctx, ctype, plain)
+    assert got.body == SOAP and got.indent == ""
+    pad = -len(SOAP) % 16 or 16
+    padded = SOAP + b"\0" * (pad if pad < 16 else 0)
+    _, body = encrypt(ctx, padded, indent="")
+    assert decrypt(ctx, ctype, body).body == SOAP  # (Length counts the NULs: OMI's client announces them)
+    _, body = encrypt(ctx, SOAP + b"\0" * 16, indent="")
+    with pytest.raises(EncryptionError, match="NUL"):
+        decrypt(ctx, ctype, body)
+    utf16 = SOAP.decode().encode("utf-16-le")  # ends with a NUL octet of its own: kept
+    ctype16, body = encrypt(ctx, utf16, content_type="application/soap+xml;charset=UTF-16")
+    assert decrypt(ctx, ctype16, body).body == utf16
+    with pytest.raises(ValueError, match="tab"):
+        encrypt(ctx, SOAP, indent="  ")
 
 
 def _good() -> tuple[str, bytes]:

@@ -4,6 +4,7 @@ styles, independent clients (pywinrm, pypsrp), OMI's recorded requests replayed,
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -252,3 +253,24 @@ def test_selector_filter_and_wildcards(people: Running) -> None:
     assert code == 200 and b"EnumerationContext" in data
     code, data = post(people, envelope(people.http_port, WMI + "*", wql("SELECT * FROM Nope"), optimize=False))
     assert code == 500 and fault_parts(data)["status"] == "5"  # INVALID_CLASS, as OMI answers it
+
+
+def test_omis_client_gets_omis_shapes(people: Running) -> None:
+    """OMI's own client (omicli) names no User-Agent and reads OMI's shapes: datetimes as plain text, a query's
+    selected properties in the class's element. Every other client (pywinrm here, which names itself) gets
+    WinRM's: ``cim:Datetime`` wrappers and ``wsman:XmlFragment`` items for a WMI-style query."""
+    import base64
+    import http.client
+
+    body = envelope(people.http_port, WMI + "*", wql("SELECT Name, Born FROM Sample_Person WHERE Id = 1"))
+    code, winrm_like = post(people, body)
+    assert code == 200 and b"XmlFragment" in winrm_like and b"Datetime>" in winrm_like
+    conn = http.client.HTTPConnection("127.0.0.1", people.http_port, timeout=30)
+    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    conn.request("POST", "/wsman", body.encode(), {  # (http.client adds no User-Agent, as OMI's client)
+        "Authorization": f"Basic {auth}", "Content-Type": "application/soap+xml;charset=UTF-8"})
+    reply = conn.getresponse()
+    omi_like = reply.read()
+    conn.close()
+    assert reply.status == 200 and b"XmlFragment" not in omi_like and b"Datetime>" not in omi_like
+    assert re.search(rb"<p:Sample_Person [^>]*>.*<p:Born>1901-01-01T00:00:00Z</p:Born>", omi_like), omi_like[-600:]

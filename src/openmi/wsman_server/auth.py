@@ -472,6 +472,7 @@ class ConnectionAuth:
         self._user: User | None = None  # set only by a completed NTLM/Negotiate handshake
         self._basic: tuple[str, User] | None = None  # last verified Basic token on this connection
         self._sealed_request = False
+        self._indent = "\t"  # how the last sealed request indented its part headers (see encryption)
 
     @property
     def scheme(self) -> str | None:
@@ -516,6 +517,7 @@ class ConnectionAuth:
                 self._reset()
                 raise AuthError(f"encryption protocol {plain.protocol} does not match {self._scheme}")
             self._sealed_request = True
+            self._indent = plain.indent  # the answer's part headers as the request's (OMI's client needs that)
             return plain.content_type, plain.body
         self._sealed_request = False
         if body and self._server.encryption_required:
@@ -528,7 +530,8 @@ class ConnectionAuth:
             return content_type, body
         if not (self._sealed_request or self._server.encryption_required):
             return content_type, body
-        return encryption.encrypt(self._context, body, protocol=self._sealing_protocol(), content_type=content_type)
+        return encryption.encrypt(self._context, body, protocol=self._sealing_protocol(), content_type=content_type,
+                                  indent=self._indent)
 
     def _sealing_protocol(self) -> str:
         return _SPNEGO_PROTOCOLS[self._scheme][2] if self._scheme in _SPNEGO_PROTOCOLS else encryption.SPNEGO

@@ -550,6 +550,8 @@ class WSManConnection:
                 anonymous = False
                 req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
                                           class_lookup=self.service.lookup_class, limits=self.service.limits)
+                if "user-agent" not in headers:  # OMI's client (see wsman.Request.plain_values)
+                    req.plain_values = True
         except wsman.WSManFault as exc:
             # to an anonymous client one fixed answer: nothing it sends is echoed or cached
             fault = _NOT_AN_IDENTIFY if anonymous else exc

@@ -12,6 +12,12 @@ Sans-I/O and shared by server and client: the caller passes its security context
     --Encrypted Boundary--\\r\\n
 
 CredSSP bodies over 16 KiB are sealed in 16 KiB chunks, one part pair per chunk, as ``multipart/x-multi-encrypted``.
+
+WinRM and the Python clients indent the part headers with a tab and pywinrm finds the data part only so; OMI
+writes them without one and its client finds them only so. A reader takes both (:attr:`Decrypted.indent` says
+which came), and a server answers in the style it was asked in. OMI's client also pads the plaintext with NULs
+to a multiple of 16 octets and counts them in Length=: up to 15 trailing NULs are dropped from a UTF-8 body
+(its XML ends otherwise).
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ CREDSSP_CHUNK = 16384
 # pypsrp counts Kerberos padding in Length= although MS-WSMV says no padding is added; RFC 4121 pads by less than
 # one cipher block, so a Length that exceeds the plaintext by up to this much is accepted for Kerberos only.
 _KERBEROS_PADDING_MAX = 16
+
+
+# OMI's client pads the plaintext with NULs to a multiple of 16 octets (and counts them in Length=)
+_NUL_PADDING_MAX = 15
 
 
 class EncryptionError(ValueError):
@@ -61,6 +71,7 @@ class Decrypted(NamedTuple):
     content_type: str  # of the plaintext, from OriginalContent, e.g. application/soap+xml;charset=UTF-8
     body: bytes
     protocol: str  # one of PROTOCOLS
+    indent: str = "\t"  # how the part headers were indented: "\t" (WinRM, pywinrm) or "" (OMI)
 
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
@@ -90,8 +101,11 @@ def _canonical_protocol(value: str) -> str:
 
 
 def encrypt(context: SecurityContext, body: bytes, *, protocol: str = SPNEGO,
-            content_type: str = SOAP_UTF8) -> tuple[str, bytes]:
-    """The Content-Type header value and the body for *body* sealed by *context*."""
+            content_type: str = SOAP_UTF8, indent: str = "\t") -> tuple[str, bytes]:
+    """The Content-Type header value and the body for *body* sealed by *context*; *indent* before each part
+    header ("\t" as WinRM writes them, "" as OMI does)."""
+    if indent not in ("\t", ""):
+        raise ValueError(f"the part headers are indented by a tab or nothing, not {indent!r}")
     protocol = _canonical_protocol(protocol)
     chunked = protocol == CREDSSP and len(body) > CREDSSP_CHUNK
     chunks = [body[i:i + CREDSSP_CHUNK] for i in range(0, len(body), CREDSSP_CHUNK)] if chunked else [body]
@@ -99,10 +113,10 @@ def encrypt(context: SecurityContext, body: bytes, *, protocol: str = SPNEGO,
     for chunk in chunks:
         wrapped = context.wrap_winrm(chunk)
         out += (f"--{BOUNDARY}\r\n"
-                f"\tContent-Type: {protocol}\r\n"
-                f"\tOriginalContent: type={content_type};Length={len(chunk)}\r\n"
+                f"{indent}Content-Type: {protocol}\r\n"
+                f"{indent}OriginalContent: type={content_type};Length={len(chunk)}\r\n"
                 f"--{BOUNDARY}\r\n"
-                f"\tContent-Type: application/octet-stream\r\n").encode("ascii")
+                f"{indent}Content-Type: application/octet-stream\r\n").encode("ascii")
         out += struct.pack("<I", len(wrapped.header)) + wrapped.header + wrapped.data
     out += f"--{BOUNDARY}--\r\n".encode("ascii")
     media = MULTI_ENCRYPTED if chunked else ENCRYPTED
@@ -158,7 +172,14 @@ def decrypt(context: SecurityContext, content_type: str, body: bytes) -> Decrypt
         if excess != 0 and not (protocol == KERBEROS and 0 < excess <= _KERBEROS_PADDING_MAX):
             raise EncryptionError(f"decrypted length {len(chunk)} does not match the announced Length={length}")
         plain += chunk
-    return Decrypted(original_type, bytes(plain), protocol)
+    # OMI's client: NULs up to a multiple of 16 octets (a UTF-16 body may end in a NUL octet of its own)
+    padded = 0 if "utf-16" in original_type.lower() else len(plain) - len(plain.rstrip(b"\0"))
+    if padded:
+        if padded > _NUL_PADDING_MAX:
+            raise EncryptionError(f"the decrypted body ends with {padded} NUL octets")
+        del plain[-padded:]
+    indent = "" if segments[0][:1] not in (b"\t", b" ") else "\t"
+    return Decrypted(original_type, bytes(plain), protocol, indent)
 
 
 def _metadata(segment: bytes, protocol: str) -> tuple[str, int]:

@@ -429,13 +429,14 @@ def _query_record(req: EnumerateRequest, lookup: ClassLookup | None) -> rq.Query
 def _query_page(req: EnumerateRequest, results: list[Any], response: EnumerateResponse,
                 lookup: ClassLookup) -> None:
     """A page of query results: a query that selects properties (``SELECT a, b``) asked for in the WMI
-    style is answered as WinRM answers it, with ``wsman:XmlFragment`` items; a schema query's classes
+    style is answered as WinRM answers it, with ``wsman:XmlFragment`` items (to a client that reads OMI's
+    shapes, ``plain_values``, in the class's element); a schema query's classes
     (``ClassDefsOnly``, ``SchemaOnly``) as DSP0201 ``<CLASS>`` items, as EnumerateClasses writes them."""
     if results and isinstance(results[0], Class):
         _put_classes(response, results, ClassOptions.full(), lookup, req.namespace)
         return
     f = req.filter
-    if req.uri_style is not UriStyle.WMI or f is None or not f.query:
+    if req.uri_style is not UriStyle.WMI or req.plain_values or f is None or not f.query:
         return
     try:
         q = parse(f.query, _DIALECT_NAMES.get(f.dialect, "WQL"))

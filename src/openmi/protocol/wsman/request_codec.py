@@ -9,6 +9,7 @@ robust-connection retransmission we do not support) and the session headers; ``w
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any, Final
 
@@ -646,9 +647,19 @@ def _append_filter(parent: _Elem, f: Filter, style: Any) -> None:
                 _SubElement(ael, ns.q(ns.WSMB, local)).text = value
 
 
+try:
+    _version = importlib.metadata.version("openmi")
+except importlib.metadata.PackageNotFoundError:  # (run from a source tree that was not installed)
+    _version = "dev"
+
+#: who openmi's client says it is (a server may shape its answers by it: OMI's does, and openmi serve tells OMI's
+#: client, which names none, by its absence)
+USER_AGENT = f"openmi/{_version}"
+
+
 def request_headers(request: Request) -> dict[str, str]:
     """The HTTP headers a request needs besides authentication and Content-Length."""
-    headers = {"Content-Type": "application/soap+xml;charset=UTF-8"}
+    headers = {"Content-Type": "application/soap+xml;charset=UTF-8", "User-Agent": USER_AGENT}
     if isinstance(request, IdentifyRequest) and request.unauthenticated:
         headers["WSMANIDENTIFY"] = "unauthenticated"
     return headers

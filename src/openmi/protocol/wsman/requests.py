@@ -53,6 +53,9 @@ class Request:
     ``operation_timeout`` is in seconds; ``option_set`` maps option names to text, bool or int
     (from the ``Type`` attribute); ``encoding`` is the body's character encoding, which the answer
     mirrors. ``uri_style`` says which resource URI style to write (client) or was used (server).
+    ``plain_values`` (server): the client reads OMI's shapes, datetimes as plain text and a query's selected
+    properties in the class's element, not WinRM's ``cim:Datetime`` wrappers and ``wsman:XmlFragment``
+    (OMI's own client, which names no User-Agent; OMI's server answers likewise any client but WinRM's).
     """
 
     ACTION: ClassVar[str] = ""
@@ -74,6 +77,7 @@ class Request:
     operation_id: str | None = None
     uri_style: UriStyle = UriStyle.DMTF
     encoding: str = "utf-8"
+    plain_values: bool = False
 
     @property
     def action(self) -> str:

@@ -120,6 +120,8 @@ def build_response(
     """
     if isinstance(request, IdentifyRequest):
         return serialize(_identify(request, response), request.encoding)
+    if request.plain_values:
+        wrap_datetimes = False
     if type(response) in _EMPTY_BODIED and request.encoding == "utf-8" and _FAST and (
             not isinstance(response, PutResponse) or response.instance is None):
         fast = _from_template(_response_action(request), request.message_id, response.message_id, limits,
