@@ -346,6 +346,27 @@ def test_pypsrp_encryption_both_ways(sealed: tuple[ConnectionAuth, spnego.Contex
         assert theirs.unwrap_message(out, "Encrypted Boundary") == b"<reply/>" * (i + 1)
 
 
+def test_an_omi_style_sealed_request_gets_an_omi_style_answer(
+        sealed: tuple[ConnectionAuth, spnego.ContextProxy]) -> None:
+    """OMI's client writes the part headers without the tab and pads the plaintext with NULs to 16 octets; it
+    finds the parts of the answer only when they have no tab either. The server answers in the request's
+    style, and the next tabbed request gets tabs again."""
+    from openmi.protocol.wsman import encryption
+
+    conn, client = sealed
+    padded = SOAP + b"\0" * (-len(SOAP) % 16)
+    ctype, body = encryption.encrypt(client, padded, indent="")
+    assert conn.authenticate({}).user is not None
+    assert conn.open_body(ctype, body) == (SOAP_TYPE, SOAP)
+    _, answer = conn.seal_body(SOAP_TYPE, b"<reply/>")
+    assert b"\r\nContent-Type: application/octet-stream\r\n" in answer and b"\t" not in answer[:200]
+    assert encryption.decrypt(client, ctype, answer).body == b"<reply/>"
+    ctype, body = encryption.encrypt(client, SOAP)  # (WinRM's style)
+    assert conn.authenticate({}).user is not None and conn.open_body(ctype, body)[1] == SOAP
+    _, answer = conn.seal_body(SOAP_TYPE, b"<reply/>")
+    assert b"\tContent-Type: application/octet-stream" in answer
+
+
 def test_pywinrm_encryption_both_ways(store: UserStore) -> None:
     conn = http_server(store).connection()
     client = ntlm_client()
