@@ -50,6 +50,20 @@ def test_a_mof_load_is_all_or_nothing(repository_url: str) -> None:
         assert [i["Name"] for i in openmi.Application().new_session(server=srv).enumerate("Sample_Person")] == ["one"]
 
 
+def test_a_mof_compiled_again_updates_its_instances(repository_url: str, app: openmi.Application) -> None:
+    """mofcomp's create-or-update: the same MOF compiled again (``openmi serve --mof-file`` at each start) is
+    no error, and an instance it changes is updated; one instance declared twice in one MOF is still an error."""
+    with openmi.Server(repository_url) as srv:
+        srv.compile_mof(PERSON)
+        srv.compile_mof(PERSON)
+        srv.compile_mof(PERSON.replace('Name = "one"', 'Name = "uno"') + 'instance of Sample_Person { Id = 3; };')
+        s = app.new_session(server=srv)
+        assert sorted((i["Id"], i["Name"]) for i in s.enumerate("Sample_Person")) == [(1, "uno"), (3, None)]
+        with pytest.raises(MOFError, match="declared twice"):
+            srv.compile_mof('instance of Sample_Person { Id = 4; };\ninstance of Sample_Person { Id = 4; };')
+        assert sorted(i["Id"] for i in s.enumerate("Sample_Person")) == [1, 3]  # (nothing of it stored)
+
+
 def test_the_association_index(repository_url: str, app: openmi.Application) -> None:
     with openmi.Server(repository_url) as srv:
         srv.compile_mof(SCHEMA)

@@ -177,3 +177,51 @@ def test_sessions_through_an_http_proxy(served: Running) -> None:
     with pytest.raises(openmi.MIError) as ei:
         openmi.Application().new_session("h", "WINRM", openmi.DestinationOptions(proxy="socks5://p:1"))
     assert ei.value.result == MIResult.INVALID_PARAMETER
+
+
+SERVED_MOF = """class Sample_Served { [Key] uint32 Id; string Name; };
+instance of Sample_Served { Id = 1; Name = "%s"; };
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_mof_files_load_at_every_start_and_only_when_the_start_succeeds(tmp_path: Path, workers: int) -> None:
+    """``openmi serve --mof-file`` loads its MOF at each start: the second start on the same repository is no
+    ALREADY_EXISTS (mofcomp's create-or-update), and a start that fails (here: an HTTPS certificate that does
+    not exist) leaves the repository without the MOF."""
+    from openmi.wsman_server.run import WSManServer
+    from openmi.wsman_server.users import UserStore
+    from openmi.wsman_server.workers import Supervisor
+
+    db, mof, users = tmp_path / "repo.db", tmp_path / "served.mof", tmp_path / "users.json"
+    UserStore(users).add("alice", "Secr3t-pw!")
+
+    def start(name: str, **extra: object) -> None:
+        mof.write_text(SERVED_MOF % name)
+        cfg = ServeConfig(repository=str(db), users=str(users), http_port=0, https_port=None,
+                          allow_unencrypted=True, mof=[str(mof)])
+        for k, v in extra.items():
+            setattr(cfg, k, v)
+        if workers == 1:
+            server = WSManServer(cfg)
+            server.engine.close()
+            return
+        sup = Supervisor(cfg, workers)
+        sup.prepare()
+        for lst in sup.listeners:
+            assert lst.sock is not None
+            lst.sock.close()
+
+    def stored() -> list[tuple[int, str]]:
+        with openmi.Server(str(db)) as srv, openmi.Application() as app:
+            if "Sample_Served" not in srv.classes("root/cimv2"):
+                return []
+            return [(i["Id"], i["Name"]) for i in app.new_session(server=srv).enumerate("Sample_Served")]
+
+    with pytest.raises(Exception, match="nowhere"):
+        start("first", https_port=0, cert_file=str(tmp_path / "nowhere.crt"), key_file=str(tmp_path / "nowhere.key"))
+    assert stored() == []  # the failed start loaded nothing
+    start("one")
+    start("one")  # the same MOF again
+    start("uno")  # and changed: the instance is updated
+    assert stored() == [(1, "uno")]

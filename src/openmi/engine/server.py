@@ -609,8 +609,22 @@ class Server:
         self.load(result)
         return result
 
+    def _put_from_mof(self, namespace: str, inst: Instance) -> None:
+        """A MOF instance, as mofcomp puts it: created, or, when it exists already, updated with the MOF's
+        values (so that the same MOF compiled again, as ``openmi serve --mof-file`` does at each start, is no
+        error; the compiler refuses one instance declared twice in one MOF)."""
+        try:
+            for _ in self.execute(rq.CreateInstance(namespace=namespace, instance=inst)):
+                pass
+        except MIError as exc:
+            if exc.result != MIResult.ALREADY_EXISTS:
+                raise
+            for _ in self.execute(rq.ModifyInstance(namespace=namespace, instance=inst)):
+                pass
+
     def load(self, result: Any) -> None:
-        """Load a compiled MOF result (qualifier declarations, classes, instances) atomically."""
+        """Load a compiled MOF result (qualifier declarations, classes, instances) atomically; an instance that
+        exists already is updated with the MOF's values (mofcomp's create-or-update)."""
         by_ns: dict[str, tuple[list[QualifierDecl], list[Class], list[Instance]]] = {}
         for ns_name, q in result.qualifier_decls:
             by_ns.setdefault(normalize_namespace(ns_name), ([], [], []))[0].append(q)
@@ -631,8 +645,7 @@ class Server:
                         quals = self._new_qualifiers(ns_name, quals)
                         self.define_classes(ns_name, classes, qualifiers=quals, copy=False)
                         for inst in instances:
-                            for _ in self.execute(rq.CreateInstance(namespace=ns_name, instance=inst)):
-                                pass
+                            self._put_from_mof(ns_name, inst)
             except BaseException:
                 restore()
                 if self._shared:

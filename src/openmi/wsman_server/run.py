@@ -36,8 +36,6 @@ class WSManServer:
         self.engine = engine if engine is not None else Server(cfg.repository)
         self._hosts: HostPeers | None = None
         try:
-            for path in cfg.mof:
-                self.engine.compile_mof(path)
             self.users = UserStore(cfg.users)
             if is_postgres_url(self.engine.path):  # other hosts may hold the contexts a Pull continues
                 cert, key = certificate_paths(cfg)
@@ -71,6 +69,10 @@ class WSManServer:
                 request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout,
                 accept_batch=64 if share == 1 else 1),
                 balance=None if peers is None or shared_auth is None else (shared_auth.connections, peers.slot, share))
+            # last: a start that fails for anything above (a certificate, a users file, the limits) leaves the
+            # repository as it was (each MOF file loads whole or not at all, and again at the next start)
+            for path in cfg.mof:
+                self.engine.compile_mof(path)
         except BaseException:
             if self._hosts is not None:
                 self._hosts.stop()

@@ -103,13 +103,10 @@ class Supervisor:
         self.shared_auth = SharedAuthState.create()
 
     def prepare(self) -> list[str]:
-        """Before forking: load the MOF files once, make the certificate, bind the listeners; the URLs."""
+        """Before forking: make the certificate, bind the listeners, then load the MOF files once; the URLs."""
         from .run import certificate_paths, check_config
 
         check_config(self.cfg)
-        with Server(self.cfg.repository, shared=True) as engine:
-            for path in self.cfg.mof:
-                engine.compile_mof(path)
         tls = None
         if self.cfg.https_port is not None:
             cert, key = certificate_paths(self.cfg)
@@ -119,6 +116,16 @@ class Supervisor:
                 from .tls import server_context
                 return server_context(cert, key)
         self.listeners = bind_listeners(self.cfg, tls)
+        try:  # last: a start that failed above (a certificate, a port) left the repository as it was
+            with Server(self.cfg.repository, shared=True) as engine:
+                for path in self.cfg.mof:
+                    engine.compile_mof(path)
+        except BaseException:
+            for lst in self.listeners:
+                if lst.sock is not None:
+                    lst.sock.close()
+            self.listeners = []
+            raise
         return [lst.url for lst in self.listeners]
 
     def run(self) -> int:
