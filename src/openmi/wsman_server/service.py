@@ -33,6 +33,7 @@ from ..protocol.wsman import eventing as ev
 from ..protocol.wsman import operations as kinds
 from ..protocol.wsman.faults import protocol_fault
 from ..protocol.wsman.values import instance_wire_size
+from . import identity
 from .eventing import EventingConfig, SubscriptionStore
 from .forward import Unanswered
 from .http import HTTPRequest, HTTPResponse
@@ -222,7 +223,11 @@ class WSManService:
 
     # --- class information for the codec ------------------------------------------------------
     def lookup_class(self, namespace: str | None, class_name: str) -> Class | None:
-        return self.engine.lookup_class(namespace, class_name)
+        found = self.engine.lookup_class(namespace, class_name)
+        if found is None and class_name.lower() == identity.CLASS_NAME.lower() and \
+                (namespace or "").strip("/").lower() == identity.NAMESPACE:
+            return identity.IDENTIFY_CLASS
+        return found
 
     # --- one WS-Man request --------------------------------------------------------------------
     def dispatch(self, req: wsman.Request, user: User | None) -> tuple[int, bytes]:
@@ -307,8 +312,14 @@ class WSManService:
         if kind.streamed:
             return self._enumerate(req, kind, record, user, token)
         assert kind.response is not None
-        results = list(self.engine.execute(record, token, user=_name(user)))
+        results = list(self._execute(record, token, user))
         return kind.response(req, results, self.lookup_class)
+
+    def _execute(self, record: rq.Request, token: CancelToken, user: User | None) -> Iterator[Any]:
+        """The engine's results, or OMI's identity instance when the request asks for it (see identity.py)."""
+        if identity.asks_identity(self.engine, record):
+            return identity.answer(self.engine, record)
+        return self.engine.execute(record, token, user=_name(user))
 
     # --- subscriptions (WS-Eventing) ----------------------------------------------------------------
     def _eventing(self, req: wsman.Request, user: User | None) -> wsman.Response:
@@ -326,7 +337,7 @@ class WSManService:
     def _enumerate(self, req: wsman.Request, kind: kinds.OperationKind, record: rq.Request, user: User | None,
                    token: CancelToken) -> wsman.Response | bytes:
         assert isinstance(req, wsman.EnumerateRequest)
-        results: Iterator[Any] = self.engine.execute(record, token, user=_name(user))
+        results: Iterator[Any] = self._execute(record, token, user)
         if kind.narrow is not None:
             results = kind.narrow(req, results)
         if user is not None and isinstance(record, (rq.AssociatorInstances, rq.QueryInstances)):
