@@ -509,8 +509,40 @@ class WSManTransport:
         """How long a subscription's Pull may wait on the server: well under this session's read timeout."""
         return max(1.0, (self.options.timeout or 60.0) * 0.5)
 
+    def _for_wire(self, request: rq.Request) -> rq.Request:
+        """The request as this destination takes it. A WQL ``ASSOCIATORS OF`` / ``REFERENCES OF`` query sent
+        with DMTF resource URIs goes as the association filter (an AssociatorInstances / ReferenceInstances):
+        OMI answers the query form INVALID_QUERY, and openmi serve takes both; WinRM (WMI URIs) takes the
+        query as it is. Schema forms and qualifier filters, which the association filter cannot say, go as
+        written."""
+        if self.style is not wsman.UriStyle.DMTF or type(request) is not rq.QueryInstances:
+            return request
+        from ..cim.objectpath import parse_object_path
+        from ..cim.query import AssocQuery, QueryError, dialect_name, parse
+
+        if dialect_name(request.dialect) != "WQL" or not isinstance(request.query, str):
+            return request
+        try:
+            q = parse(request.query, "WQL")
+            if not isinstance(q, AssocQuery) or q.class_defs_only or q.schema_only or q.required_qualifier \
+                    or q.required_assoc_qualifier:
+                return request
+            source = parse_object_path(q.object_path)
+        except (QueryError, ValueError, MIError):
+            return request  # (the server says what is wrong with it)
+        namespace = source.namespace or request.namespace
+        if q.kind == "associators":
+            return rq.AssociatorInstances(
+                namespace, instance=source, assoc_class=q.assoc_class, result_class=q.result_class, role=q.role,
+                result_role=q.result_role, keys_only=q.keys_only, flags=request.flags, options=request.options,
+                resource_uri=request.resource_uri, resource_uri_prefix=request.resource_uri_prefix)
+        return rq.ReferenceInstances(
+            namespace, instance=source, result_class=q.result_class, role=q.role, keys_only=q.keys_only,
+            flags=request.flags, options=request.options, resource_uri=request.resource_uri,
+            resource_uri_prefix=request.resource_uri_prefix)
+
     def execute(self, request: rq.Request, ctx: CancelToken) -> Iterator[Any]:
-        plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
+        plan = kinds.plan(self._for_wire(request), ctx, self.options.max_elements, self._wait_cap())
         reply: Any = None
         failed: MIError | None = None
         open_enum: wsman.Request | None = None
@@ -568,7 +600,7 @@ class WSManTransport:
                 self._release(open_enum)
 
     async def execute_async(self, request: rq.Request, ctx: CancelToken) -> AsyncIterator[Any]:
-        plan = kinds.plan(request, ctx, self.options.max_elements, self._wait_cap())
+        plan = kinds.plan(self._for_wire(request), ctx, self.options.max_elements, self._wait_cap())
         reply: Any = None
         failed: MIError | None = None
         open_enum: wsman.Request | None = None
