@@ -205,23 +205,32 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
-    """Delete round trips/s for each number of workers × connections, in one run (issue 15 §4's curve)."""
+def bench_repository(items: int) -> tuple[Path, Path, Path]:
+    """A temporary directory with a repository holding Bench_Item 0 … items-1 and a users file with the bench
+    user (Basic only): (the directory, the repository, the users file)."""
     sys.path.insert(0, str(ROOT / "src"))
     import openmi
     from openmi.wsman_server.users import UserStore
 
     tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
     repo, users = tmp / "repo.db", tmp / "users.json"
-    total = per_conn * sum(connections) * len(workers) + 50 * sum(max(n, 2) for n in workers)
     with openmi.Server(repo) as srv, openmi.Application() as app:
         srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
             openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
         s = app.new_session(server=srv)
         with srv.repository.transaction():
-            for i in range(total):
+            for i in range(items):
                 s.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
     UserStore(users).add("bench", PASSWORD, ntlm=False)
+    return tmp, repo, users
+
+
+def sweep(workers: list[int], connections: list[int], per_conn: int) -> int:
+    """Delete round trips/s for each number of workers × connections, in one run (issue 15 §4's curve)."""
+    sys.path.insert(0, str(ROOT / "src"))
+
+    total = per_conn * sum(connections) * len(workers) + 50 * sum(max(n, 2) for n in workers)
+    tmp, repo, users = bench_repository(total)
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
     rows: dict[int, list[tuple[float, float]]] = {}
     base, bad = 0, 0
@@ -265,23 +274,12 @@ def stages(n: int = 3000) -> None:
     ``openmi serve`` runs; a served request costs more than the sum: its code runs cold after each wait for the
     network, and the socket calls come on top). Delete and Get, Basic on every request."""
     sys.path.insert(0, str(ROOT / "src"))
-    import openmi
     from openmi.protocol import wsman
     from openmi.protocol.http import HTTPResponse, ServerChannel
     from openmi.wsman_server.config import ServeConfig
     from openmi.wsman_server.run import WSManServer
-    from openmi.wsman_server.users import UserStore
 
-    tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
-    repo, users = tmp / "repo.db", tmp / "users.json"
-    with openmi.Server(repo) as srv, openmi.Application() as app:
-        srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
-            openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
-        sess = app.new_session(server=srv)
-        with srv.repository.transaction():
-            for i in range(n):
-                sess.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
-    UserStore(users).add("bench", PASSWORD, ntlm=False)
+    _, repo, users = bench_repository(n)
     server = WSManServer(ServeConfig(repository=str(repo), users=str(users), http_port=0, https_port=None,
                                      allow_unencrypted=True))
     conn = server.service.connection("127.0.0.1", False)
@@ -359,22 +357,11 @@ def against_omi(outdir: Path, per_conn: int, rounds: int, workers: int) -> int:
     process tree's: openmi's supervisor and workers, OMI's omiserver, omiengine (HTTP) and omiagent (the
     provider)."""
     sys.path.insert(0, str(ROOT / "src"))
-    import openmi
-    from openmi.wsman_server.users import UserStore
 
     CLIENT["cimnamespace"] = True
     conns_list = (1, 8)
-    tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
-    repo, users = tmp / "repo.db", tmp / "users.json"
     total = per_conn * sum(conns_list) * rounds + 100
-    with openmi.Server(repo) as srv, openmi.Application() as app:
-        srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
-            openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
-        s = app.new_session(server=srv)
-        with srv.repository.transaction():
-            for i in range(total):
-                s.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
-    UserStore(users).add("bench", PASSWORD, ntlm=False)
+    tmp, repo, users = bench_repository(total)
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
     best: dict[tuple[str, int], tuple[float, float]] = {}
     bad = 0
@@ -450,20 +437,9 @@ def main() -> int:
         return sweep([int(x) for x in a.workers.split(",")], [int(x) for x in a.connections.split(",")], a.requests)
     per_conn = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     sys.path.insert(0, str(ROOT / "src"))
-    import openmi
-    from openmi.wsman_server.users import UserStore
 
-    tmp = Path(tempfile.mkdtemp(prefix="openmi-bench-"))
-    repo, users = tmp / "repo.db", tmp / "users.json"
     total = per_conn * (1 + 8)
-    with openmi.Server(repo) as srv, openmi.Application() as app:
-        srv.define_class("root/cimv2", openmi.Class("Bench_Item", properties=[
-            openmi.Property("Id", openmi.MIType.UINT32, key=True), openmi.Property("Name", openmi.MIType.STRING)]))
-        s = app.new_session(server=srv)
-        with srv.repository.transaction():
-            for i in range(total):
-                s.create(openmi.Instance("Bench_Item", {"Id": i, "Name": f"item{i}"}))
-    UserStore(users).add("bench", PASSWORD, ntlm=False)
+    tmp, repo, users = bench_repository(total)
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
     server, port = serve(repo, users, env, 1)
     fixed = tmp / "fixed.xml"

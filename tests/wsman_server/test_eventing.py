@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -503,6 +504,22 @@ def test_pywinrm_raw_subscribe_pull_unsubscribe(served: Running) -> None:
     local.close()
 
 
+def _raw_pull_subscribe(p: Any, port: int) -> str:
+    """A Pull-mode Subscribe to the deletions sent as WinRM's clients do (heartbeats every second); its context."""
+    resp = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe>
+   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"><w:Heartbeats>PT1.000S</w:Heartbeats></e:Delivery>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+  </e:Subscribe>""")).decode()
+    return re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr, no-any-return]
+
+
+def _raw_pull(p: Any, port: int, context: str, max_elements: int) -> str:
+    return p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
+  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>{max_elements}</n:MaxElements></n:Pull>"""
+                                    )).decode()  # type: ignore[no-any-return]
+
+
 def test_a_raw_pull_page_is_cut_to_the_envelope_and_the_rest_follows(served: Running) -> None:
     """WinRM asks for up to 32000 events a Pull with a 153600-octet envelope: a page carries what fits, the
     events left over come first in the next Pull, and none is lost or repeated."""
@@ -515,20 +532,13 @@ def test_a_raw_pull_page_is_cut_to_the_envelope_and_the_rest_follows(served: Run
     port = served.http_port
     p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
                  password=PASSWORD, message_encryption="never")
-    resp = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
-  <e:Subscribe>
-   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"><w:Heartbeats>PT1.000S</w:Heartbeats></e:Delivery>
-   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
-  </e:Subscribe>""")).decode()
-    context = re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+    context = _raw_pull_subscribe(p, port)
     for i in range(300):
         eng.delete(person(i))
     got: list[int] = []
     pages = 0
     while len(got) < 300 and pages < 50:
-        page = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
-  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>32000</n:MaxElements></n:Pull>"""
-                                        )).decode()
+        page = _raw_pull(p, port, context, 32000)
         assert len(page.encode()) <= 153600
         got += [int(x) for x in re.findall(r"<p\d*:Id>(\d+)</p\d*:Id>", page)]
         pages += 1
@@ -552,21 +562,13 @@ def test_subscription_buffer_bounds_what_a_subscriber_may_leave_unread(tmp_path:
         port = r.http_port
         p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
                      password=PASSWORD, message_encryption="never")
-        resp = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
-  <e:Subscribe>
-   <e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"><w:Heartbeats>PT1.000S</w:Heartbeats></e:Delivery>
-   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
-  </e:Subscribe>""")).decode()
-        context = re.search(r"<n:EnumerationContext>([^<]+)<", resp).group(1)  # type: ignore[union-attr]
+        context = _raw_pull_subscribe(p, port)
         for i in range(8):
             eng.delete(person(i))
-        page = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
-  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>100</n:MaxElements></n:Pull>"""
-                                        )).decode()
+        page = _raw_pull(p, port, context, 100)
         assert [int(x) for x in re.findall(r"<p\d*:Id>(\d+)</p\d*:Id>", page)] == list(range(5))
         with pytest.raises(WinRMFault) as ei:
-            p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull", f"""
-  <n:Pull><n:EnumerationContext>{context}</n:EnumerationContext><n:MaxElements>100</n:MaxElements></n:Pull>"""))
+            _raw_pull(p, port, context, 100)
         assert "3 event(s) were dropped (its queue holds 5)" in str(ei.value.reason)
         assert ei.value.fault_subcode == "w:QuotaLimit" and "<p:CIMStatusCode xsi:type=\"cim:cimUnsignedInt\">27<" \
             in str(ei.value.response)  # SERVER_LIMITS_EXCEEDED
