@@ -12,6 +12,11 @@ from openmi import mi, wmi
 from .conftest import Target
 
 
+@pytest.fixture(autouse=True)
+def _no_style_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENMI_URI_STYLE", raising=False)  # (the defaults below are the API's own)
+
+
 def _style(conn: object) -> str:
     return conn._session._obj._transport.options.uri_style  # type: ignore[attr-defined, no-any-return]
 

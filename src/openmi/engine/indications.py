@@ -535,6 +535,10 @@ class IndicationHub:
         self._seq = 0
         self._subs: dict[str, list[Subscription]] = {}
         self._kept: dict[str, collections.deque[Event]] = {}
+        # per namespace, the sequence number after which its window holds every event of that namespace: where
+        # its keeping began (its first subscription), raised as the window drops its oldest events. A bookmark
+        # at or after it resumes exactly, whatever the other namespaces numbered meanwhile.
+        self._floor: dict[str, int] = {}
         self._quiet_since: dict[str, float] = {}  # namespace → when its last subscriber left
         self._ids = itertools.count(1)
         self.last_publish = -BUSY  # when the last event was published (time.monotonic())
@@ -572,6 +576,7 @@ class IndicationHub:
             if ended:
                 del self._quiet_since[namespace_key]
                 self._kept.pop(namespace_key, None)
+                self._floor.pop(namespace_key, None)
         if ended and self.on_watch is not None:
             self.on_watch(namespace_key, False)
         return False
@@ -584,10 +589,7 @@ class IndicationHub:
             event.seq = self._seq
             event.epoch = self.epoch
             self.last_publish = time.monotonic()
-            kept = self._kept.get(namespace_key)
-            if kept is None:
-                kept = self._kept[namespace_key] = collections.deque(maxlen=self.retention)
-            kept.append(event)
+            self._keep(namespace_key, event)
             subs = self._subs.get(namespace_key)
             if subs:
                 for s in subs:
@@ -608,11 +610,17 @@ class IndicationHub:
             event.epoch = self.epoch
             event.stream = sub.stream
             self.last_publish = time.monotonic()
-            kept = self._kept.get(sub.namespace)
-            if kept is None:
-                kept = self._kept[sub.namespace] = collections.deque(maxlen=self.retention)
-            kept.append(event)
+            self._keep(sub.namespace, event)
             sub.offer(event)
+
+    def _keep(self, namespace_key: str, event: Event) -> None:
+        """Keep a numbered event in its namespace's window (the hub's lock held)."""
+        kept = self._kept.get(namespace_key)
+        if kept is None:
+            kept = self._kept[namespace_key] = collections.deque(maxlen=self.retention)
+        elif len(kept) == kept.maxlen:  # the oldest goes: a bookmark before it can no longer resume exactly
+            self._floor[namespace_key] = max(self._floor.get(namespace_key, 0), kept[0].seq)
+        kept.append(event)
 
     def subscribe(self, namespace_key: str, accept: Accept, *, capacity: int = 10_000,
                   bookmark: str | None = None) -> Subscription:
@@ -633,8 +641,9 @@ class IndicationHub:
                     sub._replay(kept)
                 else:
                     seq, stream = self._seq_of(bookmark)
-                    # (with nothing kept, a bookmark is exact only if nothing at all happened after it)
-                    if seq > self._seq or (seq < kept[0].seq - 1 if kept else seq != self._seq):
+                    # exact from the namespace's floor on (without one, only if nothing at all happened since)
+                    floor = self._floor.get(namespace_key)
+                    if seq > self._seq or (seq < floor if floor is not None else seq != self._seq):
                         raise MIError(MIResult.INVALID_PARAMETER,
                                       f"the bookmark {bookmark!r} is outside the events this server still keeps "
                                       f"(the last {self.retention} per namespace, while someone subscribes)")
@@ -645,6 +654,7 @@ class IndicationHub:
             subs.append(sub)
             first = len(subs) == 1
             self._quiet_since.pop(namespace_key, None)
+            self._floor.setdefault(namespace_key, self._seq)  # kept from now on, while someone watches
         if first and self.on_watch is not None:
             self.on_watch(namespace_key, True)
         return sub

@@ -88,8 +88,10 @@ class _Live:
         self.deliverer: threading.Thread | None = None
         self.sender: Sender | None = None
         # taken from the engine but not sent: a Pull whose page did not fit the envelope puts the rest back,
-        # and the next reader sends them first (only the holder of ``stepping`` touches it)
+        # and the next reader sends them first (under its own lock: a Pull putting back never waits for another
+        # one that is waiting for events)
         self.held: list[rq.IndicationItem] = []
+        self._held_lock = threading.Lock()
         # the bookmark of the last page sent, or of where it started: what a heartbeat carries (SendBookmarks)
         self.mark: str | None = None
 
@@ -112,8 +114,9 @@ class _Live:
         if not self.stepping.acquire(timeout=max(0.0, wait)):
             return items  # another reader of the same subscription had it all along
         try:
-            if self.held:
-                items, self.held = self.held[:n], self.held[n:]
+            with self._held_lock:
+                if self.held:
+                    items, self.held = self.held[:n], self.held[n:]
             results = self.results
             while results is not None and len(items) < n and not self._over():
                 try:
@@ -156,7 +159,7 @@ class _Live:
     def put_back(self, items: list[rq.IndicationItem]) -> None:
         """Indications a Pull took but could not send (its page was over the envelope size): the next
         reader gets them first, in order."""
-        with self.stepping:
+        with self._held_lock:
             self.held[:0] = items
 
     def _over(self) -> bool:
