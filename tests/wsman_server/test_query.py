@@ -274,3 +274,21 @@ def test_omis_client_gets_omis_shapes(people: Running) -> None:
     conn.close()
     assert reply.status == 200 and b"XmlFragment" not in omi_like and b"Datetime>" not in omi_like
     assert re.search(rb"<p:Sample_Person [^>]*>.*<p:Born>1901-01-01T00:00:00Z</p:Born>", omi_like), omi_like[-600:]
+
+
+def test_omis_shapes_survive_forwarding(people: Running) -> None:
+    """A request another worker (or host) forwards carries whether its client reads OMI's shapes, since the
+    HTTP headers that told it stay with the worker that took the connection."""
+    from openmi.protocol import wsman
+    from openmi.wsman_server.forward import header_user, request_header
+
+    req = wsman.GetRequest(namespace="root/cimv2", class_name="Sample_Person", selectors={"Id": "1"},
+                           uri_style=wsman.UriStyle.DMTF)
+    body = wsman.build_request(req)
+    user = people.server.users.get("alice")
+    for plain in (False, True):
+        header = request_header("application/soap+xml;charset=UTF-8", user, plain)
+        status, data = people.server.service.answer(body, header["ctype"], header_user(header),
+                                                    plain=bool(header.get("plain")))
+        assert status == 200 and b"1901-01-01T00:00:00Z" in data
+        assert (b"Datetime>" in data) is not plain

@@ -90,11 +90,12 @@ class Peers:
         slot = int(m.group(1))
         return None if slot == self.slot else slot
 
-    def forward(self, slot: int, body: bytes, content_type: str | None, user: User | None) -> tuple[int, bytes] | None:
+    def forward(self, slot: int, body: bytes, content_type: str | None, user: User | None,
+                plain: bool = False) -> tuple[int, bytes] | None:
         """Send a request to the worker in ``slot``: its (HTTP status, body), or None when it did not get the
         request (then nobody acted on it); :class:`Unanswered` when it got it but did not answer."""
         try:
-            got = self.call(slot, request_header(content_type, user), body, sent_whole=True)
+            got = self.call(slot, request_header(content_type, user, plain), body, sent_whole=True)
         except Unanswered:
             log.warning("worker %d took a forwarded request and did not answer", slot)
             raise
@@ -141,9 +142,14 @@ def continued_context(req: wsman.Request) -> str | None:
 
 
 # --- the frame (workers over Unix sockets, hosts over TLS: hosts.py) ------------------------------------
-def request_header(content_type: str | None, user: User | None) -> dict[str, Any]:
-    """A forwarded request's header: its Content-Type and the user it authenticated (name and rights)."""
-    return {"ctype": content_type, "user": None if user is None else {"name": user.name, "rights": user.rights}}
+def request_header(content_type: str | None, user: User | None, plain: bool = False) -> dict[str, Any]:
+    """A forwarded request's header: its Content-Type, the user it authenticated (name and rights) and whether
+    its client reads OMI's shapes (wsman.Request.plain_values: the HTTP headers that told it stay here)."""
+    header: dict[str, Any] = {"ctype": content_type,
+                              "user": None if user is None else {"name": user.name, "rights": user.rights}}
+    if plain:
+        header["plain"] = True
+    return header
 
 
 def header_user(header: dict[str, Any]) -> User | None:
@@ -231,7 +237,8 @@ class PeerListener:
                 data = self.link.answer(header) if self.link is not None else b"[]"
                 s.sendall(answer(200, data))
                 return
-            status, data = self._service.answer(body, header.get("ctype"), header_user(header))
+            status, data = self._service.answer(body, header.get("ctype"), header_user(header),
+                                                plain=bool(header.get("plain")))
             s.sendall(answer(status, data))
         except (OSError, ValueError, KeyError, TypeError) as exc:  # the other worker then answers it itself
             log.info("a request forwarded by another worker failed: %s", exc)

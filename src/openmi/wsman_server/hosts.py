@@ -120,7 +120,7 @@ class HostPeers:
         return m.group(2)
 
     def forward(self, host: str, body: bytes, content_type: str | None,
-                user: User | None) -> tuple[int, bytes] | None:
+                user: User | None, plain: bool = False) -> tuple[int, bytes] | None:
         """Send a request to the server ``host``: its (HTTP status, body), or None when it did not get the
         request (then nobody acted on it); :class:`Unanswered` when it got it whole but did not answer."""
         where = self._locate(host)
@@ -128,7 +128,7 @@ class HostPeers:
             log.info("server %s is not registered: the request is answered here", host)
             return None
         address, port, fingerprint = where
-        request = frame(request_header(content_type, user), body)
+        request = frame(request_header(content_type, user, plain), body)
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE  # (the certificate is checked against the registered fingerprint)
@@ -207,7 +207,8 @@ class HostPeers:
                 header: dict[str, Any] = json.loads(head)
                 assert self.service is not None
                 s.settimeout(_TIMEOUT)
-                status, data = self.service.answer(body, header.get("ctype"), header_user(header))
+                status, data = self.service.answer(body, header.get("ctype"), header_user(header),
+                                                   plain=bool(header.get("plain")))
                 s.sendall(answer(status, data))
         except (OSError, ValueError, KeyError, TypeError) as exc:  # the other server then answers it itself
             log.info("a request forwarded by %s failed: %s", addr[0], exc)

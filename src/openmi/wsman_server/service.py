@@ -243,12 +243,15 @@ class WSManService:
         except MIError as err:
             return 500, self.fault(req, err)
 
-    def answer(self, body: bytes, content_type: str | None, user: User | None) -> tuple[int, bytes]:
-        """HTTP status and body answering an envelope another worker authenticated and forwarded here."""
+    def answer(self, body: bytes, content_type: str | None, user: User | None,
+               plain: bool = False) -> tuple[int, bytes]:
+        """HTTP status and body answering an envelope another worker authenticated and forwarded here
+        (``plain``: its client reads OMI's shapes, as the forwarding worker saw)."""
         try:
             req = wsman.parse_request(body, content_type, class_lookup=self.lookup_class, limits=self.limits)
         except wsman.WSManFault as exc:
             return 500, self.fault(None, exc)
+        req.plain_values = plain
         return self.dispatch(req, user)
 
     def fault(self, req: wsman.Request | None, err: MIError) -> bytes:
@@ -572,14 +575,14 @@ class WSManConnection:
         try:
             if host is not None:  # the context lives in another server of the same PostgreSQL repository
                 assert hosts is not None
-                got = hosts.forward(host, body, content_type, user)
+                got = hosts.forward(host, body, content_type, user, req.plain_values)
                 if got is not None:
                     return self._reply(req, got[0], got[1], reply_headers, None)
             peers = self.service.peers
             slot = peers.owner(req) if peers is not None else None
             if slot is not None:  # the context lives in another worker: it answers
                 assert peers is not None
-                got = peers.forward(slot, body, content_type, user)
+                got = peers.forward(slot, body, content_type, user, req.plain_values)
                 if got is not None:
                     return self._reply(req, got[0], got[1], reply_headers, None)
         except Unanswered as exc:  # it may have acted (a page taken, a subscription ended): say the result is unknown
