@@ -55,3 +55,16 @@ def test_a_repository_with_its_own_root_omi_answers_from_it(served: Running) -> 
         local.create(Instance("OMI_Identify", {"InstanceID": "mine"}), namespace="root/omi")
         assert [i["InstanceID"] for i in session(app, served).enumerate("OMI_Identify", namespace="root/omi")] == \
             ["mine"]
+
+
+def test_it_names_only_the_namespaces_the_user_may_read(served: Running) -> None:
+    served.engine.create_namespace("root/secret")
+    served.server.users.add("ops", PASSWORD, rights={"root/omi": "r", "root/cimv2": "r"})
+    with openmi.Application() as app:
+        o = DestinationOptions("http", served.http_port, uri_style="dmtf")
+        o.add_credentials(AuthType.BASIC, "ops", PASSWORD)
+        s = app.new_session("127.0.0.1", "WINRM", o)
+        (ident,) = s.enumerate("OMI_Identify", namespace="root/omi")
+        assert "root-cimv2" in ident["ConfigNameSpaces"] and "root-secret" not in ident["ConfigNameSpaces"]
+        (everything,) = session(app, served).enumerate("OMI_Identify", namespace="root/omi")
+        assert "root-secret" in everything["ConfigNameSpaces"]  # (alice may read every namespace)

@@ -14,7 +14,7 @@ import platform
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .. import __version__
 from ..cim import requests as rq
@@ -57,13 +57,14 @@ def asks_identity(engine: Server, record: rq.Request) -> bool:
     return NAMESPACE not in (n.lower() for n in engine.namespaces)
 
 
-def answer(engine: Server, record: rq.Request) -> Iterator[Instance | Class]:
+def answer(engine: Server, record: rq.Request, readable: Callable[[str], bool]) -> Iterator[Instance | Class]:
     """The result of an Enumerate (the instance), a Get (it, if the key names it; else NOT_FOUND) or a
-    GetClass (the class, which clients read to type the instance)."""
+    GetClass (the class, which clients read to type the instance). ``readable(namespace)``: whether the
+    user may read it (the instance lists only those namespaces)."""
     if isinstance(record, rq.GetClass):
         yield IDENTIFY_CLASS.clone()  # (a copy: the caller may set its namespace)
         return
-    inst = identify_instance(engine)
+    inst = identify_instance(engine, readable)
     if isinstance(record, rq.GetInstance):
         asked = record.instance.get("InstanceID") if isinstance(record.instance, Instance) else None
         if asked != inst["InstanceID"]:
@@ -72,7 +73,7 @@ def answer(engine: Server, record: rq.Request) -> Iterator[Instance | Class]:
     yield inst
 
 
-def identify_instance(engine: Server) -> Instance:
+def identify_instance(engine: Server, readable: Callable[[str], bool] = lambda _ns: True) -> Instance:
     host = socket.gethostname()
     numbers = [int(n) for n in re.findall(r"\d+", __version__)[:3]]
     numbers += [0] * (3 - len(numbers))
@@ -90,5 +91,5 @@ def identify_instance(engine: Server) -> Instance:
     inst["OperatingSystem"] = system
     inst["Architecture"] = machine
     inst["Compiler"] = f"PYTHON{platform.python_version()}"
-    inst["ConfigNameSpaces"] = sorted(n.replace("/", "-") for n in engine.namespaces)
+    inst["ConfigNameSpaces"] = sorted(n.replace("/", "-") for n in engine.namespaces if readable(n))
     return inst

@@ -321,7 +321,8 @@ class WSManService:
     def _execute(self, record: rq.Request, token: CancelToken, user: User | None) -> Iterator[Any]:
         """The engine's results, or OMI's identity instance when the request asks for it (see identity.py)."""
         if identity.asks_identity(self.engine, record):
-            return identity.answer(self.engine, record)
+            return identity.answer(self.engine, record,
+                                   (lambda ns: True) if user is None else (lambda ns: user.can(ns, False)))
         return self.engine.execute(record, token, user=_name(user))
 
     # --- subscriptions (WS-Eventing) ----------------------------------------------------------------
