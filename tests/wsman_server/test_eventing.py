@@ -613,6 +613,29 @@ def test_pywinrm_raw_subscribe_fault(served: Running) -> None:
     assert "OMI:MI_Result:15" in ei.value.response
 
 
+@pytest.mark.parametrize(("bookmark", "invalid_bookmark"), [
+    ("0123456789ab:5", True),   # the engine's form, from another server or before a restart: InvalidBookmark
+    ("provider-mark-7", False),  # a provider's: refused (nobody takes it here), but not "the server restarted"
+])
+def test_only_a_lost_engine_bookmark_is_invalid_bookmark(served: Running, bookmark: str,
+                                                         invalid_bookmark: bool) -> None:
+    """wsman:InvalidBookmark (on which a client subscribes again from the newest event) answers only an engine
+    bookmark this server cannot resume from; any other refusal of a bookmark is an ordinary fault."""
+    from winrm.exceptions import WSManFaultError as WinRMFault
+    from winrm.protocol import Protocol
+
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    with pytest.raises(WinRMFault) as ei:
+        p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe><e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"/>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{DELETIONS}</w:Filter>
+   <w:SendBookmarks/><w:Bookmark>{bookmark}</w:Bookmark></e:Subscribe>"""))
+    assert "OMI:MI_Result:4" in ei.value.response  # INVALID_PARAMETER either way
+    assert (ei.value.fault_subcode or "").endswith("InvalidBookmark") is invalid_bookmark
+
+
 # --- push modes: the server POSTs to a listener the client opens ---------------------------------------------
 
 

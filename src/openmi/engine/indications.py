@@ -388,6 +388,19 @@ Accept = Callable[[Event], bool]
 _ISSUED = re.compile(r"([0-9a-f]{12}):([0-9]+)(?:\.([0-9]+))?")
 
 
+class LostBookmark(MIError):
+    """INVALID_PARAMETER for a bookmark of the engine's own that this server cannot resume from: one it did not
+    issue (another server's, or its own before a restart) or one older than the events it keeps. WS-Man
+    answers it wsman:InvalidBookmark, on which a client may subscribe again from the newest event; any other
+    refusal (a provider's) is final."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(MIResult.INVALID_PARAMETER, message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message,))
+
+
 class Subscription:
     """One subscriber's queue. ``accept`` is the cheap pre-check run on the writer's thread (change kind,
     source class); the full WHERE clause is the subscriber's business, on its own thread."""
@@ -644,9 +657,9 @@ class IndicationHub:
                     # exact from the namespace's floor on (without one, only if nothing at all happened since)
                     floor = self._floor.get(namespace_key)
                     if seq > self._seq or (seq < floor if floor is not None else seq != self._seq):
-                        raise MIError(MIResult.INVALID_PARAMETER,
-                                      f"the bookmark {bookmark!r} is outside the events this server still keeps "
-                                      f"(the last {self.retention} per namespace, while someone subscribes)")
+                        raise LostBookmark(f"the bookmark {bookmark!r} is outside the events this server still "
+                                           f"keeps (the last {self.retention} per namespace, while someone "
+                                           f"subscribes)")
                     sub._replay((e for e in kept if e.seq > seq), stream)
                     if stream and not any(s.stream == stream for s in self._subs.get(namespace_key, ())):
                         sub.stream = stream
@@ -677,8 +690,7 @@ class IndicationHub:
         """(seq, polled stream or 0) of a bookmark this server issued; INVALID_PARAMETER for any other."""
         m = _ISSUED.fullmatch(bookmark)
         if m is None or m.group(1) != self.epoch:
-            raise MIError(MIResult.INVALID_PARAMETER,
-                          f"the bookmark {bookmark!r} was not issued by this server (or it has restarted since)")
+            raise LostBookmark(f"the bookmark {bookmark!r} was not issued by this server (or it has restarted since)")
         return int(m.group(2)), int(m.group(3) or 0)
 
     def _remove(self, sub: Subscription) -> None:

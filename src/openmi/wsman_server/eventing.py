@@ -32,6 +32,7 @@ from ..cim import requests as rq
 from ..cim.cancel import CancelToken
 from ..cim.errors import MIError
 from ..cim.types import MIResult
+from ..engine.indications import LostBookmark
 from ..engine.server import Server
 from ..protocol import wsman
 from ..protocol.wsman import eventing as ev
@@ -383,7 +384,7 @@ class SubscriptionStore:
         except StopIteration:
             first = None
         except MIError as exc:
-            if record.bookmark and exc.result == MIResult.INVALID_PARAMETER and "bookmark" in exc.message:
+            if isinstance(exc, LostBookmark):
                 raise protocol_fault("wsman:InvalidBookmark", exc.message, "Expired",
                                      result=MIResult.INVALID_PARAMETER) from None
             raise
