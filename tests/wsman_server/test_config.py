@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 from pathlib import Path
@@ -204,7 +205,7 @@ def test_mof_files_load_at_every_start_and_only_when_the_start_succeeds(tmp_path
             setattr(cfg, k, v)
         if workers == 1:
             server = WSManServer(cfg)
-            server.engine.close()
+            server.stop()  # (never started: closes its sockets and its engine)
             return
         sup = Supervisor(cfg, workers)
         sup.prepare()
@@ -221,6 +222,12 @@ def test_mof_files_load_at_every_start_and_only_when_the_start_succeeds(tmp_path
     with pytest.raises(Exception, match="nowhere"):
         start("first", https_port=0, cert_file=str(tmp_path / "nowhere.crt"), key_file=str(tmp_path / "nowhere.key"))
     assert stored() == []  # the failed start loaded nothing
+    with socket.socket() as taken:  # a port in use
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(OSError, match="cannot listen"):
+            start("first", http_port=taken.getsockname()[1])
+    assert stored() == []
     start("one")
     start("one")  # the same MOF again
     start("uno")  # and changed: the instance is updated

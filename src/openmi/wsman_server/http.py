@@ -180,7 +180,9 @@ class HTTPServer:
             balance[0].set(balance[1], 0)  # (a restarted worker holds nothing yet)
 
     # --- lifetime ------------------------------------------------------------------------------
-    def start(self) -> None:
+    def bind(self) -> None:
+        """Bind and listen on every listener not bound yet (port 0 picks a free port); OSError naming the
+        address when one cannot be. Connections wait in the backlog until :meth:`start`."""
         for lst in self.listeners:
             if lst.sock is not None:
                 continue
@@ -195,6 +197,9 @@ class HTTPServer:
             sock.listen(128)
             lst.port = sock.getsockname()[1]
             lst.sock = sock
+
+    def start(self) -> None:
+        self.bind()
         for lst in self.listeners:
             # (a socket bound already is shared by several worker processes, workers.py: each accepts
             # what it can, and the others see BlockingIOError)

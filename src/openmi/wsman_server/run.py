@@ -69,11 +69,14 @@ class WSManServer:
                 request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout,
                 accept_batch=64 if share == 1 else 1),
                 balance=None if peers is None or shared_auth is None else (shared_auth.connections, peers.slot, share))
-            # last: a start that fails for anything above (a certificate, a users file, the limits) leaves the
+            self.http.bind()  # (a port in use fails here, before the repository is touched)
+            # last: a start that fails for anything above (a certificate, a users file, a port) leaves the
             # repository as it was (each MOF file loads whole or not at all, and again at the next start)
             for path in cfg.mof:
                 self.engine.compile_mof(path)
         except BaseException:
+            if getattr(self, "http", None) is not None:
+                self.http.shutdown(0)  # (never started: this closes its sockets)
             if self._hosts is not None:
                 self._hosts.stop()
             if self._own_engine:
