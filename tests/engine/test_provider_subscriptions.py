@@ -357,3 +357,37 @@ def test_what_a_poll_found_is_replayed_to_no_other_subscription(polled: tuple[op
         oldest.get_indication(timeout=0.2)
     _end(oldest)
     assert mark.count(".") == 1  # a polled subscription's bookmark names its stream
+
+
+def test_a_second_subscription_waits_for_the_first_ones_enable_indications() -> None:
+    """The subscribe hook of a subscription that starts while the first one's enable_indications still runs
+    comes only after it returned, as OMI's model has it (enable first, then each subscribe)."""
+
+    class SlowEnable(_Alarms):
+        def __init__(self) -> None:
+            super().__init__()
+            self.go = threading.Event()
+            self.entered = threading.Event()
+
+        def enable_indications(self, ctx: ProviderContext, ns: str, cls: str) -> None:
+            self.calls.append(("enabling",))
+            self.entered.set()
+            assert self.go.wait(30)
+            self.calls.append(("enable", ns, cls))
+
+    provider = SlowEnable()
+    srv = _server(provider)
+    with openmi.Application() as app:
+        s = app.new_session(server=srv)
+        first = s.subscribe(NS, "WQL", ALARMS, flags=STARTED)  # (starts when called, on the pool)
+        assert provider.entered.wait(30)
+        second = s.subscribe(NS, "WQL", ALARMS, flags=STARTED)
+        threading.Event().wait(0.3)  # the second is waiting now, not calling its hook
+        assert [c[0] for c in provider.calls] == ["enabling"]
+        provider.go.set()
+        assert first.get_indication(timeout=30).result == MIResult.OK
+        assert second.get_indication(timeout=30).result == MIResult.OK
+        assert [c[0] for c in provider.calls] == ["enabling", "enable", "subscribe", "subscribe"]
+        first.close()
+        second.close()
+    srv.close()

@@ -568,6 +568,13 @@ class EnabledProviders:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.count: dict[tuple[str, str], int] = {}
+        # set once the first subscription's enable_indications has returned (or failed: ``failed``): a
+        # subscription that comes meanwhile waits for it, so its ``subscribe`` hook never runs before it
+        self.ready: dict[tuple[str, str], _Enabled] = {}
+
+
+class _Enabled(threading.Event):
+    failed: BaseException | None = None
 
 
 def _enable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context) -> list[ClassInfo]:
@@ -579,10 +586,28 @@ def _enable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context)
             with state.lock:
                 first = state.count.get(key, 0) == 0
                 state.count[key] = state.count.get(key, 0) + 1
+                gate: _Enabled | None
+                if first:
+                    gate = state.ready[key] = _Enabled()
+                else:
+                    gate = state.ready.get(key)
             done.append(info)
             if first:
+                assert gate is not None
                 pctx = server.provider_context(ns.name, info.name)
-                info.provider.enable_indications(pctx if pctx is not None else ctx, ns.name, info.name)
+                try:
+                    info.provider.enable_indications(pctx if pctx is not None else ctx, ns.name, info.name)
+                except BaseException as exc:
+                    gate.failed = exc
+                    raise
+                finally:
+                    gate.set()
+            elif gate is not None:
+                while not gate.wait(0.1):  # the first subscription's enable_indications is still running
+                    ctx.check()
+                if gate.failed is not None:
+                    raise MIError(MIResult.FAILED, f"enable_indications of the provider of {info.name} failed: "
+                                  f"{type(gate.failed).__name__}: {gate.failed}") from gate.failed
     except BaseException:
         _disable(server, ns, done, ctx)
         raise
@@ -597,6 +622,7 @@ def _disable(server: Server, ns: Namespace, infos: list[ClassInfo], ctx: Context
             n = state.count.get(key, 0) - 1
             if n <= 0:
                 state.count.pop(key, None)
+                state.ready.pop(key, None)
             else:
                 state.count[key] = n
         if n <= 0:
