@@ -90,19 +90,21 @@ def test_resume_after_a_bookmark_and_from_the_oldest_retained() -> None:
 
 
 def test_a_start_bookmark_resumes_whatever_other_namespaces_numbered() -> None:
-    """Where a subscription started (hub.position, what openmi serve's SubscribeResponse carries) resumes it
+    """Where a subscription started (its start_bookmark, what openmi serve's SubscribeResponse carries) resumes it
     exactly even after events of other namespaces took sequence numbers, and before any event of its own was
     kept; a bookmark from before its namespace was watched is refused."""
     hub = IndicationHub(retention=100)
     hub.subscribe("root/b", lambda e: True)  # someone watches another namespace
-    before = hub.position()
+    before = f"{hub.epoch}:0"
     hub.publish("root/b", Event("root/b", extrinsic=Instance("X")))
     sub = hub.subscribe("root/cimv2", lambda e: True)
-    mark = hub.position()
+    mark = sub.start_bookmark()
+    assert mark == f"{hub.epoch}:1"
     hub.publish("root/b", Event("root/b", extrinsic=Instance("X")))
     sub.close()  # (the client went away before its first event)
     hub.publish("root/cimv2", _deleted(1))
     again = hub.subscribe("root/cimv2", lambda e: True, bookmark=mark)
+    assert again.start_bookmark() == mark  # (resumed: it stands where it was asked to)
     got = again.get(0)
     assert got is not None and got.source["Id"] == 1  # type: ignore[index]
     with pytest.raises(MIError):  # root/cimv2 was not watched then: what happened in it is not known

@@ -636,6 +636,27 @@ def test_only_a_lost_engine_bookmark_is_invalid_bookmark(served: Running, bookma
     assert (ei.value.fault_subcode or "").endswith("InvalidBookmark") is invalid_bookmark
 
 
+def test_the_start_bookmark_of_a_polled_subscription_names_its_stream(served: Running) -> None:
+    """A WITHIN-polled subscription's SubscribeResponse bookmark names its polled stream (epoch:seq.stream),
+    so that resuming from it before the first event also replays what its polls found meanwhile; a lifecycle
+    subscription's is the plain epoch:seq."""
+    from winrm.protocol import Protocol
+
+    port = served.http_port
+    p = Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="alice",
+                 password=PASSWORD, message_encryption="never")
+    marks = []
+    for query in ("SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Sample_Watched'",
+                  DELETIONS):
+        resp = p.send_message(_envelope(port, "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe", f"""
+  <e:Subscribe><e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"/>
+   <w:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">{query}</w:Filter><w:SendBookmarks/>
+  </e:Subscribe>""")).decode()
+        marks.append(re.search(r"<w:Bookmark>([^<]+)</w:Bookmark>", resp).group(1))  # type: ignore[union-attr]
+    assert re.fullmatch(r"[0-9a-f]{12}:\d+\.\d+", marks[0]), marks
+    assert re.fullmatch(r"[0-9a-f]{12}:\d+", marks[1]), marks
+
+
 # --- push modes: the server POSTs to a listener the client opens ---------------------------------------------
 
 

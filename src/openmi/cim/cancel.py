@@ -40,6 +40,11 @@ class Host:
     def prompt_user(self, message: str, prompt_type: PromptType) -> bool:
         return True
 
+    def subscription_started(self, bookmark: str) -> None:
+        """A subscription is live, and ``bookmark`` resumes it from where it stands before its first event
+        (the WS-Man service tells its client, so that a reconnection then loses nothing)."""
+        return None
+
 
 class CancelToken:
     """Cancellation, a deadline, and (optionally) the :class:`Host` of one operation.

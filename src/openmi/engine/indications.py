@@ -427,6 +427,14 @@ class Subscription:
         # the polled stream it continues (IndicationHub.subscribe): its own id unless it resumed one
         self.stream = self.id
         self.polls = False  # whether a WITHIN poll delivers to it (then its bookmarks name its stream)
+        self.start: str | None = None  # the engine's place it started from (set by the hub; None: the oldest)
+
+    def start_bookmark(self) -> str | None:
+        """Where this subscription stands before its first event: resuming from it gets what it would have
+        had (a polled one's stream included); None when it started from the oldest kept event."""
+        if self.start is None:
+            return None
+        return f"{self.start}.{self.stream}" if self.polls else self.start
 
     def bookmark_of(self, event: Event) -> str:
         """The bookmark this subscriber gets with an event: the provider's own when it gave one (``mark``);
@@ -663,6 +671,9 @@ class IndicationHub:
                     sub._replay((e for e in kept if e.seq > seq), stream)
                     if stream and not any(s.stream == stream for s in self._subs.get(namespace_key, ())):
                         sub.stream = stream
+                    sub.start = f"{self.epoch}:{seq}"
+            else:
+                sub.start = f"{self.epoch}:{self._seq}"
             subs = self._subs.setdefault(namespace_key, [])
             subs.append(sub)
             first = len(subs) == 1
@@ -671,13 +682,6 @@ class IndicationHub:
         if first and self.on_watch is not None:
             self.on_watch(namespace_key, True)
         return sub
-
-    def position(self) -> str:
-        """The bookmark of where the event sequence stands now (``epoch:seq`` of the last event numbered): a
-        subscription resuming from it gets what comes after, as one that started now would; one that started
-        now and has delivered nothing yet stands there."""
-        with self._lock:
-            return f"{self.epoch}:{self._seq}"
 
     @staticmethod
     def issued(bookmark: str) -> bool:

@@ -740,6 +740,9 @@ def subscribe(server: Server, ns: Namespace, req: rq.Subscribe, ctx: Context) ->
         if plan.polled and plan.query.within is not None:
             server.poller.add(sub, plan.polled, plan.query.within)
         ctx.register_cancel(lambda _reason: sub.wake())
+        start = sub.start_bookmark()
+        if start is not None:
+            ctx.host.subscription_started(start)  # (openmi serve hands it to the client: see Host)
         yield rq.STARTED
         machine = hub.host
         deadline = None if req.expiration is None else time.monotonic() + req.expiration

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cim import requests as rq
-from ..cim.cancel import CancelToken
+from ..cim.cancel import CancelToken, Host
 from ..cim.errors import MIError
 from ..cim.types import MIResult
 from ..engine.indications import LostBookmark
@@ -65,6 +65,15 @@ _DIALECTS = {wns.DIALECT_WQL: "WQL", wns.DIALECT_CQL: "CQL"}
 # back) → the bytes of the page that fits the envelope (the service's, which knows the envelope limits)
 Fit = Callable[[list[rq.IndicationItem], Callable[[list[rq.IndicationItem]], wsman.Response],
                 Callable[[list[rq.IndicationItem]], None]], bytes]
+
+
+class _Started(Host):
+    """Hears where a subscription starts (Host.subscription_started)."""
+
+    bookmark: str | None = None
+
+    def subscription_started(self, bookmark: str) -> None:
+        self.bookmark = bookmark
 
 
 class _Live:
@@ -373,11 +382,10 @@ class SubscriptionStore:
                               bookmark=ev.mi_bookmark(TAG.sub("", req.bookmark or "") or None),
                               expiration=req.expires, heartbeat=req.heartbeat, options=req.option_set,
                               queue_size=self.config.buffer)
-        token = CancelToken()
-        # where it stands before its first event (heartbeats carry it: a client that reconnects before any event
-        # resumes from there); taken before it goes live, so that resuming from it never skips one it would have had
-        start = self.engine.indications.position() if record.bookmark in (None, rq.BOOKMARK_NEWEST) \
-            else record.bookmark
+        # where it stands before its first event, as the engine says once it is live (the SubscribeResponse and
+        # heartbeats carry it: a client that reconnects before any event resumes from there)
+        started = _Started()
+        token = CancelToken(host=started)
         results = self.engine.execute(record, token, user=user)
         try:
             first = next(results)  # STARTED once the subscription is live; errors fail the Subscribe
@@ -389,7 +397,7 @@ class SubscriptionStore:
                                      result=MIResult.INVALID_PARAMETER) from None
             raise
         live = _Live(self, req, user, token, results)
-        live.mark = None if start == rq.BOOKMARK_OLDEST else start + self.suffix
+        live.mark = None if started.bookmark is None else started.bookmark + self.suffix
         if first is None:
             live.finished = True
         with self._lock:
