@@ -16,6 +16,7 @@ from pypsrp.wsman import NAMESPACES, WSMan
 
 import openmi
 from openmi import AuthType, DestinationOptions, MIResult, MIType, OperationFlags
+from openmi.wsman_server.config import ServeConfig
 
 from .conftest import PASSWORD, Running, start
 
@@ -292,3 +293,35 @@ def test_omis_shapes_survive_forwarding(people: Running) -> None:
                                                     plain=bool(header.get("plain")))
         assert status == 200 and b"1901-01-01T00:00:00Z" in data
         assert (b"Datetime>" in data) is not plain
+
+
+@pytest.mark.parametrize(("shapes", "wrapped"), [("auto", False), ("winrm", True), ("omi", False)])
+def test_client_shapes_configuration(tmp_path: Path, shapes: str, wrapped: bool) -> None:
+    """``client_shapes`` decides for every client when "auto" (by the User-Agent) is not wanted; here a client
+    that names no User-Agent reads a datetime."""
+    import base64
+    import http.client
+
+    from openmi.protocol import wsman
+
+    r = start(tmp_path, allow_unencrypted=True, client_shapes=shapes)
+    try:
+        with openmi.Application() as app:
+            app.new_session(server=r.engine).create(openmi.Instance("Sample_Person", {
+                "Id": 1, "Born": dt.datetime(1901, 1, 1, tzinfo=dt.timezone.utc)}))
+        body = wsman.build_request(wsman.GetRequest(namespace="root/cimv2", class_name="Sample_Person",
+                                                    selectors={"Id": "1"}, uri_style=wsman.UriStyle.DMTF))
+        conn = http.client.HTTPConnection("127.0.0.1", r.http_port, timeout=30)
+        auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+        conn.request("POST", "/wsman", body, {"Authorization": f"Basic {auth}",
+                                              "Content-Type": "application/soap+xml;charset=UTF-8"})
+        reply = conn.getresponse()
+        data = reply.read()
+        conn.close()
+        assert reply.status == 200 and b"1901-01-01T00:00:00Z" in data
+        assert (b"Datetime>" in data) is wrapped
+    finally:
+        r.server.stop()
+        r.engine.close()
+    with pytest.raises(ValueError, match="client_shapes"):
+        ServeConfig().set("client_shapes", "both")

@@ -36,6 +36,9 @@ class ServeConfig:
     max_subscriptions_per_user: int = 128  # live WS-Eventing subscriptions one user may hold
     subscription_idle_limit: float = 600.0  # seconds a Pull subscription lives with nobody pulling
     subscription_buffer: int = 10_000  # events one subscription holds for a slow subscriber (more: it ends)
+    # the answer shapes clients get: "auto" (OMI's plain datetimes and class elements to a client that names no
+    # User-Agent, as OMI's own; WinRM's cim:Datetime and XmlFragment to the others), "winrm" or "omi" for all
+    client_shapes: str = "auto"
     shutdown_timeout: float = 10.0
     # hosts on one PostgreSQL repository hand each other the Pulls of the contexts they hold (hosts.py):
     peer_bind: str | None = None  # where this server listens for them (an ephemeral TLS port); None: bind
@@ -59,6 +62,10 @@ class ServeConfig:
             self.mof.extend(p.strip() for p in text.split(",") if p.strip())
         elif name in ("http_port", "https_port"):
             setattr(self, name, None if text.lower() in ("", "none", "off", "no") else _int(name, text))
+        elif name == "client_shapes":
+            if text.lower() not in ("auto", "winrm", "omi"):
+                raise ValueError(f"client_shapes is auto, winrm or omi, not {text!r}")
+            self.client_shapes = text.lower()
         elif isinstance(current, bool):
             low = text.lower()
             if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):

@@ -48,7 +48,8 @@ class WSManServer:
                                         shared=shared_auth) for https in (False, True))
             self.service = WSManService(self.engine, auth, ServiceConfig(
                 max_envelope_size=cfg.max_envelope_size, enumeration_expiry=cfg.enumeration_expiry,
-                max_enumerations_per_user=cfg.max_enumerations_per_user, eventing=EventingConfig(
+                max_enumerations_per_user=cfg.max_enumerations_per_user, client_shapes=cfg.client_shapes,
+                eventing=EventingConfig(
                     max_subscriptions_per_user=cfg.max_subscriptions_per_user,
                     idle_limit=cfg.subscription_idle_limit, buffer=cfg.subscription_buffer)), peers=peers,
                 quotas=None if shared_auth is None else shared_auth.quotas, hosts=self._hosts)
@@ -165,5 +166,7 @@ def check_config(cfg: ServeConfig, listeners: list[Listener] | None = None) -> N
     if not 0 <= cfg.reserved_connections < cfg.max_connections:
         raise ValueError(f"reserved_connections ({cfg.reserved_connections}) must be less than "
                          f"max_connections ({cfg.max_connections})")
+    if cfg.client_shapes not in ("auto", "winrm", "omi"):
+        raise ValueError(f"client_shapes is auto, winrm or omi, not {cfg.client_shapes!r}")
     if cfg.max_connections_per_address < 1:
         raise ValueError("max_connections_per_address must be at least 1")

@@ -68,6 +68,9 @@ class ServiceConfig:
     max_elements_cap: int = 10_000
     not_found: str = "unreachable"  # or "selectors" (WinRM-like wsman:InvalidSelectors)
     eventing: EventingConfig = field(default_factory=EventingConfig)
+    # whose answer shapes a client gets (wsman.Request.plain_values): "auto" OMI's to a client that names no
+    # User-Agent (OMI's own), WinRM's to the others; "winrm" or "omi": those to every client
+    client_shapes: str = "auto"
 
 
 @dataclass
@@ -565,7 +568,8 @@ class WSManConnection:
                 anonymous = False
                 req = wsman.parse_request(body, content_type, wsmanidentify=headers.get("wsmanidentify"),
                                           class_lookup=self.service.lookup_class, limits=self.service.limits)
-                if "user-agent" not in headers:  # OMI's client (see wsman.Request.plain_values)
+                shapes = self.service.config.client_shapes
+                if shapes == "omi" or (shapes == "auto" and "user-agent" not in headers):  # (OMI's client)
                     req.plain_values = True
         except wsman.WSManFault as exc:
             # to an anonymous client one fixed answer: nothing it sends is echoed or cached
