@@ -296,6 +296,14 @@ def plan_subscription(server: Server, ns: Namespace, dialect: str | None, text: 
                             extrinsic_providers=providers, host=host)
 
 
+def _wmi_error(result: MIResult, hresult: int, message: str) -> MIError:
+    """``result`` with WMI's HRESULT for the same case in its details (the wmi and mi modules raise with it)."""
+    details = error_instance(result, message)
+    details["error_Type"] = "HRESULT"
+    details["error_Code"] = hresult
+    return MIError(result, message, details)
+
+
 def _check_group_by(query: SelectQuery, event_class: Class, ns: Namespace) -> None:
     """GROUP WITHIN … BY names properties of the event class, or properties of the instance it carries (of the
     class ISA names); INVALID_QUERY otherwise, and for an embedded object itself (WMI's
@@ -309,12 +317,9 @@ def _check_group_by(query: SelectQuery, event_class: Class, ns: Namespace) -> No
                           f"has no property {ref.name}")
         embedded = prop.type.scalar == MIType.INSTANCE
         if embedded and not ref.steps:
-            message = (f"column {ref.column}: GROUP BY {ref.text}: an embedded object cannot be grouped by; name "
-                       f"one of its properties (e.g. {ref.name}.Name)")
-            details = error_instance(MIResult.INVALID_QUERY, message)
-            details["error_Type"] = "HRESULT"
-            details["error_Code"] = WBEM_E_AGGREGATING_BY_OBJECT
-            raise MIError(MIResult.INVALID_QUERY, message, details)
+            raise _wmi_error(MIResult.INVALID_QUERY, WBEM_E_AGGREGATING_BY_OBJECT,
+                             f"column {ref.column}: GROUP BY {ref.text}: an embedded object cannot be grouped by; "
+                             f"name one of its properties (e.g. {ref.name}.Name)")
         if embedded and isa_info is not None and ref.steps and not ref.steps[0].scope \
                 and ref.steps[0].name not in isa_info.cls.properties \
                 and not any(ref.steps[0].name in d.cls.properties for d in ns.descendants(isa_info.low)):
@@ -391,12 +396,9 @@ def _lifecycle_plan(server: Server, ns: Namespace, query: SelectQuery, compiled:
                       f"WITHIN polling finds")
     if polled and targets is not None and query.within is None:
         listed = ", ".join(i.name for i in polled)
-        message = (f"the provider of {listed} does not report instance changes: ask for polling with WITHIN "
-                   f"(e.g. SELECT * FROM {query.class_name} WITHIN 5 WHERE …)")
-        details = error_instance(MIResult.NOT_SUPPORTED, message)
-        details["error_Type"] = "HRESULT"  # what WMI answers there (the wmi and mi modules raise with it)
-        details["error_Code"] = WBEMESS_E_REGISTRATION_TOO_PRECISE
-        raise MIError(MIResult.NOT_SUPPORTED, message, details)
+        raise _wmi_error(MIResult.NOT_SUPPORTED, WBEMESS_E_REGISTRATION_TOO_PRECISE,
+                         f"the provider of {listed} does not report instance changes: ask for polling with WITHIN "
+                         f"(e.g. SELECT * FROM {query.class_name} WITHIN 5 WHERE …)")
     if targets is None:
         polled = []  # no source named: only what the engine and reporting providers publish
     return SubscriptionPlan(ns.name, query, compiled, wmi, kinds, targets, polled=polled, host=host)

@@ -460,16 +460,15 @@ class SubscriptionStore:
             live.touched = time.monotonic()
         send_bookmarks = live.request.send_bookmarks
         if items:
-            sent: list[list[rq.IndicationItem]] = []
+            marks: list[str] = []  # the bookmark of the page that went out (the last one made)
 
             def page(its: list[rq.IndicationItem]) -> wsman.Response:
-                sent[:] = [its]
+                marks[:] = [self.page_bookmark(its)]
                 return wsman.PullResponse(context=live.id, items=[i.instance for i in its],
-                                          bookmark=self.page_bookmark(its) if send_bookmarks else None)
+                                          bookmark=marks[0] if send_bookmarks else None)
             data = fit(items, page, live.put_back)
-            mark = self.page_bookmark(sent[0])
-            if mark != ev.BOOKMARK_EARLIEST:
-                live.mark = mark
+            if marks[0] != ev.BOOKMARK_EARLIEST:
+                live.mark = marks[0]
             return data
         with live.cond:
             error, finished, closed, shutting = live.error, live.finished, live.closed, live.shutting_down

@@ -880,7 +880,6 @@ def subscribe_plan(record: rq.Subscribe, token: CancelToken, batch: int, wait_ca
                 raise
             r, bookmark = yield from _resubscribe(
                 token, lambda mark: subscribe_request(record, ns, wait, mark, left()), bookmark, exc)
-            bookmark = _started_at(r, bookmark)
             context = r.context
             continue
         assert isinstance(pr, EnumerateResponse)
@@ -902,7 +901,7 @@ def _resubscribe(token: CancelToken, again: Callable[[str | None], ev.SubscribeR
                  first: MIError) -> Generator[tuple[str, Any], Any, tuple[ev.SubscribeResponse, str | None]]:
     """Subscribe again (``again(bookmark)``: the Subscribe resuming after ``bookmark``) after a dropped
     connection or a server restart; the first error if it does not come back within RECONNECT_FOR seconds.
-    Returns the response and the bookmark it resumed after.
+    Returns the response and the bookmark to resume from from now on (:func:`_started_at`).
 
     A server that answers InvalidBookmark has restarted: the events it kept went with it (openmi keeps them
     in memory). The subscription then goes on from the server's newest event, with a warning on the
@@ -933,7 +932,7 @@ def _resubscribe(token: CancelToken, again: Callable[[str | None], ev.SubscribeR
                 raise
             continue
         assert isinstance(r, ev.SubscribeResponse)
-        return r, bookmark
+        return r, _started_at(r, bookmark)
 
 
 def _started_at(r: ev.SubscribeResponse, bookmark: str | None) -> str | None:
@@ -977,16 +976,16 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
         events = mode == ev.MODE_EVENTS
         # heartbeats even when none were asked for: a server that died without a SubscriptionEnd is noticed
         heartbeat = record.heartbeat or PUSH_HEARTBEAT
-        start = _time.monotonic()
-        deadline = None if record.expiration is None else start + record.expiration
+        deadline = None if record.expiration is None else _time.monotonic() + record.expiration
+        left = _expiry(record)
         bookmark = record.bookmark
 
         def subscribe(mark: str | None, first: bool = False) -> ev.SubscribeRequest:
             """The Subscribe: the first one as asked, one again after ``mark`` for what time is left."""
-            left = record.expiration if first or deadline is None else max(1.0, deadline - _time.monotonic())
             return ev.SubscribeRequest(
                 namespace=ns, class_name="*", delivery_mode=mode, notify_to=ev.EndpointReference(address=sink.url),
-                end_to=ev.EndpointReference(address=sink.url), heartbeat=heartbeat, expires=left,
+                end_to=ev.EndpointReference(address=sink.url), heartbeat=heartbeat,
+                expires=record.expiration if first else left(),
                 filter=Filter(dialect=_subscribe_dialect(record.dialect), query=record.query or ""),
                 send_bookmarks=True, bookmark=ev.wire_bookmark(mark),
                 max_elements=record.max_elements if events else None,
@@ -1017,7 +1016,6 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                         except MIError:
                             pass
                     r, bookmark = yield from _resubscribe(token, subscribe, bookmark, lost)
-                    bookmark = _started_at(r, bookmark)
                     last_heard = _time.monotonic()
                 continue
             last_heard = _time.monotonic()
@@ -1028,7 +1026,6 @@ def push_plan(record: rq.Subscribe, token: CancelToken, ns: str | None) -> Plan:
                 if ended.result != MIResult.SERVER_IS_SHUTTING_DOWN or token.cancelled:
                     raise ended
                 r, bookmark = yield from _resubscribe(token, subscribe, bookmark, ended)  # (it may come back)
-                bookmark = _started_at(r, bookmark)
                 last_heard = _time.monotonic()
                 continue
             mark = ev.mi_bookmark(msg.bookmark) if msg.bookmark and msg.bookmark != ev.BOOKMARK_EARLIEST else None
