@@ -1,10 +1,11 @@
 """Events a request produced reach the subscribers of the repository's other servers (issue #13).
 
-Two servers on one SQLite file, linked as ``openmi serve --workers`` links its workers (forward.EventLink):
-each event a JSON datagram handed to the other on a thread of its own, each watch announced at once. What a
-request served by one produces (the engine's CIM_InstMethodCall of an Invoke, a provider's lifecycle event or
-indication posted inside its create_instance or invoke) is heard on the other, typed as it was posted; what
-a provider posts from its own thread, or from enable_indications, stays where it was posted.
+Two servers on one SQLite file, linked by hand through ``Server.link_events`` (as openmi.engine.filevents
+links the processes sharing a file): each event a JSON datagram handed to the other on a thread of its own,
+each watch announced at once. What a request served by one produces (the engine's CIM_InstMethodCall of an
+Invoke, a provider's lifecycle event or indication posted inside its create_instance or invoke) is heard on
+the other, typed as it was posted; what a provider posts from its own thread, or from enable_indications,
+stays where it was posted.
 """
 
 from __future__ import annotations

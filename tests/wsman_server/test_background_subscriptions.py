@@ -306,3 +306,33 @@ def test_an_unacknowledged_callback_holds_the_buffer_at_its_bound(served: Runnin
         got[-1]()  # type: ignore[operator]
         op.close()
     local.close()
+
+
+def test_a_served_file_changed_by_a_local_command_reaches_a_remote_subscriber(tmp_path: Path) -> None:
+    """``openmi serve`` on a file, and ``openmi di`` on the same file in another terminal: the server's remote
+    subscriber hears that delete (openmi.engine.filevents)."""
+    import os
+    import subprocess
+    import sys
+
+    from ..cli.conftest import clean_env
+
+    db = tmp_path / "served.db"
+    engine = openmi.Server(db, shared=True)
+    engine.compile_mof("class Sample_Person { [Key] uint32 Id; string Name; };")
+    with openmi.Application() as app:
+        app.new_session(server=engine).create(person(7))
+    r = start(tmp_path, allow_unencrypted=True, engine=engine, recorder=object())  # type: ignore[arg-type]
+    try:
+        with openmi.Application() as app, remote(app, r).subscribe(NS, "WQL", DELETIONS) as op:
+            env = clean_env(tmp_path)
+            env["OPENMI_REPOSITORY"] = str(db)
+            done = subprocess.run([sys.executable, "-m", "openmi", "di", NS, "{", "Sample_Person", "Id", "7", "}"],
+                                  env=env, capture_output=True, text=True, timeout=WAIT)
+            assert done.returncode == 0, done.stderr
+            got = op.get_indication()
+            assert got.instance["SourceInstance"]["Name"] == "p7"
+            assert os.path.exists(f"{db}-writers")
+    finally:
+        r.server.stop()
+        engine.close()

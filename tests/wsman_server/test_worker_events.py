@@ -6,7 +6,7 @@ hands it over: the subscriber hears every call exactly once.
 
 ``openmi serve`` loads MOF, not Python providers, so the test starts it through a small launcher that gives
 each worker's engine (made by ``openmi.wsman_server.workers``) Sample_Calc's provider before serving; the
-rest is the real command: the supervisor, the forked workers, their event link and the HTTP front.
+rest is the real command: the supervisor, the forked workers, the event link of their shared file and the HTTP front.
 """
 
 from __future__ import annotations

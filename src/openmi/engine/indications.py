@@ -569,11 +569,16 @@ class IndicationHub:
         self.relay: Callable[[str, Event], None] | None = None
         self.on_watch: Callable[[str, bool], None] | None = None
         self.remote: dict[str, set[int]] = {}
+        # the link's look at who watches elsewhere, called first by each watching() (cheap when nothing changed:
+        # see openmi.engine.filevents); never called under the hub's lock
+        self.refresh: Callable[[], None] | None = None
 
     def watching(self, namespace_key: str) -> bool:
         """Whether events of this namespace are wanted now (a subscriber, or a recent one that may come
         back with a bookmark, or another server of the repository). Writers skip building events when nobody
         watches."""
+        if self.refresh is not None:
+            self.refresh()
         return namespace_key in self.remote or self.keeps(namespace_key)
 
     def relays(self, namespace_key: str) -> bool:
@@ -738,6 +743,16 @@ class IndicationHub:
                     peers.discard(peer)
                     if not peers:
                         del self.remote[namespace_key]
+
+    def lost(self, namespace_key: str, count: int) -> None:
+        """Events of this namespace that another server produced did not reach this one (its link could not
+        hand them over): every subscription of the namespace ends as one that fell behind, saying how many."""
+        with self._lock:
+            subs = list(self._subs.get(namespace_key, ()))
+            for s in subs:
+                s.dropped += count
+        for s in subs:
+            s._ring()
 
     def forget_peer(self, peer: int) -> None:
         """Another server is gone: stop relaying to it."""

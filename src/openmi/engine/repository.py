@@ -57,6 +57,7 @@ PAGE = 512
 # How long a writer of a shared file waits for the others before failing (SQLite's busy handler retries).
 SHARED_BUSY_TIMEOUT = 30.0
 _HINT = struct.Struct("<Q")
+_HINT_SIZE = 16  # <file>-writers: the schema count, then the listeners count (see Repository.listeners)
 
 
 class Storage(Protocol):
@@ -161,8 +162,9 @@ class Repository(CommitListeners):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._writers: int | None = None  # the descriptor of <file>-writers on a shared file (see _writing)
-        # its first 8 octets, mapped: a count of schema changes, bumped under the writers' lock after each
-        # commits, so that a request finds "nothing changed" with one read of memory (see generation)
+        # its first 16 octets, mapped: a count of schema changes, bumped under the writers' lock after each
+        # commits, so that a request finds "nothing changed" with one read of memory (see generation); then a
+        # count of changes to who listens for events (see listeners)
         self._hint: mmap.mmap | None = None
         self._hint_seen = -1
         self._depth = 0
@@ -200,9 +202,9 @@ class Repository(CommitListeners):
         if self.shared and hasattr(os, "fork"):  # (processes that share a file are forked workers: POSIX)
             try:
                 self._writers = os.open(self.path + "-writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                if os.fstat(self._writers).st_size < 8:
-                    os.ftruncate(self._writers, 8)
-                self._hint = mmap.mmap(self._writers, 8)
+                if os.fstat(self._writers).st_size < _HINT_SIZE:
+                    os.ftruncate(self._writers, _HINT_SIZE)
+                self._hint = mmap.mmap(self._writers, _HINT_SIZE)
             except OSError as exc:  # (another user's file: SQLite's own waiting orders the writers then)
                 log.warning("cannot open %s-writers (%s): writers of %s wait as SQLite makes them", self.path,
                             exc.strerror, self.path)
@@ -260,6 +262,20 @@ class Repository(CommitListeners):
                 self._generation = int(row[0]) if row is not None else 0
             self._hint_seen = count
             return self._generation
+
+    def listeners(self) -> int | None:
+        """How many times the processes sharing this file changed who listens for its events (see
+        :mod:`openmi.engine.filevents`): one read of memory; None when there is no ``<file>-writers`` (not shared)."""
+        hint = self._hint
+        return None if hint is None else int(_HINT.unpack_from(hint, 8)[0])
+
+    def bump_listeners(self) -> None:
+        """Count a change to who listens (after it is made), under the writers' lock: a write that commits after
+        this reads the new count when it asks who listens."""
+        with self._shared_write():
+            hint = self._hint
+            if hint is not None:
+                _HINT.pack_into(hint, 8, _HINT.unpack_from(hint, 8)[0] + 1)
 
     def claim_schema(self) -> int:
         """Inside a transaction that changes the schema: bump the generation (once per transaction) and

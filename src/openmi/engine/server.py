@@ -31,7 +31,7 @@ from .encoding import class_from_json, class_to_json, qualifier_decl_from_json, 
 from .indications import Event, IndicationHub, event_from_message, event_message
 from .operations import HANDLERS
 from .pgrepository import is_postgres_url
-from .repository import Storage, open_repository
+from .repository import Repository, Storage, open_repository
 from .schema import Namespace
 from .subscriptions import EnabledProviders, Poller, ProviderContext
 
@@ -70,6 +70,14 @@ class Server:
         self._shared = self._generation is not None
         self.indications = IndicationHub()
         self._pg_events: Any = None
+        self._file_events: Any = None
+        if isinstance(self.repository, Repository) and self.repository.listeners() is not None:
+            # the processes sharing this file share their events (openmi.engine.filevents)
+            from .filevents import FileEventLink
+
+            self._file_events = link = FileEventLink(self, self.repository)
+            self._link(link.send, link.announce, False)
+            self.indications.refresh = link.refresh
         if is_postgres_url(self.path):  # the servers of one PostgreSQL repository share their events
             from .pgevents import PgEventLink
 
@@ -131,13 +139,19 @@ class Server:
         :meth:`receive_event`); ``announce(namespace_key, watching)`` tells the peers when this server's
         subscriptions start or stop watching a namespace (they then call ``indications.set_remote``). With
         ``broadcast`` (a medium every peer hears, PostgreSQL's NOTIFY) an event is sent once, as ``send(-1, …)``.
-        A PostgreSQL repository links its servers itself (:mod:`openmi.engine.pgevents`).
+        A PostgreSQL repository links its servers itself (:mod:`openmi.engine.pgevents`), and so do the
+        processes sharing a SQLite file (:mod:`openmi.engine.filevents`): a link made here takes that one's place.
 
         What travels is what a request served here produced, which no other server hears by itself: the
         repository's own changes (create, modify, delete: sent as the class and the stored rows), the
         CIM_InstMethodCall of an Invoke, and what a provider posts while serving a request (sent as the
         instances, typed: :func:`~openmi.engine.indications.event_message`). What a provider posts from its
         own threads stays here: each server with subscribers runs the provider's indication support itself."""
+        self._drop_file_link()
+        self._link(send, announce, broadcast)
+
+    def _link(self, send: Callable[[int, dict[str, Any]], None], announce: Callable[[str, bool], None],
+              broadcast: bool) -> None:
         hub = self.indications
 
         def relay(namespace_key: str, event: Event) -> None:
@@ -158,8 +172,18 @@ class Server:
 
     def unlink_events(self) -> None:
         """Stop sharing events with the other servers (the link is closing)."""
+        self._drop_file_link()
         self.indications.relay = None
         self.indications.on_watch = None
+
+    def _drop_file_link(self) -> None:
+        """Close the link through the shared file (another link takes its place, or none)."""
+        link, self._file_events = self._file_events, None
+        if link is not None:
+            self.indications.refresh = None
+            self.indications.relay = None
+            self.indications.on_watch = None
+            link.close()
 
     def receive_event(self, m: dict[str, Any]) -> None:
         """An event another server of the repository produced: delivered to the subscriptions here (each takes
@@ -272,6 +296,7 @@ class Server:
                 self._closed = True
                 if self._pg_events is not None:
                     self._pg_events.close()
+                self._drop_file_link()
                 self.poller.close()
                 self.indications.close()
                 self.repository.close()

@@ -12,14 +12,9 @@ contexts died with it), the request is answered here, as an unknown context.
 The frame on the socket: a 4-octet big-endian length, then that many octets of JSON header, then the
 body's length and the body. One request per connection.
 
-Indications cross workers too (:class:`EventLink`): a subscription lives in one worker, but the delete it
-watches for may be served by another. When a worker's subscriptions start (or stop) watching a namespace
-it tells every other worker on its stream socket and waits for each to take note, so a change committed
-anywhere after the subscription went live reaches it; a worker that commits a change in a namespace
-another watches sends it the event as a datagram on its ``w<slot>.ev`` socket (the class and the stored
-rows, or for a method call or what a provider posted while serving a request the typed instances:
-:meth:`Server.link_events`; the receiver builds the same indication). A worker that starts says hello: the
-others forget what they knew of that slot and answer with what they watch.
+Indications cross workers as they cross any processes sharing the repository file: a subscription lives in
+one worker, but the delete it watches for may be served by another, or by a command run beside the server
+(:mod:`openmi.engine.filevents`).
 """
 
 from __future__ import annotations
@@ -42,7 +37,6 @@ from ..protocol.wsman import eventing as ev
 from .users import User
 
 if TYPE_CHECKING:
-    from ..engine.server import Server
     from .service import WSManService
 
 log = logging.getLogger("openmi.wsman_server")
@@ -74,9 +68,6 @@ class Peers:
 
     def socket_path(self, slot: int) -> str:
         return os.path.join(self.directory, f"w{slot}.sock")
-
-    def event_path(self, slot: int) -> str:
-        return os.path.join(self.directory, f"w{slot}.ev")
 
     @property
     def others(self) -> list[int]:
@@ -222,7 +213,6 @@ class PeerListener:
         self._server = _Server(path, Handler)
         os.chmod(path, 0o600)
         self._service = service
-        self.link: EventLink | None = None  # set when indications are shared (the watch messages go to it)
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"openmi-peer-{peers.slot}",
                                         daemon=True)
 
@@ -233,10 +223,6 @@ class PeerListener:
         try:
             head, body = read_frame(s)
             header: dict[str, Any] = json.loads(head)
-            if "t" in header:  # the workers' own business: who watches which namespace
-                data = self.link.answer(header) if self.link is not None else b"[]"
-                s.sendall(answer(200, data))
-                return
             status, data = self._service.answer(body, header.get("ctype"), header_user(header),
                                                 plain=bool(header.get("plain")))
             s.sendall(answer(status, data))
@@ -249,106 +235,3 @@ class PeerListener:
         self._server.shutdown()
         self._server.server_close()
         Path(self.peers.socket_path(self.peers.slot)).unlink(missing_ok=True)
-
-
-_DGRAM_MAX = 200_000  # a datagram on a Unix socket (the default socket buffer holds about 208 KiB)
-
-
-class EventLink:
-    """This worker's side of the indications shared between workers (see the module's docstring)."""
-
-    def __init__(self, peers: Peers, engine: Server) -> None:
-        self.peers = peers
-        self.engine = engine
-        path = peers.event_path(peers.slot)
-        Path(path).unlink(missing_ok=True)
-        self._rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._rx.bind(path)
-        os.chmod(path, 0o600)
-        self._rx.settimeout(0.5)
-        self._tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._tx.setblocking(False)
-        self._tx_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._gone: set[int] = set()
-        self._thread = threading.Thread(target=self._receive, name=f"openmi-events-{peers.slot}", daemon=True)
-
-    def start(self) -> None:
-        """Before this worker serves: learn what the others watch (and have them forget an earlier me)."""
-        self.engine.link_events(self._send_event, self._announce)
-        self._thread.start()
-        hub = self.engine.indications
-        for peer in self.peers.others:
-            got = self.peers.call(peer, {"t": "hello", "from": self.peers.slot}, timeout=10.0)
-            if got is not None:
-                for key in json.loads(got[1]):
-                    hub.set_remote(peer, str(key), True)
-
-    def answer(self, header: dict[str, Any]) -> bytes:
-        """A message of another worker (on this worker's stream socket): what it asks, answered."""
-        hub = self.engine.indications
-        peer = int(header["from"])
-        if header["t"] == "watch":
-            hub.set_remote(peer, str(header["ns"]), bool(header["on"]))
-            return b"[]"
-        if header["t"] == "hello":
-            hub.forget_peer(peer)
-            return json.dumps(hub.wanted()).encode()
-        raise ValueError(f"unknown message {header['t']!r}")
-
-    def stop(self) -> None:
-        self.engine.unlink_events()
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-        self._rx.close()
-        self._tx.close()
-        Path(self.peers.event_path(self.peers.slot)).unlink(missing_ok=True)
-
-    # --- sending ------------------------------------------------------------------------------------
-    def _announce(self, namespace_key: str, watching: bool) -> None:
-        """Tell every other worker, and wait for each to take note (a worker that is down learns it at hello)."""
-        for peer in self.peers.others:
-            self.peers.call(peer, {"t": "watch", "from": self.peers.slot, "ns": namespace_key, "on": watching},
-                            timeout=10.0)
-
-    def _send_event(self, peer: int, message: dict[str, Any]) -> None:
-        self._send_bytes(peer, json.dumps(message).encode())
-
-    def _send_bytes(self, peer: int, data: bytes) -> None:
-        if len(data) > _DGRAM_MAX:
-            log.warning("an event of %d octets is too large to hand to worker %d; its subscribers miss it",
-                        len(data), peer)
-            return
-        path = self.peers.event_path(peer)
-        for _ in range(50):  # a full receive buffer drains in a moment: wait up to ~50 ms, never block
-            try:
-                with self._tx_lock:
-                    self._tx.sendto(data, path)
-                return
-            except BlockingIOError:
-                time.sleep(0.001)
-            except (FileNotFoundError, ConnectionRefusedError):  # that worker is gone (it says hello when back)
-                self._gone.add(peer)  # forgotten by the receiving thread (this may run under the hub's lock)
-                return
-            except OSError as exc:
-                log.warning("cannot hand an event to worker %d: %s", peer, exc)
-                return
-        log.warning("worker %d does not take events (its buffer stays full); its subscribers miss one", peer)
-
-    # --- receiving ----------------------------------------------------------------------------------
-    def _receive(self) -> None:
-        hub = self.engine.indications
-        while not self._stop.is_set():
-            while self._gone:
-                hub.forget_peer(self._gone.pop())
-            try:
-                data = self._rx.recv(_DGRAM_MAX + 16)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                self.engine.receive_event(json.loads(data))
-            except Exception:  # one bad message must not stop the others
-                log.exception("an event from another worker could not be read")

@@ -12,7 +12,7 @@ from ..engine.server import Server
 from .auth import SharedAuthState
 from .config import ServeConfig, config_dir
 from .eventing import EventingConfig
-from .forward import EventLink, PeerListener, Peers
+from .forward import PeerListener, Peers
 from .hosts import HostPeers
 from .http import HTTPServer, Limits, Listener
 from .service import ServiceConfig, WSManService
@@ -55,7 +55,6 @@ class WSManServer:
                 quotas=None if shared_auth is None else shared_auth.quotas, hosts=self._hosts)
             self._peers = peers
             self._peer_listener: PeerListener | None = None
-            self._event_link: EventLink | None = None
             if listeners is None:
                 listeners = self._listeners()
             check_config(cfg, listeners)
@@ -102,10 +101,6 @@ class WSManServer:
         if self._peers is not None:
             self._peer_listener = PeerListener(self._peers, self.service)
             self._peer_listener.start()
-            if self.engine.indications.relay is None:  # (a PostgreSQL repository links its servers itself)
-                self._event_link = EventLink(self._peers, self.engine)
-                self._peer_listener.link = self._event_link
-                self._event_link.start()
         if self._hosts is not None:
             self._hosts.start(self.service)
         self.http.start()
@@ -135,8 +130,6 @@ class WSManServer:
             self._hosts.stop()
         if self._peer_listener is not None:
             self._peer_listener.stop()
-        if self._event_link is not None:
-            self._event_link.stop()
         self.service.close()
         if self._own_engine:
             self.engine.close()
