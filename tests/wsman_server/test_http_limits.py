@@ -303,6 +303,46 @@ def test_limits_come_from_the_configuration_file(tmp_path: Path) -> None:
         running(tmp_path, max_connections=4, reserved_connections=4)
 
 
+def test_busy_poll_comes_from_the_configuration_and_reaches_the_loop(tmp_path: Path) -> None:
+    from openmi.wsman_server.config import ServeConfig
+
+    conf = tmp_path / "openmi.conf"
+    conf.write_text("busy_poll_us = 0\n")
+    assert ServeConfig.load(conf).busy_poll_us == 0
+    assert ServeConfig().busy_poll_us == 100
+    for bad in ("busy_poll_us = -1", "busy_poll_us = 20000", "busy_poll_us = soon"):
+        conf.write_text(bad + "\n")
+        with pytest.raises(ValueError, match="busy_poll_us"):
+            ServeConfig.load(conf)
+    r = running(tmp_path, busy_poll_us=250)
+    try:
+        assert r.server.http.limits.busy_poll == 0.00025
+    finally:
+        r.server.stop()
+        r.engine.close()
+
+
+@pytest.mark.parametrize("busy_poll_us", [0, 100, 5000])
+def test_requests_close_together_and_after_a_pause_are_answered_whatever_the_busy_poll(
+        tmp_path: Path, busy_poll_us: int) -> None:
+    """The loop looks again before it sleeps while requests come close together, and sleeps at once after a
+    long pause (0: always at once); every request is answered either way."""
+    r = running(tmp_path, busy_poll_us=busy_poll_us)
+    try:
+        sock = connect(r.http_port)
+        for _ in range(20):  # back to back
+            sock.sendall(valid_request())
+            assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.3)  # a pause much longer than four looks (the loop also wakes for its sweep meanwhile)
+        assert r.server.http._close_together is False
+        sock.sendall(valid_request())
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.close()
+    finally:
+        r.server.stop()
+        r.engine.close()
+
+
 # --- issue 15: one event loop, a thread only for a slow request ----------------------------------------
 _LEFT: dict[socket.socket, bytes] = {}  # bytes of a next response already read (pipelined answers)
 

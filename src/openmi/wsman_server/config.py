@@ -40,6 +40,9 @@ class ServeConfig:
     # User-Agent, as OMI's own; WinRM's cim:Datetime and XmlFragment to the others), "winrm" or "omi" for all
     client_shapes: str = "auto"
     shutdown_timeout: float = 10.0
+    # microseconds the server looks again for a client's next request before its loop sleeps, while requests
+    # come close together (saves the wake-up, the most of a small request's cost on one connection); 0: sleep
+    busy_poll_us: int = 100
     # hosts on one PostgreSQL repository hand each other the Pulls of the contexts they hold (hosts.py):
     peer_bind: str | None = None  # where this server listens for them (an ephemeral TLS port); None: bind
     peer_address: str | None = None  # how the other hosts reach it; None: peer_bind, or this host's name
@@ -73,10 +76,12 @@ class ServeConfig:
             setattr(self, name, low in ("true", "yes", "1", "on"))
         elif name in ("max_envelope_size", "max_connections", "max_enumerations_per_user",
                       "max_connections_per_address", "reserved_connections", "max_subscriptions_per_user",
-                      "subscription_buffer"):
+                      "subscription_buffer", "busy_poll_us"):
             number = _int(name, text)
             if name == "subscription_buffer" and number < 1:
                 raise ValueError("subscription_buffer must hold at least 1 event")
+            if name == "busy_poll_us" and not 0 <= number <= 10_000:
+                raise ValueError(f"busy_poll_us is 0 … 10000 microseconds, not {number}")
             setattr(self, name, number)
         elif name in ("enumeration_expiry", "shutdown_timeout", "request_timeout", "idle_timeout",
                       "subscription_idle_limit"):

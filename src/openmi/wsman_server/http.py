@@ -74,6 +74,9 @@ class Limits:
     # connections one wake-up accepts before serving: 1 when several worker processes share the listening
     # sockets, so that each takes the connections that come while it is free (one would take a whole burst)
     accept_batch: int = 64
+    # seconds the loop looks again for the next request before it sleeps, while requests come close together
+    # (0: it sleeps at once); see HTTPServer._wait_ready
+    busy_poll: float = 0.0001
 
 
 @dataclass
@@ -158,6 +161,7 @@ class HTTPServer:
         self._forced = False  # a pause ran out: the next connection is taken whoever holds fewer
         self.factory = handler_factory
         self.limits = limits or Limits()
+        self._close_together = True  # the last pause between requests was short (see _wait_ready)
         self._slots: dict[_Slot, None] = {}  # insertion order: oldest first
         self._per_host: dict[str, int] = {}  # anonymous connections per client address
         self._anonymous = 0
@@ -300,7 +304,9 @@ class HTTPServer:
             while True:
                 try:
                     until = next_sweep if self._paused_until is None else min(next_sweep, self._paused_until)
-                    events = self._sel.select(max(0.0, until - time.monotonic()))
+                    events = self._sel.select(0)
+                    if not events:
+                        events = self._wait_ready(until)
                     if self._paused_until is not None:
                         self._resume_accepting(stopped)
                     for key, _ in events:
@@ -327,6 +333,24 @@ class HTTPServer:
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+    def _wait_ready(self, until: float) -> list[tuple[selectors.SelectorKey, int]]:
+        """Nothing is ready: wait for something until ``until``. While requests follow each other closely (the
+        last pause was short), look again for ``busy_poll`` seconds before sleeping: a client that sends its next
+        request as soon as it has the answer finds the loop awake, which saves the wake-up (on a virtual machine
+        the sleeping core's wake-up and cold caches cost more than serving a small request). A pause longer than
+        four such looks stops it until requests come close together again."""
+        spin = self.limits.busy_poll
+        if spin > 0 and self._close_together:
+            end = time.monotonic() + spin
+            while time.monotonic() < end:
+                events = self._sel.select(0)
+                if events:
+                    return events
+        slept = time.monotonic()
+        events = self._sel.select(max(0.0, until - slept))
+        self._close_together = spin > 0 and time.monotonic() - slept < 4 * spin
+        return events
 
     def _woken(self) -> bool:
         """Read the wake-up bytes, take back the connections handed back; False when the loop ends."""

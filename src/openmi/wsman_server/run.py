@@ -67,7 +67,7 @@ class WSManServer:
                 max_connections_per_address=-(-cfg.max_connections_per_address // share),
                 reserved_connections=cfg.reserved_connections * most // cfg.max_connections,
                 request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout,
-                accept_batch=64 if share == 1 else 1),
+                accept_batch=64 if share == 1 else 1, busy_poll=cfg.busy_poll_us / 1e6),
                 balance=None if peers is None or shared_auth is None else (shared_auth.connections, peers.slot, share))
             self.http.bind()  # (a port in use fails here, before the repository is touched)
             # last: a start that fails for anything above (a certificate, a users file, a port) leaves the
