@@ -143,8 +143,12 @@ class FileEventLink:
     def _remove_entry(self, name: str) -> None:
         """Remove what a process that is gone left (its entry, its socket)."""
         for suffix in (".ns", ".ev", ".lost", ".lost.taken"):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(os.path.join(self.directory, name + suffix))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # (never fails the write that found it)
+                log.warning("cannot remove %s: %s", name + suffix, exc)
 
     def _address(self, name: str) -> str:
         """Where to reach the socket of entry ``name``: in the directory, or through a short link to it."""
@@ -286,14 +290,19 @@ class FileEventLink:
             if time.monotonic() - looked > _LOOK_LOST:
                 # what came before the writers gave up on this process is taken first: a subscriber then reads
                 # every event that reached it before it hears how many did not
-                while True:
-                    try:
-                        data = rx.recv(_DGRAM_MAX + 16, socket.MSG_DONTWAIT)
-                    except (BlockingIOError, TimeoutError):
-                        break
-                    except OSError:
-                        return
-                    self._handle(data)
+                rx.settimeout(0)  # (MSG_DONTWAIT alone still waits out a socket's timeout)
+                try:
+                    while True:
+                        try:
+                            data = rx.recv(_DGRAM_MAX + 16)
+                        except (BlockingIOError, TimeoutError):
+                            break
+                        except OSError:
+                            return
+                        self._handle(data)
+                finally:
+                    if not self._stop.is_set():
+                        rx.settimeout(0.5)
                 self._take_lost(lost)
                 looked = time.monotonic()
 
