@@ -69,10 +69,6 @@ class Peers:
     def socket_path(self, slot: int) -> str:
         return os.path.join(self.directory, f"w{slot}.sock")
 
-    @property
-    def others(self) -> list[int]:
-        return [i for i in range(self.count) if i != self.slot]
-
     def owner(self, req: wsman.Request) -> int | None:
         """The slot of the other worker that holds the context this request continues, or None (here, or none)."""
         m = TAG.search(continued_context(req) or "")

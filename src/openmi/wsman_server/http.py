@@ -304,9 +304,7 @@ class HTTPServer:
             while True:
                 try:
                     until = next_sweep if self._paused_until is None else min(next_sweep, self._paused_until)
-                    events = self._sel.select(0)
-                    if not events:
-                        events = self._wait_ready(until)
+                    events = self._wait_ready(until)
                     if self._paused_until is not None:
                         self._resume_accepting(stopped)
                     for key, _ in events:
@@ -335,20 +333,22 @@ class HTTPServer:
                 self._threads.discard(threading.current_thread())
 
     def _wait_ready(self, until: float) -> list[tuple[selectors.SelectorKey, int]]:
-        """Nothing is ready: wait for something until ``until``. While requests follow each other closely (the
+        """Wait for something to be ready until ``until``. While requests follow each other closely (the
         last pause was short), look again for ``busy_poll`` seconds before sleeping: a client that sends its next
         request as soon as it has the answer finds the loop awake, which saves the wake-up (on a virtual machine
         the sleeping core's wake-up and cold caches cost more than serving a small request). A pause longer than
         four such looks stops it until requests come close together again."""
         spin = self.limits.busy_poll
         if spin > 0 and self._close_together:
-            end = time.monotonic() + spin
-            while time.monotonic() < end:
+            end = min(time.monotonic() + spin, until)
+            while True:
                 events = self._sel.select(0)
                 if events:
                     return events
+                if time.monotonic() >= end:
+                    break
         slept = time.monotonic()
-        events = self._sel.select(max(0.0, until - slept))
+        events = self._sel.select(max(0.0, until - slept))  # (returns at once when something is ready)
         self._close_together = spin > 0 and time.monotonic() - slept < 4 * spin
         return events
 
